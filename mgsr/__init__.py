@@ -1,0 +1,41 @@
+"""mgsr: perception-distortion controllable super-resolution with G-MGBP.
+
+Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
+:func:`list_components`, :func:`pretrained`, :func:`upscale_tensor`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .markers import hookimpl
+
+try:
+    __version__ = version("mgsr")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from .build import Built, build, build_generator  # noqa: E402
+from .errors import MgsrError  # noqa: E402
+from .inference import upscale_tensor  # noqa: E402
+from .pretrained import load_generator, pretrained  # noqa: E402
+from .recipe import Recipe, load_recipe  # noqa: E402
+from .registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
+
+__all__ = [
+    "Built",
+    "MgsrError",
+    "Recipe",
+    "Registry",
+    "__version__",
+    "build",
+    "build_generator",
+    "default_registry",
+    "hookimpl",
+    "list_components",
+    "load_generator",
+    "load_recipe",
+    "make_plugin_manager",
+    "pretrained",
+    "upscale_tensor",
+]

@@ -1,0 +1,76 @@
+"""The plugin contract: one collecting hook per component kind.
+
+Each hook returns the component classes a plugin provides.  None is
+``firstresult``: every plugin's answer is collected and merged by the registry.
+Specs may gain arguments later; pluggy lets an implementation accept fewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pluggy
+
+PROJECT_NAME = "mgsr"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def mgsr_filter_blocks() -> Sequence[type]:
+    """Return the FilterBlock classes this plugin provides.
+
+    A filter block maps ``(N, c, H, W)`` to ``(N, c, H, W)`` and is built as
+    ``Cls(config, channels=c)``; the generator's Analysis, Upscaling,
+    Downscaling and Synthesis modules are built around one each.
+
+    :return: a sequence of :class:`mgsr.interfaces.FilterBlock` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def mgsr_classic_upscalers() -> Sequence[type]:
+    """Return the ClassicUpscaler classes this plugin provides.
+
+    A classic upscaler doubles the resolution of an image (the base that the
+    network refines at every level), built as ``Cls(config, channels=c)``.
+
+    :return: a sequence of :class:`mgsr.interfaces.ClassicUpscaler` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def mgsr_discriminators() -> Sequence[type]:
+    """Return the Discriminator classes this plugin provides.
+
+    :return: a sequence of :class:`mgsr.interfaces.Discriminator` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def mgsr_losses() -> Sequence[type]:
+    """Return the Loss classes this plugin provides.
+
+    :return: a sequence of :class:`mgsr.interfaces.Loss` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def mgsr_noise_sources() -> Sequence[type]:
+    """Return the NoiseSource classes this plugin provides.
+
+    A noise source draws the standard-normal-like maps that the generator
+    scales by the noise amplitude W at every level.
+
+    :return: a sequence of :class:`mgsr.interfaces.NoiseSource` subclasses.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,237 @@
+"""Recipes: TOML files structured into frozen attrs classes with a strict cattrs converter.
+
+Every component table names its ``type`` and the rest of the table is that
+component's ``Config``, looked up in the Registry while structuring.  Extra keys
+are refused, scalars are not coerced (plain cattrs turns ``"false"`` into
+``True``), and every error carries its key path and the file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory, is_sequence
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.v import format_exception, transform_error
+
+from .errors import MgsrError, RecipeError
+from .registry import Registry, default_registry
+
+
+def _positive(instance: object, attribute: attrs.Attribute, value: int | float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+
+
+@attrs.frozen
+class ComponentSpec:
+    """A component chosen by a recipe: its registry ``type`` and its structured ``Config``."""
+
+    kind: ClassVar[str] = ""
+    type: str
+    config: Any
+
+
+@attrs.frozen
+class FilterBlockSpec(ComponentSpec):
+    kind: ClassVar[str] = "filter_block"
+
+
+@attrs.frozen
+class ClassicUpscalerSpec(ComponentSpec):
+    kind: ClassVar[str] = "classic_upscaler"
+
+
+@attrs.frozen
+class NoiseSourceSpec(ComponentSpec):
+    kind: ClassVar[str] = "noise_source"
+
+
+@attrs.frozen
+class DiscriminatorSpec(ComponentSpec):
+    kind: ClassVar[str] = "discriminator"
+
+
+@attrs.frozen
+class LossSpec(ComponentSpec):
+    kind: ClassVar[str] = "loss"
+
+
+@attrs.frozen
+class ModelSpec:
+    """The G-MGBP generator: sizes, the four modules' filter blocks, upscaler and noise."""
+
+    analysis: FilterBlockSpec
+    upscaling: FilterBlockSpec
+    downscaling: FilterBlockSpec
+    synthesis: FilterBlockSpec
+    classic_upscaler: ClassicUpscalerSpec
+    noise: NoiseSourceSpec
+    channels: int = attrs.field(default=3, validator=_positive)
+    features: int = attrs.field(default=48, validator=_positive)
+    noise_channels: int = attrs.field(default=1, validator=attrs.validators.ge(0))
+    mu: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    #: W used when a caller gives none (recorded with trained weights).
+    default_noise: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
+    #: initial weights: a bundled name (``pirm-r3``) or a ``.safetensors`` path; none = random init.
+    weights: str | None = None
+
+
+@attrs.frozen
+class DataSpec:
+    """Training data (filled in by the training issue; the keys here are already checked)."""
+
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    patch_size: int = attrs.field(default=128, validator=_positive)
+
+
+@attrs.frozen
+class TrainingSpec:
+    """Optimisation settings (filled in by the training issue; the keys here are already checked)."""
+
+    steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    batch_size: int = attrs.field(default=16, validator=_positive)
+    lr: float = attrs.field(default=1e-3, validator=_positive)
+    seed: int = 0
+    scales: tuple[int, ...] = (1, 2, 3)
+
+
+@attrs.frozen
+class Recipe:
+    """A whole recipe: the generator and, for training, discriminator, losses, data and schedule."""
+
+    model: ModelSpec
+    discriminator: DiscriminatorSpec | None = None
+    losses: tuple[LossSpec, ...] = ()
+    data: DataSpec = DataSpec()
+    training: TrainingSpec = TrainingSpec()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved recipe as plain TOML-able data (defaults filled in, no ``None``)."""
+        return _drop_none(make_converter(None).unstructure(self))
+
+    def digest(self) -> str:
+        """A SHA-256 of the resolved recipe, stored with checkpoints and results."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _strict(expected: type, name: str):
+    def hook(value: Any, _type: Any) -> Any:
+        if isinstance(value, bool) and expected is not bool:
+            raise TypeError(f"expected {name}, got a boolean ({value!r})")
+        if expected is float and isinstance(value, int):
+            return float(value)
+        if not isinstance(value, expected):
+            raise TypeError(f"expected {name}, got {type(value).__name__} ({value!r})")
+        return value
+
+    return hook
+
+
+def _strict_tuple_factory(type_: Any, converter: cattrs.Converter):
+    inner = homogenous_tuple_structure_factory(type_, converter)
+
+    def hook(value: Any, _type: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list, got {type(value).__name__} ({value!r})")
+        return inner(value, _type)
+
+    return hook
+
+
+def _is_homogeneous_tuple(type_: Any) -> bool:
+    return get_origin(type_) is tuple and is_sequence(type_) and len(get_args(type_)) == 2
+
+
+def make_converter(registry: Registry | None) -> cattrs.Converter:
+    """A converter that refuses extra keys and coercions and resolves component tables in ``registry``."""
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    for tp, name in ((int, "an integer"), (float, "a number"), (str, "a string"), (bool, "true or false")):
+        conv.register_structure_hook(tp, _strict(tp, name))
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, lambda t: _strict_tuple_factory(t, conv))
+
+    def structure_component(value: Any, spec_type: type[ComponentSpec]) -> ComponentSpec:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"expected a table with a 'type' key, got {type(value).__name__} ({value!r})")
+        if registry is None:
+            raise RecipeError("internal: component tables need a registry to be structured")
+        kind = spec_type.kind
+        if "type" not in value:
+            raise RecipeError(f"missing 'type' of the {kind}; one of: {', '.join(registry.names(kind))}")
+        name = value["type"]
+        if not isinstance(name, str):
+            raise TypeError(f"'type' must be a string, got {type(name).__name__} ({name!r})")
+        cls = registry.get(kind, name)
+        options = {k: v for k, v in value.items() if k != "type"}
+        return spec_type(type=name, config=conv.structure(options, cls.Config))
+
+    def unstructure_component(spec: ComponentSpec) -> dict[str, Any]:
+        return {"type": spec.type, **conv.unstructure(spec.config)}
+
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, ComponentSpec), structure_component
+    )
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, ComponentSpec), unstructure_component
+    )
+    return conv
+
+
+def _format(exc: BaseException, type_: Any) -> str:
+    if isinstance(exc, (MgsrError, TypeError, ValueError)) and not isinstance(exc, KeyError):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
+def load_recipe(source: str | Path | Mapping[str, Any] | Recipe, registry: Registry | None = None) -> Recipe:
+    """Structure a recipe from a TOML file path or an already-parsed mapping.
+
+    Raises :class:`RecipeError` listing every problem as ``message @ $.key.path``,
+    with the file name when there is one.
+    """
+    if isinstance(source, Recipe):
+        return source
+    where = "recipe"
+    if isinstance(source, Mapping):
+        data: Any = source
+    else:
+        path = Path(source)
+        where = f"recipe {path}"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecipeError(f"recipe file not found: {path}") from None
+        except IsADirectoryError:
+            raise RecipeError(f"recipe path is a directory, expected a .toml file: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    registry = registry or default_registry()
+    try:
+        return make_converter(registry).structure(data, Recipe)
+    except (ClassValidationError, IterableValidationError) as exc:
+        lines = transform_error(exc, path="$", format_exception=_format)
+        raise RecipeError(f"invalid {where}:\n  " + "\n  ".join(lines)) from None
+    except (MgsrError, TypeError, ValueError) as exc:
+        raise RecipeError(f"invalid {where}: {exc}") from None
+
+
+def structure_model_spec(data: Mapping[str, Any], registry: Registry | None = None) -> ModelSpec:
+    """Structure a ``[model]`` table on its own (weights files carry one in their metadata)."""
+    recipe = load_recipe({"model": dict(data)}, registry)
+    return recipe.model

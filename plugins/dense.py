@@ -1,0 +1,75 @@
+"""``dense``: the pre-activation dense block G-MGBP uses in all four of its modules."""
+
+from __future__ import annotations
+
+import attrs
+import torch
+from torch import nn
+
+from mgsr import hookimpl
+from mgsr.interfaces import FilterBlock
+from mgsr.layers import BiasReLU
+
+
+def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
+
+
+def _odd(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    if value < 1 or value % 2 == 0:
+        raise ValueError(f"{attribute.name} must be a positive odd number, got {value}")
+
+
+class DenseLayer(nn.Module):
+    """act -> 1x1 conv to ``bottleneck * growth`` -> act -> kxk conv to ``growth``; output appended to the input."""
+
+    def __init__(self, in_channels: int, growth: int, bottleneck: int, kernel_size: int) -> None:
+        super().__init__()
+        width = bottleneck * growth
+        self.act_in = BiasReLU(in_channels)
+        self.squeeze = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.act_mid = BiasReLU(width)
+        self.conv = nn.Conv2d(width, growth, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        new = self.conv(self.act_mid(self.squeeze(self.act_in(x))))
+        return torch.cat([x, new], dim=1)
+
+
+class DenseBlock(FilterBlock):
+    """A dense block (Huang et al.) with bias+ReLU pre-activations and a 1x1 transition back to ``channels``.
+
+    Each of ``layers`` dense layers adds ``growth`` channels; the transition
+    (act + 1x1 conv) maps ``channels + layers * growth`` back to ``channels``,
+    which is what makes the block a drop-in ``(N, c, H, W) -> (N, c, H, W)`` filter.
+    """
+
+    name = "dense"
+
+    @attrs.frozen
+    class Config:
+        layers: int = attrs.field(default=4, validator=_positive)
+        growth: int = attrs.field(default=16, validator=_positive)
+        bottleneck: int = attrs.field(default=4, validator=_positive)
+        kernel_size: int = attrs.field(default=3, validator=_odd)
+
+    def __init__(self, config: Config, *, channels: int) -> None:
+        super().__init__(config, channels=channels)
+        self.layers = nn.ModuleList(
+            DenseLayer(channels + i * config.growth, config.growth, config.bottleneck, config.kernel_size)
+            for i in range(config.layers)
+        )
+        grown = channels + config.layers * config.growth
+        self.transition_act = BiasReLU(grown)
+        self.transition = nn.Conv2d(grown, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.transition(self.transition_act(x))
+
+
+@hookimpl
+def mgsr_filter_blocks() -> list[type]:
+    return [DenseBlock]
