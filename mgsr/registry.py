@@ -131,10 +131,9 @@ def make_plugin_manager(autoload: bool | None = None, builtins: bool = True) -> 
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(
-            f"plugin '{exc.plugin_name if hasattr(exc, 'plugin_name') else '?'}' implements a hook "
-            f"that mgsr does not define (misspelled?): {exc}"
-        ) from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        info = pm.infos.get(name, PluginInfo(name=name, module=name))
+        raise PluginError(f"{info.describe()} implements a hook that mgsr does not define (misspelled?): {exc}") from exc
     return pm
 
 

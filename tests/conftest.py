@@ -1,0 +1,34 @@
+"""Shared fixtures: the reference data beside the clone, a clean registry, the recipe folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import mgsr
+from mgsr.registry import Registry, make_plugin_manager
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "recipes"
+REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "reference"))
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """``../shared/reference``; its absence is an error, not a skip (parity is what these tests prove)."""
+    if not (REFERENCE / "README.md").is_file():
+        pytest.fail(f"reference data not found at {REFERENCE}; set MGSR_REFERENCE to its folder")
+    return REFERENCE
+
+
+@pytest.fixture
+def builtin_registry() -> Registry:
+    """Built-ins only, whatever else is installed in the environment."""
+    return Registry.from_plugin_manager(make_plugin_manager(autoload=False))
+
+
+@pytest.fixture(scope="session")
+def r3_recipe():
+    return mgsr.load_recipe(RECIPES / "pirm_r3.toml", Registry.from_plugin_manager(make_plugin_manager(autoload=False)))

@@ -1,0 +1,169 @@
+"""The registry: hookspecs, built-ins, inline plugins, conflicts and broken plugins."""
+
+from __future__ import annotations
+
+import inspect
+
+import attrs
+import cattrs
+import pytest
+import torch
+
+import mgsr
+from mgsr import hookimpl, hookspecs
+from mgsr.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from mgsr.interfaces import FilterBlock
+from mgsr.recipe import make_converter
+from mgsr.registry import KINDS, Registry, make_plugin_manager
+
+
+def test_every_hookspec_is_documented_and_known():
+    specs = {n: f for n, f in vars(hookspecs).items() if n.startswith("mgsr_") and inspect.isfunction(f)}
+    assert set(specs) == {hook for hook, _ in KINDS.values()}
+    for name, func in specs.items():
+        doc = inspect.getdoc(func) or ""
+        assert doc.splitlines()[0].startswith("Return the "), name
+        assert ":return:" in doc and ".. versionadded::" in doc, name
+
+
+def test_builtins_are_registered(builtin_registry):
+    assert builtin_registry.names("filter_block") == ["dense"]
+    assert builtin_registry.names("classic_upscaler") == ["learned_bicubic"]
+    assert builtin_registry.names("noise_source") == ["gaussian"]
+    assert mgsr.list_components("filter_block", builtin_registry) == ["dense"]
+    assert builtin_registry.providers("filter_block", "dense")[0].plugin.name == "mgsr_plugins.dense"
+
+
+def test_builtins_come_from_entry_points_when_installed():
+    registry = mgsr.default_registry()
+    info = registry.providers("filter_block", "dense")[0].plugin
+    assert info.distribution == "mgsr"
+
+
+@pytest.mark.parametrize("kind_name", [(k, n) for k in KINDS for n in mgsr.default_registry().names(k)])
+def test_every_component_builds_roundtrips_and_runs(kind_name):
+    """As timm does for models: every registered component's default Config works."""
+    kind, name = kind_name
+    registry = mgsr.default_registry()
+    cls = registry.get(kind, name)
+    config = cls.Config()
+    conv = make_converter(registry)
+    assert conv.structure(conv.unstructure(config), cls.Config) == config
+    if kind == "noise_source":
+        z = cls(config).sample((2, 1, 4, 5), generator=torch.Generator().manual_seed(0))
+        assert z.shape == (2, 1, 4, 5)
+        return
+    module = cls(config, channels=4)
+    y = module(torch.rand(1, 4, 6, 7))
+    assert y.shape == ((1, 4, 12, 14) if kind == "classic_upscaler" else (1, 4, 6, 7))
+
+
+class TinyBlock(FilterBlock):
+    name = "tiny"
+
+    @attrs.frozen
+    class Config:
+        scale: float = 1.0
+
+    def forward(self, x):
+        return x * self.config.scale
+
+
+class InlinePlugin:
+    @hookimpl
+    def mgsr_filter_blocks(self):
+        return [TinyBlock]
+
+
+def test_inline_plugin_registers_and_builds():
+    pm = make_plugin_manager(autoload=False)
+    pm.register(InlinePlugin(), name="inline")
+    registry = Registry.from_plugin_manager(pm)
+    assert registry.get("filter_block", "tiny") is TinyBlock
+
+
+def test_duplicate_names_are_an_error_that_names_both_plugins():
+    class Clash:
+        @hookimpl
+        def mgsr_filter_blocks(self):
+            return [type("OtherDense", (TinyBlock,), {"name": "dense"})]
+
+    pm = make_plugin_manager(autoload=False)
+    pm.register(Clash(), name="acme")
+    registry = Registry.from_plugin_manager(pm)
+    with pytest.raises(DuplicateComponentError) as info:
+        registry.get("filter_block", "dense")
+    message = str(info.value)
+    assert "mgsr_plugins.dense" in message and "'acme'" in message and "MGSR_DISABLED_PLUGINS=acme" in message
+    assert registry.duplicates()[0][:2] == ("filter_block", "dense")
+
+
+def test_unknown_name_suggests_the_close_one(builtin_registry):
+    with pytest.raises(UnknownComponentError, match=r"unknown filter_block 'dence' \(did you mean 'dense'\?\); available: dense"):
+        builtin_registry.get("filter_block", "dence")
+
+
+def test_misspelled_hook_fails_loudly():
+    class Misspelled:
+        @hookimpl
+        def mgsr_filter_block(self):  # singular: not a hook mgsr defines
+            return []
+
+    pm = make_plugin_manager(autoload=False, builtins=False)
+    pm.register(Misspelled(), name="typo")
+    with pytest.raises(Exception, match="mgsr_filter_block"):
+        pm.check_pending()
+
+
+def test_component_without_proper_identity_is_reported_broken():
+    class NoName(FilterBlock):
+        Config = TinyBlock.Config
+
+        def forward(self, x):
+            return x
+
+    class NotFrozen(TinyBlock):
+        name = "not_frozen"
+
+        @attrs.define
+        class Config:
+            a: int = 1
+
+    class Bad:
+        @hookimpl
+        def mgsr_filter_blocks(self):
+            return [NoName, NotFrozen, int]
+
+    pm = make_plugin_manager(autoload=False)
+    pm.register(Bad(), name="bad")
+    with pytest.warns(UserWarning):
+        registry = Registry.from_plugin_manager(pm)
+    errors = " | ".join(b.error for b in registry.broken)
+    assert "name must be" in errors and "frozen" in errors and "not a subclass" in errors
+    assert registry.names("filter_block") == ["dense"]
+
+
+def test_wrong_hook_signature_is_a_plugin_error():
+    class WrongArgs:
+        @hookimpl
+        def mgsr_filter_blocks(self, unexpected):
+            return []
+
+    pm = make_plugin_manager(autoload=False)
+    from mgsr.registry import PluginInfo
+
+    with pytest.raises(PluginError, match="plugin 'wrong'"):
+        pm.register_plugin(WrongArgs(), PluginInfo(name="wrong", module="tests"))
+
+
+def test_registry_is_immutable(builtin_registry):
+    with pytest.raises(TypeError):
+        builtin_registry.components["filter_block"]["x"] = ()  # type: ignore[index]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        builtin_registry.plugins = ()  # type: ignore[misc]
+
+
+def test_converter_is_strict_about_bools():
+    conv = make_converter(None)
+    with pytest.raises(cattrs.errors.ClassValidationError):
+        conv.structure({"trainable": "false"}, mgsr.default_registry().get("classic_upscaler", "learned_bicubic").Config)
