@@ -126,16 +126,18 @@ def load_state_into(generator: GMGBP, state: Mapping[str, torch.Tensor], source:
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
+        def listing(label: str, items: list[str]) -> str:
+            more = f", ... ({len(items) - 8} more)" if len(items) > 8 else ""
+            return f"{len(items)} {label}: " + ", ".join(items[:8]) + more
+
         parts = []
         if missing:
-            parts.append("missing: " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
+            parts.append(listing("missing", missing))
         if unexpected:
-            parts.append("unexpected: " + ", ".join(unexpected[:8]) + (" ..." if len(unexpected) > 8 else ""))
+            parts.append(listing("unexpected", unexpected))
         if wrong:
-            parts.append(
-                "shape mismatch: "
-                + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong[:8])
-            )
+            shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]
+            parts.append(listing("shape mismatches", shapes))
         raise WeightsError(f"{source} does not fit this architecture ({'; '.join(parts)})")
     generator.load_state_dict(dict(state), strict=True)
 
