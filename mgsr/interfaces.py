@@ -21,6 +21,7 @@ from torch import nn
 
 __all__ = [
     "Component",
+    "ChannelModule",
     "FilterBlock",
     "ClassicUpscaler",
     "NoiseSource",
@@ -36,33 +37,32 @@ class Component:
     Config: ClassVar[type]
 
 
-class FilterBlock(nn.Module, Component, abc.ABC):
+class ChannelModule(nn.Module, Component, abc.ABC):
+    """A component that is a module built for a channel count the host decides: ``Cls(config, channels=c)``."""
+
+    def __init__(self, config: Any, *, channels: int) -> None:
+        super().__init__()
+        self.config = config
+        self.channels = channels
+
+
+class FilterBlock(ChannelModule):
     """A shape-preserving feature filter, ``(N, c, H, W) -> (N, c, H, W)``.
 
     Built as ``Cls(config, channels=c)``.  G-MGBP wraps one filter block in each
     of its four modules; a third party ships a new block to try another one.
     """
 
-    def __init__(self, config: Any, *, channels: int) -> None:
-        super().__init__()
-        self.config = config
-        self.channels = channels
-
     @abc.abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
-class ClassicUpscaler(nn.Module, Component, abc.ABC):
+class ClassicUpscaler(ChannelModule):
     """Doubles the resolution of an image: ``(N, c, H, W) -> (N, c, 2H, 2W)``.
 
     Built as ``Cls(config, channels=c)``.  It gives the base image that the
     network refines at every level (a Laplacian-pyramid step).
     """
-
-    def __init__(self, config: Any, *, channels: int) -> None:
-        super().__init__()
-        self.config = config
-        self.channels = channels
 
     @abc.abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
@@ -90,17 +90,12 @@ class NoiseSource(Component, abc.ABC):
         """Return one draw of the given shape."""
 
 
-class Discriminator(nn.Module, Component, abc.ABC):
+class Discriminator(ChannelModule):
     """Scores a set of images, one per upscaling level, as real (high) or fake (low).
 
     Built as ``Cls(config, channels=c)``; ``forward`` takes the images
     ``Y_1..Y_L`` (2x, 4x, 8x, ...) and returns one logit per batch item.
     """
-
-    def __init__(self, config: Any, *, channels: int) -> None:
-        super().__init__()
-        self.config = config
-        self.channels = channels
 
     @abc.abstractmethod
     def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor: ...

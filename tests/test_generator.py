@@ -115,3 +115,14 @@ def test_tiny_inputs_upscale(r3):
         out = mgsr.upscale_tensor(r3, torch.rand(1, 3, h, w), scale=4, seed=0)
         assert out.shape == (1, 3, 4 * h, 4 * w)
         assert torch.isfinite(out).all()
+
+
+def test_gaussian_source_seed_config_and_std():
+    from mgsr_plugins.gaussian import GaussianNoise
+
+    a = GaussianNoise(GaussianNoise.Config(seed=5)).sample((2, 1, 3, 3))
+    b = GaussianNoise(GaussianNoise.Config(seed=5)).sample((2, 1, 3, 3))
+    c = GaussianNoise(GaussianNoise.Config(seed=6)).sample((2, 1, 3, 3))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    wide = GaussianNoise(GaussianNoise.Config(std=3.0)).sample((20000,), generator=torch.Generator().manual_seed(0))
+    assert abs(wide.std().item() - 3.0) < 0.1
