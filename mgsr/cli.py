@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import upscale_cli
 from .errors import MgsrError
 
 
@@ -51,50 +52,6 @@ def _cmd_import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _collect_inputs(inputs: Sequence[str]) -> list[Path]:
-    from .images import IMAGE_SUFFIXES
-
-    found: list[Path] = []
-    for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
-        else:
-            found.append(path)  # a missing file is reported when it is read, with the others still processed
-    return found
-
-
-def _cmd_upscale(args: argparse.Namespace) -> int:
-    import torch
-
-    from .images import IMAGE_SUFFIXES, read_rgb, write_image
-    from .inference import upscale_tensor
-    from .pretrained import load_generator
-
-    inputs = _collect_inputs(args.inputs)
-    if not inputs:
-        raise MgsrError("no input images found in " + ", ".join(args.inputs))
-    out = Path(args.output)
-    single_file = len(inputs) == 1 and out.suffix.lower() in IMAGE_SUFFIXES
-    if not single_file:
-        out.mkdir(parents=True, exist_ok=True)
-    model = load_generator(args.model, device=args.device)
-    noise = args.noise if args.noise is not None else model.card.default_noise
-    failures = 0
-    for path in inputs:
-        target = out if single_file else out / f"{path.stem}_x{args.scale}.png"
-        try:
-            lr = read_rgb(path).to(args.device)
-            with torch.inference_mode():
-                sr = upscale_tensor(model, lr, scale=args.scale, noise_amp=noise, seed=args.seed)
-            write_image(target, sr)
-            print(f"{path} -> {target}")
-        except MgsrError as exc:
-            failures += 1
-            print(f"mgsr: error: {exc}", file=sys.stderr)
-    return 5 if failures else 0
-
-
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mgsr", description=__doc__)
     parser.add_argument("--version", action="version", version=_version())
@@ -109,15 +66,7 @@ def make_parser() -> argparse.ArgumentParser:
     show.add_argument("file")
     show.set_defaults(func=_cmd_recipe_show)
 
-    p = sub.add_parser("upscale", help="super-resolve images with a bundled or trained model")
-    p.add_argument("inputs", nargs="+", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3 or a .safetensors file / run folder")
-    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
-    p.add_argument("--noise", type=float, default=None, help="noise amplitude W (default: the model's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (same seed, same output)")
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=_cmd_upscale)
+    upscale_cli.register(sub)
 
     p = sub.add_parser("import-weights", help="convert a released G-MGBP .model file to mgsr safetensors")
     p.add_argument("source")

@@ -1,62 +1,216 @@
-"""Image files <-> float tensors in [0, 1], with errors that name the file and atomic writes."""
+"""Image files and PIL images <-> float planes, for every mode a user may hand us.
+
+The network sees RGB in [0, 1].  Everything else is bookkeeping so that what
+comes out matches what went in: grey stays grey, alpha is kept (upscaled
+separately), 16-bit stays 16-bit, CMYK is converted back where the format can
+hold it, EXIF orientation is applied.  Pillow cannot hold 16-bit RGB, so those
+PNGs go through pypng.  Writes go to a temporary file renamed into place, so a
+failure never leaves a partial output.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
+import attrs
 import numpy as np
-import torch
+import png  # pypng: 16-bit RGB(A) PNG, which Pillow cannot represent
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
+_FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
+                     ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
+_CMYK_FORMATS = frozenset({"JPEG", "TIFF"})
+_ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
+_SIXTEEN_BIT_GREY_FORMATS = frozenset({"PNG", "TIFF"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
 
 
-def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Read an image as a ``(1, 3, H, W)`` float32 tensor in [0, 1] (EXIF orientation applied)."""
+@attrs.define
+class Picture:
+    """A decoded image: colour planes in [0, 1], optional alpha, and what the output should be."""
+
+    color: np.ndarray  # float32 (H, W, 1) grey or (H, W, 3) RGB
+    alpha: np.ndarray | None = None  # float32 (H, W)
+    bits: int = 8  # 8 or 16 (32 for float "F" images, written unquantised)
+    mode: str = "RGB"  # colour family to write back: "L", "RGB" or "CMYK"
+    icc_profile: bytes | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)"""
+        return self.color.shape[0], self.color.shape[1]
+
+    def rgb(self) -> np.ndarray:
+        """The colour planes as (H, W, 3), grey repeated."""
+        return np.repeat(self.color, 3, axis=2) if self.color.shape[2] == 1 else self.color
+
+
+def _scaled(array: np.ndarray, bits: int) -> np.ndarray:
+    return array.astype(np.float32) / float((1 << bits) - 1)
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) of a PNG file, or None when it is not a PNG."""
+    with open(path, "rb") as fh:
+        head = fh.read(33)
+    if len(head) < 33 or not head.startswith(_PNG_SIGNATURE):
+        return None
+    return head[24], head[25]
+
+
+def _read_png16(path: Path) -> Picture:
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    alpha = _scaled(data[..., -1], 16) if info["alpha"] else None
+    color = _scaled(data[..., : planes - (1 if info["alpha"] else 0)], 16)
+    return Picture(color=color, alpha=alpha, bits=16, mode="L" if color.shape[2] == 1 else "RGB")
+
+
+def decode(im: Image.Image) -> Picture:
+    """Turn a PIL image of any mode into a Picture (EXIF orientation applied)."""
+    im = ImageOps.exif_transpose(im)
+    icc = im.info.get("icc_profile")
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        data = np.asarray(im).astype(np.int64)
+        if data.min() < 0 or data.max() > 65535:
+            raise ValueError(f"32-bit integer image with values outside 0..65535 (mode {mode})")
+        return Picture(color=_scaled(data, 16)[..., None], bits=16, mode="L")
+    if mode == "F":
+        return Picture(color=np.asarray(im, dtype=np.float32)[..., None], bits=32, mode="L")
+    if mode in ("1", "L"):
+        return Picture(color=_scaled(np.asarray(im.convert("L")), 8)[..., None], mode="L", icc_profile=icc)
+    if mode in ("LA", "La", "PA") or (mode == "P" and "transparency" in im.info) or mode in ("RGBA", "RGBa"):
+        target = "LA" if mode in ("LA", "La") else "RGBA"
+        data = _scaled(np.asarray(im.convert(target)), 8)
+        return Picture(color=data[..., :-1], alpha=data[..., -1], mode="L" if target == "LA" else "RGB",
+                       icc_profile=icc)
+    if mode == "CMYK":
+        return Picture(color=_scaled(np.asarray(im.convert("RGB")), 8), mode="CMYK", icc_profile=icc)
+    return Picture(color=_scaled(np.asarray(im.convert("RGB")), 8), mode="RGB", icc_profile=icc)
+
+
+def read_picture(path: str | os.PathLike[str]) -> Picture:
+    """Read any supported image file; every failure is an ImageError naming the file."""
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, expected an image file")
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
     try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
+        header = _png_header(path)
+        if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+            return _read_png16(path)
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc})") from None
-    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous()
+            im.load()
+            return decode(im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: refused as a possible decompression bomb ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, png.Error, EOFError) as exc:
+        raise ImageError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """``(1, C, H, W)`` or ``(C, H, W)`` in [0, 1] -> ``(H, W, C)`` uint8, rounded."""
-    if image.dim() == 4:
-        image = image[0]
-    array = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return array
+def read_rgb(path: str | os.PathLike[str]):  # noqa: ANN201 - returns a torch tensor; torch imported lazily
+    """Read an image as a ``(1, 3, H, W)`` float32 tensor in [0, 1] (alpha dropped, grey repeated)."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(read_picture(path).rgb())).permute(2, 0, 1).unsqueeze(0)
 
 
-def write_image(path: str | os.PathLike[str], image: torch.Tensor, **save_options: object) -> None:
-    """Write an RGB tensor to ``path`` through a temporary file, so no partial output is ever left."""
-    path = Path(path)
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) -> (H, W, 1) with ITU-R 601 luma weights (exact for grey input)."""
+    return (rgb @ _LUMA)[..., None]
+
+
+def format_for(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ImageError(f"{path}: unknown image format '{suffix}'; use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
-    array = to_uint8(image)
-    pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+    if suffix not in _FORMAT_BY_SUFFIX:
+        raise ImageError(f"{path}: unknown image format '{suffix}'; use one of {', '.join(sorted(_FORMAT_BY_SUFFIX))}")
+    return _FORMAT_BY_SUFFIX[suffix]
+
+
+def _quantise(array: np.ndarray, bits: int) -> np.ndarray:
+    top = (1 << bits) - 1
+    dtype = np.uint16 if bits == 16 else np.uint8
+    return np.round(np.clip(array, 0.0, 1.0) * top).astype(dtype)
+
+
+def encode(picture: Picture, fmt: str) -> tuple[Image.Image | None, np.ndarray | None]:
+    """A PIL image to save, or a uint16 (H, W, planes) array for pypng when Pillow cannot hold it."""
+    color, alpha, bits = picture.color, picture.alpha, picture.bits
+    if alpha is not None and fmt not in _ALPHA_FORMATS:
+        warnings.warn(f"{fmt} cannot store transparency; the alpha channel is dropped", stacklevel=3)
+        alpha = None
+    if bits == 32:
+        if fmt != "TIFF":
+            bits = 16
+        else:
+            return Image.fromarray(color[..., 0].astype(np.float32), mode="F"), None
+    if bits == 16:
+        if fmt == "PNG" and (color.shape[2] == 3 or alpha is not None):
+            planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
+            return None, _quantise(planes, 16)
+        if color.shape[2] == 1 and alpha is None and fmt in _SIXTEEN_BIT_GREY_FORMATS:
+            return Image.fromarray(_quantise(color[..., 0], 16)), None
+        warnings.warn(f"{fmt} cannot store this image at 16 bits; writing 8 bits", stacklevel=3)
+    planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
+    data = _quantise(planes, 8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
+    im = Image.fromarray(data[..., 0] if mode == "L" else data, mode=mode)
+    if picture.mode == "CMYK" and fmt in _CMYK_FORMATS and alpha is None:
+        im = im.convert("CMYK")
+    return im, None
+
+
+def write_picture(
+    path: str | os.PathLike[str], picture: Picture, *, fmt: str | None = None, quality: int | None = None
+) -> None:
+    """Write a Picture through a temporary file renamed into place (no partial output on failure)."""
+    path = Path(path)
+    fmt = fmt or format_for(path)
+    im, raw16 = encode(picture, fmt)
+    options: dict[str, object] = {}
+    if quality is not None and fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if picture.icc_profile and im is not None and im.mode in ("RGB", "RGBA", "CMYK") and picture.mode != "L":
+        same_family = (im.mode == "CMYK") == (picture.mode == "CMYK")
+        if same_family:
+            options["icc_profile"] = picture.icc_profile
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
     except OSError as exc:
         raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    os.close(fd)
     try:
-        pil.save(tmp, format=Image.registered_extensions()[suffix], **save_options)
+        if raw16 is not None:
+            h, w, planes = raw16.shape
+            writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
+            with os.fdopen(fd, "wb") as fh:
+                writer.write(fh, raw16.reshape(h, w * planes))
+        else:
+            os.close(fd)
+            im.save(tmp, format=fmt, **options)
         os.replace(tmp, path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, png.Error) as exc:
         raise ImageError(f"{path}: cannot write ({exc})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_image(path: str | os.PathLike[str], image, **save_options: object) -> None:  # noqa: ANN001
+    """Write an RGB tensor ``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] (8-bit)."""
+    array = image.detach().float().cpu()
+    array = (array[0] if array.dim() == 4 else array).permute(1, 2, 0).numpy()
+    write_picture(path, Picture(color=np.ascontiguousarray(array)), quality=save_options.get("quality"))  # type: ignore[arg-type]

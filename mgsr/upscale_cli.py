@@ -1,0 +1,155 @@
+"""``mgsr upscale``: files, folders and globs in; one clear line per failure; nothing partial out."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError, MgsrError
+
+_FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("upscale", help="super-resolve images with a bundled or trained model",
+                       description="Super-resolve images. W = 0 gives the lowest distortion, W = 1 the most detail.")
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file or a run folder")
+    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    p.add_argument("--noise", default=None,
+                   help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "
+                        "`mgsr calibrate`; default: the model's recorded W")
+    p.add_argument("--noise-map", default=None,
+                   help="grayscale image whose values (black 0 .. white 1) multiply W per region")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (same seed, same output)")
+    p.add_argument("--tile", default="auto",
+                   help="input tile side in pixels (bounded memory; results are unchanged), 0 = whole image, "
+                        "default auto")
+    p.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: the input's)")
+    p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_noise(value: str | None) -> float | list[float] | None:
+    """``0.5`` | ``0.3,1.0`` | ``calib.json`` -> W (None: the model's default)."""
+    if value is None:
+        return None
+    if value.lower().endswith(".json"):
+        path = Path(value)
+        try:
+            data = json.loads(path.read_text())
+            return float(data["noise"])
+        except FileNotFoundError:
+            raise MgsrError(f"{path}: calibration file not found") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MgsrError(f"{path}: not a calibration file with a numeric 'noise' ({exc})") from None
+    try:
+        values = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise MgsrError(f"--noise {value!r}: give a number, comma-separated numbers, or a .json file") from None
+    return values[0] if len(values) == 1 else values
+
+
+def parse_tile(value: str) -> int | str | None:
+    if value == "auto":
+        return "auto"
+    try:
+        tile = int(value)
+    except ValueError:
+        raise MgsrError(f"--tile {value!r}: give a number of pixels, 0, or auto") from None
+    if tile < 0:
+        raise MgsrError(f"--tile must be >= 0, got {tile}")
+    return None if tile == 0 else tile
+
+
+def collect_inputs(patterns: list[str]) -> list[Path]:
+    """Expand folders (their images, sorted) and glob patterns; keep missing paths to report them."""
+    from .images import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for raw in patterns:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif not path.exists() and glob.has_magic(raw):
+            matches = sorted(Path(m) for m in glob.glob(raw))
+            found.extend(matches if matches else [path])
+        else:
+            found.append(path)
+    return found
+
+
+def _target(source: Path, out: Path, single_file: bool, scale: int, fmt: str | None) -> Path:
+    if single_file:
+        return out
+    from .images import IMAGE_SUFFIXES
+
+    suffix = f".{fmt}" if fmt else source.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES or suffix in (".gif", ".ppm", ".pgm"):
+        suffix = ".png"
+    return out / f"{source.stem}_x{scale}{suffix}"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from .images import IMAGE_SUFFIXES, read_picture, write_picture
+    from .upscale import auto_tile, resolve_model, upscale_picture
+
+    noise = parse_noise(args.noise)
+    tile = parse_tile(args.tile)
+    inputs = collect_inputs(args.inputs)
+    out = Path(args.output)
+    single_file = out.suffix.lower() in IMAGE_SUFFIXES
+    if single_file and len(inputs) > 1:
+        raise MgsrError(f"{len(inputs)} inputs need an output folder, but {out} is a file name")
+    if single_file and args.format and out.suffix.lower().lstrip(".") != args.format:
+        raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
+    try:
+        (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    noise_map = None
+    if args.noise_map:
+        grey = read_picture(args.noise_map)
+        noise_map = grey.color.mean(axis=2) if grey.bits != 32 else np.clip(grey.color[..., 0], 0, 1)
+    model = resolve_model(args.model, args.device)
+    if noise is None:
+        noise = model.card.default_noise
+    tile_px = auto_tile(args.scale, torch.device(args.device)) if tile == "auto" else tile
+
+    failures, written = 0, set()
+    bar = tqdm(inputs, unit="image", disable=args.quiet or None, file=sys.stderr)
+    for source in bar:
+        target = _target(source, out, single_file, args.scale, args.format)
+        try:
+            if target in written:
+                raise ImageError(f"{source}: its output {target} was already written by another input; rename one")
+            picture = read_picture(source)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
+                                         seed=args.seed, tile=tile_px, device=args.device)
+                write_picture(target, result, quality=args.quality)
+            for warning in caught:
+                bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)
+            written.add(target)
+            if args.quiet or not sys.stderr.isatty():
+                print(f"{source} -> {target}")
+        except MgsrError as exc:
+            failures += 1
+            bar.write(f"mgsr: error: {exc}", file=sys.stderr)
+    if failures:
+        print(f"mgsr: {failures} of {len(inputs)} images failed", file=sys.stderr)
+        return ImageError.exit_code
+    return 0
