@@ -1,7 +1,8 @@
 """mgsr: perception-distortion controllable super-resolution with G-MGBP.
 
 Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
-:func:`list_components`, :func:`pretrained`, :func:`upscale_tensor`.
+:func:`list_components`, :func:`pretrained`, :func:`upscale` (images and arrays),
+:func:`upscale_tensor` (tensors).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .errors import MgsrError  # noqa: E402
 from .inference import upscale_tensor  # noqa: E402
 from .pretrained import load_generator, pretrained  # noqa: E402
 from .recipe import Recipe, load_recipe  # noqa: E402
+from .upscaling import upscale  # noqa: E402
 from .registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
 
 __all__ = [
@@ -37,5 +39,6 @@ __all__ = [
     "load_recipe",
     "make_plugin_manager",
     "pretrained",
+    "upscale",
     "upscale_tensor",
 ]

@@ -79,7 +79,8 @@ def collect_inputs(patterns: list[str]) -> list[Path]:
     for raw in patterns:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found.extend(images if images else [path])  # an empty folder is reported as a failure
         elif not path.exists() and glob.has_magic(raw):
             matches = sorted(Path(m) for m in glob.glob(raw))
             found.extend(matches if matches else [path])
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import IMAGE_SUFFIXES, read_picture, write_picture
-    from .upscale import auto_tile, resolve_model, upscale_picture
+    from .upscaling import auto_tile, resolve_model, upscale_picture
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     for source in bar:
         target = _target(source, out, single_file, args.scale, args.format)
         try:
+            if source.is_dir():
+                raise ImageError(f"{source}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             if target in written:
                 raise ImageError(f"{source}: its output {target} was already written by another input; rename one")
             picture = read_picture(source)
@@ -140,7 +143,10 @@ def run(args: argparse.Namespace) -> int:
                 warnings.simplefilter("always")
                 result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
                                          seed=args.seed, tile=tile_px, device=args.device)
-                write_picture(target, result, quality=args.quality)
+                try:
+                    write_picture(target, result, quality=args.quality)
+                except ImageError as exc:
+                    raise ImageError(f"{exc} (output of {source})") from None
             for warning in caught:
                 bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)
             written.add(target)

@@ -51,7 +51,7 @@ def _per_level(noise: NoiseSetting, levels: int) -> list[float]:
 def _resize_plane(plane: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
     """Resize a float (H, W) plane to (h, w) with Pillow (bounded memory at any size)."""
     im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
-    return np.asarray(im.resize((size[1], size[0]), resample=resample), dtype=np.float32)
+    return np.array(im.resize((size[1], size[0]), resample=resample), dtype=np.float32)
 
 
 def auto_tile(scale: int, device: torch.device, margin: int = DEFAULT_MARGIN) -> int:
