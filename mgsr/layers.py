@@ -19,4 +19,5 @@ class BiasReLU(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.bias.view(1, -1, 1, 1))
+        # relu_ on the fresh sum saves one allocation per activation (a quarter of inference time is these)
+        return torch.relu_(x + self.bias.view(1, -1, 1, 1))

@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
-                                         seed=args.seed, tile=tile_px, device=args.device)
+                                         seed=args.seed, tile=tile_px, device=args.device,
+                                         on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
                 try:
                     write_picture(target, result, quality=args.quality)
                 except ImageError as exc:
