@@ -1,0 +1,198 @@
+"""Training data: HR image folders -> random patches, deterministic under a seed and exact across resume.
+
+Every sample is named by a key ``(image index, sample seed)``.  The sampler
+derives the keys from the recipe seed, the epoch and the position in the
+epoch only, so the stream of patches does not depend on the number of worker
+processes, and a resumed run continues it from ``step * batch_size``.  The
+multi-scale references X^k and the low-resolution inputs are made on the batch
+with the MATLAB-faithful S_down (see :func:`scale_pyramid`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import MgsrError
+from .images import IMAGE_SUFFIXES, read_picture
+from .imresize import imresize, s_down
+
+
+class DataError(MgsrError):
+    """The training or validation data cannot be used as given."""
+
+    exit_code = 6
+
+
+@attrs.frozen
+class ScanReport:
+    """What a folder scan found: usable images and the ones skipped, with reasons."""
+
+    usable: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]
+
+
+def _list_images(folders: Sequence[str | Path]) -> list[Path]:
+    files: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise DataError(f"data folder not found: {folder}")
+        files.extend(sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    return files
+
+
+def target_size(height: int, width: int, megapixels: float | None) -> tuple[int, int]:
+    """The size an image is resized to so its area is ``megapixels`` (aspect kept); unchanged when None."""
+    if megapixels is None:
+        return height, width
+    factor = math.sqrt(megapixels * 1e6 / (height * width))
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float | None = None) -> ScanReport:
+    """Find images in ``folders`` (recursively), skipping unreadable ones and ones smaller than ``min_side``.
+
+    Only headers are read here.  Raises DataError when nothing usable remains.
+    """
+    files = _list_images(folders)
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, folders))}")
+    usable, skipped = [], []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                width, height = im.size
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            skipped.append((path, f"unreadable ({type(exc).__name__}: {exc})"))
+            continue
+        h, w = target_size(height, width, megapixels)
+        if min(h, w) < min_side:
+            skipped.append((path, f"{w}x{h} after resizing is smaller than the {min_side}-pixel patch"))
+            continue
+        usable.append(path)
+    for path, reason in skipped:
+        warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
+    if not usable:
+        raise DataError(f"none of the {len(files)} images in {', '.join(map(str, folders))} is usable "
+                        f"({len(skipped)} skipped; first: {skipped[0][0]}: {skipped[0][1]})")
+    return ScanReport(tuple(usable), tuple(skipped))
+
+
+def load_rgb_uint8(path: Path, megapixels: float | None) -> np.ndarray:
+    """(H, W, 3) uint8, resized to ``megapixels`` with MATLAB bicubic when asked."""
+    picture = read_picture(path)
+    rgb = np.clip(picture.rgb(), 0, 1)
+    if megapixels is not None:
+        h, w = target_size(*rgb.shape[:2], megapixels)
+        t = torch.from_numpy(rgb.astype(np.float64)).permute(2, 0, 1)
+        rgb = imresize(t, size=(h, w)).permute(1, 2, 0).clamp(0, 1).numpy()
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def random_patch(image: np.ndarray, size: int, rng: np.random.Generator, augment: bool) -> np.ndarray:
+    """A ``size`` x ``size`` crop at a random place, with a random flip / 90-degree rotation when ``augment``."""
+    h, w = image.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    patch = image[y : y + size, x : x + size]
+    if augment:
+        patch = np.rot90(patch, k=int(rng.integers(0, 4)))
+        if rng.integers(0, 2):
+            patch = patch[:, ::-1]
+    return np.ascontiguousarray(patch)
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Maps a key ``(image index, sample seed)`` to a (3, P, P) float patch in [0, 1]."""
+
+    def __init__(self, images: Sequence[Path], patch_size: int, megapixels: float | None, augment: bool) -> None:
+        self.images = list(images)
+        self.patch_size = patch_size
+        self.megapixels = megapixels
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one cache per worker process is what we want
+    def _image(self, index: int) -> np.ndarray:
+        return load_rgb_uint8(self.images[index], self.megapixels)
+
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        index, seed = key
+        patch = random_patch(self._image(index), self.patch_size, np.random.default_rng(seed), self.augment)
+        return torch.from_numpy(patch).permute(2, 0, 1).float().div_(255)
+
+
+class ResumableSampler(torch.utils.data.Sampler):
+    """An endless stream of keys: epoch e is a permutation seeded by (seed, e); starts at ``start`` samples.
+
+    ``rank``/``world_size`` take every world_size-th key so data-parallel ranks
+    see disjoint parts of the same global stream.
+    """
+
+    def __init__(self, length: int, seed: int, start: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        self.length = length
+        self.seed = seed
+        self.start = start
+        self.rank = rank
+        self.world_size = world_size
+
+    def key(self, position: int) -> tuple[int, int]:
+        epoch, offset = divmod(position, self.length)
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.length)
+        return int(order[offset]), int(np.random.default_rng([self.seed, epoch, offset, 1]).integers(2**62))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        position = self.start + self.rank
+        while True:
+            yield self.key(position)
+            position += self.world_size
+
+    def __len__(self) -> int:  # DataLoader asks; the stream is endless
+        return 2**62
+
+
+def patch_loader(dataset: PatchDataset, batch_size: int, seed: int, start: int, workers: int,
+                 rank: int = 0, world_size: int = 1) -> Iterator[torch.Tensor]:
+    """Batches of patches continuing the global stream from sample ``start``."""
+    sampler = ResumableSampler(len(dataset), seed, start=start, rank=rank, world_size=world_size)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                         drop_last=True, persistent_workers=workers > 0)
+    return iter(loader)
+
+
+def scale_pyramid(hr: torch.Tensor, levels: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Eq. 5-6: the LR input and the references X^1..X^L of an HR batch X^L = ``hr``.
+
+    X^k = S_down^(2^(L-k))(X^L); the LR input is S_down^(2^L)(X^L).  ``hr``'s
+    side must be divisible by 2^L.
+    """
+    side = hr.shape[-1]
+    if hr.shape[-2] % (1 << levels) or side % (1 << levels):
+        raise DataError(f"patch size {tuple(hr.shape[-2:])} is not divisible by {1 << levels} (needed for {levels} levels)")
+    targets = [s_down(hr, 1 << (levels - k)) if k < levels else hr for k in range(1, levels + 1)]
+    return s_down(hr, 1 << levels), targets
+
+
+def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | None) -> list[tuple[str, torch.Tensor]]:
+    """Validation images as (name, (1, 3, H, W)) cropped to the centre (``crop`` max) and to a multiple of the scale."""
+    report = scan_images(folders, min_side=multiple)
+    images = []
+    for path in report.usable:
+        rgb = torch.from_numpy(load_rgb_uint8(path, None)).permute(2, 0, 1).float().div(255)
+        h, w = rgb.shape[-2:]
+        th = (min(h, crop or h) // multiple) * multiple
+        tw = (min(w, crop or w) // multiple) * multiple
+        y, x = (h - th) // 2, (w - tw) // 2
+        images.append((path.stem, rgb[:, y : y + th, x : x + tw].unsqueeze(0)))
+    return images
