@@ -22,6 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .checkpoint import load_module_state
 from .errors import RecipeError, WeightsError
 from .generator import GMGBP
 from .recipe import ModelSpec, make_converter, structure_model_spec
@@ -121,25 +122,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
 
 def load_state_into(generator: GMGBP, state: Mapping[str, torch.Tensor], source: str) -> None:
     """``load_state_dict`` that refuses any mismatch, listing the keys and shapes that differ."""
-    own = generator.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        def listing(label: str, items: list[str]) -> str:
-            more = f", ... ({len(items) - 8} more)" if len(items) > 8 else ""
-            return f"{len(items)} {label}: " + ", ".join(items[:8]) + more
-
-        parts = []
-        if missing:
-            parts.append(listing("missing", missing))
-        if unexpected:
-            parts.append(listing("unexpected", unexpected))
-        if wrong:
-            shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]
-            parts.append(listing("shape mismatches", shapes))
-        raise WeightsError(f"{source} does not fit this architecture ({'; '.join(parts)})")
-    generator.load_state_dict(dict(state), strict=True)
+    load_module_state(generator, state, source)
 
 
 def load_weights_into(generator: GMGBP, name_or_path: str | os.PathLike[str]) -> None:

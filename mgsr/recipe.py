@@ -86,22 +86,48 @@ class ModelSpec:
 
 @attrs.frozen
 class DataSpec:
-    """Training data (filled in by the training issue; the keys here are already checked)."""
+    """Training data: HR image folders, patch size, optional resize, workers, validation images.
+
+    Folder paths are relative to the current directory; ``samples:train`` and
+    ``samples:val`` name the small image sets bundled with mgsr.
+    """
 
     train: tuple[str, ...] = ()
     val: tuple[str, ...] = ()
     patch_size: int = attrs.field(default=128, validator=_positive)
+    #: resize every image to this mean size first (the paper: 0.29); none keeps sizes
+    target_megapixels: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    #: random flips and 90-degree rotations of the patches
+    augment: bool = True
+    #: data-loading worker processes (0 loads in the training process)
+    workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    #: validation images are cut to at most this many pixels per side, at their centre
+    val_crop: int | None = attrs.field(default=256, validator=attrs.validators.optional(_positive))
 
 
 @attrs.frozen
 class TrainingSpec:
-    """Optimisation settings (filled in by the training issue; the keys here are already checked)."""
+    """Optimisation (section 6.1): Adam, lr 1e-3 with square-root decay, batch 16, scales 2x/4x/8x.
+
+    The learning rate at step t is ``lr / sqrt(1 + t / lr_decay_steps)``.
+    """
 
     steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     batch_size: int = attrs.field(default=16, validator=_positive)
     lr: float = attrs.field(default=1e-3, validator=_positive)
+    discriminator_lr: float = attrs.field(default=1e-3, validator=_positive)
+    lr_decay_steps: int = attrs.field(default=1000, validator=_positive)
+    adam_betas: tuple[float, ...] = (0.9, 0.999)
     seed: int = 0
+    #: level counts L trained at every step (1 = 2x, 2 = 4x, 3 = 8x)
     scales: tuple[int, ...] = (1, 2, 3)
+    log_every: int = attrs.field(default=10, validator=_positive)
+    validate_every: int = attrs.field(default=500, validator=_positive)
+    sample_every: int = attrs.field(default=500, validator=_positive)
+    checkpoint_every: int = attrs.field(default=500, validator=_positive)
+    keep_checkpoints: int = attrs.field(default=3, validator=_positive)
+    #: torch.use_deterministic_algorithms: bit-exact resume at some speed cost
+    deterministic: bool = False
 
 
 @attrs.frozen
@@ -199,9 +225,14 @@ def _format(exc: BaseException, type_: Any) -> str:
     return format_exception(exc, type_)
 
 
-def load_recipe(source: str | Path | Mapping[str, Any] | Recipe, registry: Registry | None = None) -> Recipe:
+def load_recipe(
+    source: str | Path | Mapping[str, Any] | Recipe,
+    registry: Registry | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Recipe:
     """Structure a recipe from a TOML file path or an already-parsed mapping.
 
+    ``overrides`` are ``key.path=value`` strings applied before structuring.
     Raises :class:`RecipeError` listing every problem as ``message @ $.key.path``,
     with the file name when there is one.
     """
@@ -211,16 +242,10 @@ def load_recipe(source: str | Path | Mapping[str, Any] | Recipe, registry: Regis
     if isinstance(source, Mapping):
         data: Any = source
     else:
-        path = Path(source)
-        where = f"recipe {path}"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RecipeError(f"recipe file not found: {path}") from None
-        except IsADirectoryError:
-            raise RecipeError(f"recipe path is a directory, expected a .toml file: {path}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+        where = f"recipe {source}"
+        data = read_recipe_table(source)
+    if overrides:
+        data = apply_overrides(data, overrides, where)
     registry = registry or default_registry()
     try:
         return make_converter(registry).structure(data, Recipe)
@@ -235,3 +260,51 @@ def structure_model_spec(data: Mapping[str, Any], registry: Registry | None = No
     """Structure a ``[model]`` table on its own (weights files carry one in their metadata)."""
     recipe = load_recipe({"model": dict(data)}, registry)
     return recipe.model
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe") -> dict[str, Any]:
+    """``--set key.path=value`` on a parsed recipe: values are TOML (``3``, ``0.1``, ``true``, ``[1, 2]``),
+    anything that does not parse as TOML is a string.  ``losses.2.weight`` indexes a list of tables.
+    """
+    result: dict[str, Any] = json.loads(json.dumps(data))  # a deep, plain copy: the loaded table is never mutated
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"--set {item!r}: expected key.path=value")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node: Any = result
+        parts = key.strip().split(".")
+        for depth, part in enumerate(parts[:-1]):
+            path = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise RecipeError(f"--set {key}: {path} is not an index of the {len(node)}-item list in the {where}")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                raise RecipeError(f"--set {key}: {path} is a value, not a table, in the {where}")
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise RecipeError(f"--set {key}: {last} is not an index of the {len(node)}-item list")
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return result
+
+
+def read_recipe_table(path: str | Path) -> dict[str, Any]:
+    """The raw TOML table of a recipe file, with file errors as RecipeError."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}") from None
+    except IsADirectoryError:
+        raise RecipeError(f"recipe path is a directory, expected a .toml file: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid TOML: {exc}") from None

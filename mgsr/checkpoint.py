@@ -1,0 +1,113 @@
+"""Training checkpoints: complete, atomic, safe to load.
+
+A checkpoint holds everything an exact resume needs: generator and
+discriminator weights, both optimizers and schedulers, the step, the position
+in the data stream and every RNG state, plus the resolved recipe.  It contains
+only tensors and plain containers, so it loads with ``weights_only=True``.  It
+is written to a temporary file, fsynced and renamed: a crash leaves either the
+previous checkpoint or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import WeightsError
+
+FORMAT = "mgsr-checkpoint-1"
+_NAME = re.compile(r"^step-(\d{9})\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:09d}.pt"
+
+
+def save_checkpoint(folder: Path, step: int, payload: Mapping[str, Any], keep: int = 3) -> Path:
+    """Write ``folder/step-NNNNNNNNN.pt`` atomically and keep only the ``keep`` newest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / checkpoint_name(step)
+    fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, "step": step, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+    return target
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoints in ``folder``, oldest first (temporary files are never listed)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; any problem is a WeightsError naming the file."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise WeightsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not an mgsr training checkpoint (format {FORMAT} expected)")
+    return data
+
+
+def newest_loadable(folder: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that loads, skipping damaged ones (named in a warning)."""
+    import warnings
+
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            return path, load_checkpoint(path)
+        except WeightsError as exc:
+            warnings.warn(f"skipping damaged checkpoint: {exc}", stacklevel=2)
+    return None
+
+
+def state_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str | None:
+    """A description of how ``state`` fails to fit ``own`` (missing, unexpected, shapes), or None."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+
+    def listing(label: str, items: list[str]) -> str:
+        more = f", ... ({len(items) - 8} more)" if len(items) > 8 else ""
+        return f"{len(items)} {label}: " + ", ".join(items[:8]) + more
+
+    parts = []
+    if missing:
+        parts.append(listing("missing", missing))
+    if unexpected:
+        parts.append(listing("unexpected", unexpected))
+    if wrong:
+        parts.append(listing("shape mismatches", [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]))
+    return "; ".join(parts) or None
+
+
+def load_module_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that refuses any mismatch with a WeightsError listing the keys."""
+    problem = state_mismatch(module.state_dict(), state)
+    if problem:
+        raise WeightsError(f"{source} does not fit this architecture ({problem})")
+    module.load_state_dict(dict(state), strict=True)
