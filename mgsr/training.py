@@ -1,0 +1,364 @@
+"""``mgsr train``: the noise-adaptive multi-scale training of section 5 (eq. 7), resumable and observable.
+
+One optimisation step, for every level count L of the recipe's scales: make
+the LR input and the references X^1..X^L from the HR patches (eq. 5-6), run
+the generator once per noise amplitude the losses read (W = 0 and W = 1 in
+the paper), let the adversarial losses give the discriminator its objective
+(eq. 9), and sum the weighted generator terms (eq. 7).  Gradients are
+accumulated level by level (one graph alive at a time) and both optimizers
+step once.  Which terms, weights, amplitudes and scales: all from the recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tomli_w
+
+from .build import Built
+from .checkpoint import list_checkpoints, load_checkpoint, load_module_state, newest_loadable, save_checkpoint
+from .color import rgb_uint8_to_y
+from .data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
+from .errors import MgsrError
+from .imresize import imresize
+from .inference import upscale_tensor
+from .interfaces import AdversarialLoss
+from .pretrained import ModelCard, save_generator
+from .samples import sample_folder
+
+
+class TrainingError(MgsrError):
+    """Training cannot go on (a non-finite loss, a run folder in the way, a checkpoint that does not fit)."""
+
+    exit_code = 7
+
+
+class Interrupted(MgsrError):
+    """Stopped by Ctrl-C or SIGTERM after saving a checkpoint."""
+
+    exit_code = 130
+
+
+def resolve_folder(folder: str) -> str:
+    """``samples:train`` / ``samples:val`` -> the bundled sample folders; anything else unchanged."""
+    if folder.startswith("samples:"):
+        return str(sample_folder(folder.split(":", 1)[1]))
+    return folder
+
+
+def sqrt_decay(decay_steps: int):
+    """lr factor at step t: 1 / sqrt(1 + t / decay_steps) (the paper's square-root decay)."""
+    return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
+
+
+def psnr_y(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
+    """PSNR on MATLAB Y of uint8-quantised images, ``shave`` pixels cut from each border."""
+    def y(t: torch.Tensor) -> np.ndarray:
+        u8 = t[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+        return rgb_uint8_to_y(u8)
+
+    a, b = y(sr), y(hr)
+    if shave:
+        a, b = a[shave:-shave, shave:-shave], b[shave:-shave, shave:-shave]
+    mse = float(np.mean((a - b) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+class Trainer:
+    """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
+
+    def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True) -> None:
+        if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
+            raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
+        if not built.losses:
+            raise TrainingError("the recipe has no losses; add at least one [[losses]] table (e.g. type = \"l1\")")
+        self.built = built
+        self.recipe = built.recipe
+        self.spec = built.recipe.training
+        self.device = torch.device(device)
+        self.progress = progress
+        self.run_dir = Path(run_dir)
+        self.generator = built.generator.to(self.device).train()
+        self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
+        self.losses = [loss.to(self.device) for loss in built.losses]
+        betas = tuple(self.spec.adam_betas)
+        if len(betas) != 2:
+            raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
+        self.opt_g = torch.optim.Adam([p for p in self.generator.parameters() if p.requires_grad],
+                                      lr=self.spec.lr, betas=betas)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sqrt_decay(self.spec.lr_decay_steps))
+        self.opt_d = self.sched_d = None
+        if self.discriminator is not None:
+            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sqrt_decay(self.spec.lr_decay_steps))
+        self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
+        self.step = 0
+        self.stop_requested = False
+        self.max_levels = max(self.spec.scales)
+        data = self.recipe.data
+        if not data.train:
+            raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
+        if data.patch_size % (1 << self.max_levels):
+            raise TrainingError(f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
+                                f"for scales {list(self.spec.scales)}")
+        report = scan_images([resolve_folder(f) for f in data.train], data.patch_size, data.target_megapixels)
+        self.skipped = len(report.skipped)
+        self.dataset = PatchDataset(report.usable, data.patch_size, data.target_megapixels, data.augment)
+        self.validation = (load_validation([resolve_folder(f) for f in data.val], 1 << self.max_levels, data.val_crop)
+                           if data.val else [])
+
+    # --- state -----------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "recipe": json.dumps(self.recipe.to_dict(), sort_keys=True),
+            "recipe_digest": self.recipe.digest(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "optimizers": {"generator": self.opt_g.state_dict(),
+                           "discriminator": self.opt_d.state_dict() if self.opt_d else None},
+            "schedulers": {"generator": self.sched_g.state_dict(),
+                           "discriminator": self.sched_d.state_dict() if self.sched_d else None},
+            "samples_seen": self.step * self.spec.batch_size,
+            "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
+        }
+
+    def restore(self, path: Path, data: dict[str, Any]) -> None:
+        load_module_state(self.generator, data["generator"], f"checkpoint {path} (generator)")
+        if self.discriminator is not None:
+            if data.get("discriminator") is None:
+                raise TrainingError(f"checkpoint {path} has no discriminator but the recipe has one")
+            load_module_state(self.discriminator, data["discriminator"], f"checkpoint {path} (discriminator)")
+        try:
+            self.opt_g.load_state_dict(data["optimizers"]["generator"])
+            self.sched_g.load_state_dict(data["schedulers"]["generator"])
+            if self.opt_d is not None:
+                self.opt_d.load_state_dict(data["optimizers"]["discriminator"])
+                self.sched_d.load_state_dict(data["schedulers"]["discriminator"])
+            torch.set_rng_state(data["rng"]["torch"])
+            self.noise_rng.set_state(data["rng"]["noise"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
+        self.step = int(data["step"])
+
+    # --- one step --------------------------------------------------------------------------------
+    def train_step(self, hr: torch.Tensor) -> dict[str, float]:
+        hr = hr.to(self.device, non_blocking=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        if self.opt_d is not None:
+            self.opt_d.zero_grad(set_to_none=True)
+        logs: dict[str, float] = {}
+        for levels in self.spec.scales:
+            lr_in, targets = scale_pyramid(hr, levels)
+            active = [loss for loss in self.losses if loss.active(levels)]
+            if not active:
+                continue
+            needed = sorted({w for loss in active for w in loss.config.noise})
+            outputs = {w: self.generator(lr_in, levels, noise_amp=w, generator=self.noise_rng) for w in needed}
+            self._discriminator_trainable(False)  # the generator's terms must not move D
+            total = 0.0
+            for loss in active:
+                value = loss(outputs, targets, discriminator=self.discriminator)
+                self._check_finite(value, loss.name, levels)
+                logs[f"loss/{loss.name}@L{levels}"] = float(value.detach())
+                total = total + value
+            total.backward()
+            self._discriminator_trainable(True)
+            adversarial = [loss for loss in active if isinstance(loss, AdversarialLoss)]
+            if adversarial:
+                d_total = 0.0
+                for loss in adversarial:  # eq. 9; the losses detach the generator outputs themselves
+                    value = loss.discriminator_loss(outputs, targets, discriminator=self.discriminator)
+                    self._check_finite(value, f"{loss.name} (discriminator)", levels)
+                    logs[f"d_loss/{loss.name}@L{levels}"] = float(value.detach())
+                    d_total = d_total + value
+                d_total.backward()
+        self.opt_g.step()
+        self.sched_g.step()
+        if self.opt_d is not None:
+            self.opt_d.step()
+            self.sched_d.step()
+        logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
+        logs["lr"] = self.opt_g.param_groups[0]["lr"]
+        return logs
+
+    def _discriminator_trainable(self, flag: bool) -> None:
+        if self.discriminator is not None:
+            for p in self.discriminator.parameters():
+                p.requires_grad_(flag)
+
+    def _check_finite(self, value: torch.Tensor, term: str, levels: int) -> None:
+        if not torch.isfinite(value).all():
+            last = list_checkpoints(self.run_dir / "checkpoints")
+            kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+            raise TrainingError(f"step {self.step + 1}: loss term '{term}' at L={levels} is {float(value)}; "
+                                f"stopping without saving ({kept})")
+
+    # --- validation and samples ------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        if not self.validation:
+            return {}
+        scale = 1 << self.max_levels
+        self.generator.eval()
+        l1, psnr, psnr_bicubic = [], [], []
+        for _, hr in self.validation:
+            hr = hr.to(self.device)
+            lr = (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
+            sr = upscale_tensor(self.generator, lr, scale=scale, noise_amp=0.0)
+            bicubic = imresize(lr.double(), scale).float()
+            l1.append(float((sr.clamp(0, 1) - hr).abs().mean()))
+            psnr.append(psnr_y(sr, hr, shave=scale))
+            psnr_bicubic.append(psnr_y(bicubic, hr, shave=scale))
+        self.generator.train()
+        return {"val/l1": float(np.mean(l1)), "val/psnr_y": float(np.mean(psnr)),
+                "val/psnr_y_bicubic": float(np.mean(psnr_bicubic))}
+
+    @torch.no_grad()
+    def write_samples(self) -> Path | None:
+        """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR."""
+        if not self.validation:
+            return None
+        from .images import Picture, write_picture
+
+        scale = 1 << self.max_levels
+        self.generator.eval()
+        rows = []
+        for _, hr in self.validation[:4]:
+            hr = hr.to(self.device)
+            lr = (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
+            tiles = [imresize(lr.double(), scale).float(),
+                     upscale_tensor(self.generator, lr, scale=scale, noise_amp=0.0),
+                     upscale_tensor(self.generator, lr, scale=scale, noise_amp=1.0, seed=0), hr]
+            rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
+        self.generator.train()
+        width = max(r.shape[-1] for r in rows)
+        grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in rows], dim=-2)
+        path = self.run_dir / "samples" / f"step-{self.step:09d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_picture(path, Picture(color=grid[0].permute(1, 2, 0).cpu().numpy()))
+        return path
+
+    # --- the loop --------------------------------------------------------------------------------
+    def checkpoint(self) -> Path:
+        return save_checkpoint(self.run_dir / "checkpoints", self.step, self.state(), keep=self.spec.keep_checkpoints)
+
+    def export_generator(self) -> Path:
+        card = ModelCard(name=self.run_dir.name, default_noise=self.recipe.model.default_noise,
+                         source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, step {self.step}")
+        return save_generator(self.run_dir / "generator.safetensors", self.generator, self.recipe.model, card)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def _batches(self) -> Iterator[torch.Tensor]:
+        data = self.recipe.data
+        return patch_loader(self.dataset, self.spec.batch_size, self.spec.seed, self.step * self.spec.batch_size,
+                            data.workers)
+
+    def run(self) -> Path:
+        """Train to ``training.steps``; returns the exported generator file."""
+        from tqdm import tqdm
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def request_stop(signum: int, frame: object) -> None:
+            if self.stop_requested:  # a second Ctrl-C stops at once
+                signal.signal(signum, previous[signum])
+                raise KeyboardInterrupt
+            self.stop_requested = True
+
+        for sig in previous:
+            signal.signal(sig, request_stop)
+        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step", disable=not self.progress or None,
+                   file=sys.stderr, dynamic_ncols=True)
+        try:
+            batches = self._batches()
+            started, done_since = time.perf_counter(), 0
+            while self.step < self.spec.steps:
+                if self.stop_requested:
+                    path = self.checkpoint()
+                    raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
+                logs = self.train_step(next(batches))
+                self.step += 1
+                done_since += 1
+                bar.update(1)
+                if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
+                    rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
+                    record = {"step": self.step, "samples_per_s": rate, **logs}
+                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}", rate=f"{rate:.1f}/s")
+                    self._log(record)
+                    started, done_since = time.perf_counter(), 0
+                if self.step % self.spec.validate_every == 0 or self.step == self.spec.steps:
+                    scores = self.validate()
+                    if scores:
+                        self._log({"step": self.step, **scores})
+                        bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+                if self.step % self.spec.sample_every == 0:
+                    self.write_samples()
+                if self.step % self.spec.checkpoint_every == 0 and self.step < self.spec.steps:
+                    self.checkpoint()
+            self.checkpoint()
+            self.write_samples()
+            return self.export_generator()
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def prepare_run(run_dir: Path, resume: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """Which checkpoint to resume from; refuses to train over an existing run unless asked to resume."""
+    folder = run_dir / "checkpoints"
+    if resume is None:
+        if list_checkpoints(folder):
+            raise TrainingError(f"{run_dir} already holds checkpoints; continue it with --resume auto "
+                                f"or choose another --out")
+        return None
+    if resume == "auto":
+        return newest_loadable(folder)
+    path = Path(resume)
+    if path.is_dir():
+        found = newest_loadable(path / "checkpoints") or newest_loadable(path)
+        if found is None:
+            raise TrainingError(f"no loadable checkpoint in {path}")
+        return found
+    return path, load_checkpoint(path)
+
+
+def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
+          resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "cpu",
+          progress: bool = True) -> Path:
+    """Everything ``mgsr train`` does; returns the exported generator file."""
+    from .build import build
+    from .recipe import load_recipe
+    from .registry import default_registry
+
+    registry = default_registry()
+    extra = list(overrides)
+    if data:
+        extra.append("data.train=" + json.dumps(list(data)))
+    recipe = load_recipe(recipe_path, registry, overrides=extra)
+    run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
+    start = prepare_run(run_dir, resume)
+    if recipe.training.deterministic:
+        torch.use_deterministic_algorithms(True)
+    torch.manual_seed(recipe.training.seed)
+    built = build(recipe, registry, training=True)
+    trainer = Trainer(built, run_dir, device=device, progress=progress)
+    if start is not None:
+        trainer.restore(*start)
+        print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)
+    return trainer.run()
