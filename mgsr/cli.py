@@ -41,6 +41,15 @@ def _cmd_recipe_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    path = train(args.recipe, data=args.data, out=args.out, resume=args.resume, overrides=args.set,
+                 device=args.device, progress=not args.quiet)
+    print(f"trained generator: {path}  (use it with: mgsr upscale IMAGE -o OUT --model {path.parent})")
+    return 0
+
+
 def _cmd_import_weights(args: argparse.Namespace) -> int:
     from .pretrained import ModelCard, import_official, save_state_dict
 
@@ -67,6 +76,19 @@ def make_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=_cmd_recipe_show)
 
     upscale_cli.register(sub)
+
+    p = sub.add_parser("train", help="train G-MGBP from a TOML recipe (resumable)")
+    p.add_argument("recipe", help="a recipe file, e.g. recipes/quickstart.toml")
+    p.add_argument("--data", action="append", default=None, metavar="DIR",
+                   help="training image folder (repeatable); replaces data.train of the recipe")
+    p.add_argument("--out", default=None, metavar="RUN_DIR", help="run folder (default runs/<recipe name>)")
+    p.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set training.steps=100 (repeatable)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("import-weights", help="convert a released G-MGBP .model file to mgsr safetensors")
     p.add_argument("source")
