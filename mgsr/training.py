@@ -26,8 +26,9 @@ import torch
 import tomli_w
 
 from .build import Built
-from .checkpoint import list_checkpoints, load_checkpoint, load_module_state, newest_loadable, save_checkpoint
+from .checkpoint import checkpoint_name, list_checkpoints, load_checkpoint, load_module_state, newest_loadable, save_checkpoint
 from .color import rgb_uint8_to_y
+from .distributed import SINGLE, Context, any_rank, barrier
 from .data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
 from .errors import MgsrError
 from .imresize import imresize
@@ -77,7 +78,8 @@ def psnr_y(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
 class Trainer:
     """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
 
-    def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True) -> None:
+    def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True,
+                 ctx: Context = SINGLE) -> None:
         if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
         if not built.losses:
@@ -85,12 +87,26 @@ class Trainer:
         self.built = built
         self.recipe = built.recipe
         self.spec = built.recipe.training
+        self.ctx = ctx
+        if self.spec.batch_size % ctx.world_size:
+            raise TrainingError(f"training.batch_size {self.spec.batch_size} is the global batch and must divide "
+                                f"evenly over {ctx.world_size} processes")
+        self.local_batch = self.spec.batch_size // ctx.world_size
         self.device = torch.device(device)
         self.progress = progress
         self.run_dir = Path(run_dir)
         self.generator = built.generator.to(self.device).train()
         self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
         self.losses = [loss.to(self.device) for loss in built.losses]
+        # What steps call: DistributedDataParallel wrappers when data-parallel, the modules themselves otherwise.
+        self.g_step, self.d_step = self.generator, self.discriminator
+        if ctx.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_step = DistributedDataParallel(self.generator, device_ids=ids)
+            if self.discriminator is not None:
+                self.d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
         betas = tuple(self.spec.adam_betas)
         if len(betas) != 2:
             raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
@@ -151,37 +167,62 @@ class Trainer:
         self.step = int(data["step"])
 
     # --- one step --------------------------------------------------------------------------------
+    def _noise(self, lr_in: torch.Tensor, levels: int) -> list[torch.Tensor]:
+        """Unit draws for the *global* batch (same RNG on every rank), this rank's samples kept.
+
+        Rank r holds samples r, r + world, ... of the global batch (see ResumableSampler), so a
+        data-parallel run sees exactly the noise a single process would.
+        """
+        n, _, h, w = lr_in.shape
+        world, rank = self.ctx.world_size, self.ctx.rank
+        source, channels = self.generator.noise_source, self.generator.noise_channels
+        return [source.sample((n * world, channels, h << j, w << j), generator=self.noise_rng,
+                              device=self.device, dtype=lr_in.dtype)[rank::world] for j in range(levels)]
+
+    def _outputs(self, lr_in: torch.Tensor, levels: int, amplitudes: list[float]) -> dict[float, list[torch.Tensor]]:
+        """Generator outputs at every W in one batched forward (one forward per backward, as DDP wants)."""
+        if all(w == 0 for w in amplitudes):
+            out = self.g_step(lr_in, levels, noise_amp=0.0)
+            return {w: out for w in amplitudes}
+        n, k = lr_in.shape[0], len(amplitudes)
+        draws = [z.repeat(k, 1, 1, 1) for z in self._noise(lr_in, levels)]
+        amp = torch.tensor(amplitudes, dtype=lr_in.dtype, device=lr_in.device).repeat_interleave(n).view(-1, 1, 1, 1)
+        out = self.g_step(lr_in.repeat(k, 1, 1, 1), levels, noise_amp=[amp] * levels, noise=draws)
+        return {w: [y[i * n : (i + 1) * n] for y in out] for i, w in enumerate(amplitudes)}
+
     def train_step(self, hr: torch.Tensor) -> dict[str, float]:
         hr = hr.to(self.device, non_blocking=True)
         self.opt_g.zero_grad(set_to_none=True)
         if self.opt_d is not None:
             self.opt_d.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
-        for levels in self.spec.scales:
+        scales = [lv for lv in self.spec.scales if any(loss.active(lv) for loss in self.losses)]
+        for index, levels in enumerate(scales):
+            last = index == len(scales) - 1
             lr_in, targets = scale_pyramid(hr, levels)
             active = [loss for loss in self.losses if loss.active(levels)]
-            if not active:
-                continue
             needed = sorted({w for loss in active for w in loss.config.noise})
-            outputs = {w: self.generator(lr_in, levels, noise_amp=w, generator=self.noise_rng) for w in needed}
-            self._discriminator_trainable(False)  # the generator's terms must not move D
-            total = 0.0
-            for loss in active:
-                value = loss(outputs, targets, discriminator=self.discriminator)
-                self._check_finite(value, loss.name, levels)
-                logs[f"loss/{loss.name}@L{levels}"] = float(value.detach())
-                total = total + value
-            total.backward()
-            self._discriminator_trainable(True)
+            with self._accumulate(self.g_step, last):
+                outputs = self._outputs(lr_in, levels, needed)
+                self._discriminator_trainable(False)  # the generator's terms must not move D
+                total = 0.0
+                for loss in active:
+                    value = loss(outputs, targets, discriminator=self.discriminator)
+                    self._check_finite(value, loss.name, levels)
+                    logs[f"loss/{loss.name}@L{levels}"] = float(value.detach())
+                    total = total + value
+                total.backward()
+                self._discriminator_trainable(True)
             adversarial = [loss for loss in active if isinstance(loss, AdversarialLoss)]
             if adversarial:
-                d_total = 0.0
-                for loss in adversarial:  # eq. 9; the losses detach the generator outputs themselves
-                    value = loss.discriminator_loss(outputs, targets, discriminator=self.discriminator)
-                    self._check_finite(value, f"{loss.name} (discriminator)", levels)
-                    logs[f"d_loss/{loss.name}@L{levels}"] = float(value.detach())
-                    d_total = d_total + value
-                d_total.backward()
+                with self._accumulate(self.d_step, last):
+                    d_total = 0.0
+                    for loss in adversarial:  # eq. 9; the losses detach the generator outputs themselves
+                        value = loss.discriminator_loss(outputs, targets, discriminator=self.d_step)
+                        self._check_finite(value, f"{loss.name} (discriminator)", levels)
+                        logs[f"d_loss/{loss.name}@L{levels}"] = float(value.detach())
+                        d_total = d_total + value
+                    d_total.backward()
         self.opt_g.step()
         self.sched_g.step()
         if self.opt_d is not None:
@@ -190,6 +231,14 @@ class Trainer:
         logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
         logs["lr"] = self.opt_g.param_groups[0]["lr"]
         return logs
+
+    def _accumulate(self, module: torch.nn.Module, last: bool):
+        """DDP's no_sync for all but the last level: gradients are averaged across ranks once per step."""
+        import contextlib
+
+        if self.ctx.active and not last and hasattr(module, "no_sync"):
+            return module.no_sync()
+        return contextlib.nullcontext()
 
     def _discriminator_trainable(self, flag: bool) -> None:
         if self.discriminator is not None:
@@ -206,7 +255,7 @@ class Trainer:
     # --- validation and samples ------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        if not self.validation:
+        if not self.validation or not self.ctx.is_main:
             return {}
         scale = 1 << self.max_levels
         self.generator.eval()
@@ -226,7 +275,7 @@ class Trainer:
     @torch.no_grad()
     def write_samples(self) -> Path | None:
         """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR."""
-        if not self.validation:
+        if not self.validation or not self.ctx.is_main:
             return None
         from .images import Picture, write_picture
 
@@ -250,7 +299,13 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
-        return save_checkpoint(self.run_dir / "checkpoints", self.step, self.state(), keep=self.spec.keep_checkpoints)
+        """Rank 0 writes; every rank waits for it, so a resumed job finds the same file everywhere."""
+        path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
+        if self.ctx.is_main:
+            path = save_checkpoint(self.run_dir / "checkpoints", self.step, self.state(),
+                                   keep=self.spec.keep_checkpoints)
+        barrier(self.ctx)
+        return path
 
     def export_generator(self) -> Path:
         card = ModelCard(name=self.run_dir.name, default_noise=self.recipe.model.default_noise,
@@ -258,20 +313,23 @@ class Trainer:
         return save_generator(self.run_dir / "generator.safetensors", self.generator, self.recipe.model, card)
 
     def _log(self, record: dict[str, Any]) -> None:
+        if not self.ctx.is_main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, sort_keys=True) + "\n")
 
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
-        return patch_loader(self.dataset, self.spec.batch_size, self.spec.seed, self.step * self.spec.batch_size,
-                            data.workers)
+        return patch_loader(self.dataset, self.local_batch, self.spec.seed, self.step * self.spec.batch_size,
+                            data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size)
 
     def run(self) -> Path:
         """Train to ``training.steps``; returns the exported generator file."""
         from tqdm import tqdm
 
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def request_stop(signum: int, frame: object) -> None:
@@ -282,13 +340,14 @@ class Trainer:
 
         for sig in previous:
             signal.signal(sig, request_stop)
-        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step", disable=not self.progress or None,
+        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step",
+                   disable=(not self.progress or not self.ctx.is_main) or None,
                    file=sys.stderr, dynamic_ncols=True)
         try:
             batches = self._batches()
             started, done_since = time.perf_counter(), 0
             while self.step < self.spec.steps:
-                if self.stop_requested:
+                if any_rank(self.ctx, self.stop_requested):
                     path = self.checkpoint()
                     raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
                 logs = self.train_step(next(batches))
@@ -312,7 +371,11 @@ class Trainer:
                     self.checkpoint()
             self.checkpoint()
             self.write_samples()
-            return self.export_generator()
+            path = self.run_dir / "generator.safetensors"
+            if self.ctx.is_main:
+                path = self.export_generator()
+            barrier(self.ctx)
+            return path
         finally:
             bar.close()
             for sig, handler in previous.items():
@@ -341,7 +404,23 @@ def prepare_run(run_dir: Path, resume: str | None) -> tuple[Path, dict[str, Any]
 def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
           resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "cpu",
           progress: bool = True) -> Path:
-    """Everything ``mgsr train`` does; returns the exported generator file."""
+    """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
+    from .distributed import from_environment, shutdown
+
+    ctx, device = from_environment(device)
+    try:
+        return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
+                      progress=progress, ctx=ctx)
+    except BaseException as exc:
+        if ctx.active:  # name the rank: torchrun then stops the others and the job exits non-zero
+            print(f"mgsr: rank {ctx.rank} of {ctx.world_size} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise
+    finally:
+        shutdown(ctx)
+
+
+def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
+           overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
     from .build import build
     from .recipe import load_recipe
     from .registry import default_registry
@@ -357,7 +436,7 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(recipe.training.seed)
     built = build(recipe, registry, training=True)
-    trainer = Trainer(built, run_dir, device=device, progress=progress)
+    trainer = Trainer(built, run_dir, device=device, progress=progress, ctx=ctx)
     if start is not None:
         trainer.restore(*start)
         print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)

@@ -1,0 +1,75 @@
+"""Data-parallel training on torch.distributed, launched by torchrun.
+
+Rank and world size come from the environment torchrun sets (``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); there is no
+``--local-rank`` argument.  NCCL on GPUs, gloo on CPU.  A failing rank prints
+one line naming itself and exits non-zero; torchrun then stops the others, so
+the job fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import attrs
+import torch
+import torch.distributed as dist
+
+
+@attrs.frozen
+class Context:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+SINGLE = Context()
+
+
+def from_environment(device: str) -> tuple[Context, str]:
+    """Join the process group torchrun describes (if any); returns the context and this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return SINGLE, device
+    rank = int(os.environ["RANK"])
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        device = f"cuda:{local}"
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+    if not dist.is_initialized():
+        timeout = timedelta(seconds=float(os.environ.get("MGSR_DIST_TIMEOUT", "600")))
+        dist.init_process_group(backend=backend, timeout=timeout)
+    return Context(rank=rank, world_size=world, local_rank=local), device
+
+
+def barrier(ctx: Context) -> None:
+    if ctx.active:
+        dist.barrier()
+
+
+def any_rank(ctx: Context, flag: bool) -> bool:
+    """True on every rank when ``flag`` is true on any (so all ranks stop at the same step)."""
+    if not ctx.active:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def shutdown(ctx: Context) -> None:
+    if ctx.active and dist.is_initialized():
+        dist.destroy_process_group()
