@@ -61,11 +61,14 @@ def barrier(ctx: Context) -> None:
         dist.barrier()
 
 
-def any_rank(ctx: Context, flag: bool) -> bool:
-    """True on every rank when ``flag`` is true on any (so all ranks stop at the same step)."""
+def any_rank(ctx: Context, flag: bool, device: torch.device | str = "cpu") -> bool:
+    """True on every rank when ``flag`` is true on any (so all ranks stop at the same step).
+
+    ``device`` must be the rank's CUDA device under NCCL.
+    """
     if not ctx.active:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0])
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item() > 0)
 

@@ -347,7 +347,7 @@ class Trainer:
             batches = self._batches()
             started, done_since = time.perf_counter(), 0
             while self.step < self.spec.steps:
-                if any_rank(self.ctx, self.stop_requested):
+                if any_rank(self.ctx, self.stop_requested, self.device):
                     path = self.checkpoint()
                     raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
                 logs = self.train_step(next(batches))
