@@ -24,7 +24,15 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, PluginError, UnknownComponentError
-from .interfaces import ClassicUpscaler, Discriminator, FilterBlock, Loss, NoiseSource
+from .interfaces import (
+    ClassicUpscaler,
+    Discriminator,
+    DiscriminatorInput,
+    FeatureExtractor,
+    FilterBlock,
+    Loss,
+    NoiseSource,
+)
 
 ENTRY_POINT_GROUP = "mgsr"
 
@@ -44,6 +52,8 @@ KINDS: Mapping[str, tuple[str, type]] = MappingProxyType(
         "discriminator": ("mgsr_discriminators", Discriminator),
         "loss": ("mgsr_losses", Loss),
         "noise_source": ("mgsr_noise_sources", NoiseSource),
+        "discriminator_input": ("mgsr_discriminator_inputs", DiscriminatorInput),
+        "feature_extractor": ("mgsr_feature_extractors", FeatureExtractor),
     }
 )
 
@@ -175,6 +185,9 @@ def _component_problem(cls: Any, interface: type) -> str | None:
         return f"{cls.__qualname__}.Config must be an attrs class"
     if config.__setattr__ is object.__setattr__:
         return f"{cls.__qualname__}.Config must be frozen (use @attrs.frozen)"
+    base = getattr(interface, "config_base", None)
+    if base is not None and not issubclass(config, base):
+        return f"{cls.__qualname__}.Config must subclass {base.__module__}.{base.__qualname__}"
     return None
 
 
