@@ -42,6 +42,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.dense",
     "mgsr_plugins.learned_bicubic",
     "mgsr_plugins.gaussian",
+    "mgsr_plugins.vn_sc",
+    "mgsr_plugins.multiscale_recursive",
+    "mgsr_plugins.adversarial",
+    "mgsr_plugins.contextual",
+    "mgsr_plugins.reconstruction",
+    "mgsr_plugins.vgg19",
 )
 
 #: kind -> (hook name, interface every component of that kind subclasses)
