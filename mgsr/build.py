@@ -9,30 +9,44 @@ from typing import Any
 import attrs
 
 from .generator import GMGBP
-from .recipe import ComponentSpec, ModelSpec, Recipe, load_recipe
+from .interfaces import Composite, Discriminator, Loss, PartBuilder
+from .recipe import ComponentSpec, ModelSpec, Recipe, load_recipe, resolve_spec
 from .registry import Registry, default_registry
 
 
-def _instantiate(spec: ComponentSpec, registry: Registry, **arch: Any) -> Any:
-    cls = registry.get(spec.kind, spec.type)
-    return cls(spec.config, **arch)
+def part_builder(registry: Registry) -> PartBuilder:
+    """A :class:`~mgsr.interfaces.PartBuilder` over ``registry``: ``build(spec, **arch)`` -> component.
+
+    A spec without a config gets its component's defaults.  Composites (a
+    discriminator, a loss) receive this same builder as ``build=`` to build
+    the parts their own ``Config`` names.
+    """
+
+    def build_part(spec: ComponentSpec, /, **arch: Any) -> Any:
+        spec = resolve_spec(spec, registry)
+        cls = registry.get(spec.kind, spec.type)
+        if issubclass(cls, Composite):
+            arch["build"] = build_part
+        return cls(spec.config, **arch)
+
+    return build_part
 
 
 def build_generator(spec: ModelSpec, registry: Registry | None = None) -> GMGBP:
     """A G-MGBP generator with the architecture of ``spec``, randomly initialised or loaded from ``spec.weights``."""
-    registry = registry or default_registry()
+    build_part = part_builder(registry or default_registry())
     features, channels = spec.features, spec.channels
     generator = GMGBP(
         channels=channels,
         features=features,
         noise_channels=spec.noise_channels,
         mu=spec.mu,
-        analysis=_instantiate(spec.analysis, registry, channels=features),
-        upscaling=_instantiate(spec.upscaling, registry, channels=2 * features + spec.noise_channels),
-        downscaling=_instantiate(spec.downscaling, registry, channels=features),
-        synthesis=_instantiate(spec.synthesis, registry, channels=features),
-        classic_upscaler=_instantiate(spec.classic_upscaler, registry, channels=channels),
-        noise_source=_instantiate(spec.noise, registry),
+        analysis=build_part(spec.analysis, channels=features),
+        upscaling=build_part(spec.upscaling, channels=2 * features + spec.noise_channels),
+        downscaling=build_part(spec.downscaling, channels=features),
+        synthesis=build_part(spec.synthesis, channels=features),
+        classic_upscaler=build_part(spec.classic_upscaler, channels=channels),
+        noise_source=build_part(spec.noise),
     )
     if spec.weights is not None:
         from .pretrained import load_weights_into
@@ -43,15 +57,33 @@ def build_generator(spec: ModelSpec, registry: Registry | None = None) -> GMGBP:
 
 @attrs.frozen
 class Built:
-    """Everything a recipe assembles.  Training adds discriminator, losses and data here."""
+    """Everything a recipe assembles; the discriminator and losses only when built for training."""
 
     recipe: Recipe
     registry: Registry
     generator: GMGBP
+    discriminator: Discriminator | None = None
+    losses: tuple[Loss, ...] = ()
 
 
-def build(recipe: Recipe | str | Path | Mapping[str, Any], registry: Registry | None = None) -> Built:
-    """Assemble the components a recipe describes (``recipe`` may be a path, a mapping or a Recipe)."""
+def build(
+    recipe: Recipe | str | Path | Mapping[str, Any], registry: Registry | None = None, *, training: bool = False
+) -> Built:
+    """Assemble the components a recipe describes (``recipe`` may be a path, a mapping or a Recipe).
+
+    ``training=True`` also builds the recipe's discriminator (for images with
+    the generator's channels) and its losses.  It is off by default because
+    those may need files an upscaling user does not have: the contextual
+    loss's VGG-19 weights.
+    """
     registry = registry or default_registry()
     recipe = load_recipe(recipe, registry)
-    return Built(recipe=recipe, registry=registry, generator=build_generator(recipe.model, registry))
+    generator = build_generator(recipe.model, registry)
+    if not training:
+        return Built(recipe=recipe, registry=registry, generator=generator)
+    build_part = part_builder(registry)
+    discriminator = None
+    if recipe.discriminator is not None:
+        discriminator = build_part(recipe.discriminator, channels=recipe.model.channels)
+    losses = tuple(build_part(spec) for spec in recipe.losses)
+    return Built(recipe=recipe, registry=registry, generator=generator, discriminator=discriminator, losses=losses)

@@ -74,3 +74,30 @@ def mgsr_noise_sources() -> Sequence[type]:
 
     .. versionadded:: 0.1
     """
+
+
+@hookspec
+def mgsr_discriminator_inputs() -> Sequence[type]:
+    """Return the DiscriminatorInput classes this plugin provides.
+
+    A discriminator input turns ``(N, c, H, W)`` images into the
+    ``out_channels`` features the discriminator analyses (the paper's VN+SC
+    layer, or plain colour), built as ``Cls(config, channels=c)``.
+
+    :return: a sequence of :class:`mgsr.interfaces.DiscriminatorInput` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def mgsr_feature_extractors() -> Sequence[type]:
+    """Return the FeatureExtractor classes this plugin provides.
+
+    A feature extractor is a fixed network (e.g. VGG-19 up to conv3_4) whose
+    features perceptual losses compare, built as ``Cls(config)``.
+
+    :return: a sequence of :class:`mgsr.interfaces.FeatureExtractor` subclasses.
+
+    .. versionadded:: 0.1
+    """

@@ -13,20 +13,39 @@ from this module only, never from the rest of the host.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
+import attrs
 import torch
 from torch import nn
+
+from .specs import ComponentSpec, DiscriminatorInputSpec, FeatureExtractorSpec, FilterBlockSpec
+
+#: One image per level, ``[Y_1..Y_L]`` or ``[X^1..X^L]``: each twice the size of the one before.
+Images = Sequence[torch.Tensor]
 
 __all__ = [
     "Component",
     "ChannelModule",
+    "Composite",
+    "PartBuilder",
     "FilterBlock",
     "ClassicUpscaler",
     "NoiseSource",
+    "DiscriminatorInput",
     "Discriminator",
+    "FeatureExtractor",
+    "LossConfig",
+    "noise_field",
     "Loss",
+    "AdversarialLoss",
+    "check_levels",
+    "Images",
+    "ComponentSpec",
+    "FilterBlockSpec",
+    "DiscriminatorInputSpec",
+    "FeatureExtractorSpec",
 ]
 
 
@@ -90,22 +109,65 @@ class NoiseSource(Component, abc.ABC):
         """Return one draw of the given shape."""
 
 
-class Discriminator(ChannelModule):
-    """Scores a set of images, one per upscaling level, as real (high) or fake (low).
+class PartBuilder(Protocol):
+    """Turns a spec into a built component: ``build(spec, **arch)``.
 
-    Built as ``Cls(config, channels=c)``; ``forward`` takes the images
-    ``Y_1..Y_L`` (2x, 4x, 8x, ...) and returns one logit per batch item.
+    ``arch`` is what the part's kind is built with besides its config
+    (``channels=c`` for a filter block or a discriminator input; nothing for a
+    feature extractor).  The host resolves ``spec.type`` in its registry.
     """
 
+    def __call__(self, spec: ComponentSpec, /, **arch: Any) -> Any: ...
+
+
+class Composite:
+    """A component whose ``Config`` names other components as ``ComponentSpec`` fields.
+
+    The host builds it with one more keyword, ``build`` (a :class:`PartBuilder`).
+    The composite decides the architecture (which part, how many channels); the
+    host looks the names up.  So a plugin never touches the registry, and a
+    recipe can swap any part, e.g. the discriminator's filter blocks.
+    Discriminators and losses are composites.
+    """
+
+
+class DiscriminatorInput(ChannelModule):
+    """The discriminator's input layer: ``(N, c, H, W)`` images in [0, 1] -> ``(N, out_channels, H, W)``.
+
+    Built as ``Cls(config, channels=c)``; ``out_channels`` tells the
+    discriminator how wide its first convolution is.  Examples: the paper's
+    VN+SC layer (49 channels of normalised neighbour products) or plain colour.
+    """
+
+    @property
     @abc.abstractmethod
-    def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor: ...
+    def out_channels(self) -> int: ...
+
+    @abc.abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
-class Loss(nn.Module, Component, abc.ABC):
-    """One term of the training objective, built as ``Cls(config)``.
+class Discriminator(ChannelModule, Composite):
+    """Scores a set of images, one per upscaling level, as real (high) or fake (low).
 
-    ``forward`` receives the generator outputs per level and the references per
-    level and returns a scalar; the weight lives in the ``Config``.
+    Built as ``Cls(config, channels=c, build=build)``; ``forward`` takes the
+    images ``Y_1..Y_L`` (2x, 4x, 8x, ...; each twice the size of the one
+    before) and returns one logit per batch item, shape ``(N,)``.
+    """
+
+    def __init__(self, config: Any, *, channels: int, build: PartBuilder) -> None:
+        super().__init__(config, channels=channels)
+
+    @abc.abstractmethod
+    def forward(self, images: Images) -> torch.Tensor: ...
+
+
+class FeatureExtractor(nn.Module, Component, abc.ABC):
+    """A fixed feature map for perceptual losses: ``(N, 3, H, W)`` RGB in [0, 1] -> ``(N, C, h, w)``.
+
+    Built as ``Cls(config)``.  Its weights are not trained: losses use it as a
+    fixed measuring stick, so it keeps ``requires_grad`` off (gradients still
+    flow to its input).
     """
 
     def __init__(self, config: Any) -> None:
@@ -113,6 +175,103 @@ class Loss(nn.Module, Component, abc.ABC):
         self.config = config
 
     @abc.abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+def _noise_amplitudes(instance: object, attribute: attrs.Attribute, value: tuple[float, ...]) -> None:
+    if not value or any(w < 0 for w in value):
+        raise ValueError(f"{attribute.name} must list at least one noise amplitude W >= 0, got {list(value)}")
+
+
+def _level_counts(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+    if any(n < 1 for n in value):
+        raise ValueError(f"{attribute.name} must hold level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), got {list(value)}")
+
+
+def noise_field(default: tuple[float, ...]) -> Any:
+    """``LossConfig.noise`` with another default, for a loss ``Config`` whose term reads other outputs."""
+    return attrs.field(default=default, validator=_noise_amplitudes)
+
+
+@attrs.frozen
+class LossConfig:
+    """What every loss's ``Config`` holds (subclass it and add your own fields).
+
+    * ``weight``: the term's factor in the total objective (eq. 7 of the paper);
+    * ``noise``: the noise amplitudes W whose generator outputs the term reads;
+      the term is summed over them (the cycle loss reads W = 0 and W = 1);
+    * ``scales``: the level counts L (1 = 2x, 2 = 4x, 3 = 8x) at which it counts.
+    """
+
+    weight: float = attrs.field(default=1.0, validator=_non_negative)
+    noise: tuple[float, ...] = noise_field((0.0,))
+    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=_level_counts)
+
+
+class Loss(nn.Module, Composite, Component, abc.ABC):
+    """One term of the training objective, built as ``Cls(config, build=build)``; ``Config`` subclasses LossConfig.
+
+    A training step at level count L runs the generator once per noise
+    amplitude the losses need, giving ``outputs = {W: [Y_1..Y_L]}``, and has
+    the references ``targets = [X^1..X^L]`` (eq. 5-6).  ``loss(outputs,
+    targets, discriminator=D)`` returns the weighted scalar
+    ``weight * sum(term(outputs[W], targets) for W in noise)``, or zero when L
+    is not among ``scales``.  Plugins implement :meth:`term` only.
+    """
+
+    #: the registry refuses a loss whose ``Config`` does not subclass this
+    config_base: ClassVar[type] = LossConfig
+
+    def __init__(self, config: LossConfig, *, build: PartBuilder | None = None) -> None:
+        super().__init__()
+        self.config = config
+
+    def active(self, levels: int) -> bool:
+        """Whether this term counts when training with ``levels`` levels (so a trainer can skip its work)."""
+        return levels in self.config.scales
+
     def forward(
-        self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], **context: Any
+        self, outputs: Mapping[float, Images], targets: Images, *, discriminator: Discriminator | None = None
+    ) -> torch.Tensor:
+        check_levels(outputs, targets, self.config.noise)
+        if not self.active(len(targets)):
+            return targets[0].new_zeros(())
+        total = sum(self.term(outputs[w], targets, discriminator=discriminator) for w in self.config.noise)
+        return self.config.weight * total
+
+    @abc.abstractmethod
+    def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
+        """The unweighted term for one noise amplitude: outputs ``Y^1..Y^L`` against ``X^1..X^L``."""
+
+
+class AdversarialLoss(Loss):
+    """A loss that also gives the discriminator its objective (the GAN term).
+
+    ``discriminator_loss`` is what the discriminator minimises, summed over the
+    same noise amplitudes; it detaches the generator outputs itself, so the
+    discriminator's step never reaches the generator.
+    """
+
+    @abc.abstractmethod
+    def discriminator_loss(
+        self, outputs: Mapping[float, Images], targets: Images, *, discriminator: Discriminator
     ) -> torch.Tensor: ...
+
+
+def check_levels(outputs: Mapping[float, Images], targets: Images, noise: Sequence[float]) -> None:
+    """Raise a ValueError unless ``outputs`` has every W in ``noise``, each with one image per target."""
+    if not targets:
+        raise ValueError("a loss needs at least one level of targets")
+    for w in noise:
+        if w not in outputs:
+            raise ValueError(f"the loss reads the outputs at W = {w}; got outputs for W in {sorted(outputs)}")
+        if len(outputs[w]) != len(targets):
+            raise ValueError(f"{len(outputs[w])} outputs at W = {w} for {len(targets)} targets; give one per level")
+        for k, (y, x) in enumerate(zip(outputs[w], targets), start=1):
+            if y.shape != x.shape:
+                raise ValueError(f"level {k}: output {tuple(y.shape)} and target {tuple(x.shape)} differ in shape")

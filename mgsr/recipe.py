@@ -13,7 +13,7 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 import attrs
 import cattrs
@@ -23,45 +23,19 @@ from cattrs.v import format_exception, transform_error
 
 from .errors import MgsrError, RecipeError
 from .registry import Registry, default_registry
+from .specs import (  # noqa: F401 - the spec classes are part of the recipe schema
+    ClassicUpscalerSpec,
+    ComponentSpec,
+    DiscriminatorSpec,
+    FilterBlockSpec,
+    LossSpec,
+    NoiseSourceSpec,
+)
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int | float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value}")
-
-
-@attrs.frozen
-class ComponentSpec:
-    """A component chosen by a recipe: its registry ``type`` and its structured ``Config``."""
-
-    kind: ClassVar[str] = ""
-    type: str
-    config: Any
-
-
-@attrs.frozen
-class FilterBlockSpec(ComponentSpec):
-    kind: ClassVar[str] = "filter_block"
-
-
-@attrs.frozen
-class ClassicUpscalerSpec(ComponentSpec):
-    kind: ClassVar[str] = "classic_upscaler"
-
-
-@attrs.frozen
-class NoiseSourceSpec(ComponentSpec):
-    kind: ClassVar[str] = "noise_source"
-
-
-@attrs.frozen
-class DiscriminatorSpec(ComponentSpec):
-    kind: ClassVar[str] = "discriminator"
-
-
-@attrs.frozen
-class LossSpec(ComponentSpec):
-    kind: ClassVar[str] = "loss"
 
 
 @attrs.frozen
@@ -185,6 +159,31 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
     return get_origin(type_) is tuple and is_sequence(type_) and len(get_args(type_)) == 2
 
 
+def resolve_spec(spec: ComponentSpec, registry: Registry) -> ComponentSpec:
+    """``spec`` with its config filled in: ``None`` becomes the named component's defaults, recursively."""
+    config = spec.config if spec.config is not None else registry.get(spec.kind, spec.type).Config()
+    config = resolve_parts(config, registry)
+    return spec if config is spec.config else attrs.evolve(spec, config=config)
+
+
+def resolve_parts(config: Any, registry: Registry) -> Any:
+    """``config`` with every part it names (a ``ComponentSpec`` field) resolved by :func:`resolve_spec`.
+
+    A plugin's ``Config`` may default a part to ``FilterBlockSpec("dense")``
+    without its settings; resolving makes the loaded recipe show them all.
+    """
+    if not attrs.has(type(config)):
+        return config
+    changes = {}
+    for field in attrs.fields(type(config)):
+        value = getattr(config, field.name)
+        if isinstance(value, ComponentSpec):
+            resolved = resolve_spec(value, registry)
+            if resolved is not value:
+                changes[field.alias] = resolved
+    return attrs.evolve(config, **changes) if changes else config
+
+
 def make_converter(registry: Registry | None) -> cattrs.Converter:
     """A converter that refuses extra keys and coercions and resolves component tables in ``registry``."""
     conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
@@ -205,10 +204,11 @@ def make_converter(registry: Registry | None) -> cattrs.Converter:
             raise TypeError(f"'type' must be a string, got {type(name).__name__} ({name!r})")
         cls = registry.get(kind, name)
         options = {k: v for k, v in value.items() if k != "type"}
-        return spec_type(type=name, config=conv.structure(options, cls.Config))
+        return spec_type(type=name, config=resolve_parts(conv.structure(options, cls.Config), registry))
 
     def unstructure_component(spec: ComponentSpec) -> dict[str, Any]:
-        return {"type": spec.type, **conv.unstructure(spec.config)}
+        config = {} if spec.config is None else conv.unstructure(spec.config)
+        return {"type": spec.type, **config}
 
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, ComponentSpec), structure_component

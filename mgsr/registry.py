@@ -24,7 +24,15 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, PluginError, UnknownComponentError
-from .interfaces import ClassicUpscaler, Discriminator, FilterBlock, Loss, NoiseSource
+from .interfaces import (
+    ClassicUpscaler,
+    Discriminator,
+    DiscriminatorInput,
+    FeatureExtractor,
+    FilterBlock,
+    Loss,
+    NoiseSource,
+)
 
 ENTRY_POINT_GROUP = "mgsr"
 
@@ -34,6 +42,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.dense",
     "mgsr_plugins.learned_bicubic",
     "mgsr_plugins.gaussian",
+    "mgsr_plugins.vn_sc",
+    "mgsr_plugins.multiscale_recursive",
+    "mgsr_plugins.adversarial",
+    "mgsr_plugins.contextual",
+    "mgsr_plugins.reconstruction",
+    "mgsr_plugins.vgg19",
 )
 
 #: kind -> (hook name, interface every component of that kind subclasses)
@@ -44,6 +58,8 @@ KINDS: Mapping[str, tuple[str, type]] = MappingProxyType(
         "discriminator": ("mgsr_discriminators", Discriminator),
         "loss": ("mgsr_losses", Loss),
         "noise_source": ("mgsr_noise_sources", NoiseSource),
+        "discriminator_input": ("mgsr_discriminator_inputs", DiscriminatorInput),
+        "feature_extractor": ("mgsr_feature_extractors", FeatureExtractor),
     }
 )
 
@@ -175,6 +191,9 @@ def _component_problem(cls: Any, interface: type) -> str | None:
         return f"{cls.__qualname__}.Config must be an attrs class"
     if config.__setattr__ is object.__setattr__:
         return f"{cls.__qualname__}.Config must be frozen (use @attrs.frozen)"
+    base = getattr(interface, "config_base", None)
+    if base is not None and not issubclass(config, base):
+        return f"{cls.__qualname__}.Config must subclass {base.__module__}.{base.__qualname__}"
     return None
 
 

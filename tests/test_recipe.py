@@ -87,8 +87,9 @@ def test_missing_type_and_missing_section(tmp_path):
 
 
 def test_unknown_discriminator_is_not_silently_accepted(tmp_path):
-    expect_error(tmp_path, r3_text() + '\n[discriminator]\ntype = "multiscale_recursive"\n',
-                 "unknown discriminator 'multiscale_recursive'", "$.discriminator")
+    text = r3_text().replace('[discriminator]\ntype = "multiscale_recursive"', '[discriminator]\ntype = "multiscale_recursiv"')
+    expect_error(tmp_path, text, "unknown discriminator 'multiscale_recursiv' (did you mean 'multiscale_recursive'?)",
+                 "$.discriminator")
 
 
 def test_bad_files(tmp_path):

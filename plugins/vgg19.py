@@ -1,0 +1,169 @@
+"""``vgg19``: VGG-19's convolutional layers up to a chosen one, with torchvision's ImageNet weights.
+
+The layers are defined here (torchvision is not needed); their order and
+``features.N`` indices are those of torchvision's ``vgg19``, so its state dict
+loads as is.  mgsr downloads nothing at run time: the weights come from a
+file named in the recipe (``weights = "path"``) or from the torch hub cache,
+where ``torch.hub`` itself would have saved them
+(``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``).  As torch.hub does,
+a file whose name ends in ``-<hex>.<ext>`` must have a SHA-256 starting with
+that hex.  Loaded with ``weights_only=True``: tensors only, never unpickled code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+import torch
+from torch import nn
+
+from mgsr import hookimpl
+from mgsr.errors import WeightsError
+from mgsr.interfaces import FeatureExtractor
+
+WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"
+WEIGHTS_URL = f"https://download.pytorch.org/models/{WEIGHTS_FILE}"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: VGG-19 ("configuration E"): output channels per convolution, "M" for a 2x2 max-pool.
+_PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
+
+
+def layer_names() -> list[str]:
+    """Names of the layers in order (index = torchvision's ``features`` index): conv1_1, relu1_1, ..., pool5."""
+    names, block, conv = [], 1, 0
+    for item in _PLAN:
+        if item == "M":
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+        else:
+            conv += 1
+            names += [f"conv{block}_{conv}", f"relu{block}_{conv}"]
+    return names
+
+
+LAYERS = tuple(layer_names())
+
+
+def _known_layer(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in LAYERS:
+        raise ValueError(f"unknown VGG-19 layer '{value}'; one of: {', '.join(LAYERS)}")
+
+
+def hub_weights_path() -> Path:
+    """Where ``torch.hub`` keeps the ImageNet VGG-19 weights (follows ``TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+
+
+def check_hash(path: Path) -> None:
+    """torch.hub's rule: a name ending in ``-<hex>.<ext>`` promises a SHA-256 that starts with that hex."""
+    match = _HASH_IN_NAME.search(path.name)
+    if match is None:
+        return
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(match.group(1)):
+        raise WeightsError(
+            f"{path}: SHA-256 {digest[:16]}... does not start with '{match.group(1)}' as its name promises; "
+            f"the file is corrupt or not the one named - download {WEIGHTS_URL} again"
+        )
+
+
+def read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    """The tensors of a torchvision-style state dict file, checked against the hash in its name."""
+    check_hash(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise WeightsError(f"cannot read VGG-19 weights {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} is not a state dict (a mapping of names to tensors)")
+    return state
+
+
+class VGG19Features(FeatureExtractor):
+    """VGG-19 up to ``layer`` (default conv3_4, the paper's choice for the contextual loss).
+
+    Input: RGB in [0, 1]; it is normalised with ImageNet's mean and std as the
+    weights expect.  ``pretrained = false`` gives randomly initialised weights
+    (for tests and experiments only: the features then mean nothing).
+    """
+
+    name = "vgg19"
+
+    @attrs.frozen
+    class Config:
+        layer: str = attrs.field(default="conv3_4", validator=_known_layer)
+        pretrained: bool = True
+        #: a local state dict file; none: the torch hub cache
+        weights: str | None = None
+
+        def __attrs_post_init__(self) -> None:
+            if self.weights is not None and not self.pretrained:
+                raise ValueError("weights is set but pretrained = false; drop one of them")
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for item in _PLAN:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(in_channels, item, 3, padding=1), nn.ReLU()]
+                in_channels = item
+        del layers[LAYERS.index(config.layer) + 1 :]  # keep only what the chosen layer needs
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if config.pretrained:
+            self.load_file(Path(config.weights) if config.weights is not None else self._hub_file())
+        else:
+            for module in self.features:
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(module.bias)
+        self.requires_grad_(False)
+        self.eval()
+
+    @staticmethod
+    def _hub_file() -> Path:
+        path = hub_weights_path()
+        if not path.is_file():
+            raise WeightsError(
+                f"VGG-19 ImageNet weights not found at {path}; mgsr downloads nothing at run time. "
+                f"Download {WEIGHTS_URL} and put it there (the torch hub cache; TORCH_HOME moves it), "
+                f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the recipe\'s '
+                "[losses.features] table (pretrained = false gives random features, for tests only)"
+            )
+        return path
+
+    def load_file(self, path: Path) -> None:
+        """Load torchvision's ``features.N.weight/bias`` for the layers built; other keys are ignored."""
+        if not path.is_file():
+            raise WeightsError(f"VGG-19 weights file not found: {path}")
+        state = read_state_dict(path)
+        wanted = self.state_dict()
+        missing = [key for key in wanted if key not in state]
+        if missing:
+            raise WeightsError(f"{path} lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; "
+                               "expected torchvision's VGG-19 state dict (features.0.weight, ...)")
+        for key, tensor in wanted.items():
+            if state[key].shape != tensor.shape:
+                raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, VGG-19 needs {tuple(tensor.shape)}")
+        self.load_state_dict({key: state[key] for key in wanted})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"vgg19 expects (N, 3, H, W) RGB in [0, 1], got {tuple(x.shape)}")
+        return self.features((x - self.mean.to(x)) / self.std.to(x))
+
+
+@hookimpl
+def mgsr_feature_extractors() -> list[type]:
+    return [VGG19Features]
