@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import eval_cli
 from .errors import MgsrError
 
 
@@ -127,6 +128,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--mu", type=int, default=2)
     p.add_argument("--license", default="LGPL-3.0-only")
     p.set_defaults(func=_cmd_import_weights)
+
+    eval_cli.register(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ import abc
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,6 +28,7 @@ __all__ = [
     "NoiseSource",
     "Discriminator",
     "Loss",
+    "Metric",
 ]
 
 
@@ -116,3 +118,32 @@ class Loss(nn.Module, Component, abc.ABC):
     def forward(
         self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor], **context: Any
     ) -> torch.Tensor: ...
+
+
+class Metric(Component, abc.ABC):
+    """An image quality score, built as ``Cls(config)``: per image, and for a set.
+
+    ``score`` receives images as the evaluation protocol quantised them:
+    ``(H, W, 3)`` uint8 RGB arrays of the same size; ``reference`` is None for a
+    no-reference metric.  Conventions such as the colour channel and the border
+    shave belong to the metric (its ``Config``), so a protocol fixes them by
+    fixing configs.  The score of a set is the metric's to define, because the
+    usual conventions differ: PIRM-SR's RMSE is the square root of the mean
+    per-image MSE, not the mean per-image RMSE.
+    """
+
+    #: True when ``score`` needs the ground-truth image (RMSE, PSNR, SSIM).
+    needs_reference: ClassVar[bool]
+    #: The direction of improvement, for tables and plots.
+    higher_is_better: ClassVar[bool]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
+        """The score of one image; raise ValueError with a reason when the image cannot be scored."""
+
+    def aggregate(self, scores: Sequence[float]) -> float:
+        """The score of a set from its per-image scores: their mean, unless the metric defines it otherwise."""
+        return float(np.mean(np.asarray(scores, dtype=np.float64)))

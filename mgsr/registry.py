@@ -24,7 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import DuplicateComponentError, PluginError, UnknownComponentError
-from .interfaces import ClassicUpscaler, Discriminator, FilterBlock, Loss, NoiseSource
+from .interfaces import ClassicUpscaler, Discriminator, FilterBlock, Loss, Metric, NoiseSource
 
 ENTRY_POINT_GROUP = "mgsr"
 
@@ -34,6 +34,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.dense",
     "mgsr_plugins.learned_bicubic",
     "mgsr_plugins.gaussian",
+    "mgsr_plugins.full_reference",
+    "mgsr_plugins.niqe",
 )
 
 #: kind -> (hook name, interface every component of that kind subclasses)
@@ -44,6 +46,7 @@ KINDS: Mapping[str, tuple[str, type]] = MappingProxyType(
         "discriminator": ("mgsr_discriminators", Discriminator),
         "loss": ("mgsr_losses", Loss),
         "noise_source": ("mgsr_noise_sources", NoiseSource),
+        "metric": ("mgsr_metrics", Metric),
     }
 )
 
