@@ -45,20 +45,25 @@ def read_uint8(path: Path) -> np.ndarray:
     return to_uint8(read_rgb(path))
 
 
-def _by_name(files: Iterable[Path], role: str, strip_scale: bool) -> dict[str, Path]:
-    named: dict[str, Path] = {}
-    for path in files:
-        key = _SCALE_SUFFIX.sub("", path.stem) if strip_scale else path.stem
-        if key in named:
-            raise EvaluationError(f"{role}: {named[key]} and {path} are the same image; keep one of them")
-        named[key] = path
-    return named
+def _add_once(named: dict[str, Path], key: str, path: Path, role: str) -> None:
+    if key in named:
+        raise EvaluationError(f"{role}: {named[key]} and {path} are the same image; keep one of them")
+    named[key] = path
 
 
 def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str]) -> list[tuple[str, Path, Path]]:
-    """(name, output, reference) matched by file stem; every output needs a reference and vice versa."""
-    outputs = _by_name(list_images(sr_dir, "--sr"), "--sr", strip_scale=True)
-    references = _by_name(list_images(hr_dir, "--hr"), "--hr", strip_scale=False)
+    """(name, output, reference) matched by file stem; every output needs a reference and vice versa.
+
+    An output named ``<stem>_x<scale>`` (as ``mgsr upscale`` names them) pairs with ``<stem>`` unless a
+    reference has its exact stem.
+    """
+    references: dict[str, Path] = {}
+    for path in list_images(hr_dir, "--hr"):
+        _add_once(references, path.stem, path, "--hr")
+    outputs: dict[str, Path] = {}
+    for path in list_images(sr_dir, "--sr"):
+        key = path.stem if path.stem in references else _SCALE_SUFFIX.sub("", path.stem)
+        _add_once(outputs, key, path, "--sr")
     problems = [f"{p}: no reference image of that name in {hr_dir}" for k, p in outputs.items() if k not in references]
     problems += [f"{p}: no output image of that name in {sr_dir}" for k, p in references.items() if k not in outputs]
     if problems:

@@ -94,14 +94,12 @@ def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title
     rmse = np.array([p.evaluation.aggregate["rmse"] for p in points])
     fig = Figure(figsize=(6.4 * len(perceptual), 4.8), layout="constrained")
     FigureCanvasAgg(fig)
-    step = max(1, math.ceil(len(points) / 10))  # label about ten points, always the first and the last
-    labelled = set(range(0, len(points), step)) | {len(points) - 1}
     for i, name in enumerate(perceptual):
         ax = fig.add_subplot(1, len(perceptual), i + 1)
         x = np.array([p.evaluation.aggregate[name] for p in points])
         ax.plot(x, rmse, "-", color="0.6", linewidth=1, zorder=1)
         dots = ax.scatter(x, rmse, c=noises, cmap="viridis", zorder=2)
-        for k in sorted(labelled):
+        for k in _legible_labels(x, rmse):
             ax.annotate(f"W={noises[k]:g}", (x[k], rmse[k]), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel(labels[name])
         ax.set_ylabel("RMSE on Y (lower: less distortion)")
@@ -112,6 +110,22 @@ def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title
         fig.savefig(path, dpi=120, metadata={"Title": title, "Software": "mgsr sweep"})
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _legible_labels(x: np.ndarray, y: np.ndarray, spacing: float = 0.08) -> list[int]:
+    """Indices of the points to label with their W: the first, the last, then in order of W any point at
+    least ``spacing`` (a fraction of the data's extent) away from those already labelled."""
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        extent = np.ptp(v)
+        return (v - v.min()) / extent if extent > 0 else np.zeros_like(v)
+
+    where = np.stack([unit(x), unit(y)], axis=1)
+    chosen: list[int] = []
+    for k in [0, len(x) - 1, *range(1, len(x) - 1)]:
+        if k not in chosen and all(np.hypot(*(where[k] - where[j])) >= spacing for j in chosen):
+            chosen.append(k)
+    return sorted(chosen)
 
 
 @attrs.frozen

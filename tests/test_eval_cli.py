@@ -90,6 +90,10 @@ def test_bad_inputs_name_the_file(sr_dir, hr_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "extra.png: no reference image" in err and "astronaut.png: no output image" in err
 
+    shutil.copy(sr_dir / "coffee_x4.png", sr_dir / "coffee.png")
+    assert main(["eval", "--sr", str(sr_dir), "--hr", str(hr_dir)]) == 6
+    assert "coffee.png and" in (err := capsys.readouterr().err) and "coffee_x4.png are the same image" in err
+
     assert main(["eval", "--model", "pirm-r3"]) == 6
     assert "--hr" in capsys.readouterr().err
 
