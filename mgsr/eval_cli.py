@@ -7,6 +7,7 @@ parameters; problems with inputs are one-line errors naming the file.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,27 +45,12 @@ def _model_evaluator(args: argparse.Namespace):
 
 def _score_outputs(args: argparse.Namespace):
     """Score the images of ``--sr``, against ``--hr`` when given."""
-    from .evaluation import list_images, pair_outputs, read_uint8, score_set
-    from .protocol import crop_to_multiple
+    from .evaluation import paired_images, score_set, unpaired_images
 
     protocol = get_protocol(args.protocol)
     metrics = protocol.metric_instances(_registry(), with_reference=args.hr is not None)
-    if args.hr is None:
-        items = ((p.name, read_uint8(p), None) for p in list_images(args.sr, "--sr"))
-        return score_set(items, metrics, protocol.describe(metrics))
-
-    def pairs():
-        for name, sr_path, hr_path in pair_outputs(args.sr, args.hr):
-            sr, hr = read_uint8(sr_path), read_uint8(hr_path)
-            cropped = crop_to_multiple(hr, args.scale) if min(hr.shape[:2]) >= args.scale else hr
-            if sr.shape != cropped.shape:
-                raise EvaluationError(
-                    f"{sr_path} is {sr.shape[1]}x{sr.shape[0]} pixels but its reference {hr_path} is "
-                    f"{cropped.shape[1]}x{cropped.shape[0]} (after cropping to a multiple of --scale {args.scale})"
-                )
-            yield name, sr, cropped
-
-    return score_set(pairs(), metrics, protocol.describe(metrics))
+    items = unpaired_images(args.sr) if args.hr is None else paired_images(args.sr, args.hr, args.scale)
+    return score_set(items, metrics, protocol.describe(metrics))
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -121,7 +107,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         low, high = (float(v) for v in args.range.split(":"))
     except ValueError:
-        raise EvaluationError(f"--range {args.range!r}: expected LOW:HIGH, e.g. 0:1") from None
+        low = high = math.nan
+    if not 0 <= low < high:
+        raise EvaluationError(f"--range {args.range!r}: expected LOW:HIGH with 0 <= LOW < HIGH, e.g. 0:1")
     evaluator, _ = _model_evaluator(args)
     protocol: dict[str, Any] = {}
 
@@ -160,7 +148,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="evaluation conventions, recorded in the results (default: %(default)s)")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8),
                    help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device that runs the model (default: %(default)s)")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:

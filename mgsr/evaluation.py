@@ -11,7 +11,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from .errors import EvaluationError
 from .images import IMAGE_SUFFIXES, read_rgb, to_uint8
 from .interfaces import Metric
-from .protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, perceptual_index
+from .protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
 
 #: ``mgsr upscale`` names its outputs ``<stem>_x<scale>.png``; such an output pairs with ``<stem>.*``.
 _SCALE_SUFFIX = re.compile(r"_x\d+$")
@@ -69,6 +69,29 @@ def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str])
     if problems:
         raise EvaluationError("cannot pair outputs with references:\n  " + "\n  ".join(problems))
     return [(references[k].name, outputs[k], references[k]) for k in sorted(outputs)]
+
+
+def unpaired_images(sr_dir: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray, None]]:
+    """(name, output, None) for every image of ``sr_dir``: for no-reference scoring."""
+    for path in list_images(sr_dir, "--sr"):
+        yield path.name, read_uint8(path), None
+
+
+def paired_images(
+    sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str], scale: int
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, output, reference) read one pair at a time; references are cropped to a multiple of ``scale``
+    from the top-left, as the LR maker crops them, and must then have the output's size."""
+    for name, sr_path, hr_path in pair_outputs(sr_dir, hr_dir):
+        sr, hr = read_uint8(sr_path), read_uint8(hr_path)
+        if min(hr.shape[:2]) >= scale:
+            hr = crop_to_multiple(hr, scale)
+        if sr.shape != hr.shape:
+            raise EvaluationError(
+                f"{sr_path} is {sr.shape[1]}x{sr.shape[0]} pixels but its reference {hr_path} is "
+                f"{hr.shape[1]}x{hr.shape[0]} (after cropping to a multiple of the scale {scale})"
+            )
+        yield name, sr, hr
 
 
 @attrs.frozen
