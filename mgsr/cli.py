@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import upscale_cli
+from . import eval_cli
 from .errors import MgsrError
 
 
@@ -98,6 +99,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--mu", type=int, default=2)
     p.add_argument("--license", default="LGPL-3.0-only")
     p.set_defaults(func=_cmd_import_weights)
+
+    eval_cli.register(sub)
     return parser
 
 

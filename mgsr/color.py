@@ -29,3 +29,17 @@ def rgb_uint8_to_y(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.dtype} {rgb.shape}")
     y = Y_OFFSET + rgb.astype(np.float64) @ (np.asarray(Y_WEIGHTS) / 255.0)
     return np.round(y)
+
+
+def shaved_y(rgb: np.ndarray, shave: int) -> np.ndarray:
+    """The protocol's Y (:func:`rgb_uint8_to_y`) with ``shave`` pixels cut from every side.
+
+    PIRM-SR shaves 4 pixels: the border, where an upscaler has to invent what
+    lies beyond the image, is not scored.
+    """
+    if shave < 0:
+        raise ValueError(f"shave must be >= 0 pixels, got {shave}")
+    h, w = rgb.shape[:2]
+    if h <= 2 * shave or w <= 2 * shave:
+        raise ValueError(f"a {h}x{w} image has nothing left after shaving {shave} pixels from each side")
+    return rgb_uint8_to_y(rgb)[shave : h - shave, shave : w - shave]

@@ -49,3 +49,9 @@ class ImageError(MgsrError):
     """An input image cannot be read or an output image cannot be written."""
 
     exit_code = 5
+
+
+class EvaluationError(MgsrError):
+    """Outputs cannot be scored as asked: missing or mismatched images, a budget no noise level meets, ..."""
+
+    exit_code = 6

@@ -101,3 +101,18 @@ def mgsr_feature_extractors() -> Sequence[type]:
 
     .. versionadded:: 0.1
     """
+
+
+@hookspec
+def mgsr_metrics() -> Sequence[type]:
+    """Return the Metric classes this plugin provides.
+
+    A metric scores one quantised output image (with its reference image when
+    it is a full-reference metric) and says how a set of per-image scores
+    combines into the score of the set.  A plugin providing a metric named
+    ``ma`` makes the evaluator report PIRM-SR's perceptual index.
+
+    :return: a sequence of :class:`mgsr.interfaces.Metric` subclasses.
+
+    .. versionadded:: 0.1
+    """

@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 import png  # pypng: 16-bit RGB(A) PNG, which Pillow cannot represent
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
@@ -122,11 +123,16 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         raise ImageError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
 
 
-def read_rgb(path: str | os.PathLike[str]):  # noqa: ANN201 - returns a torch tensor; torch imported lazily
+def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
     """Read an image as a ``(1, 3, H, W)`` float32 tensor in [0, 1] (alpha dropped, grey repeated)."""
-    import torch
-
     return torch.from_numpy(np.ascontiguousarray(read_picture(path).rgb())).permute(2, 0, 1).unsqueeze(0)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``(1, C, H, W)`` or ``(C, H, W)`` float in [0, 1] -> ``(H, W, C)`` uint8, clamped and rounded."""
+    if image.dim() == 4:
+        image = image[0]
+    return image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -209,7 +215,7 @@ def write_picture(
             os.unlink(tmp)
 
 
-def write_image(path: str | os.PathLike[str], image, **save_options: object) -> None:  # noqa: ANN001
+def write_image(path: str | os.PathLike[str], image: torch.Tensor, **save_options: object) -> None:
     """Write an RGB tensor ``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] (8-bit)."""
     array = image.detach().float().cpu()
     array = (array[0] if array.dim() == 4 else array).permute(1, 2, 0).numpy()

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import attrs
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +47,7 @@ __all__ = [
     "FilterBlockSpec",
     "DiscriminatorInputSpec",
     "FeatureExtractorSpec",
+    "Metric",
 ]
 
 
@@ -275,3 +277,32 @@ def check_levels(outputs: Mapping[float, Images], targets: Images, noise: Sequen
         for k, (y, x) in enumerate(zip(outputs[w], targets), start=1):
             if y.shape != x.shape:
                 raise ValueError(f"level {k}: output {tuple(y.shape)} and target {tuple(x.shape)} differ in shape")
+
+
+class Metric(Component, abc.ABC):
+    """An image quality score, built as ``Cls(config)``: per image, and for a set.
+
+    ``score`` receives images as the evaluation protocol quantised them:
+    ``(H, W, 3)`` uint8 RGB arrays of the same size; ``reference`` is None for a
+    no-reference metric.  Conventions such as the colour channel and the border
+    shave belong to the metric (its ``Config``), so a protocol fixes them by
+    fixing configs.  The score of a set is the metric's to define, because the
+    usual conventions differ: PIRM-SR's RMSE is the square root of the mean
+    per-image MSE, not the mean per-image RMSE.
+    """
+
+    #: True when ``score`` needs the ground-truth image (RMSE, PSNR, SSIM).
+    needs_reference: ClassVar[bool]
+    #: The direction of improvement, for tables and plots.
+    higher_is_better: ClassVar[bool]
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
+        """The score of one image; raise ValueError with a reason when the image cannot be scored."""
+
+    def aggregate(self, scores: Sequence[float]) -> float:
+        """The score of a set from its per-image scores: their mean, unless the metric defines it otherwise."""
+        return float(np.mean(np.asarray(scores, dtype=np.float64)))

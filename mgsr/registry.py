@@ -31,6 +31,7 @@ from .interfaces import (
     FeatureExtractor,
     FilterBlock,
     Loss,
+    Metric,
     NoiseSource,
 )
 
@@ -48,6 +49,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.contextual",
     "mgsr_plugins.reconstruction",
     "mgsr_plugins.vgg19",
+    "mgsr_plugins.full_reference",
+    "mgsr_plugins.niqe",
 )
 
 #: kind -> (hook name, interface every component of that kind subclasses)
@@ -60,6 +63,7 @@ KINDS: Mapping[str, tuple[str, type]] = MappingProxyType(
         "noise_source": ("mgsr_noise_sources", NoiseSource),
         "discriminator_input": ("mgsr_discriminator_inputs", DiscriminatorInput),
         "feature_extractor": ("mgsr_feature_extractors", FeatureExtractor),
+        "metric": ("mgsr_metrics", Metric),
     }
 )
 

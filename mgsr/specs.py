@@ -70,3 +70,8 @@ class LossSpec(ComponentSpec):
 @attrs.frozen
 class FeatureExtractorSpec(ComponentSpec):
     kind: ClassVar[str] = "feature_extractor"
+
+
+@attrs.frozen
+class MetricSpec(ComponentSpec):
+    kind: ClassVar[str] = "metric"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import math
 
 import attrs
 import cattrs
+import numpy as np
 import pytest
 import torch
 
@@ -33,6 +35,7 @@ def test_builtins_are_registered(builtin_registry):
     assert builtin_registry.names("filter_block") == ["dense"]
     assert builtin_registry.names("classic_upscaler") == ["learned_bicubic"]
     assert builtin_registry.names("noise_source") == ["gaussian"]
+    assert builtin_registry.names("metric") == ["niqe", "psnr", "rmse", "ssim"]
     assert mgsr.list_components("filter_block", builtin_registry) == ["dense"]
     assert builtin_registry.providers("filter_block", "dense")[0].plugin.name == "mgsr_plugins.dense"
 
@@ -95,6 +98,13 @@ def test_every_component_builds_roundtrips_and_runs(kind_name):
     if kind == "noise_source":
         z = cls(config).sample((2, 1, 4, 5), generator=torch.Generator().manual_seed(0))
         assert z.shape == (2, 1, 4, 5)
+        return
+    if kind == "metric":
+        rng = np.random.default_rng(0)
+        output, reference = rng.integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
+        metric = cls(config)
+        value = metric.score(output, reference if cls.needs_reference else None)
+        assert math.isfinite(value) and math.isfinite(metric.aggregate([value, value]))
         return
     arch = {"feature_extractor": {}, "loss": {}, "discriminator": {"channels": 3}, "discriminator_input": {"channels": 3}}
     module = part_builder(registry)(spec_type(name, config), **arch.get(kind, {"channels": 4}))

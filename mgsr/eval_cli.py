@@ -1,0 +1,188 @@
+"""``mgsr eval``, ``mgsr sweep`` and ``mgsr calibrate``: the evaluation sub-commands.
+
+Each prints a table and writes results that carry the protocol's name and
+parameters; problems with inputs are one-line errors naming the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import EvaluationError
+from .protocol import PROTOCOLS, get_protocol
+
+DEFAULT_PROTOCOL = "pirm2018"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _registry():
+    from .registry import default_registry
+
+    return default_registry()
+
+
+def _model_evaluator(args: argparse.Namespace):
+    """The set evaluator for ``--model`` and ``--hr``, and the W to use when ``--noise`` is not given."""
+    from .model_eval import SetEvaluator, make_upscaler
+
+    protocol = get_protocol(args.protocol)
+    upscale, default_noise = make_upscaler(args.model, args.scale, protocol.seed, args.device)
+    return SetEvaluator.create(upscale, args.hr, args.scale, protocol, _registry()), default_noise
+
+
+def _score_outputs(args: argparse.Namespace):
+    """Score the images of ``--sr``, against ``--hr`` when given."""
+    from .evaluation import paired_images, score_set, unpaired_images
+
+    protocol = get_protocol(args.protocol)
+    metrics = protocol.metric_instances(_registry(), with_reference=args.hr is not None)
+    items = unpaired_images(args.sr) if args.hr is None else paired_images(args.sr, args.hr, args.scale)
+    return score_set(items, metrics, protocol.describe(metrics))
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation import write_json
+
+    if (args.sr is None) == (args.model is None):
+        raise EvaluationError("give either --sr DIR (score existing outputs) or --model M --hr DIR (upscale, score)")
+    context: dict[str, Any] = {"mgsr_version": _version(), "scale": args.scale}
+    if args.sr is not None:
+        if args.noise is not None:
+            raise EvaluationError("--noise applies to --model only")
+        evaluation = _score_outputs(args)
+        context.update(sr=str(args.sr), hr=None if args.hr is None else str(args.hr))
+    else:
+        if args.hr is None:
+            raise EvaluationError("--model needs --hr DIR: the high-resolution images to downscale and compare with")
+        evaluator, default_noise = _model_evaluator(args)
+        noise = args.noise if args.noise is not None else default_noise
+        evaluation = evaluator.evaluate(noise)
+        context.update(model=args.model, noise=noise, hr=str(args.hr))
+    print(evaluation.table())
+    if args.json:
+        write_json(args.json, evaluation.to_dict(**context))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
+
+    noises = parse_noise_values(args.noise)
+    evaluator, _ = _model_evaluator(args)
+    points = sweep(evaluator.evaluate, noises, progress=_progress)
+    prefix = Path(args.output)
+    context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
+    csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
+    write_sweep_csv(csv_path, points, context)
+    title = f"{args.model}: RMSE vs NIQE over W ({args.protocol}, {len(evaluator.images)} images, x{args.scale})"
+    plot_sweep(png_path, points, title)
+    metrics = points[0].evaluation.metrics
+    print(f"{'W':>8}" + "".join(f"{m:>11}" for m in metrics))
+    for p in points:
+        print(f"{p.noise:>8.4g}" + "".join(f"{p.evaluation.aggregate[m]:>11.4f}" for m in metrics))
+    for note in points[0].evaluation.notes:
+        print(f"note: {note}")
+    print(f"wrote {csv_path} and {png_path}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from .evaluation import write_json
+    from .tradeoff import calibrate
+
+    try:
+        low, high = (float(v) for v in args.range.split(":"))
+    except ValueError:
+        low = high = math.nan
+    if not 0 <= low < high:
+        raise EvaluationError(f"--range {args.range!r}: expected LOW:HIGH with 0 <= LOW < HIGH, e.g. 0:1")
+    evaluator, _ = _model_evaluator(args)
+    protocol: dict[str, Any] = {}
+
+    def rmse_at(w: float) -> float:
+        evaluation = evaluator.evaluate(w)
+        protocol.update(evaluation.protocol)
+        _progress(f"W={w:.6g}: RMSE {evaluation.aggregate['rmse']:.4f}")
+        return evaluation.aggregate["rmse"]
+
+    result = calibrate(rmse_at, args.max_rmse, low, high, args.tolerance)
+    record = {
+        "model": args.model,
+        "noise": result.noise,
+        "max_rmse": result.max_rmse,
+        "rmse": result.rmse,
+        "protocol": protocol,
+        "hr": str(args.hr),
+        "scale": args.scale,
+        "bracket": list(result.bracket),
+        "tolerance": args.tolerance,
+        "monotone": result.monotone,
+        "evaluated": [list(point) for point in result.evaluated],
+        "warnings": list(result.warnings),
+        "mgsr_version": _version(),
+    }
+    write_json(args.output, record)
+    for warning in result.warnings:
+        print(f"mgsr: warning: {warning}", file=sys.stderr)
+    print(f"{args.model}: W = {result.noise:.6g} gives RMSE {result.rmse:.4f} <= {args.max_rmse:g} "
+          f"on {len(evaluator.images)} images ({args.protocol}); wrote {args.output}")
+    return 0
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS),
+                   help="evaluation conventions, recorded in the results (default: %(default)s)")
+    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8),
+                   help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device that runs the model (default: %(default)s)")
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="pirm-r1, pirm-r2, pirm-r3 or a .safetensors file / run folder")
+    p.add_argument("--hr", required=True, help="folder of high-resolution images; LR inputs are made from them")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``eval``, ``sweep`` and ``calibrate`` to the ``mgsr`` command line."""
+    p = subparsers.add_parser(
+        "eval", help="score outputs (--sr) or a model (--model) under an evaluation protocol",
+        description="Score existing outputs (--sr DIR [--hr DIR]; no-reference metrics only without --hr) or "
+        "a model (--model M --hr DIR): LR inputs made by MATLAB bicubic downscaling, upscaled, quantised, scored.",
+    )
+    p.add_argument("--sr", default=None, help="folder of outputs to score (names match --hr, _x4 suffix allowed)")
+    p.add_argument("--hr", default=None, help="folder of high-resolution reference images")
+    p.add_argument("--model", default=None, help="upscale with this model (or 'bicubic' for the baseline)")
+    p.add_argument("--noise", type=float, default=None, help="noise amplitude W for --model (default: the model's)")
+    p.add_argument("--json", default=None, help="also write per-image and set scores to this JSON file")
+    _add_common(p)
+    p.set_defaults(func=_cmd_eval)
+
+    p = subparsers.add_parser("sweep", help="the perception-distortion path of W: CSV and PNG of RMSE vs NIQE")
+    _add_model(p)
+    p.add_argument("--noise", default="0:1:21", help="START:STOP:COUNT or a list A,B,C (default: %(default)s)")
+    p.add_argument("-o", "--output", default="sweep", help="writes OUTPUT.csv and OUTPUT.png (default: %(default)s)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_sweep)
+
+    p = subparsers.add_parser("calibrate", help="the largest W whose RMSE on a set stays within a budget")
+    _add_model(p)
+    p.add_argument("--max-rmse", type=float, required=True, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
+    p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
+    p.add_argument("-o", "--output", default="calib.json", help="calibration record (default: %(default)s)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_calibrate)
