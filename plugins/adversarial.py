@@ -47,11 +47,14 @@ class GanLoss(AdversarialLoss):
     ) -> torch.Tensor:
         check_levels(outputs, targets, self.config.noise)
         discriminator = _require(discriminator)
-        real = F.softplus(-discriminator(targets)).mean()
-        fake = sum(
-            F.softplus(discriminator([y.detach() for y in outputs[w]])).mean() for w in self.config.noise
-        )
-        return len(self.config.noise) * real + fake
+        # One forward over real and fake together: DistributedDataParallel expects one forward per backward.
+        n, k = targets[0].shape[0], len(self.config.noise)
+        batch = [torch.cat([x, *(outputs[w][level].detach() for w in self.config.noise)])
+                 for level, x in enumerate(targets)]
+        logits = discriminator(batch)
+        real = F.softplus(-logits[:n]).mean()
+        fake = sum(F.softplus(logits[n * (i + 1) : n * (i + 2)]).mean() for i in range(k))
+        return k * real + fake
 
 
 @hookimpl

@@ -6,12 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 import mgsr
 from mgsr.registry import Registry, make_plugin_manager
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = REPO / "recipes"
+# One intra-op thread: tests are tiny, and several run processes of their own (data workers, gloo ranks);
+# more threads only oversubscribe the 2-core CI machine (measured: 12 s instead of minutes under load).
+torch.set_num_threads(1)
+
 REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "reference"))
 
 
