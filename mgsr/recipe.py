@@ -297,14 +297,41 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, .
     return result
 
 
-def read_recipe_table(path: str | Path) -> dict[str, Any]:
-    """The raw TOML table of a recipe file, with file errors as RecipeError."""
+def read_recipe_table(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The raw TOML table of a recipe file, with its ``base`` recipes merged in; file errors as RecipeError.
+
+    ``base = "other.toml"`` (relative to this file) starts from that recipe: tables
+    merge key by key, everything else (values, arrays such as ``[[losses]]``) is
+    replaced, and a component table whose ``type`` changes is replaced whole.
+    """
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RecipeError(f"recipe file not found: {path}") from None
     except IsADirectoryError:
         raise RecipeError(f"recipe path is a directory, expected a .toml file: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: 'base' must be a file name string, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen:
+        raise RecipeError(f"{path}: 'base' chain loops back to {base_path}")
+    return _merge(read_recipe_table(base_path, (*_seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        same_component = not (isinstance(value, dict) and "type" in value and isinstance(old, dict)
+                              and old.get("type") != value["type"])
+        if isinstance(value, dict) and isinstance(old, dict) and same_component:
+            merged[key] = _merge(old, value)
+        else:
+            merged[key] = value
+    return merged

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 import tomli_w
@@ -82,6 +83,8 @@ class Trainer:
                  ctx: Context = SINGLE) -> None:
         if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
+        if built.discriminator is not None and not any(isinstance(l, AdversarialLoss) for l in built.losses):
+            built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
         if not built.losses:
             raise TrainingError("the recipe has no losses; add at least one [[losses]] table (e.g. type = \"l1\")")
         self.built = built
