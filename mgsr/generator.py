@@ -111,6 +111,10 @@ class GMGBP(nn.Module):
         self.upscaling = Upscaling(up_channels, features, upscaling)
         self.downscaling = Downscaling(features, downscaling)
         self.synthesis = Synthesis(channels, features, synthesis)
+        # Start as the identity residual: an untrained G-MGBP is exactly its classic upscaler (bicubic), so
+        # training starts from the classic baseline instead of from random corrections to it.
+        nn.init.zeros_(self.synthesis.conv_out.weight)
+        nn.init.zeros_(self.synthesis.conv_out.bias)
         self.noise_source = noise_source
 
     def draw_noise(

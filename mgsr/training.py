@@ -252,7 +252,7 @@ class Trainer:
         if not torch.isfinite(value).all():
             last = list_checkpoints(self.run_dir / "checkpoints")
             kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
-            raise TrainingError(f"step {self.step + 1}: loss term '{term}' at L={levels} is {float(value)}; "
+            raise TrainingError(f"step {self.step + 1}: loss term '{term}' at L={levels} is {float(value.detach())}; "
                                 f"stopping without saving ({kept})")
 
     # --- validation and samples ------------------------------------------------------------------

@@ -87,8 +87,21 @@ def test_bad_arguments_are_refused(r3):
         levels_for(3)
 
 
+def test_untrained_generator_is_its_classic_upscaler():
+    """The zero-initialised output conv makes training start from the (learned-)bicubic baseline."""
+    generator = mgsr.build(RECIPES / "pirm_r3.toml").generator
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        outs = generator(x, 2, noise_amp=1.0)
+        up = generator.classic_upscaler
+        torch.testing.assert_close(outs[0], up(x))
+        torch.testing.assert_close(outs[1], up(up(x)))
+
+
 def test_gradients_reach_every_parameter():
     generator = mgsr.build(RECIPES / "pirm_r3.toml").generator
+    with torch.no_grad():  # past the first step: the zero-initialised output conv has moved
+        torch.nn.init.normal_(generator.synthesis.conv_out.weight, std=0.01)
     x = torch.rand(2, 3, 8, 8)
     outs = generator(x, 2, noise_amp=1.0, generator=torch.Generator().manual_seed(0))
     sum(o.square().mean() for o in outs).backward()

@@ -1,0 +1,148 @@
+"""mgsr train: exact resume, interruption, NaN stop, refusals, the run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+import torch
+
+import mgsr
+from mgsr.checkpoint import list_checkpoints, load_checkpoint
+from mgsr.errors import WeightsError
+from mgsr.recipe import read_recipe_table
+from mgsr.training import TrainingError, train
+
+from .conftest import RECIPES, REPO
+
+TINY_BLOCK = {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2}
+
+
+def tiny_recipe(tmp_path: Path, **training) -> Path:
+    """The quickstart objective at toy size: fast enough to train a few steps in a test."""
+    table = read_recipe_table(RECIPES / "quickstart.toml")
+    table["model"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")})
+    table["discriminator"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "pooling", "synthesis")})
+    table["data"].update(patch_size=16, val_crop=32)
+    table["training"] = {"steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
+                         "log_every": 1, "validate_every": 2, "sample_every": 2, "checkpoint_every": 2,
+                         "keep_checkpoints": 10, **training}
+    path = tmp_path / "tiny.toml"
+    path.write_text(tomli_w.dumps(table))
+    return path
+
+
+def final_state(run: Path) -> dict:
+    return load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+
+
+def assert_same_state(a: dict, b: dict, exact: bool = True) -> None:
+    assert a["step"] == b["step"]
+    for part in ("generator", "discriminator"):
+        for key, tensor in a[part].items():
+            if exact:
+                assert torch.equal(tensor, b[part][key]), f"{part}.{key}"
+            else:
+                torch.testing.assert_close(tensor, b[part][key], rtol=1e-4, atol=1e-5, msg=f"{part}.{key}")
+    for part in ("generator", "discriminator"):
+        sa, sb = a["optimizers"][part]["state"], b["optimizers"][part]["state"]
+        assert sa.keys() == sb.keys()
+        for idx in sa:
+            for name, value in sa[idx].items():
+                if exact:
+                    assert torch.equal(value, sb[idx][name]), f"optimizer {part}[{idx}].{name}"
+                else:
+                    torch.testing.assert_close(value, sb[idx][name], rtol=1e-3, atol=1e-6)
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_off_afterwards():
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+def test_resume_is_exact(tmp_path):
+    recipe = tiny_recipe(tmp_path)
+    train(recipe, out=str(tmp_path / "straight"), progress=False)
+    train(recipe, out=str(tmp_path / "resumed"), overrides=["training.steps=2"], progress=False)
+    train(recipe, out=str(tmp_path / "resumed"), resume="auto", progress=False)
+    assert_same_state(final_state(tmp_path / "straight"), final_state(tmp_path / "resumed"))
+
+
+def test_run_folder_contents_and_upscale_from_it(tmp_path):
+    run = tmp_path / "run"
+    exported = train(tiny_recipe(tmp_path), out=str(run), progress=False)
+    assert exported == run / "generator.safetensors"
+    assert mgsr.load_recipe(run / "recipe.toml").training.steps == 4
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss/total" in r] == [1, 2, 3, 4]
+    assert any("val/psnr_y" in r for r in records)
+    assert sorted(p.name for p in (run / "samples").iterdir())[-1] == "step-000000004.png"
+    model = mgsr.load_generator(run)
+    assert model.features == 8 and model.card.default_noise == 1.0
+    from mgsr.cli import main
+
+    src = REPO / "mgsr" / "samples" / "grace_hopper.png"
+    assert main(["upscale", str(src), "-o", str(tmp_path / "sr.png"), "--model", str(run), "-q"]) == 0
+
+
+def test_existing_run_needs_resume_and_foreign_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "run"
+    train(tiny_recipe(tmp_path, steps=2), out=str(run), progress=False)
+    with pytest.raises(TrainingError, match="--resume auto"):
+        train(tiny_recipe(tmp_path, steps=2), out=str(run), progress=False)
+    with pytest.raises(WeightsError, match=r"does not fit this architecture \(.*shape mismatches"):
+        train(tiny_recipe(tmp_path, steps=4), out=str(run), resume="auto",
+              overrides=["model.features=12"], progress=False)
+
+
+def test_nan_stops_naming_step_and_term(tmp_path):
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, steps=6, checkpoint_every=1)
+    # a learning rate this large overflows the weights within a few steps: a real, not an injected, NaN
+    with pytest.raises(TrainingError, match=r"step \d+: loss term '\w+' at L=\d is (nan|inf)") as info:
+        train(recipe, out=str(run), overrides=["training.lr=1e30", "training.discriminator_lr=1e30"], progress=False)
+    saved = list_checkpoints(run / "checkpoints")
+    failed_step = int(str(info.value).split("step ")[1].split(":")[0])
+    assert all(load_checkpoint(p)["step"] < failed_step for p in saved)
+
+
+def test_sigterm_saves_and_resume_completes_identically(tmp_path):
+    recipe = tiny_recipe(tmp_path, steps=400, checkpoint_every=1000, validate_every=1000, sample_every=1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "mgsr.cli", "train", str(recipe), "--out", str(tmp_path / "run"), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume auto" in err
+    stopped = final_state(tmp_path / "run")["step"]
+    assert 3 <= stopped < 400
+    # finish both the interrupted run and a straight one at the same step count, then compare
+    train(recipe, out=str(tmp_path / "run"), resume="auto", overrides=[f"training.steps={stopped + 2}"], progress=False)
+    train(recipe, out=str(tmp_path / "straight"), overrides=[f"training.steps={stopped + 2}"], progress=False)
+    assert_same_state(final_state(tmp_path / "straight"), final_state(tmp_path / "run"))
+
+
+def test_bad_training_setups_are_clear(tmp_path):
+    with pytest.raises(TrainingError, match="no training data"):
+        train(tiny_recipe(tmp_path), out=str(tmp_path / "r1"), overrides=["data.train=[]"], progress=False)
+    with pytest.raises(TrainingError, match="divisible by 4"):
+        train(tiny_recipe(tmp_path), out=str(tmp_path / "r2"), overrides=["data.patch_size=18"], progress=False)
+    with pytest.raises(TrainingError, match="global batch"):
+        from mgsr.distributed import Context
+        from mgsr.training import Trainer
+
+        built = mgsr.build(tiny_recipe(tmp_path), training=True)
+        Trainer(built, tmp_path / "r3", ctx=Context(rank=0, world_size=3))
