@@ -29,7 +29,7 @@ from .imresize import imresize, s_down
 class DataError(MgsrError):
     """The training or validation data cannot be used as given."""
 
-    exit_code = 6
+    exit_code = 8
 
 
 @attrs.frozen
