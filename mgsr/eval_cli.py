@@ -40,7 +40,7 @@ def _model_evaluator(args: argparse.Namespace):
 
     protocol = get_protocol(args.protocol)
     upscale, default_noise = make_upscaler(args.model, args.scale, protocol.seed, args.device)
-    return SetEvaluator.create(upscale, args.hr, args.scale, protocol, _registry()), default_noise
+    return SetEvaluator.create(upscale, args.hr, args.scale, protocol, _registry(), args.metric), default_noise
 
 
 def _score_outputs(args: argparse.Namespace):
@@ -48,7 +48,7 @@ def _score_outputs(args: argparse.Namespace):
     from .evaluation import paired_images, score_set, unpaired_images
 
     protocol = get_protocol(args.protocol)
-    metrics = protocol.metric_instances(_registry(), with_reference=args.hr is not None)
+    metrics = protocol.metric_instances(_registry(), with_reference=args.hr is not None, extra=args.metric)
     items = unpaired_images(args.sr) if args.hr is None else paired_images(args.sr, args.hr, args.scale)
     return score_set(items, metrics, protocol.describe(metrics))
 
@@ -149,6 +149,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8),
                    help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device that runs the model (default: %(default)s)")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="also report this metric beyond the protocol's, e.g. cx (repeatable; recorded in results)")
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ for every image and every W, so the scores are a smooth function of W.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Sequence, Callable
 from typing import Any
 
 import attrs
@@ -96,8 +96,8 @@ class SetEvaluator:
 
     @classmethod
     def create(cls, upscale: Upscaler, hr_dir: str | os.PathLike[str], scale: int, protocol: Protocol,
-               registry: Registry) -> SetEvaluator:
-        metrics = protocol.metric_instances(registry, with_reference=True)
+               registry: Registry, extra_metrics: Sequence[str] = ()) -> SetEvaluator:
+        metrics = protocol.metric_instances(registry, with_reference=True, extra=extra_metrics)
         return cls(upscale, tuple(load_hr_set(hr_dir, scale)), tuple(metrics), protocol.describe(metrics))
 
     def evaluate(self, noise: float | None) -> Evaluation:

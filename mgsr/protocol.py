@@ -8,7 +8,7 @@ their protocols agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -18,7 +18,9 @@ import torch
 
 from .errors import EvaluationError
 from .imresize import imresize
-from .interfaces import Metric
+from .build import part_builder
+from .interfaces import Composite, Metric
+from .recipe import resolve_parts
 from .registry import Registry
 
 #: The metric whose presence makes the evaluator report PIRM-SR's perceptual index.
@@ -49,11 +51,14 @@ class Protocol:
     #: seed of the generator's noise draws, the same for every image and every W
     seed: int = 0
 
-    def metric_instances(self, registry: Registry, with_reference: bool) -> list[Metric]:
-        """The protocol's metrics (those that need a reference only when there is one), plus ``ma`` if installed."""
+    def metric_instances(self, registry: Registry, with_reference: bool, extra: Sequence[str] = ()) -> list[Metric]:
+        """The protocol's metrics (those that need a reference only when there is one), plus ``ma`` if installed
+        and the ``extra`` ones a user asks for (e.g. ``cx``, which needs the VGG-19 weights)."""
         names = list(self.metrics)
         if MA_METRIC in registry.names("metric") and MA_METRIC not in names:
             names.append(MA_METRIC)
+        names += [n for n in extra if n not in names]
+        build_part = part_builder(registry)
         built = []
         for name in names:
             cls = registry.get("metric", name)
@@ -63,7 +68,11 @@ class Protocol:
                 config = cls.Config(**self.metrics.get(name, {}))
             except (TypeError, ValueError) as exc:
                 raise EvaluationError(f"protocol '{self.name}': metric '{name}' rejects its settings: {exc}") from exc
-            built.append(cls(config))
+            if issubclass(cls, Composite):
+                config = resolve_parts(config, registry)
+                built.append(cls(config, build=build_part))
+            else:
+                built.append(cls(config))
         return built
 
     def describe(self, metrics: list[Metric]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.vgg19",
     "mgsr_plugins.full_reference",
     "mgsr_plugins.niqe",
+    "mgsr_plugins.cx",
 )
 
 #: kind -> (hook name, interface every component of that kind subclasses)

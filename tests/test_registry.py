@@ -35,7 +35,7 @@ def test_builtins_are_registered(builtin_registry):
     assert builtin_registry.names("filter_block") == ["dense"]
     assert builtin_registry.names("classic_upscaler") == ["learned_bicubic"]
     assert builtin_registry.names("noise_source") == ["gaussian"]
-    assert builtin_registry.names("metric") == ["niqe", "psnr", "rmse", "ssim"]
+    assert builtin_registry.names("metric") == ["cx", "niqe", "psnr", "rmse", "ssim"]
     assert mgsr.list_components("filter_block", builtin_registry) == ["dense"]
     assert builtin_registry.providers("filter_block", "dense")[0].plugin.name == "mgsr_plugins.dense"
 
@@ -50,6 +50,7 @@ def test_builtins_come_from_entry_points_when_installed():
 OFFLINE = {
     ("feature_extractor", "vgg19"): {"pretrained": False},
     ("loss", "contextual"): {"features": {"type": "vgg19", "layer": "conv1_2", "pretrained": False}},
+    ("metric", "cx"): {"features": {"type": "vgg19", "layer": "conv1_2", "pretrained": False}, "max_side": 32},
 }
 
 
@@ -102,7 +103,7 @@ def test_every_component_builds_roundtrips_and_runs(kind_name):
     if kind == "metric":
         rng = np.random.default_rng(0)
         output, reference = rng.integers(0, 256, (2, 112, 112, 3), dtype=np.uint8)
-        metric = cls(config)
+        metric = part_builder(registry)(spec_type(name, config))
         value = metric.score(output, reference if cls.needs_reference else None)
         assert math.isfinite(value) and math.isfinite(metric.aggregate([value, value]))
         return
