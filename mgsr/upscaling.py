@@ -113,8 +113,12 @@ def super_resolve(
     noisy = noise_map is not None or any(a != 0 for a in amps)
     draws = model.draw_noise(padded, levels, torch.Generator().manual_seed(seed)) if noisy else None
 
+    # NHWC lets oneDNN (and cuDNN) pick faster convolutions: 1.6x on a 2-core CPU, same values to rounding
+    # (benchmarks/upscale_bench.py).  Converting the model's weights changes only their memory layout.
+    model.to(memory_format=torch.channels_last)
+
     def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        crop = padded[..., y0:y1, x0:x1].to(device)
+        crop = padded[..., y0:y1, x0:x1].to(device).contiguous(memory_format=torch.channels_last)
         z = None if draws is None else [d[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device) for j, d in enumerate(draws)]
         w = [a if isinstance(a, float) else a[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device)
              for j, a in enumerate(amplitudes)]
