@@ -29,8 +29,8 @@ from .pretrained import load_generator
 #: of the peak, 1e-11 at 32 pixels (tests/test_upscale.py checks tiled == untiled).
 DEFAULT_MARGIN = 32
 #: Peak working memory per output pixel of one forward pass (float32 CPU, measured by
-#: benchmarks/upscale_bench.py); the automatic tile size keeps a tile under the budget.
-BYTES_PER_OUTPUT_PIXEL = 2400
+#: benchmarks/upscale_bench.py: ~1400 at 1 Mpx, untiled); the automatic tile size keeps a tile under the budget.
+BYTES_PER_OUTPUT_PIXEL = 1600
 AUTO_MEMORY_BUDGET = 2 * 1024**3
 MIN_TILE = 32
 
