@@ -86,7 +86,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a recipe value, e.g. --set training.steps=100 (repeatable)")
+                   help="override a recipe value, e.g. --set training.steps=100; KEY=none restores the default "
+                        "(repeatable)")
     p.add_argument("--device", default="cpu")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)

@@ -265,6 +265,7 @@ def structure_model_spec(data: Mapping[str, Any], registry: Registry | None = No
 def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe") -> dict[str, Any]:
     """``--set key.path=value`` on a parsed recipe: values are TOML (``3``, ``0.1``, ``true``, ``[1, 2]``),
     anything that does not parse as TOML is a string.  ``losses.2.weight`` indexes a list of tables.
+    ``key=none`` removes the key, so its default applies (TOML has no null).
     """
     result: dict[str, Any] = json.loads(json.dumps(data))  # a deep, plain copy: the loaded table is never mutated
     for item in overrides:
@@ -292,6 +293,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, .
             if not last.isdigit() or int(last) >= len(node):
                 raise RecipeError(f"--set {key}: {last} is not an index of the {len(node)}-item list")
             node[int(last)] = value
+        elif raw.strip() == "none":
+            node.pop(last, None)
         else:
             node[last] = value
     return result

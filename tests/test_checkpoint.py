@@ -53,6 +53,7 @@ def test_overrides():
     assert out["training"]["steps"] == 20 and out["losses"][0]["weight"] == 0.5
     assert out["data"]["train"] == ["a", "b"] and out["model"]["weights"] == "runs/pre"
     assert data["training"]["steps"] == 10  # the loaded table is never mutated
+    assert "steps" not in apply_overrides(data, ["training.steps=none"])["training"]
     with pytest.raises(RecipeError, match="key.path=value"):
         apply_overrides(data, ["training.steps"])
     with pytest.raises(RecipeError, match="not an index"):
