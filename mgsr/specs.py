@@ -25,6 +25,7 @@ __all__ = [
     "DiscriminatorInputSpec",
     "LossSpec",
     "FeatureExtractorSpec",
+    "MetricSpec",
 ]
 
 

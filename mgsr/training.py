@@ -433,6 +433,8 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
     if data:
         extra.append("data.train=" + json.dumps(list(data)))
     recipe = load_recipe(recipe_path, registry, overrides=extra)
+    if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
+        raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
     run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
     start = prepare_run(run_dir, resume)
     if recipe.training.deterministic:
