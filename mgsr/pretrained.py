@@ -57,7 +57,7 @@ def bundled_path(name: str) -> Path:
 
 
 def resolve_weights_path(name_or_path: str | os.PathLike[str]) -> Path:
-    """A bundled name, a ``.safetensors`` file or a run folder -> the weights file path."""
+    """A bundled name, a ``.safetensors`` file, a training checkpoint ``.pt`` or a run folder -> the file path."""
     key = str(name_or_path)
     if key in BUNDLED:
         return bundled_path(key)
@@ -139,7 +139,10 @@ def load_generator(
     from .build import build_generator
 
     path = resolve_weights_path(name_or_path)
-    tensors, metadata = read_weights(path)
+    if path.suffix == ".pt":  # a training checkpoint: its resolved recipe describes the model
+        tensors, metadata = _from_checkpoint(path)
+    else:
+        tensors, metadata = read_weights(path)
     if _MODEL_KEY not in metadata:
         raise WeightsError(f"{path}: no '{_MODEL_KEY}' table in the header; it was not written by mgsr")
     try:
@@ -157,6 +160,20 @@ def load_generator(
     )
     generator.spec = spec
     return generator.to(device).eval()
+
+
+def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Generator tensors and a weights-file-like header from a training checkpoint (``step-*.pt``)."""
+    from .checkpoint import load_checkpoint
+
+    data = load_checkpoint(path)
+    try:
+        model = json.loads(data["recipe"])["model"]
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: checkpoint without a readable recipe ({exc})") from None
+    card = {"name": f"{path.parent.parent.name} {path.stem}", "default_noise": model.get("default_noise", 1.0),
+            "source": f"training checkpoint {path}"}
+    return data["generator"], {_MODEL_KEY: json.dumps(model), _CARD_KEY: json.dumps(card)}
 
 
 def pretrained(name: str, device: str | torch.device = "cpu") -> GMGBP:

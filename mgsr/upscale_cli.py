@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Super-resolve images. W = 0 gives the lowest distortion, W = 1 the most detail.")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file or a run folder")
+    p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
     p.add_argument("--noise", default=None,
                    help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "

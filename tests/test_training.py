@@ -87,6 +87,9 @@ def test_run_folder_contents_and_upscale_from_it(tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir())[-1] == "step-000000004.png"
     model = mgsr.load_generator(run)
     assert model.features == 8 and model.card.default_noise == 1.0
+    from_checkpoint = mgsr.load_generator(list_checkpoints(run / "checkpoints")[-1])  # --model step-*.pt works too
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(from_checkpoint.state_dict()[key], tensor)
     from mgsr.cli import main
 
     src = REPO / "mgsr" / "samples" / "grace_hopper.png"
