@@ -111,9 +111,29 @@ def _version() -> str:
     return f"mgsr {__version__}"
 
 
+def check_device(name: str) -> None:
+    """Refuse a device this machine does not have with one clear line, before any work starts."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MgsrError(f"--device {name!r} is not a device name; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MgsrError(f"--device {name}: no CUDA device is available here (this torch build: "
+                            f"{torch.__version__}); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MgsrError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise MgsrError(f"--device {name}: MPS is not available here; use --device cpu")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            check_device(args.device)
         return args.func(args)
     except MgsrError as exc:
         print(f"mgsr: error: {exc}", file=sys.stderr)

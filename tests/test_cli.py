@@ -58,3 +58,16 @@ def test_import_weights_command(tmp_path, reference):
 def test_console_script_runs():
     result = subprocess.run([sys.executable, "-m", "mgsr.cli", "plugins"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and "filter_block:dense" in result.stdout
+
+
+def test_unavailable_device_is_one_clear_line(tmp_path, capsys):
+    src = REPO / "mgsr" / "samples" / "grace_hopper.png"
+    if __import__("torch").cuda.is_available():
+        bad = f"cuda:{__import__('torch').cuda.device_count()}"
+    else:
+        bad = "cuda"
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", bad]) == 1
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", "gpu7"]) == 1
+    err = capsys.readouterr().err
+    assert f"--device {bad}" in err and "'gpu7' is not a device name" in err
+    assert not (tmp_path / "o.png").exists()
