@@ -369,7 +369,13 @@ class Trainer:
                 if any_rank(self.ctx, self.stop_requested, self.device):
                     path = self.checkpoint()
                     raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
-                logs = self.train_step(next(batches))
+                try:
+                    batch = next(batches)
+                except RuntimeError:  # a Ctrl-C sent to the process group also stops the loader's workers
+                    if not self.stop_requested:
+                        raise
+                    continue  # the stop check above saves and exits
+                logs = self.train_step(batch)
                 self.step += 1
                 done_since += 1
                 bar.update(1)
