@@ -11,6 +11,7 @@ influence has decayed below float32 rounding after ``DEFAULT_MARGIN`` pixels.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -65,10 +66,16 @@ def auto_tile(scale: int, device: torch.device, margin: int = DEFAULT_MARGIN) ->
 
 
 def plan_tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """Cover (height, width) with tiles of at most ``tile`` pixels: (y0, y1, x0, x1) each."""
-    ys = list(range(0, height, tile))
-    xs = list(range(0, width, tile))
-    return [(y, min(y + tile, height), x, min(x + tile, width)) for y in ys for x in xs]
+    """Cover (height, width) with equal tiles of at most ``tile`` pixels: (y0, y1, x0, x1) each.
+
+    Equal sizes rather than ``tile`` plus a thin remainder: a 25-pixel strip would
+    cost its full 2 x margin of context for little output.
+    """
+    step_y = math.ceil(height / math.ceil(height / tile))
+    step_x = math.ceil(width / math.ceil(width / tile))
+    ys = list(range(0, height, step_y))
+    xs = list(range(0, width, step_x))
+    return [(y, min(y + step_y, height), x, min(x + step_x, width)) for y in ys for x in xs]
 
 
 @torch.inference_mode()
