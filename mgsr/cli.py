@@ -19,10 +19,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     by_plugin: dict[str, list[str]] = {}
     for kind, name, provided in iter_components(registry):
         by_plugin.setdefault(provided.plugin.name, []).append(f"{kind}:{name}")
+    width = max((len(info.name) for info in registry.plugins), default=0)
     for info in registry.plugins:
         dist = f"{info.distribution} {info.version}" if info.distribution else "(not installed as a distribution)"
         comps = ", ".join(by_plugin.get(info.name, [])) or "(no components)"
-        print(f"{info.name:<32} {dist:<24} {comps}")
+        print(f"{info.name:<{width}}  {dist:<20} {comps}")
     for broken in registry.broken:
         print(f"BROKEN {broken.info.describe()}: {broken.error}")
     for kind, name, providers in registry.duplicates():
