@@ -10,15 +10,14 @@ previous checkpoint or the new one, never half of one.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_path
 from .errors import WeightsError
 
 FORMAT = "mgsr-checkpoint-1"
@@ -30,27 +29,36 @@ def checkpoint_name(step: int) -> str:
 
 
 def save_checkpoint(folder: Path, step: int, payload: Mapping[str, Any], keep: int = 3) -> Path:
-    """Write ``folder/step-NNNNNNNNN.pt`` atomically and keep only the ``keep`` newest."""
+    """Write ``folder/step-NNNNNNNNN.pt`` atomically and durably; keep the ``keep`` newest up to ``step``.
+
+    Checkpoints of later steps are never pruned here (``refuse_newer`` keeps a
+    resumed run from meeting them), and the file just written is never removed.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / checkpoint_name(step)
-    fd, tmp = tempfile.mkstemp(prefix=".step-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, "step": step, **payload}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
+    with atomic_path(target, durable=True) as tmp:
+        torch.save({"format": FORMAT, "step": step, **payload}, tmp)
+    older = [p for p in list_checkpoints(folder) if checkpoint_step(p) < step]
+    for old in older[: max(0, len(older) - (keep - 1))]:
         old.unlink(missing_ok=True)
     return target
+
+
+def checkpoint_step(path: Path) -> int:
+    match = _NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"not a checkpoint file name: {path.name}")
+    return int(match.group(1))
+
+
+def refuse_newer(folder: Path, step: int) -> None:
+    """Refuse to resume at ``step`` over checkpoints of later steps: they would be mistaken for this run's."""
+    newer = [p for p in list_checkpoints(folder) if checkpoint_step(p) > step]
+    if newer:
+        raise WeightsError(
+            f"resuming at step {step}, but {folder} holds later checkpoints ({', '.join(p.name for p in newer)}) "
+            f"from another continuation; move them away (nothing is deleted) or resume from the newest"
+        )
 
 
 def list_checkpoints(folder: Path) -> list[Path]:
@@ -67,7 +75,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise WeightsError(f"checkpoint not found: {path}") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise WeightsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}): it is damaged, not a "
+                           f"PyTorch file, or holds objects other than tensors, which mgsr never unpickles") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path}: not an mgsr training checkpoint (format {FORMAT} expected)")
     return data

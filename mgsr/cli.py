@@ -130,7 +130,14 @@ def check_device(name: str) -> None:
         raise MgsrError(f"--device {name}: MPS is not available here; use --device cpu")
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
+    return f"mgsr: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _format_warning  # one plain line, like the errors
     args = make_parser().parse_args(argv)
     try:
         if getattr(args, "device", None) is not None:

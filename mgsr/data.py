@@ -119,6 +119,7 @@ class PatchDataset(torch.utils.data.Dataset):
         self.patch_size = patch_size
         self.megapixels = megapixels
         self.augment = augment
+        self.failed: set[int] = set()  # indices that failed to decode (per process)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -128,9 +129,21 @@ class PatchDataset(torch.utils.data.Dataset):
         return load_rgb_uint8(self.images[index], self.megapixels)
 
     def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        """The patch for ``key``; an image that fails to decode (the scan read only its header) is skipped
+        with a warning, and the next image stands in, so the stream stays deterministic."""
         index, seed = key
-        patch = random_patch(self._image(index), self.patch_size, np.random.default_rng(seed), self.augment)
-        return torch.from_numpy(patch).permute(2, 0, 1).float().div_(255)
+        for offset in range(len(self.images)):
+            candidate = (index + offset) % len(self.images)
+            try:
+                image = self._image(candidate)
+            except MgsrError as exc:
+                if candidate not in self.failed:
+                    self.failed.add(candidate)
+                    warnings.warn(f"skipping training image: {exc}", stacklevel=2)
+                continue
+            patch = random_patch(image, self.patch_size, np.random.default_rng(seed), self.augment)
+            return torch.from_numpy(patch).permute(2, 0, 1).float().div_(255)
+        raise DataError(f"none of the {len(self.images)} training images can be decoded")
 
 
 class ResumableSampler(torch.utils.data.Sampler):

@@ -11,7 +11,6 @@ failure never leaves a partial output.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import png  # pypng: 16-bit RGB(A) PNG, which Pillow cannot represent
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_path
 from .errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
@@ -195,24 +195,17 @@ def write_picture(
         if same_family:
             options["icc_profile"] = picture.icc_profile
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        if raw16 is not None:
-            h, w, planes = raw16.shape
-            writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
-            with os.fdopen(fd, "wb") as fh:
-                writer.write(fh, raw16.reshape(h, w * planes))
-        else:
-            os.close(fd)
-            im.save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            if raw16 is not None:
+                h, w, planes = raw16.shape
+                writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4),
+                                    bitdepth=16)
+                with open(tmp, "wb") as fh:
+                    writer.write(fh, raw16.reshape(h, w * planes))
+            else:
+                im.save(tmp, format=fmt, **options)
     except (OSError, ValueError, png.Error) as exc:
-        raise ImageError(f"{path}: cannot write ({exc})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        raise ImageError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def write_image(path: str | os.PathLike[str], image: torch.Tensor, **save_options: object) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .atomic import atomic_path
 from .checkpoint import load_module_state
 from .errors import RecipeError, WeightsError
 from .generator import GMGBP
@@ -92,19 +92,8 @@ def save_state_dict(
         metadata[_CARD_KEY] = json.dumps(attrs.asdict(card), sort_keys=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the user's usual mode
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 
@@ -151,13 +140,16 @@ def load_generator(
         raise WeightsError(f"{path}: its model description is invalid: {exc}") from None
     generator = build_generator(spec, registry)
     load_state_into(generator, tensors, str(path))
-    card_data = json.loads(metadata.get(_CARD_KEY, "{}"))
-    generator.card = ModelCard(
-        name=card_data.get("name", path.stem),
-        default_noise=float(card_data.get("default_noise", spec.default_noise)),
-        source=card_data.get("source", ""),
-        license=card_data.get("license", ""),
-    )
+    try:
+        card_data = json.loads(metadata.get(_CARD_KEY, "{}"))
+        generator.card = ModelCard(
+            name=str(card_data.get("name", path.stem)),
+            default_noise=float(card_data.get("default_noise", spec.default_noise)),
+            source=str(card_data.get("source", "")),
+            license=str(card_data.get("license", "")),
+        )
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: its model card is invalid ({exc})") from None
     generator.spec = spec
     return generator.to(device).eval()
 
@@ -169,8 +161,10 @@ def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     data = load_checkpoint(path)
     try:
         model = json.loads(data["recipe"])["model"]
+        if not isinstance(data["generator"], dict) or not isinstance(model, dict):
+            raise TypeError("no generator state or model table")
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: checkpoint without a readable recipe ({exc})") from None
+        raise WeightsError(f"{path}: checkpoint without a readable recipe and generator ({exc})") from None
     card = {"name": f"{path.parent.parent.name} {path.stem}", "default_noise": model.get("default_noise", 1.0),
             "source": f"training checkpoint {path}"}
     return data["generator"], {_MODEL_KEY: json.dumps(model), _CARD_KEY: json.dumps(card)}
@@ -230,7 +224,9 @@ def import_official(
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise WeightsError(f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}: {exc})") from None
+        raise WeightsError(f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}): it is damaged, "
+                           f"not a PyTorch file, or holds objects other than tensors, which mgsr never unpickles"
+                           ) from None
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors")
     state, unknown = {}, []

@@ -33,6 +33,12 @@ from .specs import (  # noqa: F401 - the spec classes are part of the recipe sch
 )
 
 
+def _level_counts(attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+    if not value or any(v < 1 for v in value) or len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name} must list distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), "
+                         f"got {list(value)}")
+
+
 def _positive(instance: object, attribute: attrs.Attribute, value: int | float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value}")
@@ -94,7 +100,7 @@ class TrainingSpec:
     adam_betas: tuple[float, ...] = (0.9, 0.999)
     seed: int = 0
     #: level counts L trained at every step (1 = 2x, 2 = 4x, 3 = 8x)
-    scales: tuple[int, ...] = (1, 2, 3)
+    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=lambda i, a, v: _level_counts(a, v))
     log_every: int = attrs.field(default=10, validator=_positive)
     validate_every: int = attrs.field(default=500, validator=_positive)
     sample_every: int = attrs.field(default=500, validator=_positive)

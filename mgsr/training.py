@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,15 @@ import torch
 import tomli_w
 
 from .build import Built
-from .checkpoint import checkpoint_name, list_checkpoints, load_checkpoint, load_module_state, newest_loadable, save_checkpoint
+from .checkpoint import (
+    checkpoint_name,
+    list_checkpoints,
+    load_checkpoint,
+    load_module_state,
+    newest_loadable,
+    refuse_newer,
+    save_checkpoint,
+)
 from .color import rgb_uint8_to_y
 from .distributed import SINGLE, Context, any_rank, barrier
 from .data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
@@ -56,6 +65,22 @@ def resolve_folder(folder: str) -> str:
     if folder.startswith("samples:"):
         return str(sample_folder(folder.split(":", 1)[1]))
     return folder
+
+
+def _set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
+    """Make a restored schedule follow the recipe's base learning rate from its current step on."""
+    scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
+    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas):
+        group["initial_lr"] = lr
+        group["lr"] = lr * factor(scheduler.last_epoch)
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two recipe tables differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [k for key in sorted(set(old) | set(new))
+                for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def sqrt_decay(decay_steps: int):
@@ -122,8 +147,12 @@ class Trainer:
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sqrt_decay(self.spec.lr_decay_steps))
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
         self.step = 0
+        self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
         self.max_levels = max(self.spec.scales)
+        if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
+            raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; "
+                                f"check the losses' scales")
         data = self.recipe.data
         if not data.train:
             raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
@@ -147,11 +176,14 @@ class Trainer:
                            "discriminator": self.opt_d.state_dict() if self.opt_d else None},
             "schedulers": {"generator": self.sched_g.state_dict(),
                            "discriminator": self.sched_d.state_dict() if self.sched_d else None},
-            "samples_seen": self.step * self.spec.batch_size,
+            "samples_seen": self.samples_seen,
             "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
         }
 
     def restore(self, path: Path, data: dict[str, Any]) -> None:
+        """Continue from a checkpoint; a recipe changed since (more steps, another lr) is applied and said."""
+        if not isinstance(data.get("generator"), dict):
+            raise TrainingError(f"checkpoint {path} holds no generator state")
         load_module_state(self.generator, data["generator"], f"checkpoint {path} (generator)")
         if self.discriminator is not None:
             if data.get("discriminator") is None:
@@ -168,6 +200,16 @@ class Trainer:
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
         self.step = int(data["step"])
+        self.samples_seen = int(data.get("samples_seen", self.step * self.spec.batch_size))
+        changed = [k for k in _changed_keys(json.loads(data.get("recipe", "{}")), self.recipe.to_dict())
+                   if k != "training.steps"]  # training longer is what resuming is for
+        if changed:
+            warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
+                          f"continuing with the new recipe: weights, optimizer moments and data position carry "
+                          f"over, learning rates follow the new recipe", stacklevel=2)
+        _set_base_lr(self.sched_g, self.spec.lr)
+        if self.sched_d is not None:
+            _set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
     # --- one step --------------------------------------------------------------------------------
     def _noise(self, lr_in: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -339,7 +381,7 @@ class Trainer:
 
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
-        return patch_loader(self.dataset, self.local_batch, self.spec.seed, self.step * self.spec.batch_size,
+        return patch_loader(self.dataset, self.local_batch, self.spec.seed, self.samples_seen,
                             data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size)
 
     def run(self) -> Path:
@@ -377,6 +419,7 @@ class Trainer:
                     continue  # the stop check above saves and exits
                 logs = self.train_step(batch)
                 self.step += 1
+                self.samples_seen += self.spec.batch_size
                 done_since += 1
                 bar.update(1)
                 if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
@@ -403,6 +446,8 @@ class Trainer:
             return path
         finally:
             bar.close()
+            if getattr(self, "_writer", None) is not None:
+                self._writer.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
@@ -459,6 +504,8 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
         raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
     run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
     start = prepare_run(run_dir, resume)
+    if start is not None:
+        refuse_newer(run_dir / "checkpoints", int(start[1]["step"]))
     if recipe.training.deterministic:
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(recipe.training.seed)

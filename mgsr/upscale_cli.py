@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import IMAGE_SUFFIXES, read_picture, write_picture
-    from .upscaling import auto_tile, resolve_model, upscale_picture
+    from .inference import levels_for
+    from .upscaling import auto_tile, check_noise, resolve_model, upscale_picture
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
@@ -114,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     single_file = out.suffix.lower() in IMAGE_SUFFIXES
     if single_file and len(inputs) > 1:
         raise MgsrError(f"{len(inputs)} inputs need an output folder, but {out} is a file name")
-    if single_file and args.format and out.suffix.lower().lstrip(".") != args.format:
+    same = {"jpg": "jpeg", "tif": "tiff"}
+    if single_file and args.format and same.get(out.suffix.lower().lstrip("."), out.suffix.lower().lstrip(".")) \
+            != same.get(args.format, args.format):
         raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
     try:
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
@@ -127,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, args.device)
     if noise is None:
         noise = model.card.default_noise
+    check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
     tile_px = auto_tile(args.scale, torch.device(args.device)) if tile == "auto" else tile
 
     failures, written = 0, set()

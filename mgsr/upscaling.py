@@ -38,14 +38,15 @@ MIN_TILE = 32
 NoiseSetting = float | Sequence[float]
 
 
-def _per_level(noise: NoiseSetting, levels: int) -> list[float]:
+def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
+    """W per level from one W or a list; an error for a wrong count, negative or non-finite values."""
     values = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
     if len(values) == 1:
         values = values * levels
     if len(values) != levels:
         raise MgsrError(f"--noise has {len(values)} values but scale needs {levels} levels (one per 2x level)")
-    if any(v < 0 for v in values):
-        raise MgsrError(f"noise amplitudes must be >= 0, got {values}")
+    if any(not math.isfinite(v) or v < 0 for v in values):
+        raise MgsrError(f"noise amplitudes must be finite and >= 0, got {values}")
     return values
 
 
@@ -101,7 +102,7 @@ def super_resolve(
     """
     device = torch.device(device)
     levels = levels_for(scale)
-    amps = _per_level(noise, levels)
+    amps = check_noise(noise, levels)
     height, width = rgb.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     padded = border_pad(x, scale)
@@ -213,7 +214,7 @@ def upscale(
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead
             return raw16
-        return pil
+        return pil.convert("CMYK") if result.mode == "CMYK" and pil.mode == "RGB" else pil
     return array_from_picture(result, image.dtype)
 
 

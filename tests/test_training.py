@@ -114,7 +114,8 @@ def test_nan_stops_naming_step_and_term(tmp_path):
         train(recipe, out=str(run), overrides=["training.lr=1e30", "training.discriminator_lr=1e30"], progress=False)
     saved = list_checkpoints(run / "checkpoints")
     failed_step = int(str(info.value).split("step ")[1].split(":")[0])
-    assert all(load_checkpoint(p)["step"] < failed_step for p in saved)
+    assert len(saved) == failed_step - 1  # every good step was kept (checkpoint_every = 1) ...
+    assert all(load_checkpoint(p)["step"] < failed_step for p in saved)  # ... and the failed one never saved
 
 
 def test_sigterm_saves_and_resume_completes_identically(tmp_path):

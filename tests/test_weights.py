@@ -62,15 +62,18 @@ def test_architecture_mismatch_lists_keys(tmp_path, small_spec):
 
 
 def test_official_importer_refuses_pickled_objects(tmp_path):
+    marker = tmp_path / "executed"
+
     class Evil:
         def __reduce__(self):
-            return (print, ("executed",))
+            return (open, (str(marker), "w"))  # unpickling would create the marker file
 
     path = tmp_path / "evil.model"
     with open(path, "wb") as fh:
         pickle.dump({"x": Evil()}, fh)
     with pytest.raises(WeightsError, match="evil.model"):
         import_official(path)
+    assert not marker.exists()  # refused, not run
 
 
 def test_official_importer_refuses_other_state_dicts(tmp_path):
