@@ -37,14 +37,15 @@ from .checkpoint import (
     refuse_newer,
     save_checkpoint,
 )
-from .color import rgb_uint8_to_y
 from .distributed import SINGLE, Context, any_rank, barrier
 from .data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
 from .errors import MgsrError
+from .images import to_uint8
 from .imresize import imresize
 from .inference import upscale_tensor
 from .interfaces import AdversarialLoss
 from .pretrained import ModelCard, save_generator
+from .registry import Registry
 from .samples import sample_folder
 
 
@@ -88,17 +89,9 @@ def sqrt_decay(decay_steps: int):
     return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
 
 
-def psnr_y(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
-    """PSNR on MATLAB Y of uint8-quantised images, ``shave`` pixels cut from each border."""
-    def y(t: torch.Tensor) -> np.ndarray:
-        u8 = t[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-        return rgb_uint8_to_y(u8)
-
-    a, b = y(sr), y(hr)
-    if shave:
-        a, b = a[shave:-shave, shave:-shave], b[shave:-shave, shave:-shave]
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+def _metric(registry: Registry, name: str, **settings: Any) -> Any:
+    cls = registry.get("metric", name)
+    return cls(cls.Config(**settings))
 
 
 class Trainer:
@@ -300,22 +293,34 @@ class Trainer:
     # --- validation and samples ------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
+        """L1 and PSNR-Y at W = 0 (with bicubic for reference) and, when the ``niqe`` metric is installed,
+        NIQE at W = 0 and W = 1: the distortion and perception axes of the paper's figure 8."""
         if not self.validation or not self.ctx.is_main:
             return {}
         scale = 1 << self.max_levels
+        registry = self.built.registry
+        psnr = _metric(registry, "psnr", shave=scale)
+        niqe = _metric(registry, "niqe") if "niqe" in registry.names("metric") else None
+        scores: dict[str, list[float]] = {}
         self.generator.eval()
-        l1, psnr, psnr_bicubic = [], [], []
         for _, hr in self.validation:
             hr = hr.to(self.device)
             lr = (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
             sr = upscale_tensor(self.generator, lr, scale=scale, noise_amp=0.0)
+            reference = to_uint8(hr)
+            scores.setdefault("val/l1", []).append(float((sr.clamp(0, 1) - hr).abs().mean()))
+            scores.setdefault("val/psnr_y", []).append(psnr.score(to_uint8(sr), reference))
             bicubic = imresize(lr.double(), scale).float()
-            l1.append(float((sr.clamp(0, 1) - hr).abs().mean()))
-            psnr.append(psnr_y(sr, hr, shave=scale))
-            psnr_bicubic.append(psnr_y(bicubic, hr, shave=scale))
+            scores.setdefault("val/psnr_y_bicubic", []).append(psnr.score(to_uint8(bicubic), reference))
+            if niqe is not None:
+                noisy = upscale_tensor(self.generator, lr, scale=scale, noise_amp=1.0, seed=0)
+                for key, image in (("val/niqe_w0", sr), ("val/niqe_w1", noisy)):
+                    try:
+                        scores.setdefault(key, []).append(niqe.score(to_uint8(image)))
+                    except (MgsrError, ValueError):  # too small or flat for NIQE's 96x96 blocks
+                        pass
         self.generator.train()
-        return {"val/l1": float(np.mean(l1)), "val/psnr_y": float(np.mean(psnr)),
-                "val/psnr_y_bicubic": float(np.mean(psnr_bicubic))}
+        return {key: float(np.mean(values)) for key, values in scores.items() if values}
 
     @torch.no_grad()
     def write_samples(self) -> Path | None:

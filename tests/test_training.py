@@ -78,12 +78,14 @@ def test_resume_is_exact(tmp_path):
 
 def test_run_folder_contents_and_upscale_from_it(tmp_path):
     run = tmp_path / "run"
-    exported = train(tiny_recipe(tmp_path), out=str(run), progress=False)
+    exported = train(tiny_recipe(tmp_path), out=str(run), overrides=["data.val_crop=128"], progress=False)
     assert exported == run / "generator.safetensors"
     assert mgsr.load_recipe(run / "recipe.toml").training.steps == 4
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss/total" in r] == [1, 2, 3, 4]
-    assert any("val/psnr_y" in r for r in records)
+    validation = [r for r in records if "val/psnr_y" in r]
+    assert [r["step"] for r in validation] == [2, 4]
+    assert all({"val/l1", "val/psnr_y_bicubic", "val/niqe_w0", "val/niqe_w1"} <= set(r) for r in validation)
     assert sorted(p.name for p in (run / "samples").iterdir())[-1] == "step-000000004.png"
     model = mgsr.load_generator(run)
     assert model.features == 8 and model.card.default_noise == 1.0
