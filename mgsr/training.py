@@ -410,6 +410,10 @@ class Trainer:
                    disable=(not self.progress or not self.ctx.is_main) or None,
                    file=sys.stderr, dynamic_ncols=True)
         try:
+            self._log({"step": self.step, "data/images": len(self.dataset), "data/skipped": self.skipped})
+            if self.skipped and self.ctx.is_main:
+                bar.write(f"{self.skipped} training image(s) skipped (warnings above name them); "
+                          f"training on {len(self.dataset)}")
             batches = self._batches()
             started, done_since = time.perf_counter(), 0
             while self.step < self.spec.steps:

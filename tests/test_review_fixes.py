@@ -56,6 +56,19 @@ def test_undecodable_training_image_is_skipped_with_a_warning(tmp_path):
     assert (tmp_path / "run" / "generator.safetensors").exists()
 
 
+def test_images_skipped_by_the_scan_are_counted_in_the_log(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / "good.png")
+    Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(data / "small.png")
+    (data / "text.png").write_text("not an image")
+    with pytest.warns(UserWarning):
+        train(tiny_recipe(tmp_path, steps=1), data=[str(data)], out=str(tmp_path / "run"), progress=False)
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first == {"step": 0, "data/images": 1, "data/skipped": 2}
+
+
 def test_resume_with_a_changed_recipe_warns_and_follows_it(tmp_path):
     run = tmp_path / "run"
     recipe = tiny_recipe(tmp_path, steps=2)

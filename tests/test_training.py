@@ -83,6 +83,7 @@ def test_run_folder_contents_and_upscale_from_it(tmp_path):
     assert mgsr.load_recipe(run / "recipe.toml").training.steps == 4
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss/total" in r] == [1, 2, 3, 4]
+    assert records[0] == {"step": 0, "data/images": 5, "data/skipped": 0}
     validation = [r for r in records if "val/psnr_y" in r]
     assert [r["step"] for r in validation] == [2, 4]
     assert all({"val/l1", "val/psnr_y_bicubic", "val/niqe_w0", "val/niqe_w1"} <= set(r) for r in validation)
