@@ -121,7 +121,7 @@ def super_resolve(
     noisy = noise_map is not None or any(a != 0 for a in amps)
     draws = model.draw_noise(padded, levels, torch.Generator().manual_seed(seed)) if noisy else None
 
-    # NHWC lets oneDNN (and cuDNN) pick faster convolutions: 1.6x on a 2-core CPU, same values to rounding
+    # NHWC lets oneDNN (and cuDNN) pick faster convolutions: 1.8x on a 2-core CPU, same values to rounding
     # (benchmarks/upscale_bench.py).  Converting the model's weights changes only their memory layout.
     model.to(memory_format=torch.channels_last)
 
