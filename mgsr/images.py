@@ -206,10 +206,3 @@ def write_picture(
                 im.save(tmp, format=fmt, **options)
     except (OSError, ValueError, png.Error) as exc:
         raise ImageError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
-
-
-def write_image(path: str | os.PathLike[str], image: torch.Tensor, **save_options: object) -> None:
-    """Write an RGB tensor ``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] (8-bit)."""
-    array = image.detach().float().cpu()
-    array = (array[0] if array.dim() == 4 else array).permute(1, 2, 0).numpy()
-    write_picture(path, Picture(color=np.ascontiguousarray(array)), quality=save_options.get("quality"))  # type: ignore[arg-type]

@@ -9,20 +9,26 @@ distortions break that, which is what makes it a useful feature.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 
-def gaussian_window(size: int = 7, sigma: float = 7 / 6, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """The ``(size, size)`` Gaussian of MATLAB's ``fspecial('gaussian', size, sigma)``, summing to one."""
+def gaussian_taps(size: int, sigma: float) -> np.ndarray:
+    """A normalised 1-D Gaussian of ``size`` taps (float64); its outer square is MATLAB's ``fspecial('gaussian')``."""
     if size < 1 or size % 2 == 0:
         raise ValueError(f"window size must be a positive odd number, got {size}")
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    window = torch.outer(g, g)
-    return (window / window.sum()).to(dtype)
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    taps = np.exp(-(x * x) / (2 * sigma * sigma))
+    return taps / taps.sum()
+
+
+def gaussian_window(size: int = 7, sigma: float = 7 / 6, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The ``(size, size)`` Gaussian of MATLAB's ``fspecial('gaussian', size, sigma)``, summing to one."""
+    g = torch.from_numpy(gaussian_taps(size, sigma))
+    return torch.outer(g, g).to(dtype)
 
 
 def local_mean(image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:

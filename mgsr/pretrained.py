@@ -109,16 +109,11 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     return tensors, metadata
 
 
-def load_state_into(generator: GMGBP, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict`` that refuses any mismatch, listing the keys and shapes that differ."""
-    load_module_state(generator, state, source)
-
-
 def load_weights_into(generator: GMGBP, name_or_path: str | os.PathLike[str]) -> None:
     """Load a bundled name / weights file / run folder into an existing generator."""
     path = resolve_weights_path(name_or_path)
     tensors, _ = read_weights(path)
-    load_state_into(generator, tensors, str(path))
+    load_module_state(generator, tensors, str(path))
 
 
 def load_generator(
@@ -139,7 +134,7 @@ def load_generator(
     except (json.JSONDecodeError, RecipeError) as exc:
         raise WeightsError(f"{path}: its model description is invalid: {exc}") from None
     generator = build_generator(spec, registry)
-    load_state_into(generator, tensors, str(path))
+    load_module_state(generator, tensors, str(path))
     try:
         card_data = json.loads(metadata.get(_CARD_KEY, "{}"))
         generator.card = ModelCard(

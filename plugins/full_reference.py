@@ -16,6 +16,7 @@ from scipy.ndimage import correlate1d
 
 from mgsr import hookimpl
 from mgsr.color import shaved_y
+from mgsr.local_stats import gaussian_taps
 from mgsr.interfaces import Metric
 
 PEAK = 255.0
@@ -80,13 +81,6 @@ class PSNR(Metric):
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-
-
-def gaussian_taps(size: int, sigma: float) -> np.ndarray:
-    """A normalised 1-D Gaussian of ``size`` taps; its outer square is MATLAB's ``fspecial('gaussian')``."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    taps = np.exp(-(x * x) / (2 * sigma * sigma))
-    return taps / taps.sum()
 
 
 def _valid_local_mean(image: np.ndarray, taps: np.ndarray) -> np.ndarray:

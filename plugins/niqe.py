@@ -38,6 +38,7 @@ from mgsr import hookimpl
 from mgsr.color import shaved_y
 from mgsr.imresize import imresize
 from mgsr.interfaces import Metric
+from mgsr.local_stats import gaussian_taps
 
 MSCN_WINDOW = 7
 MSCN_SIGMA = 7 / 6
@@ -97,9 +98,7 @@ def block_features(mscn: np.ndarray) -> list[float]:
 
 def mscn_coefficients(image: np.ndarray) -> np.ndarray:
     """Mean-subtracted, contrast-normalised coefficients ``(I - mu) / (sigma + 1)`` of a float64 grey image."""
-    x = np.arange(MSCN_WINDOW, dtype=np.float64) - (MSCN_WINDOW - 1) / 2
-    taps = np.exp(-(x * x) / (2 * MSCN_SIGMA * MSCN_SIGMA))
-    taps /= taps.sum()
+    taps = gaussian_taps(MSCN_WINDOW, MSCN_SIGMA)
 
     def blur(a: np.ndarray) -> np.ndarray:  # MATLAB imfilter(a, window, 'replicate') with a separable window
         return correlate1d(correlate1d(a, taps, axis=0, mode="nearest"), taps, axis=1, mode="nearest")

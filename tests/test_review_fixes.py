@@ -17,6 +17,7 @@ from mgsr.cli import main
 from mgsr.errors import RecipeError, WeightsError
 from mgsr.training import TrainingError, train
 
+from .test_data import make_images
 from .test_training import tiny_recipe
 
 
@@ -45,23 +46,16 @@ def test_resuming_from_an_older_checkpoint_is_refused_while_later_ones_exist(tmp
 
 
 def test_undecodable_training_image_is_skipped_with_a_warning(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / "good.png")
-    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / "half.png")
-    (data / "half.png").write_bytes((data / "half.png").read_bytes()[:200])  # valid header, truncated data
-    with pytest.warns(UserWarning, match="half.png"):
+    data = make_images(tmp_path / "data", [(40, 40), (40, 40)])
+    half = data / "img1.png"
+    half.write_bytes(half.read_bytes()[:200])  # valid header, truncated data
+    with pytest.warns(UserWarning, match="img1.png"):
         train(tiny_recipe(tmp_path, steps=2), data=[str(data)], out=str(tmp_path / "run"), progress=False)
     assert (tmp_path / "run" / "generator.safetensors").exists()
 
 
 def test_images_skipped_by_the_scan_are_counted_in_the_log(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    Image.fromarray((rng.random((40, 40, 3)) * 255).astype(np.uint8)).save(data / "good.png")
-    Image.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8)).save(data / "small.png")
+    data = make_images(tmp_path / "data", [(40, 40), (8, 8)])  # the second is smaller than a patch
     (data / "text.png").write_text("not an image")
     with pytest.warns(UserWarning):
         train(tiny_recipe(tmp_path, steps=1), data=[str(data)], out=str(tmp_path / "run"), progress=False)

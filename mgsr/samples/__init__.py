@@ -6,11 +6,6 @@ from importlib.resources import files
 from pathlib import Path
 
 
-def sample_path(name: str) -> Path:
-    """Path of a bundled sample image by stem, e.g. ``sample_path("grace_hopper")``."""
-    return Path(str(files(__name__).joinpath(f"{name}.png")))
-
-
 def sample_folder(name: str) -> Path:
     """A bundled folder of sample images: ``train`` (quickstart training) or ``val`` (its validation)."""
     from .. import errors
