@@ -162,8 +162,11 @@ class ResumableSampler(torch.utils.data.Sampler):
 
     def key(self, position: int) -> tuple[int, int]:
         epoch, offset = divmod(position, self.length)
-        order = np.random.default_rng([self.seed, epoch]).permutation(self.length)
-        return int(order[offset]), int(np.random.default_rng([self.seed, epoch, offset, 1]).integers(2**62))
+        return int(self._order(epoch)[offset]), int(np.random.default_rng([self.seed, epoch, offset, 1]).integers(2**62))
+
+    @functools.lru_cache(maxsize=2)  # noqa: B019 - one epoch's permutation, not one per sample
+    def _order(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, epoch]).permutation(self.length)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         position = self.start + self.rank
