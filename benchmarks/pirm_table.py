@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from mgsr.model_eval import SetEvaluator, make_upscaler
-from mgsr.protocol import PIRM2018
+from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
+from mgsr.evaluation.protocol import PIRM2018
 from mgsr.registry import default_registry
 
 ROWS = (("bicubic", None), ("pirm-r3", 0.0), ("pirm-r1", 0.0632), ("pirm-r2", 0.275), ("pirm-r3", 1.0))

@@ -18,7 +18,7 @@ import torch
 
 import mgsr
 from mgsr.recipe import apply_overrides, load_recipe, read_recipe_table
-from mgsr.training import Trainer
+from mgsr.training.trainer import Trainer
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ def conv_peak_gflops(repeats: int = 5) -> float:
 
 def model_flops_per_output_pixel(scale: int) -> float:
     import mgsr
-    from mgsr.inference import levels_for
+    from mgsr.inference.core import levels_for
 
     model = mgsr.pretrained("pirm-r3")
     side = 32
@@ -53,7 +53,7 @@ def model_flops_per_output_pixel(scale: int) -> float:
 def one_size(megapixels: float, scale: int, tile: str) -> dict:
     """Run in a child process: upscale one synthetic image, report time and peak RSS."""
     import mgsr
-    from mgsr.upscaling import auto_tile, super_resolve
+    from mgsr.inference.pictures import auto_tile, super_resolve
 
     side_out = int((megapixels * 1e6) ** 0.5) // scale * scale
     side_in = side_out // scale

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .markers import hookimpl
+from mgsr.hookspecs import hookimpl
 
 try:
     __version__ = version("mgsr")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .build import Built, build, build_generator  # noqa: E402
-from .errors import MgsrError  # noqa: E402
-from .inference import upscale_tensor  # noqa: E402
-from .pretrained import load_generator, pretrained  # noqa: E402
-from .recipe import Recipe, load_recipe  # noqa: E402
-from .upscaling import upscale  # noqa: E402
-from .registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
+from mgsr.build import Built, build, build_generator  # noqa: E402
+from mgsr.errors import MgsrError  # noqa: E402
+from mgsr.inference.core import upscale_tensor  # noqa: E402
+from mgsr.model.weights import load_generator, pretrained  # noqa: E402
+from mgsr.recipe import Recipe, load_recipe  # noqa: E402
+from mgsr.inference.pictures import upscale  # noqa: E402
+from mgsr.registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
 
 __all__ = [
     "Built",

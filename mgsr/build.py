@@ -8,10 +8,11 @@ from typing import Any
 
 import attrs
 
-from .generator import GMGBP
-from .interfaces import Composite, Discriminator, Loss, PartBuilder
-from .recipe import ComponentSpec, ModelSpec, Recipe, load_recipe, resolve_spec
-from .registry import Registry, default_registry
+from mgsr.model.generator import GMGBP
+from mgsr.interfaces import Composite, Discriminator, Loss, PartBuilder
+from mgsr.recipe import ComponentSpec, ModelSpec, Recipe, load_recipe, resolve_spec
+from mgsr.kinds import kind_of
+from mgsr.registry import Registry, default_registry
 
 
 def part_builder(registry: Registry) -> PartBuilder:
@@ -24,7 +25,7 @@ def part_builder(registry: Registry) -> PartBuilder:
 
     def build_part(spec: ComponentSpec, /, **arch: Any) -> Any:
         spec = resolve_spec(spec, registry)
-        cls = registry.get(spec.kind, spec.type)
+        cls = registry.get(kind_of(spec), spec.type)
         if issubclass(cls, Composite):
             arch["build"] = build_part
         return cls(spec.config, **arch)
@@ -49,7 +50,7 @@ def build_generator(spec: ModelSpec, registry: Registry | None = None) -> GMGBP:
         noise_source=build_part(spec.noise),
     )
     if spec.weights is not None:
-        from .pretrained import load_weights_into
+        from mgsr.model.weights import load_weights_into
 
         load_weights_into(generator, spec.weights)
     return generator

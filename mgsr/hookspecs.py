@@ -1,8 +1,9 @@
-"""The plugin contract: one collecting hook per component kind.
+"""The plugin contract: one collecting hook per component kind, and the marker plugins use.
 
 Each hook returns the component classes a plugin provides.  None is
 ``firstresult``: every plugin's answer is collected and merged by the registry.
 Specs may gain arguments later; pluggy lets an implementation accept fewer.
+:mod:`mgsr.kinds` ties each hook to its interface and recipe spec class.
 """
 
 from __future__ import annotations
@@ -14,6 +15,20 @@ import pluggy
 PROJECT_NAME = "mgsr"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+class HookimplMarker(pluggy.HookimplMarker):
+    """Marks a function as an mgsr hook implementation: ``from mgsr import hookimpl``.
+
+    Example::
+
+        @hookimpl
+        def mgsr_filter_blocks():
+            return [MyBlock]
+    """
+
+
+hookimpl = HookimplMarker(PROJECT_NAME)
 
 
 @hookspec

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .specs import ComponentSpec, DiscriminatorInputSpec, FeatureExtractorSpec, FilterBlockSpec
+from mgsr.specs import ComponentSpec, DiscriminatorInputSpec, FeatureExtractorSpec, FilterBlockSpec
 
 #: One image per level, ``[Y_1..Y_L]`` or ``[X^1..X^L]``: each twice the size of the one before.
 Images = Sequence[torch.Tensor]

@@ -21,9 +21,10 @@ from cattrs.cols import homogenous_tuple_structure_factory, is_sequence
 from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.v import format_exception, transform_error
 
-from .errors import MgsrError, RecipeError
-from .registry import Registry, default_registry
-from .specs import (  # noqa: F401 - the spec classes are part of the recipe schema
+from mgsr.errors import MgsrError, RecipeError
+from mgsr.kinds import kind_of
+from mgsr.registry import Registry, default_registry
+from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe schema
     ClassicUpscalerSpec,
     ComponentSpec,
     DiscriminatorSpec,
@@ -167,7 +168,7 @@ def _is_homogeneous_tuple(type_: Any) -> bool:
 
 def resolve_spec(spec: ComponentSpec, registry: Registry) -> ComponentSpec:
     """``spec`` with its config filled in: ``None`` becomes the named component's defaults, recursively."""
-    config = spec.config if spec.config is not None else registry.get(spec.kind, spec.type).Config()
+    config = spec.config if spec.config is not None else registry.get(kind_of(spec), spec.type).Config()
     config = resolve_parts(config, registry)
     return spec if config is spec.config else attrs.evolve(spec, config=config)
 
@@ -202,7 +203,7 @@ def make_converter(registry: Registry | None) -> cattrs.Converter:
             raise TypeError(f"expected a table with a 'type' key, got {type(value).__name__} ({value!r})")
         if registry is None:
             raise RecipeError("internal: component tables need a registry to be structured")
-        kind = spec_type.kind
+        kind = kind_of(spec_type)
         if "type" not in value:
             raise RecipeError(f"missing 'type' of the {kind}; one of: {', '.join(registry.names(kind))}")
         name = value["type"]

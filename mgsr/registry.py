@@ -22,18 +22,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import DuplicateComponentError, PluginError, UnknownComponentError
-from .interfaces import (
-    ClassicUpscaler,
-    Discriminator,
-    DiscriminatorInput,
-    FeatureExtractor,
-    FilterBlock,
-    Loss,
-    Metric,
-    NoiseSource,
-)
+from mgsr import hookspecs
+from mgsr.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from mgsr.kinds import KINDS
 
 ENTRY_POINT_GROUP = "mgsr"
 
@@ -52,20 +43,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.full_reference",
     "mgsr_plugins.niqe",
     "mgsr_plugins.cx",
-)
-
-#: kind -> (hook name, interface every component of that kind subclasses)
-KINDS: Mapping[str, tuple[str, type]] = MappingProxyType(
-    {
-        "filter_block": ("mgsr_filter_blocks", FilterBlock),
-        "classic_upscaler": ("mgsr_classic_upscalers", ClassicUpscaler),
-        "discriminator": ("mgsr_discriminators", Discriminator),
-        "loss": ("mgsr_losses", Loss),
-        "noise_source": ("mgsr_noise_sources", NoiseSource),
-        "discriminator_input": ("mgsr_discriminator_inputs", DiscriminatorInput),
-        "feature_extractor": ("mgsr_feature_extractors", FeatureExtractor),
-        "metric": ("mgsr_metrics", Metric),
-    }
 )
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -213,10 +190,11 @@ class Registry:
     @classmethod
     def from_plugin_manager(cls, pm: MgsrPluginManager) -> Registry:
         """Ask every registered plugin for its components once and freeze the answer."""
-        table: dict[str, dict[str, list[Provided]]] = {kind: {} for kind in KINDS}
+        table: dict[str, dict[str, list[Provided]]] = {kind.name: {} for kind in KINDS}
         broken = list(pm.broken)
         infos = dict(pm.infos)
-        for kind, (hook_name, interface) in KINDS.items():
+        for kind in KINDS:
+            hook_name = kind.hook_name
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 info = infos.get(impl.plugin_name) or PluginInfo(impl.plugin_name, impl.plugin_name)
                 try:
@@ -225,12 +203,12 @@ class Registry:
                     broken.append(BrokenPlugin(info, f"{hook_name}() raised {type(exc).__name__}: {exc}"))
                     continue
                 for comp in provided:
-                    problem = _component_problem(comp, interface)
+                    problem = _component_problem(comp, kind.interface)
                     if problem:
                         broken.append(BrokenPlugin(info, f"{hook_name}(): {problem}"))
                         warnings.warn(f"{info.describe()}: {problem}", stacklevel=2)
                         continue
-                    table[kind].setdefault(comp.name, []).append(Provided(comp, info))
+                    table[kind.name].setdefault(comp.name, []).append(Provided(comp, info))
         frozen = {
             kind: MappingProxyType({name: tuple(ps) for name, ps in sorted(names.items())})
             for kind, names in table.items()

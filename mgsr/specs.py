@@ -8,11 +8,12 @@ recipe schema and the plugin contract (:mod:`mgsr.interfaces`) can both use it.
 ``config = None`` means "that component's defaults": it lets a plugin write a
 default such as ``FilterBlockSpec("dense")`` without importing another plugin.
 Loading a recipe and building a component both fill it in from the registry.
+Which kind of component a spec class chooses is declared once, in :mod:`mgsr.kinds`.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
@@ -33,46 +34,45 @@ __all__ = [
 class ComponentSpec:
     """A component chosen by a recipe: its registry ``type`` and its structured ``Config`` (None: defaults)."""
 
-    kind: ClassVar[str] = ""
     type: str
     config: Any = None
 
 
 @attrs.frozen
 class FilterBlockSpec(ComponentSpec):
-    kind: ClassVar[str] = "filter_block"
+    """A recipe's choice of a filter block."""
 
 
 @attrs.frozen
 class ClassicUpscalerSpec(ComponentSpec):
-    kind: ClassVar[str] = "classic_upscaler"
+    """A recipe's choice of a classic upscaler."""
 
 
 @attrs.frozen
 class NoiseSourceSpec(ComponentSpec):
-    kind: ClassVar[str] = "noise_source"
+    """A recipe's choice of a noise source."""
 
 
 @attrs.frozen
 class DiscriminatorSpec(ComponentSpec):
-    kind: ClassVar[str] = "discriminator"
+    """A recipe's choice of a discriminator."""
 
 
 @attrs.frozen
 class DiscriminatorInputSpec(ComponentSpec):
-    kind: ClassVar[str] = "discriminator_input"
+    """A recipe's choice of a discriminator input."""
 
 
 @attrs.frozen
 class LossSpec(ComponentSpec):
-    kind: ClassVar[str] = "loss"
+    """A recipe's choice of a loss."""
 
 
 @attrs.frozen
 class FeatureExtractorSpec(ComponentSpec):
-    kind: ClassVar[str] = "feature_extractor"
+    """A recipe's choice of a feature extractor."""
 
 
 @attrs.frozen
 class MetricSpec(ComponentSpec):
-    kind: ClassVar[str] = "metric"
+    """A recipe's choice of a metric."""

@@ -8,7 +8,7 @@ from torch import nn
 
 from mgsr import hookimpl
 from mgsr.interfaces import FilterBlock
-from mgsr.layers import BiasReLU
+from mgsr.nn import BiasReLU
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 from scipy.ndimage import correlate1d
 
 from mgsr import hookimpl
-from mgsr.color import shaved_y
-from mgsr.local_stats import gaussian_taps
+from mgsr.ops.color import shaved_y
+from mgsr.ops.local_stats import gaussian_taps
 from mgsr.interfaces import Metric
 
 PEAK = 255.0

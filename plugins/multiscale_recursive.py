@@ -36,9 +36,9 @@ import torch
 from torch import nn
 
 from mgsr import hookimpl
-from mgsr.generator import Analysis, Synthesis
+from mgsr.model.generator import Analysis, Synthesis
 from mgsr.interfaces import Discriminator, DiscriminatorInputSpec, FilterBlock, FilterBlockSpec, Images, PartBuilder
-from mgsr.layers import BiasReLU
+from mgsr.nn import BiasReLU
 
 
 class Pooling(nn.Module):

@@ -35,10 +35,10 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
 from mgsr import hookimpl
-from mgsr.color import shaved_y
-from mgsr.imresize import imresize
+from mgsr.ops.color import shaved_y
+from mgsr.ops.imresize import imresize
 from mgsr.interfaces import Metric
-from mgsr.local_stats import gaussian_taps
+from mgsr.ops.local_stats import gaussian_taps
 
 MSCN_WINDOW = 7
 MSCN_SIGMA = 7 / 6

@@ -19,7 +19,7 @@ import attrs
 import torch
 
 from mgsr import hookimpl
-from mgsr.imresize import s_down
+from mgsr.ops.imresize import s_down
 from mgsr.interfaces import Images, Discriminator, Loss, LossConfig, noise_field
 
 

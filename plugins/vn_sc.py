@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from mgsr import hookimpl
-from mgsr.color import rgb_to_y
+from mgsr.ops.color import rgb_to_y
 from mgsr.interfaces import DiscriminatorInput
-from mgsr.local_stats import gaussian_window, variance_normalize
+from mgsr.ops.local_stats import gaussian_window, variance_normalize
 
 
 def _odd(instance: object, attribute: attrs.Attribute, value: int) -> None:

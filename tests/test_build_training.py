@@ -9,7 +9,7 @@ import torch
 
 import mgsr
 from mgsr.errors import WeightsError
-from mgsr.imresize import s_down
+from mgsr.ops.imresize import s_down
 
 from .conftest import RECIPES
 

@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from mgsr.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, save_checkpoint
+from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, save_checkpoint
 from mgsr.errors import WeightsError
 from mgsr.recipe import apply_overrides
 from mgsr.errors import RecipeError

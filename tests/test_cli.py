@@ -12,7 +12,7 @@ from PIL import Image
 
 import mgsr
 from mgsr.cli import main
-from mgsr.pretrained import load_generator
+from mgsr.model.weights import load_generator
 
 from .conftest import RECIPES, REPO
 
@@ -56,7 +56,7 @@ def test_import_weights_command(tmp_path, reference):
 
 
 def test_console_script_runs():
-    result = subprocess.run([sys.executable, "-m", "mgsr.cli", "plugins"], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([sys.executable, "-m", "mgsr", "plugins"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and "filter_block:dense" in result.stdout
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.color import rgb_to_y, rgb_uint8_to_y
+from mgsr.ops.color import rgb_to_y, rgb_uint8_to_y
 
 
 def test_hand_computed_values():

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.data import DataError, PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images, target_size
-from mgsr.imresize import s_down
+from mgsr.training.data import DataError, PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images, target_size
+from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
 
 

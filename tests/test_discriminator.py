@@ -8,8 +8,8 @@ import torch.nn.functional as F
 
 import mgsr
 from mgsr.build import part_builder
-from mgsr.images import read_rgb
-from mgsr.imresize import imresize, s_down
+from mgsr.io.images import read_rgb
+from mgsr.ops.imresize import imresize, s_down
 from mgsr.recipe import make_converter
 from mgsr.specs import DiscriminatorSpec
 

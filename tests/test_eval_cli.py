@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from mgsr.cli import main
-from mgsr.protocol import bicubic_upscale, make_lr
+from mgsr.evaluation.protocol import bicubic_upscale, make_lr
 
 SIZE = 104  # the smallest crop NIQE scores after the 4-pixel shave (one 96x96 block)
 

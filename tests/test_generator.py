@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.inference import levels_for
+from mgsr.inference.core import levels_for
 
 from .conftest import RECIPES
 
@@ -19,7 +19,7 @@ def test_r3_recipe_has_281084_parameters():
 @pytest.mark.parametrize("recipe", ["pirm_r1.toml", "pirm_r2.toml", "pirm_r3.toml"])
 def test_paper_recipes_load_bundled_weights(recipe):
     """The recipes describe exactly the architecture of the release: its weights load with no mismatch."""
-    from mgsr.pretrained import load_weights_into
+    from mgsr.model.weights import load_weights_into
 
     built = mgsr.build(RECIPES / recipe)
     load_weights_into(built.generator, "pirm-" + recipe.removesuffix(".toml").split("_")[1])

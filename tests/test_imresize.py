@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.imresize import imresize, s_down
+from mgsr.ops.imresize import imresize, s_down
 
 NAMES = ["astronaut", "coffee", "chelsea"]
 

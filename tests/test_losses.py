@@ -12,8 +12,8 @@ from torch.autograd import gradcheck
 import mgsr
 from mgsr import hookimpl
 from mgsr.build import part_builder
-from mgsr.images import read_rgb
-from mgsr.imresize import imresize, s_down
+from mgsr.io.images import read_rgb
+from mgsr.ops.imresize import imresize, s_down
 from mgsr.interfaces import Loss
 from mgsr.recipe import make_converter
 from mgsr.registry import Registry, make_plugin_manager

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.pretrained import BUNDLED, import_official
+from mgsr.model.weights import BUNDLED, import_official
 
 from .conftest import REFERENCE
 

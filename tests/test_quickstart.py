@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.data import load_validation
-from mgsr.imresize import imresize
+from mgsr.training.data import load_validation
+from mgsr.ops.imresize import imresize
 from mgsr.samples import sample_folder
-from mgsr.images import to_uint8
+from mgsr.io.images import to_uint8
 
 from .conftest import RECIPES
 
@@ -20,7 +20,7 @@ from .conftest import RECIPES
 @pytest.mark.slow
 def test_quickstart_beats_bicubic_at_w0_and_w_adds_detail(tmp_path):
     run = tmp_path / "quickstart"
-    result = subprocess.run([sys.executable, "-m", "mgsr.cli", "train", str(RECIPES / "quickstart.toml"),
+    result = subprocess.run([sys.executable, "-m", "mgsr", "train", str(RECIPES / "quickstart.toml"),
                              "--out", str(run), "-q"], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     model = mgsr.load_generator(run)

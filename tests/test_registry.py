@@ -15,16 +15,16 @@ import mgsr
 from mgsr import hookimpl, hookspecs
 from mgsr.errors import DuplicateComponentError, PluginError, UnknownComponentError
 from mgsr.interfaces import FilterBlock
-from mgsr import specs
 from mgsr.build import part_builder
 from mgsr.recipe import make_converter, resolve_parts
 from mgsr.specs import DiscriminatorSpec
-from mgsr.registry import KINDS, Registry, make_plugin_manager
+from mgsr.kinds import BY_NAME, KINDS
+from mgsr.registry import Registry, make_plugin_manager
 
 
 def test_every_hookspec_is_documented_and_known():
     specs = {n: f for n, f in vars(hookspecs).items() if n.startswith("mgsr_") and inspect.isfunction(f)}
-    assert set(specs) == {hook for hook, _ in KINDS.values()}
+    assert set(specs) == {kind.hook_name for kind in KINDS}
     for name, func in specs.items():
         doc = inspect.getdoc(func) or ""
         assert doc.splitlines()[0].startswith("Return the "), name
@@ -55,8 +55,8 @@ OFFLINE = {
 
 
 def spec_class(kind):
-    """The recipe spec class of a kind (every kind in KINDS has one)."""
-    return next(cls for cls in vars(specs).values() if isinstance(cls, type) and getattr(cls, "kind", None) == kind)
+    """The recipe spec class of a kind, from its one declaration in mgsr.kinds."""
+    return BY_NAME[kind].spec
 
 
 def _run_component(kind, module, registry):
@@ -83,7 +83,7 @@ def _run_component(kind, module, registry):
     raise AssertionError(f"no tiny run defined for kind {kind}")
 
 
-@pytest.mark.parametrize("kind_name", [(k, n) for k in KINDS for n in mgsr.default_registry().names(k)])
+@pytest.mark.parametrize("kind_name", [(k.name, n) for k in KINDS for n in mgsr.default_registry().names(k.name)])
 def test_every_component_builds_roundtrips_and_runs(kind_name):
     """As timm does for models: every registered component's default Config works."""
     kind, name = kind_name

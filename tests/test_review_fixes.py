@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 import mgsr
-from mgsr.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from mgsr.cli import main
 from mgsr.errors import RecipeError, WeightsError
-from mgsr.training import TrainingError, train
+from mgsr.training.trainer import TrainingError, train
 
 from .test_data import make_images
 from .test_training import tiny_recipe
@@ -124,7 +124,7 @@ def test_malformed_model_card_is_a_weights_error(tmp_path):
     from safetensors.torch import load_file, save_file
     from safetensors import safe_open
 
-    from mgsr.pretrained import bundled_path
+    from mgsr.model.weights import bundled_path
 
     with safe_open(str(bundled_path("pirm-r3")), "pt") as fh:
         meta = dict(fh.metadata())

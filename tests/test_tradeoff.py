@@ -8,8 +8,8 @@ import math
 import pytest
 
 from mgsr.errors import EvaluationError
-from mgsr.evaluation import Evaluation
-from mgsr.tradeoff import SweepPoint, calibrate, parse_noise_values, plot_sweep, write_sweep_csv
+from mgsr.evaluation.scoring import Evaluation
+from mgsr.evaluation.tradeoff import SweepPoint, calibrate, parse_noise_values, plot_sweep, write_sweep_csv
 
 
 def test_noise_values():

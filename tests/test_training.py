@@ -15,10 +15,10 @@ import tomli_w
 import torch
 
 import mgsr
-from mgsr.checkpoint import list_checkpoints, load_checkpoint
+from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
 from mgsr.errors import WeightsError
 from mgsr.recipe import read_recipe_table
-from mgsr.training import TrainingError, train
+from mgsr.training.trainer import TrainingError, train
 
 from .conftest import RECIPES, REPO
 
@@ -124,7 +124,7 @@ def test_nan_stops_naming_step_and_term(tmp_path):
 def test_sigterm_saves_and_resume_completes_identically(tmp_path):
     recipe = tiny_recipe(tmp_path, steps=400, checkpoint_every=1000, validate_every=1000, sample_every=1000)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "mgsr.cli", "train", str(recipe), "--out", str(tmp_path / "run"), "-q"]
+    cmd = [sys.executable, "-m", "mgsr", "train", str(recipe), "--out", str(tmp_path / "run"), "-q"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "run" / "metrics.jsonl"
     deadline = time.time() + 120
@@ -148,8 +148,8 @@ def test_bad_training_setups_are_clear(tmp_path):
     with pytest.raises(TrainingError, match="divisible by 4"):
         train(tiny_recipe(tmp_path), out=str(tmp_path / "r2"), overrides=["data.patch_size=18"], progress=False)
     with pytest.raises(TrainingError, match="global batch"):
-        from mgsr.distributed import Context
-        from mgsr.training import Trainer
+        from mgsr.training.distributed import Context
+        from mgsr.training.trainer import Trainer
 
         built = mgsr.build(tiny_recipe(tmp_path), training=True)
         Trainer(built, tmp_path / "r3", ctx=Context(rank=0, world_size=3))

@@ -14,8 +14,8 @@ from PIL import Image
 
 import mgsr
 from mgsr.cli import main
-from mgsr.images import read_picture
-from mgsr.upscaling import super_resolve
+from mgsr.io.images import read_picture
+from mgsr.inference.pictures import super_resolve
 
 RNG = np.random.default_rng(0)
 

@@ -8,7 +8,7 @@ import torch
 
 import mgsr
 from mgsr.build import part_builder
-from mgsr.images import read_rgb
+from mgsr.io.images import read_rgb
 from mgsr.specs import DiscriminatorInputSpec
 
 IMAGES = ("astronaut", "coffee", "chelsea")

@@ -10,7 +10,7 @@ import torch
 
 import mgsr
 from mgsr.errors import WeightsError
-from mgsr.pretrained import ModelCard, import_official, load_generator, save_generator
+from mgsr.model.weights import ModelCard, import_official, load_generator, save_generator
 
 from .conftest import RECIPES
 
@@ -54,7 +54,7 @@ def test_corrupt_and_foreign_files_name_the_file(tmp_path, small_spec):
 def test_architecture_mismatch_lists_keys(tmp_path, small_spec):
     path = save_generator(tmp_path / "small.safetensors", mgsr.build_generator(small_spec), small_spec)
     full = mgsr.build(RECIPES / "pirm_r3.toml").generator
-    from mgsr.pretrained import load_weights_into
+    from mgsr.model.weights import load_weights_into
 
     with pytest.raises(WeightsError, match=r"\d+ shape mismatches: analysis\.block\.layers\.0\.act_in\.bias \(8,\) vs \(48,\)") as info:
         load_weights_into(full, path)

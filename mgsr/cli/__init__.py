@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import upscale_cli
-from . import eval_cli
-from .errors import MgsrError
+from mgsr.cli import upscale as upscale_cli
+from mgsr.cli import evaluate as eval_cli
+from mgsr.errors import MgsrError
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from .registry import default_registry, iter_components
+    from mgsr.registry import default_registry, iter_components
 
     registry = default_registry()
     by_plugin: dict[str, list[str]] = {}
@@ -35,7 +35,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_recipe_show(args: argparse.Namespace) -> int:
     import tomli_w
 
-    from .recipe import load_recipe
+    from mgsr.recipe import load_recipe
 
     recipe = load_recipe(args.file)
     print(f"# resolved recipe {args.file} (sha256 {recipe.digest()[:16]})")
@@ -44,7 +44,7 @@ def _cmd_recipe_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .training import train
+    from mgsr.training.trainer import train
 
     path = train(args.recipe, data=args.data, out=args.out, resume=args.resume, overrides=args.set,
                  device=args.device, progress=not args.quiet)
@@ -53,7 +53,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_weights(args: argparse.Namespace) -> int:
-    from .pretrained import ModelCard, import_official, save_state_dict
+    from mgsr.model.weights import ModelCard, import_official, save_state_dict
 
     spec, state = import_official(args.source, mu=args.mu, default_noise=args.noise)
     card = ModelCard(name=args.name or Path(args.output).stem, default_noise=args.noise,
@@ -107,7 +107,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from . import __version__
+    from mgsr import __version__
 
     return f"mgsr {__version__}"
 

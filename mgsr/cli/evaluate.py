@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import EvaluationError
-from .protocol import PROTOCOLS, get_protocol
+from mgsr.errors import EvaluationError
+from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 
 DEFAULT_PROTOCOL = "pirm2018"
 
@@ -23,20 +23,20 @@ def _progress(message: str) -> None:
 
 
 def _version() -> str:
-    from . import __version__
+    from mgsr import __version__
 
     return __version__
 
 
 def _registry():
-    from .registry import default_registry
+    from mgsr.registry import default_registry
 
     return default_registry()
 
 
 def _model_evaluator(args: argparse.Namespace):
     """The set evaluator for ``--model`` and ``--hr``, and the W to use when ``--noise`` is not given."""
-    from .model_eval import SetEvaluator, make_upscaler
+    from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
 
     protocol = get_protocol(args.protocol)
     upscale, default_noise = make_upscaler(args.model, args.scale, protocol.seed, args.device)
@@ -45,7 +45,7 @@ def _model_evaluator(args: argparse.Namespace):
 
 def _score_outputs(args: argparse.Namespace):
     """Score the images of ``--sr``, against ``--hr`` when given."""
-    from .evaluation import paired_images, score_set, unpaired_images
+    from mgsr.evaluation.scoring import paired_images, score_set, unpaired_images
 
     protocol = get_protocol(args.protocol)
     metrics = protocol.metric_instances(_registry(), with_reference=args.hr is not None, extra=args.metric)
@@ -54,7 +54,7 @@ def _score_outputs(args: argparse.Namespace):
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import write_json
+    from mgsr.evaluation.scoring import write_json
 
     if (args.sr is None) == (args.model is None):
         raise EvaluationError("give either --sr DIR (score existing outputs) or --model M --hr DIR (upscale, score)")
@@ -79,7 +79,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
+    from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
 
     noises = parse_noise_values(args.noise)
     evaluator, _ = _model_evaluator(args)
@@ -101,8 +101,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from .evaluation import write_json
-    from .tradeoff import calibrate
+    from mgsr.evaluation.scoring import write_json
+    from mgsr.evaluation.tradeoff import calibrate
 
     try:
         low, high = (float(v) for v in args.range.split(":"))

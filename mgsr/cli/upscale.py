@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError, MgsrError
+from mgsr.errors import ImageError, MgsrError
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
@@ -73,7 +73,7 @@ def parse_tile(value: str) -> int | str | None:
 
 def collect_inputs(patterns: list[str]) -> list[Path]:
     """Expand folders (their images, sorted) and glob patterns; keep missing paths to report them."""
-    from .images import IMAGE_SUFFIXES
+    from mgsr.io.images import IMAGE_SUFFIXES
 
     found: list[Path] = []
     for raw in patterns:
@@ -92,7 +92,7 @@ def collect_inputs(patterns: list[str]) -> list[Path]:
 def _target(source: Path, out: Path, single_file: bool, scale: int, fmt: str | None) -> Path:
     if single_file:
         return out
-    from .images import IMAGE_SUFFIXES
+    from mgsr.io.images import IMAGE_SUFFIXES
 
     suffix = f".{fmt}" if fmt else source.suffix.lower()
     if suffix not in IMAGE_SUFFIXES or suffix in (".gif", ".ppm", ".pgm"):
@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .images import IMAGE_SUFFIXES, read_picture, write_picture
-    from .inference import levels_for
-    from .upscaling import auto_tile, check_noise, resolve_model, upscale_picture
+    from mgsr.io.images import IMAGE_SUFFIXES, read_picture, write_picture
+    from mgsr.inference.core import levels_for
+    from mgsr.inference.pictures import auto_tile, check_noise, resolve_model, upscale_picture
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)

@@ -16,12 +16,12 @@ import attrs
 import numpy as np
 import torch
 
-from .errors import EvaluationError
-from .imresize import imresize
-from .build import part_builder
-from .interfaces import Composite, Metric
-from .recipe import resolve_parts
-from .registry import Registry
+from mgsr.errors import EvaluationError
+from mgsr.ops.imresize import imresize
+from mgsr.build import part_builder
+from mgsr.interfaces import Composite, Metric
+from mgsr.recipe import resolve_parts
+from mgsr.registry import Registry
 
 #: The metric whose presence makes the evaluator report PIRM-SR's perceptual index.
 MA_METRIC = "ma"

@@ -18,10 +18,10 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .errors import EvaluationError
-from .images import IMAGE_SUFFIXES, read_rgb, to_uint8
-from .interfaces import Metric
-from .protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
+from mgsr.errors import EvaluationError
+from mgsr.io.images import IMAGE_SUFFIXES, read_rgb, to_uint8
+from mgsr.interfaces import Metric
+from mgsr.evaluation.protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
 
 #: ``mgsr upscale`` names its outputs ``<stem>_x<scale>.png``; such an output pairs with ``<stem>.*``.
 _SCALE_SUFFIX = re.compile(r"_x\d+$")

@@ -20,8 +20,8 @@ from typing import Any
 import attrs
 import numpy as np
 
-from .errors import EvaluationError
-from .evaluation import Evaluation
+from mgsr.errors import EvaluationError
+from mgsr.evaluation.scoring import Evaluation
 
 
 def parse_noise_values(text: str) -> list[float]:

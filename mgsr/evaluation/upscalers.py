@@ -16,13 +16,13 @@ import attrs
 import numpy as np
 import torch
 
-from .errors import EvaluationError
-from .evaluation import Evaluation, list_images, read_uint8, score_set
-from .images import to_uint8
-from .inference import upscale_tensor
-from .interfaces import Metric
-from .protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
-from .registry import Registry
+from mgsr.errors import EvaluationError
+from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
+from mgsr.io.images import to_uint8
+from mgsr.inference.core import upscale_tensor
+from mgsr.interfaces import Metric
+from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
+from mgsr.registry import Registry
 
 #: ``--model bicubic``: the classic baseline, MATLAB bicubic upscaling of the uint8 input.
 BICUBIC = "bicubic"
@@ -79,7 +79,7 @@ def make_upscaler(model_name: str, scale: int, seed: int, device: str = "cpu") -
     """The upscaler called ``model_name`` (``bicubic``, a bundled model or a weights file) and its default W."""
     if model_name == BICUBIC:
         return bicubic_upscaler(scale), None
-    from .pretrained import load_generator
+    from mgsr.model.weights import load_generator
 
     model = load_generator(model_name, device=device)
     return model_upscaler(model, scale, seed, device), model.card.default_noise

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .generator import GMGBP, NoiseAmplitude
+from mgsr.model.generator import GMGBP, NoiseAmplitude
 
 
 def levels_for(scale: int) -> int:

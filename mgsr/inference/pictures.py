@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import MgsrError
-from .generator import GMGBP
-from .images import Picture, decode, to_grey
-from .inference import border_pad, levels_for
-from .pretrained import load_generator
+from mgsr.errors import MgsrError
+from mgsr.model.generator import GMGBP
+from mgsr.io.images import Picture, decode, to_grey
+from mgsr.inference.core import border_pad, levels_for
+from mgsr.model.weights import load_generator
 
 #: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x: the
 #: influence of an input pixel on an output pixel 24 input pixels away is 4e-8
@@ -209,7 +209,7 @@ def upscale(
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
                              tile=tile_px, device=device)
     if isinstance(image, Image.Image):
-        from .images import encode
+        from mgsr.io.images import encode
 
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .interfaces import ClassicUpscaler, FilterBlock, NoiseSource
-from .layers import BiasReLU
+from mgsr.interfaces import ClassicUpscaler, FilterBlock, NoiseSource
+from mgsr.nn import BiasReLU
 
 NoiseAmplitude = float | torch.Tensor | Sequence[float | torch.Tensor]
 

@@ -21,12 +21,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .atomic import atomic_path
-from .checkpoint import load_module_state
-from .errors import RecipeError, WeightsError
-from .generator import GMGBP
-from .recipe import ModelSpec, make_converter, structure_model_spec
-from .registry import Registry
+from mgsr.io.atomic import atomic_path
+from mgsr.training.checkpoint import load_module_state
+from mgsr.errors import RecipeError, WeightsError
+from mgsr.model.generator import GMGBP
+from mgsr.recipe import ModelSpec, make_converter, structure_model_spec
+from mgsr.registry import Registry
 
 #: bundled name -> (file inside mgsr/weights, the authors' noise amplitude W for it)
 BUNDLED: Mapping[str, tuple[str, float]] = {
@@ -120,7 +120,7 @@ def load_generator(
     name_or_path: str | os.PathLike[str], registry: Registry | None = None, device: str | torch.device = "cpu"
 ) -> GMGBP:
     """Build the generator a weights file describes and load it, in eval mode; ``.card`` holds its card."""
-    from .build import build_generator
+    from mgsr.build import build_generator
 
     path = resolve_weights_path(name_or_path)
     if path.suffix == ".pt":  # a training checkpoint: its resolved recipe describes the model
@@ -151,7 +151,7 @@ def load_generator(
 
 def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Generator tensors and a weights-file-like header from a training checkpoint (``step-*.pt``)."""
-    from .checkpoint import load_checkpoint
+    from mgsr.training.checkpoint import load_checkpoint
 
     data = load_checkpoint(path)
     try:

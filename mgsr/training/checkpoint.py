@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .errors import WeightsError
+from mgsr.io.atomic import atomic_path
+from mgsr.errors import WeightsError
 
 FORMAT = "mgsr-checkpoint-1"
 _NAME = re.compile(r"^step-(\d{9})\.pt$")

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import MgsrError
-from .images import IMAGE_SUFFIXES, read_picture
-from .imresize import imresize, s_down
+from mgsr.errors import MgsrError
+from mgsr.io.images import IMAGE_SUFFIXES, read_picture
+from mgsr.ops.imresize import imresize, s_down
 
 
 class DataError(MgsrError):

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import tomli_w
 
-from .build import Built
-from .checkpoint import (
+from mgsr.build import Built
+from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
     load_checkpoint,
@@ -37,16 +37,16 @@ from .checkpoint import (
     refuse_newer,
     save_checkpoint,
 )
-from .distributed import SINGLE, Context, any_rank, barrier
-from .data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
-from .errors import MgsrError
-from .images import to_uint8
-from .imresize import imresize
-from .inference import upscale_tensor
-from .interfaces import AdversarialLoss
-from .pretrained import ModelCard, save_generator
-from .registry import Registry
-from .samples import sample_folder
+from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
+from mgsr.training.data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
+from mgsr.errors import MgsrError
+from mgsr.io.images import to_uint8
+from mgsr.ops.imresize import imresize
+from mgsr.inference.core import upscale_tensor
+from mgsr.interfaces import AdversarialLoss
+from mgsr.model.weights import ModelCard, save_generator
+from mgsr.registry import Registry
+from mgsr.samples import sample_folder
 
 
 class TrainingError(MgsrError):
@@ -327,7 +327,7 @@ class Trainer:
         """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR."""
         if not self.validation or not self.ctx.is_main:
             return None
-        from .images import Picture, write_picture
+        from mgsr.io.images import Picture, write_picture
 
         scale = 1 << self.max_levels
         self.generator.eval()
@@ -484,7 +484,7 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
           resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "cpu",
           progress: bool = True) -> Path:
     """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
-    from .distributed import from_environment, shutdown
+    from mgsr.training.distributed import from_environment, shutdown
 
     ctx, device = from_environment(device)
     try:
@@ -500,9 +500,9 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
 
 def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
            overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
-    from .build import build
-    from .recipe import load_recipe
-    from .registry import default_registry
+    from mgsr.build import build
+    from mgsr.recipe import load_recipe
+    from mgsr.registry import default_registry
 
     registry = default_registry()
     extra = list(overrides)

@@ -1,0 +1,2 @@
+"""Files: ``images`` (decoding/encoding every image mode mgsr accepts), ``files`` (listing image folders and
+globs), ``atomic`` (write to a temporary name, then rename)."""
