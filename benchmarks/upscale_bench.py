@@ -53,7 +53,8 @@ def model_flops_per_output_pixel(scale: int) -> float:
 def one_size(megapixels: float, scale: int, tile: str) -> dict:
     """Run in a child process: upscale one synthetic image, report time and peak RSS."""
     import mgsr
-    from mgsr.inference.pictures import auto_tile, super_resolve
+    from mgsr.inference.core import auto_tile
+    from mgsr.inference.pictures import super_resolve
 
     side_out = int((megapixels * 1e6) ** 0.5) // scale * scale
     side_in = side_out // scale

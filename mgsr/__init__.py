@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from mgsr.build import Built, build, build_generator  # noqa: E402
 from mgsr.errors import MgsrError  # noqa: E402
 from mgsr.inference.core import upscale_tensor  # noqa: E402
-from mgsr.model.weights import load_generator, pretrained  # noqa: E402
+from mgsr.model.loading import load_generator, pretrained  # noqa: E402
 from mgsr.recipe import Recipe, load_recipe  # noqa: E402
 from mgsr.inference.pictures import upscale  # noqa: E402
 from mgsr.registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from mgsr.model.generator import GMGBP
+from mgsr.model.weights import load_weights_into
 from mgsr.interfaces import Composite, Discriminator, Loss, PartBuilder
 from mgsr.recipe import ComponentSpec, ModelSpec, Recipe, load_recipe, resolve_spec
 from mgsr.kinds import kind_of
@@ -50,9 +51,8 @@ def build_generator(spec: ModelSpec, registry: Registry | None = None) -> GMGBP:
         noise_source=build_part(spec.noise),
     )
     if spec.weights is not None:
-        from mgsr.model.weights import load_weights_into
-
         load_weights_into(generator, spec.weights)
+    generator.spec = spec
     return generator
 
 

@@ -20,23 +20,10 @@ from __future__ import annotations
 
 import attrs
 import torch
-import torch.nn.functional as F
 
 from mgsr import hookimpl
+from mgsr.ops.contextual import contextual_similarity
 from mgsr.interfaces import Images, Discriminator, FeatureExtractorSpec, Loss, LossConfig, PartBuilder, noise_field
-
-
-def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.5, eps: float = 1e-5) -> torch.Tensor:
-    """CX between the feature sets of ``x`` and ``y`` (``(N, C, H, W)``, sizes may differ); one value per item."""
-    if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"expected (N, C, H, W) features with equal N and C, got {tuple(x.shape)} and {tuple(y.shape)}")
-    centre = y.mean(dim=(2, 3), keepdim=True)
-    xs = F.normalize((x - centre).flatten(2), dim=1)  # (N, C, P)
-    ys = F.normalize((y - centre).flatten(2), dim=1)  # (N, C, Q)
-    distance = (1 - torch.bmm(xs.transpose(1, 2), ys)).clamp_min(0)  # (N, P, Q)
-    relative = distance / (distance.min(dim=2, keepdim=True).values + eps)
-    affinity = torch.softmax(-relative / bandwidth, dim=2)  # exp((1 - d̃)/h) normalised over j
-    return affinity.max(dim=1).values.mean(dim=1)
 
 
 class ContextualLoss(Loss):

@@ -17,7 +17,7 @@ import torch
 
 from mgsr import hookimpl
 from mgsr.interfaces import Composite, FeatureExtractorSpec, Metric, PartBuilder
-from mgsr_plugins.contextual import contextual_similarity
+from mgsr.ops.contextual import contextual_similarity
 
 
 def _centre(image: np.ndarray, side: int) -> np.ndarray:

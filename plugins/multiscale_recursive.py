@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from mgsr import hookimpl
-from mgsr.model.generator import Analysis, Synthesis
+from mgsr.nn import Analysis, Synthesis
 from mgsr.interfaces import Discriminator, DiscriminatorInputSpec, FilterBlock, FilterBlockSpec, Images, PartBuilder
 from mgsr.nn import BiasReLU
 

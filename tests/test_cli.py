@@ -12,7 +12,7 @@ from PIL import Image
 
 import mgsr
 from mgsr.cli import main
-from mgsr.model.weights import load_generator
+from mgsr.model.loading import load_generator
 
 from .conftest import RECIPES, REPO
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.training.data import DataError, PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images, target_size
+from mgsr.errors import DataError
+from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images, target_size
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
 

@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from mgsr.training.trainer import train
+from mgsr.training.run import train
 
 from .test_training import assert_same_state, final_state, tiny_recipe
 

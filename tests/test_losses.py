@@ -18,7 +18,7 @@ from mgsr.interfaces import Loss
 from mgsr.recipe import make_converter
 from mgsr.registry import Registry, make_plugin_manager
 from mgsr.specs import DiscriminatorSpec, LossSpec
-from mgsr_plugins.contextual import contextual_similarity
+from mgsr.ops.contextual import contextual_similarity
 
 OFFLINE_VGG = {"type": "vgg19", "layer": "conv3_4", "pretrained": False}
 

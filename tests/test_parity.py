@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.model.weights import BUNDLED, import_official
+from mgsr.model.official import import_official
+from mgsr.model.weights import BUNDLED
 
 from .conftest import REFERENCE
 

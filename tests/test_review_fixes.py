@@ -15,7 +15,8 @@ import mgsr
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from mgsr.cli import main
 from mgsr.errors import RecipeError, WeightsError
-from mgsr.training.trainer import TrainingError, train
+from mgsr.errors import TrainingError
+from mgsr.training.run import train
 
 from .test_data import make_images
 from .test_training import tiny_recipe

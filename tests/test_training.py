@@ -18,7 +18,8 @@ import mgsr
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
 from mgsr.errors import WeightsError
 from mgsr.recipe import read_recipe_table
-from mgsr.training.trainer import TrainingError, train
+from mgsr.errors import TrainingError
+from mgsr.training.run import train
 
 from .conftest import RECIPES, REPO
 

@@ -10,7 +10,9 @@ import torch
 
 import mgsr
 from mgsr.errors import WeightsError
-from mgsr.model.weights import ModelCard, import_official, load_generator, save_generator
+from mgsr.model.loading import load_generator
+from mgsr.model.official import import_official
+from mgsr.model.weights import ModelCard, save_generator
 
 from .conftest import RECIPES
 

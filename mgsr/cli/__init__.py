@@ -44,7 +44,7 @@ def _cmd_recipe_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mgsr.training.trainer import train
+    from mgsr.training.run import train
 
     path = train(args.recipe, data=args.data, out=args.out, resume=args.resume, overrides=args.set,
                  device=args.device, progress=not args.quiet)
@@ -53,7 +53,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_import_weights(args: argparse.Namespace) -> int:
-    from mgsr.model.weights import ModelCard, import_official, save_state_dict
+    from mgsr.model.official import import_official
+    from mgsr.model.weights import ModelCard, save_state_dict
 
     spec, state = import_official(args.source, mu=args.mu, default_noise=args.noise)
     card = ModelCard(name=args.name or Path(args.output).stem, default_noise=args.noise,

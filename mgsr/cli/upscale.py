@@ -105,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mgsr.io.images import IMAGE_SUFFIXES, read_picture, write_picture
-    from mgsr.inference.core import levels_for
-    from mgsr.inference.pictures import auto_tile, check_noise, resolve_model, upscale_picture
+    from mgsr.inference.core import auto_tile, check_noise, levels_for
+    from mgsr.inference.pictures import upscale_picture
+    from mgsr.model.loading import resolve_model
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         noise_map = grey.color.mean(axis=2) if grey.bits != 32 else np.clip(grey.color[..., 0], 0, 1)
     model = resolve_model(args.model, args.device)
     if noise is None:
-        noise = model.card.default_noise
+        noise = model.default_noise
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
     tile_px = auto_tile(args.scale, torch.device(args.device)) if tile == "auto" else tile
 

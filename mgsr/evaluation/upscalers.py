@@ -79,10 +79,10 @@ def make_upscaler(model_name: str, scale: int, seed: int, device: str = "cpu") -
     """The upscaler called ``model_name`` (``bicubic``, a bundled model or a weights file) and its default W."""
     if model_name == BICUBIC:
         return bicubic_upscaler(scale), None
-    from mgsr.model.weights import load_generator
+    from mgsr.model.loading import load_generator
 
     model = load_generator(model_name, device=device)
-    return model_upscaler(model, scale, seed, device), model.card.default_noise
+    return model_upscaler(model, scale, seed, device), model.default_noise
 
 
 @attrs.frozen

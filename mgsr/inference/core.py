@@ -1,13 +1,36 @@
-"""Inference with the release's border handling: reflect-pad the input, upscale, crop."""
+"""The one inference path: border padding, noise per level and per region, tiles, crop.
+
+``mgsr upscale``, :func:`mgsr.upscale`, :func:`mgsr.upscale_tensor`, ``mgsr eval``/``sweep``/``calibrate`` and
+training validation all call :func:`upscale_tensor`, so the same input, model, W and seed give the same output
+through every entry point, on any device: the unit noise is always drawn on the CPU from one generator seeded
+with ``seed`` (device generators differ between CPU and CUDA), at every level's full padded resolution, and
+each tile takes its crop of it.  Tiles overlap by ``margin`` input pixels of context, whose influence has
+decayed below float32 rounding, so a tiled result equals the untiled one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from mgsr.model.generator import GMGBP, NoiseAmplitude
+from mgsr.errors import MgsrError
+from mgsr.model.generator import GMGBP
+
+#: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x: the
+#: influence of an input pixel on an output pixel 24 input pixels away is 4e-8
+#: of the peak, 1e-11 at 32 pixels (tests/test_upscale.py checks tiled == untiled).
+DEFAULT_MARGIN = 32
+#: Peak working memory per output pixel of one forward pass (float32 CPU, measured by
+#: benchmarks/upscale_bench.py: ~1400 at 1 Mpx, untiled); the automatic tile size keeps a tile under the budget.
+BYTES_PER_OUTPUT_PIXEL = 1600
+AUTO_MEMORY_BUDGET = 2 * 1024**3
+MIN_TILE = 32
+
+#: W for every level, one W per 2x level (2x first), or per level a tensor broadcastable to its noise map.
+NoiseSetting = float | Sequence[float]
 
 
 def levels_for(scale: int) -> int:
@@ -23,32 +46,124 @@ def border_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return F.pad(x, (pad, pad, pad, pad), mode=mode)
 
 
+def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
+    """W per level from one W or a list; an error naming ``noise`` for a wrong count or a bad value."""
+    values = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
+    if len(values) == 1:
+        values = values * levels
+    if len(values) != levels:
+        raise MgsrError(f"noise has {len(values)} values but the scale needs {levels} levels (one per 2x level)")
+    if any(not math.isfinite(v) or v < 0 for v in values):
+        raise MgsrError(f"noise amplitudes must be finite and >= 0, got {values}")
+    return values
+
+
+def auto_tile(scale: int, device: torch.device | str, margin: int = DEFAULT_MARGIN) -> int:
+    """The largest input tile side whose forward pass fits the memory budget of ``device``."""
+    device = torch.device(device)
+    budget = AUTO_MEMORY_BUDGET
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = int(free * 0.6)
+    side_out = (budget / BYTES_PER_OUTPUT_PIXEL) ** 0.5
+    return max(MIN_TILE, int(side_out / scale) - 2 * margin)
+
+
+def plan_tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """Cover (height, width) with equal tiles of at most ``tile`` pixels: (y0, y1, x0, x1) each.
+
+    Equal sizes rather than ``tile`` plus a thin remainder: a 25-pixel strip would
+    cost its full 2 x margin of context for little output.
+    """
+    step_y = math.ceil(height / math.ceil(height / tile))
+    step_x = math.ceil(width / math.ceil(width / tile))
+    return [(y, min(y + step_y, height), x, min(x + step_x, width))
+            for y in range(0, height, step_y) for x in range(0, width, step_x)]
+
+
+def _amplitudes(amps: list[float], noise_map: torch.Tensor | None, padded_size: tuple[int, int],
+                scale: int) -> list[float | torch.Tensor]:
+    """W per level, multiplied per region by ``noise_map`` (N|1, 1, H, W) resized to each level (bilinear)."""
+    if noise_map is None:
+        return list(amps)
+    padded = border_pad(noise_map.float(), scale)
+    hp, wp = padded_size
+    return [F.interpolate(padded, size=(hp << j, wp << j), mode="bilinear", align_corners=False) * a
+            for j, a in enumerate(amps)]
+
+
 @torch.no_grad()
 def upscale_tensor(
     model: GMGBP,
     lr: torch.Tensor,
     *,
     scale: int = 4,
-    noise_amp: NoiseAmplitude | None = None,
+    noise_amp: NoiseSetting | None = None,
+    noise_map: torch.Tensor | None = None,
     noise: Sequence[torch.Tensor] | None = None,
-    seed: int | None = None,
+    seed: int | None = 0,
+    tile: int | None = None,
+    margin: int = DEFAULT_MARGIN,
+    device: torch.device | str | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Upscale a ``(N, C, H, W)`` batch in [0, 1] by ``scale``; the result is not clamped.
 
-    The input is padded by ``scale`` pixels (reflection) and ``scale * scale``
-    pixels are cut from each side of the output, as in the authors' release.
-    ``noise`` are explicit unit draws at the padded resolutions; otherwise they
-    are drawn from the model's noise source, seeded by ``seed`` when given.
-    ``noise_amp`` defaults to the W recorded with the model.
+    The input is padded by ``scale`` pixels (reflection) and ``scale * scale`` pixels are cut from each side
+    of the output, as in the authors' release.
+
+    :param noise_amp: W for all levels or one per 2x level; ``None`` takes the W recorded with the model.
+    :param noise_map: (H, W) or (N|1, 1, H, W) values in [0, 1] multiplying W per region (resized to each level).
+    :param noise: explicit unit draws at the padded resolutions (``z_j`` at ``2**j`` times the padded input).
+    :param seed: seeds the CPU generator the unit noise is drawn from; ``None`` uses torch's global generator.
+    :param tile: input tile side in pixels; ``None`` processes the batch whole.
+    :param device: where the network runs (default: ``lr``'s device); the result stays on ``lr``'s device.
+    :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
     """
     levels = levels_for(scale)
     if noise_amp is None:
-        card = getattr(model, "card", None)
-        noise_amp = card.default_noise if card is not None else 0.0
+        noise_amp = float(getattr(model, "default_noise", 0.0))
+    amps = check_noise(noise_amp, levels)
+    run_on = torch.device(device) if device is not None else lr.device
+    height, width = lr.shape[-2:]
     padded = border_pad(lr, scale)
-    rng = None
-    if seed is not None:
-        rng = torch.Generator(device=lr.device).manual_seed(seed)
-    out = model(padded, levels, noise_amp=noise_amp, noise=noise, generator=rng)[-1]
-    crop = scale * scale
-    return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+    hp, wp = padded.shape[-2:]
+    if noise_map is not None:
+        noise_map = torch.as_tensor(noise_map, dtype=torch.float32)
+        noise_map = noise_map.view(1, 1, *noise_map.shape) if noise_map.dim() == 2 else noise_map
+        if tuple(noise_map.shape[-2:]) != (height, width):
+            noise_map = F.interpolate(noise_map, size=(height, width), mode="bilinear", align_corners=False)
+    amplitudes = _amplitudes(amps, noise_map, (hp, wp), scale)
+    noisy = noise_map is not None or any(a != 0 for a in amps)
+    if noisy and noise is None:
+        rng = torch.Generator().manual_seed(seed) if seed is not None else None
+        noise = model.draw_noise(padded.new_empty(padded.shape, device="cpu"), levels, rng)
+    draws = list(noise) if noisy else None
+
+    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
+        z = None if draws is None else [d[..., y0 << j: y1 << j, x0 << j: x1 << j].to(run_on)
+                                        for j, d in enumerate(draws)]
+        w = [a if isinstance(a, float) else a[..., y0 << j: y1 << j, x0 << j: x1 << j].to(run_on)
+             for j, a in enumerate(amplitudes)]
+        return model(crop, levels, noise_amp=w, noise=z)[-1]
+
+    c = scale * scale
+    if tile is None or (height <= tile and width <= tile):
+        full = run(0, hp, 0, wp)[..., c: c + height * scale, c: c + width * scale].to(lr.device)
+        if on_tile:
+            on_tile(1, 1)
+        return full
+    out = lr.new_empty((lr.shape[0], model.channels, height * scale, width * scale))
+    tiles = plan_tiles(height, width, tile)
+    for i, (ty0, ty1, tx0, tx1) in enumerate(tiles):
+        # tile bounds in padded coordinates, with context, clipped to the padded image
+        ry0, ry1 = max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin)
+        rx0, rx1 = max(0, tx0 + scale - margin), min(wp, tx1 + scale + margin)
+        part = run(ry0, ry1, rx0, rx1)
+        oy, ox = (ty0 + scale - ry0) * scale, (tx0 + scale - rx0) * scale
+        out[..., ty0 * scale: ty1 * scale, tx0 * scale: tx1 * scale] = \
+            part[..., oy: oy + (ty1 - ty0) * scale, ox: ox + (tx1 - tx0) * scale].to(lr.device)
+        if on_tile:
+            on_tile(i + 1, len(tiles))
+    return out

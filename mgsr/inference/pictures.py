@@ -1,54 +1,22 @@
-"""Upscaling real images at any size: tiling that changes nothing, noise control per level and per region.
+"""Images in, images out: decoded pictures, PIL images and numpy arrays adapted to the one inference core.
 
-Tiles overlap by a margin of context.  The noise is drawn once for the whole
-(padded) image at every level's full resolution, from one seeded generator in
-the same order as an untiled run, and each tile takes its crop of it; the
-amplitude maps are cropped the same way.  So a tiled result equals the untiled
-one: the only difference is the zero padding at a tile's inner edges, whose
-influence has decayed below float32 rounding after ``DEFAULT_MARGIN`` pixels.
+Colour goes through :func:`mgsr.inference.core.upscale_tensor`; alpha is upscaled with bicubic; the mode,
+bit depth and container type of the input are kept.
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.errors import MgsrError
+from mgsr.inference.core import DEFAULT_MARGIN, NoiseSetting, auto_tile, upscale_tensor
+from mgsr.io.images import Picture, decode, encode, to_grey
 from mgsr.model.generator import GMGBP
-from mgsr.io.images import Picture, decode, to_grey
-from mgsr.inference.core import border_pad, levels_for
-from mgsr.model.weights import load_generator
-
-#: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x: the
-#: influence of an input pixel on an output pixel 24 input pixels away is 4e-8
-#: of the peak, 1e-11 at 32 pixels (tests/test_upscale.py checks tiled == untiled).
-DEFAULT_MARGIN = 32
-#: Peak working memory per output pixel of one forward pass (float32 CPU, measured by
-#: benchmarks/upscale_bench.py: ~1400 at 1 Mpx, untiled); the automatic tile size keeps a tile under the budget.
-BYTES_PER_OUTPUT_PIXEL = 1600
-AUTO_MEMORY_BUDGET = 2 * 1024**3
-MIN_TILE = 32
-
-NoiseSetting = float | Sequence[float]
-
-
-def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
-    """W per level from one W or a list; an error for a wrong count, negative or non-finite values."""
-    values = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
-    if len(values) == 1:
-        values = values * levels
-    if len(values) != levels:
-        raise MgsrError(f"--noise has {len(values)} values but scale needs {levels} levels (one per 2x level)")
-    if any(not math.isfinite(v) or v < 0 for v in values):
-        raise MgsrError(f"noise amplitudes must be finite and >= 0, got {values}")
-    return values
-
+from mgsr.model.loading import resolve_model
 
 def _resize_plane(plane: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
     """Resize a float (H, W) plane to (h, w) with Pillow (bounded memory at any size)."""
@@ -56,30 +24,6 @@ def _resize_plane(plane: np.ndarray, size: tuple[int, int], resample: int) -> np
     return np.array(im.resize((size[1], size[0]), resample=resample), dtype=np.float32)
 
 
-def auto_tile(scale: int, device: torch.device, margin: int = DEFAULT_MARGIN) -> int:
-    """The largest input tile side whose forward pass fits the memory budget of ``device``."""
-    budget = AUTO_MEMORY_BUDGET
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = int(free * 0.6)
-    side_out = (budget / BYTES_PER_OUTPUT_PIXEL) ** 0.5
-    return max(MIN_TILE, int(side_out / scale) - 2 * margin)
-
-
-def plan_tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """Cover (height, width) with equal tiles of at most ``tile`` pixels: (y0, y1, x0, x1) each.
-
-    Equal sizes rather than ``tile`` plus a thin remainder: a 25-pixel strip would
-    cost its full 2 x margin of context for little output.
-    """
-    step_y = math.ceil(height / math.ceil(height / tile))
-    step_x = math.ceil(width / math.ceil(width / tile))
-    ys = list(range(0, height, step_y))
-    xs = list(range(0, width, step_x))
-    return [(y, min(y + step_y, height), x, min(x + step_x, width)) for y in ys for x in xs]
-
-
-@torch.inference_mode()
 def super_resolve(
     model: GMGBP,
     rgb: np.ndarray,
@@ -93,65 +37,16 @@ def super_resolve(
     device: str | torch.device = "cpu",
     on_tile: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Upscale an (H, W, 3) float image in [0, 1]; returns (sH, sW, 3) float32, not clamped.
+    """Upscale an (H, W, 3) float image in [0, 1] through :func:`~mgsr.inference.core.upscale_tensor`.
 
-    :param noise: W for all levels, or one W per 2x level (2x first).
-    :param noise_map: (H, W) values in [0, 1] multiplying W per region, resized to each level.
-    :param tile: input tile side in pixels; None processes the image whole.
-    :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
+    Returns (sH, sW, 3) float32, not clamped; the options are those of ``upscale_tensor``.
     """
-    device = torch.device(device)
-    levels = levels_for(scale)
-    amps = check_noise(noise, levels)
-    height, width = rgb.shape[:2]
     x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
-    padded = border_pad(x, scale)
-    hp, wp = padded.shape[-2:]
-
-    amplitudes: list[float | torch.Tensor] = list(amps)
-    if noise_map is not None:
-        if noise_map.shape != (height, width):
-            noise_map = _resize_plane(noise_map, (height, width), Image.BILINEAR)
-        padded_map = border_pad(torch.from_numpy(np.ascontiguousarray(noise_map, dtype=np.float32))[None, None], scale)
-        amplitudes = [
-            torch.from_numpy(_resize_plane(padded_map[0, 0].numpy(), (hp << j, wp << j), Image.BILINEAR))[None, None]
-            * amps[j]
-            for j in range(levels)
-        ]
-    noisy = noise_map is not None or any(a != 0 for a in amps)
-    draws = model.draw_noise(padded, levels, torch.Generator().manual_seed(seed)) if noisy else None
-
-    # NHWC lets oneDNN (and cuDNN) pick faster convolutions: 1.8x on a 2-core CPU, same values to rounding
-    # (benchmarks/upscale_bench.py).  Converting the model's weights changes only their memory layout.
-    model.to(memory_format=torch.channels_last)
-
-    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        crop = padded[..., y0:y1, x0:x1].to(device).contiguous(memory_format=torch.channels_last)
-        z = None if draws is None else [d[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device) for j, d in enumerate(draws)]
-        w = [a if isinstance(a, float) else a[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device)
-             for j, a in enumerate(amplitudes)]
-        return model(crop, levels, noise_amp=w, noise=z)[-1]
-
-    out = np.empty((height * scale, width * scale, 3), dtype=np.float32)
-    if tile is None or (height <= tile and width <= tile):
-        full = run(0, hp, 0, wp)
-        c = scale * scale
-        out[:] = full[0, :, c : c + height * scale, c : c + width * scale].permute(1, 2, 0).cpu().numpy()
-        if on_tile:
-            on_tile(1, 1)
-        return out
-    tiles = plan_tiles(height, width, tile)
-    for i, (ty0, ty1, tx0, tx1) in enumerate(tiles):
-        # tile bounds in padded coordinates, with context, clipped to the padded image
-        ry0, ry1 = max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin)
-        rx0, rx1 = max(0, tx0 + scale - margin), min(wp, tx1 + scale + margin)
-        part = run(ry0, ry1, rx0, rx1)
-        oy, ox = (ty0 + scale - ry0) * scale, (tx0 + scale - rx0) * scale
-        block = part[0, :, oy : oy + (ty1 - ty0) * scale, ox : ox + (tx1 - tx0) * scale]
-        out[ty0 * scale : ty1 * scale, tx0 * scale : tx1 * scale] = block.permute(1, 2, 0).cpu().numpy()
-        if on_tile:
-            on_tile(i + 1, len(tiles))
-    return out
+    amp_map = None if noise_map is None else torch.from_numpy(np.ascontiguousarray(noise_map, dtype=np.float32))
+    with torch.inference_mode():
+        out = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
+                             margin=margin, device=device, on_tile=on_tile)
+    return out[0].permute(1, 2, 0).numpy()
 
 
 def upscale_picture(model: GMGBP, picture: Picture, **options: object) -> Picture:
@@ -164,17 +59,6 @@ def upscale_picture(model: GMGBP, picture: Picture, **options: object) -> Pictur
         h, w = picture.size
         alpha = np.clip(_resize_plane(picture.alpha, (h * scale, w * scale), Image.BICUBIC), 0.0, 1.0)
     return Picture(color=color, alpha=alpha, bits=picture.bits, mode=picture.mode, icc_profile=picture.icc_profile)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_model(name: str, device: str) -> GMGBP:
-    return load_generator(name, device=device)
-
-
-def resolve_model(model: str | os.PathLike[str] | GMGBP, device: str | torch.device = "cpu") -> GMGBP:
-    if isinstance(model, GMGBP):
-        return model
-    return _cached_model(str(model), str(device))
 
 
 def upscale(
@@ -196,7 +80,7 @@ def upscale(
     """
     generator = resolve_model(model, device)
     if noise is None:
-        noise = generator.card.default_noise if hasattr(generator, "card") else 0.0
+        noise = generator.default_noise
     if isinstance(noise_map, Image.Image):
         noise_map = np.asarray(noise_map.convert("L"), dtype=np.float32) / 255.0
     if isinstance(image, Image.Image):
@@ -209,8 +93,6 @@ def upscale(
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
                              tile=tile_px, device=device)
     if isinstance(image, Image.Image):
-        from mgsr.io.images import encode
-
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead
             return raw16

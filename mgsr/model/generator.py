@@ -10,78 +10,19 @@ own features also refine the input (``out = x + Synthesis(f0)``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from mgsr.interfaces import ClassicUpscaler, FilterBlock, NoiseSource
-from mgsr.nn import BiasReLU
+from mgsr.nn import Analysis, Downscaling, Synthesis, Upscaling, join_channels
+
+if TYPE_CHECKING:
+    from mgsr.model.weights import ModelCard
+    from mgsr.recipe import ModelSpec
 
 NoiseAmplitude = float | torch.Tensor | Sequence[float | torch.Tensor]
-
-
-def _join(features: torch.Tensor, *others: torch.Tensor) -> torch.Tensor:
-    """Concatenate along channels in the memory layout of ``features``.
-
-    ``torch.cat`` falls back to NCHW when a part's layout is ambiguous (the
-    one-channel noise map), and every following convolution of the Upscaling
-    block would then copy its input back to channels-last: a third of the
-    inference time.  One conversion here avoids all of those.
-    """
-    joined = torch.cat([features, *others], 1)
-    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
-        return joined.contiguous(memory_format=torch.channels_last)
-    return joined
-
-
-class Analysis(nn.Module):
-    """Image -> features: 3x3 conv to ``features`` channels, then a filter block."""
-
-    def __init__(self, channels: int, features: int, block: FilterBlock) -> None:
-        super().__init__()
-        self.conv_in = nn.Conv2d(channels, features, 3, padding=1, bias=False)
-        self.block = block
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(self.conv_in(x))
-
-
-class Upscaling(nn.Module):
-    """[features of level k-1, back-projected features, noise] -> features at level k (2x)."""
-
-    def __init__(self, in_channels: int, features: int, block: FilterBlock) -> None:
-        super().__init__()
-        self.block = block
-        self.act = BiasReLU(in_channels)
-        self.conv = nn.ConvTranspose2d(in_channels, features, 3, stride=2, padding=1, output_padding=1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.act(self.block(x)))
-
-
-class Downscaling(nn.Module):
-    """Features at level k -> features at level k-1: strided 3x3 conv, then a filter block."""
-
-    def __init__(self, features: int, block: FilterBlock) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(features, features, 3, stride=2, padding=1, bias=False)
-        self.block = block
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block(self.conv(x))
-
-
-class Synthesis(nn.Module):
-    """Features -> image residual: filter block, act, 3x3 conv to ``channels`` (with bias)."""
-
-    def __init__(self, channels: int, features: int, block: FilterBlock) -> None:
-        super().__init__()
-        self.block = block
-        self.act = BiasReLU(features)
-        self.conv_out = nn.Conv2d(features, channels, 3, padding=1, bias=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(self.act(self.block(x)))
 
 
 class GMGBP(nn.Module):
@@ -89,8 +30,14 @@ class GMGBP(nn.Module):
 
     ``forward(x, levels)`` returns ``[Y_1, ..., Y_levels]`` (2x, 4x, ... of ``x``),
     all of which training needs.  No border handling happens here; see
-    :func:`mgsr.inference.super_resolve` for the release's padding and cropping.
+    :func:`mgsr.inference.core.upscale_tensor` for the release's padding and cropping.
+
+    ``spec`` (the recipe's ``[model]`` table that built it) and ``card`` (name, default W, source, licence)
+    are set by the builder and the loader; a generator built by hand has neither.
     """
+
+    spec: ModelSpec | None
+    card: ModelCard | None
 
     def __init__(
         self,
@@ -130,6 +77,15 @@ class GMGBP(nn.Module):
         nn.init.zeros_(self.synthesis.conv_out.weight)
         nn.init.zeros_(self.synthesis.conv_out.bias)
         self.noise_source = noise_source
+        self.spec = None
+        self.card = None
+
+    @property
+    def default_noise(self) -> float:
+        """The W to use when a caller gives none: the card's, else the spec's, else 0 (best distortion)."""
+        if self.card is not None:
+            return self.card.default_noise
+        return self.spec.default_noise if self.spec is not None else 0.0
 
     def draw_noise(
         self, x: torch.Tensor, levels: int, generator: torch.Generator | None = None
@@ -194,7 +150,7 @@ class GMGBP(nn.Module):
         outputs = []
         for k in range(1, levels + 1):
             out = self.classic_upscaler(out)
-            f = self.upscaling(_join(feats[k - 1], self.downscaling(self.analysis(out)), noises[k - 1]))
+            f = self.upscaling(join_channels(feats[k - 1], self.downscaling(self.analysis(out)), noises[k - 1]))
             f = self._back_project(f, k, feats, noises)
             feats.append(f)
             out = out + self.synthesis(f)
@@ -209,5 +165,5 @@ class GMGBP(nn.Module):
             return u
         for _ in range(self.mu):
             d = self._back_project(self.downscaling(u), level - 1, feats, noises)
-            u = u + self.upscaling(_join(feats[level - 1], d, noises[level - 1]))
+            u = u + self.upscaling(join_channels(feats[level - 1], d, noises[level - 1]))
         return u

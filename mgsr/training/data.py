@@ -21,15 +21,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from mgsr.errors import MgsrError
+from mgsr.errors import DataError, MgsrError
+from mgsr.samples import sample_folder
 from mgsr.io.images import IMAGE_SUFFIXES, read_picture
 from mgsr.ops.imresize import imresize, s_down
-
-
-class DataError(MgsrError):
-    """The training or validation data cannot be used as given."""
-
-    exit_code = 8
 
 
 @attrs.frozen
@@ -212,3 +207,10 @@ def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | No
         y, x = (h - th) // 2, (w - tw) // 2
         images.append((path.stem, rgb[:, y : y + th, x : x + tw].unsqueeze(0)))
     return images
+
+
+def resolve_folder(folder: str) -> str:
+    """``samples:train`` / ``samples:val`` -> the bundled sample folders; anything else unchanged."""
+    if folder.startswith("samples:"):
+        return str(sample_folder(folder.split(":", 1)[1]))
+    return folder

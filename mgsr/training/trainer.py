@@ -1,4 +1,4 @@
-"""``mgsr train``: the noise-adaptive multi-scale training of section 5 (eq. 7), resumable and observable.
+"""The training loop: the noise-adaptive multi-scale training of section 5 (eq. 7), resumable and observable.
 
 One optimisation step, for every level count L of the recipe's scales: make
 the LR input and the references X^1..X^L from the HR patches (eq. 5-6), run
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 import torch
 import tomli_w
 
@@ -31,41 +29,16 @@ from mgsr.build import Built
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
-    load_checkpoint,
-    load_module_state,
-    newest_loadable,
-    refuse_newer,
     save_checkpoint,
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import PatchDataset, load_validation, patch_loader, scale_pyramid, scan_images
-from mgsr.errors import MgsrError
-from mgsr.io.images import to_uint8
-from mgsr.ops.imresize import imresize
-from mgsr.inference.core import upscale_tensor
+from mgsr.training.data import PatchDataset, load_validation, patch_loader, resolve_folder, scale_pyramid, scan_images
+from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
+from mgsr.model.state import load_module_state
 from mgsr.model.weights import ModelCard, save_generator
-from mgsr.registry import Registry
-from mgsr.samples import sample_folder
-
-
-class TrainingError(MgsrError):
-    """Training cannot go on (a non-finite loss, a run folder in the way, a checkpoint that does not fit)."""
-
-    exit_code = 7
-
-
-class Interrupted(MgsrError):
-    """Stopped by Ctrl-C or SIGTERM after saving a checkpoint."""
-
-    exit_code = 130
-
-
-def resolve_folder(folder: str) -> str:
-    """``samples:train`` / ``samples:val`` -> the bundled sample folders; anything else unchanged."""
-    if folder.startswith("samples:"):
-        return str(sample_folder(folder.split(":", 1)[1]))
-    return folder
+from mgsr.training.logbook import Logbook
+from mgsr.training.validation import validate, write_sample_grid
 
 
 def _set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
@@ -87,11 +60,6 @@ def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 def sqrt_decay(decay_steps: int):
     """lr factor at step t: 1 / sqrt(1 + t / decay_steps) (the paper's square-root decay)."""
     return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
-
-
-def _metric(registry: Registry, name: str, **settings: Any) -> Any:
-    cls = registry.get("metric", name)
-    return cls(cls.Config(**settings))
 
 
 class Trainer:
@@ -116,6 +84,7 @@ class Trainer:
         self.device = torch.device(device)
         self.progress = progress
         self.run_dir = Path(run_dir)
+        self.logbook = Logbook(self.run_dir)
         self.generator = built.generator.to(self.device).train()
         self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
         self.losses = [loss.to(self.device) for loss in built.losses]
@@ -291,61 +260,18 @@ class Trainer:
                                 f"stopping without saving ({kept})")
 
     # --- validation and samples ------------------------------------------------------------------
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """L1 and PSNR-Y at W = 0 (with bicubic for reference) and, when the ``niqe`` metric is installed,
-        NIQE at W = 0 and W = 1: the distortion and perception axes of the paper's figure 8."""
+        """Validation scores (rank 0 only; empty without validation images)."""
         if not self.validation or not self.ctx.is_main:
             return {}
-        scale = 1 << self.max_levels
-        registry = self.built.registry
-        psnr = _metric(registry, "psnr", shave=scale)
-        niqe = _metric(registry, "niqe") if "niqe" in registry.names("metric") else None
-        scores: dict[str, list[float]] = {}
-        self.generator.eval()
-        for _, hr in self.validation:
-            hr = hr.to(self.device)
-            lr = (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
-            sr = upscale_tensor(self.generator, lr, scale=scale, noise_amp=0.0)
-            reference = to_uint8(hr)
-            scores.setdefault("val/l1", []).append(float((sr.clamp(0, 1) - hr).abs().mean()))
-            scores.setdefault("val/psnr_y", []).append(psnr.score(to_uint8(sr), reference))
-            bicubic = imresize(lr.double(), scale).float()
-            scores.setdefault("val/psnr_y_bicubic", []).append(psnr.score(to_uint8(bicubic), reference))
-            if niqe is not None:
-                noisy = upscale_tensor(self.generator, lr, scale=scale, noise_amp=1.0, seed=0)
-                for key, image in (("val/niqe_w0", sr), ("val/niqe_w1", noisy)):
-                    try:
-                        scores.setdefault(key, []).append(niqe.score(to_uint8(image)))
-                    except (MgsrError, ValueError):  # too small or flat for NIQE's 96x96 blocks
-                        pass
-        self.generator.train()
-        return {key: float(np.mean(values)) for key, values in scores.items() if values}
+        return validate(self.generator, self.validation, 1 << self.max_levels, self.built.registry)
 
-    @torch.no_grad()
     def write_samples(self) -> Path | None:
-        """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR."""
+        """The sample grid of this step (rank 0 only)."""
         if not self.validation or not self.ctx.is_main:
             return None
-        from mgsr.io.images import Picture, write_picture
-
-        scale = 1 << self.max_levels
-        self.generator.eval()
-        rows = []
-        for _, hr in self.validation[:4]:
-            hr = hr.to(self.device)
-            lr = (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
-            tiles = [imresize(lr.double(), scale).float(),
-                     upscale_tensor(self.generator, lr, scale=scale, noise_amp=0.0),
-                     upscale_tensor(self.generator, lr, scale=scale, noise_amp=1.0, seed=0), hr]
-            rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
-        self.generator.train()
-        width = max(r.shape[-1] for r in rows)
-        grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in rows], dim=-2)
-        path = self.run_dir / "samples" / f"step-{self.step:09d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_picture(path, Picture(color=grid[0].permute(1, 2, 0).cpu().numpy()))
-        return path
+        return write_sample_grid(self.generator, self.validation, 1 << self.max_levels,
+                                 self.run_dir / "samples" / f"step-{self.step:09d}.png")
 
     # --- the loop --------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
@@ -363,26 +289,8 @@ class Trainer:
         return save_generator(self.run_dir / "generator.safetensors", self.generator, self.recipe.model, card)
 
     def _log(self, record: dict[str, Any]) -> None:
-        if not self.ctx.is_main:
-            return
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-        writer = self._tensorboard()
-        if writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    writer.add_scalar(key, value, record["step"])
-            writer.flush()
-
-    def _tensorboard(self):  # noqa: ANN202 - a SummaryWriter when the optional tensorboard package is installed
-        if not hasattr(self, "_writer"):
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                self._writer = None
-            else:
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-        return self._writer
+        if self.ctx.is_main:
+            self.logbook.write(record)
 
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
@@ -455,72 +363,6 @@ class Trainer:
             return path
         finally:
             bar.close()
-            if getattr(self, "_writer", None) is not None:
-                self._writer.close()
+            self.logbook.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-
-def prepare_run(run_dir: Path, resume: str | None) -> tuple[Path, dict[str, Any]] | None:
-    """Which checkpoint to resume from; refuses to train over an existing run unless asked to resume."""
-    folder = run_dir / "checkpoints"
-    if resume is None:
-        if list_checkpoints(folder):
-            raise TrainingError(f"{run_dir} already holds checkpoints; continue it with --resume auto "
-                                f"or choose another --out")
-        return None
-    if resume == "auto":
-        return newest_loadable(folder)
-    path = Path(resume)
-    if path.is_dir():
-        found = newest_loadable(path / "checkpoints") or newest_loadable(path)
-        if found is None:
-            raise TrainingError(f"no loadable checkpoint in {path}")
-        return found
-    return path, load_checkpoint(path)
-
-
-def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
-          resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "cpu",
-          progress: bool = True) -> Path:
-    """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
-    from mgsr.training.distributed import from_environment, shutdown
-
-    ctx, device = from_environment(device)
-    try:
-        return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
-                      progress=progress, ctx=ctx)
-    except BaseException as exc:
-        if ctx.active:  # name the rank: torchrun then stops the others and the job exits non-zero
-            print(f"mgsr: rank {ctx.rank} of {ctx.world_size} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        raise
-    finally:
-        shutdown(ctx)
-
-
-def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
-           overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
-    from mgsr.build import build
-    from mgsr.recipe import load_recipe
-    from mgsr.registry import default_registry
-
-    registry = default_registry()
-    extra = list(overrides)
-    if data:
-        extra.append("data.train=" + json.dumps(list(data)))
-    recipe = load_recipe(recipe_path, registry, overrides=extra)
-    if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
-        raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
-    run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
-    start = prepare_run(run_dir, resume)
-    if start is not None:
-        refuse_newer(run_dir / "checkpoints", int(start[1]["step"]))
-    if recipe.training.deterministic:
-        torch.use_deterministic_algorithms(True)
-    torch.manual_seed(recipe.training.seed)
-    built = build(recipe, registry, training=True)
-    trainer = Trainer(built, run_dir, device=device, progress=progress, ctx=ctx)
-    if start is not None:
-        trainer.restore(*start)
-        print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)
-    return trainer.run()

@@ -1,0 +1,37 @@
+"""Loading a state dict into a module, refusing any mismatch with the keys listed (weights and checkpoints)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from mgsr.errors import WeightsError
+
+
+def state_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> str | None:
+    """A description of how ``state`` fails to fit ``own`` (missing, unexpected, shapes), or None."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+
+    def listing(label: str, items: list[str]) -> str:
+        more = f", ... ({len(items) - 8} more)" if len(items) > 8 else ""
+        return f"{len(items)} {label}: " + ", ".join(items[:8]) + more
+
+    parts = []
+    if missing:
+        parts.append(listing("missing", missing))
+    if unexpected:
+        parts.append(listing("unexpected", unexpected))
+    if wrong:
+        parts.append(listing("shape mismatches", [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]))
+    return "; ".join(parts) or None
+
+
+def load_module_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that refuses any mismatch with a WeightsError listing the keys."""
+    problem = state_mismatch(module.state_dict(), state)
+    if problem:
+        raise WeightsError(f"{source} does not fit this architecture ({problem})")
+    module.load_state_dict(dict(state), strict=True)

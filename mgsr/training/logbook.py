@@ -1,0 +1,42 @@
+"""Where training numbers go: ``metrics.jsonl`` in the run folder, and TensorBoard when it is installed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class Logbook:
+    """Appends one JSON record per call to ``RUN_DIR/metrics.jsonl``; mirrors scalars to ``RUN_DIR/tensorboard``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._writer: Any = None
+        self._writer_checked = False
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+        writer = self._tensorboard()
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    writer.add_scalar(key, value, record["step"])
+            writer.flush()
+
+    def _tensorboard(self) -> Any:
+        """A SummaryWriter when the optional tensorboard package is installed, else None."""
+        if not self._writer_checked:
+            self._writer_checked = True
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._writer = None
+            else:
+                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
