@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import upscale_cli
 from . import eval_cli
+from . import data_cli
 from .errors import MgsrError
 
 
@@ -82,7 +83,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train G-MGBP from a TOML recipe (resumable)")
     p.add_argument("recipe", help="a recipe file, e.g. recipes/quickstart.toml")
     p.add_argument("--data", action="append", default=None, metavar="DIR",
-                   help="training image folder (repeatable); replaces data.train of the recipe")
+                   help="training image folder or store from `mgsr data prepare` (repeatable); replaces data.train of the recipe")
     p.add_argument("--out", default=None, metavar="RUN_DIR", help="run folder (default runs/<recipe name>)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
@@ -103,6 +104,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import_weights)
 
     eval_cli.register(sub)
+    data_cli.register(sub)
     return parser
 
 
