@@ -195,3 +195,28 @@ def test_vgg19_download_failure_exits_4_with_one_line(server, online, monkeypatc
 
 def test_download_error_is_a_weights_error():
     assert issubclass(DownloadError, WeightsError) and DownloadError.exit_code == 4
+
+
+def test_training_the_paper_recipe_downloads_vgg19_once(server, online, monkeypatch, tmp_path, capsys):
+    """The issue's 'done when': a fresh cache, the VGG-19 file served through MGSR_VGG19_URL, `mgsr train
+    recipes/pirm_r3.toml --data DIR` made small with --set; the weights come down once and the run completes."""
+    from mgsr.samples import sample_folder
+
+    name, _ = serve_fake_vgg19(server, tmp_path)
+    monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
+    small = ["model.features=8", "discriminator.features=8", "data.patch_size=16", "data.target_megapixels=none",
+             "data.workers=0", "training.steps=1", "training.batch_size=2", "training.scales=[1]",
+             "training.validate_every=10", "training.sample_every=10", "training.checkpoint_every=10"]
+    for part in ("model.analysis", "model.upscaling", "model.downscaling", "model.synthesis",
+                 "discriminator.analysis", "discriminator.pooling", "discriminator.synthesis"):
+        small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
+    sets = [arg for item in small for arg in ("--set", item)]
+    try:
+        for run in ("a", "b"):
+            code = main(["train", str(RECIPES / "pirm_r3.toml"), "--data", str(sample_folder("train")),
+                         "--out", str(tmp_path / run), "-q", *sets])
+            assert code == 0, capsys.readouterr().err
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert (tmp_path / "a" / "generator.safetensors").is_file() and (tmp_path / "b" / "generator.safetensors").is_file()
+    assert server.hits == [name] and leftovers(online) == [name]
