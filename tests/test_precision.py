@@ -50,3 +50,22 @@ def test_mixed_precision_trains_a_layer(precision):
     assert not torch.equal(layer.weight, before) and torch.isfinite(layer.weight).all()
     with pytest.raises(ValueError, match="fp32, bf16, fp16"):
         MixedPrecision("fp8", torch.device("cpu"))
+
+
+def test_precision_critical_numerics_stay_float32_under_autocast():
+    from mgsr.imresize import s_down
+    from mgsr.local_stats import gaussian_window, variance_normalize
+    from mgsr_plugins.contextual import contextual_similarity
+
+    torch.manual_seed(0)
+    y = torch.rand(2, 1, 24, 24) * 255
+    x = torch.rand(2, 3, 16, 16)
+    fx, fy = torch.rand(2, 8, 6, 6), torch.rand(2, 8, 5, 5)
+    window = gaussian_window(dtype=torch.float32)
+    plain = variance_normalize(y, window), s_down(x, 2), contextual_similarity(fx, fy)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = variance_normalize(y, window), s_down(x.bfloat16(), 2), contextual_similarity(fx.bfloat16(), fy)
+    assert all(m.dtype == torch.float32 for m in mixed)
+    torch.testing.assert_close(mixed[0], plain[0])  # float32 input: the same result as without autocast
+    torch.testing.assert_close(mixed[1], plain[1], atol=4e-3, rtol=0)  # only the input was rounded to bf16
+    torch.testing.assert_close(mixed[2], plain[2], atol=2e-2, rtol=0)
