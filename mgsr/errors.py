@@ -58,6 +58,12 @@ class WeightsError(MgsrError):
     exit_code = 4
 
 
+class DownloadError(WeightsError):
+    """A file fetched on first use (e.g. VGG-19's weights) is missing and cannot be downloaded."""
+
+    exit_code = 4
+
+
 class ImageError(MgsrError):
     """An input image cannot be read or an output image cannot be written."""
 

@@ -2,18 +2,21 @@
 
 The layers are defined here (torchvision is not needed); their order and
 ``features.N`` indices are those of torchvision's ``vgg19``, so its state dict
-loads as is.  mgsr downloads nothing at run time: the weights come from a
-file named in the recipe (``weights = "path"``) or from the torch hub cache,
-where ``torch.hub`` itself would have saved them
-(``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``).  As torch.hub does,
-a file whose name ends in ``-<hex>.<ext>`` must have a SHA-256 starting with
-that hex.  Loaded with ``weights_only=True``: tensors only, never unpickled code.
+loads as is.  The weights come from a file named in the recipe
+(``weights = "path"``) or from the torch hub cache
+(``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``), where
+:func:`mgsr.hub.fetch` downloads them on first use — from torchvision's URL or
+from ``MGSR_VGG19_URL`` (a mirror; the cached file takes that URL's file name,
+whose ``-<hex>`` is the SHA-256 prefix checked).  ``MGSR_OFFLINE=1`` forbids the
+download.  As torch.hub does, a file whose name ends in ``-<hex>.<ext>`` must
+have a SHA-256 starting with that hex.  Loaded with ``weights_only=True``:
+tensors only, never unpickled code.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,18 +24,18 @@ import attrs
 import torch
 from torch import nn
 
-from mgsr import hookimpl
+from mgsr import hookimpl, hub
 from mgsr.errors import WeightsError
 from mgsr.interfaces import FeatureExtractor
 
 WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"
 WEIGHTS_URL = f"https://download.pytorch.org/models/{WEIGHTS_FILE}"
+URL_ENV = "MGSR_VGG19_URL"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: VGG-19 ("configuration E"): output channels per convolution, "M" for a 2x2 max-pool.
 _PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
-_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
 
 
 def layer_names() -> list[str]:
@@ -56,20 +59,15 @@ def _known_layer(instance: object, attribute: attrs.Attribute, value: str) -> No
         raise ValueError(f"unknown VGG-19 layer '{value}'; one of: {', '.join(LAYERS)}")
 
 
-def hub_weights_path() -> Path:
-    """Where ``torch.hub`` keeps the ImageNet VGG-19 weights (follows ``TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
-
-
 def check_hash(path: Path) -> None:
     """torch.hub's rule: a name ending in ``-<hex>.<ext>`` promises a SHA-256 that starts with that hex."""
-    match = _HASH_IN_NAME.search(path.name)
-    if match is None:
+    prefix = hub.expected_sha256_prefix(path.name)
+    if prefix is None:
         return
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if not digest.startswith(match.group(1)):
+    if not digest.startswith(prefix):
         raise WeightsError(
-            f"{path}: SHA-256 {digest[:16]}... does not start with '{match.group(1)}' as its name promises; "
+            f"{path}: SHA-256 {digest[:16]}... does not start with '{prefix}' as its name promises; "
             f"the file is corrupt or not the one named - download {WEIGHTS_URL} again"
         )
 
@@ -133,15 +131,10 @@ class VGG19Features(FeatureExtractor):
 
     @staticmethod
     def _hub_file() -> Path:
-        path = hub_weights_path()
-        if not path.is_file():
-            raise WeightsError(
-                f"VGG-19 ImageNet weights not found at {path}; mgsr downloads nothing at run time. "
-                f"Download {WEIGHTS_URL} and put it there (the torch hub cache; TORCH_HOME moves it), "
-                f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the recipe\'s '
-                "[losses.features] table (pretrained = false gives random features, for tests only)"
-            )
-        return path
+        """The cached ImageNet file, downloaded on first use (from ``MGSR_VGG19_URL`` when set)."""
+        url = os.environ.get(URL_ENV) or WEIGHTS_URL
+        return hub.fetch(url, label="VGG-19 ImageNet weights", hint=f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the '
+                         "recipe's [losses.features] table (pretrained = false gives random features, for tests only)")
 
     def load_file(self, path: Path) -> None:
         """Load torchvision's ``features.N.weight/bias`` for the layers built; other keys are ignored."""

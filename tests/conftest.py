@@ -20,6 +20,13 @@ torch.set_num_threads(1)
 REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "reference"))
 
 
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test reaches the internet: a missing file is an error (tests/test_hub.py serves files locally)."""
+    monkeypatch.setenv("MGSR_OFFLINE", "1")
+    monkeypatch.delenv("MGSR_VGG19_URL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def reference() -> Path:
     """``../shared/reference``; its absence is an error, not a skip (parity is what these tests prove)."""

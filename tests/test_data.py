@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 from mgsr.errors import DataError
-from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images, target_size
+from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images
+from mgsr.training.training_images import target_size
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
 

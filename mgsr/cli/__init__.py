@@ -10,6 +10,7 @@ from pathlib import Path
 from mgsr.cli import upscale as upscale_cli
 from mgsr.cli import evaluate as eval_cli
 from mgsr.errors import MgsrError
+from mgsr.cli import data as data_cli
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -83,7 +84,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train G-MGBP from a TOML recipe (resumable)")
     p.add_argument("recipe", help="a recipe file, e.g. recipes/quickstart.toml")
     p.add_argument("--data", action="append", default=None, metavar="DIR",
-                   help="training image folder (repeatable); replaces data.train of the recipe")
+                   help="training image folder or store from `mgsr data prepare` (repeatable); replaces data.train of the recipe")
     p.add_argument("--out", default=None, metavar="RUN_DIR", help="run folder (default runs/<recipe name>)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
@@ -104,6 +105,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import_weights)
 
     eval_cli.register(sub)
+    data_cli.register(sub)
     return parser
 
 

@@ -73,13 +73,13 @@ def parse_tile(value: str) -> int | str | None:
 
 def collect_inputs(patterns: list[str]) -> list[Path]:
     """Expand folders (their images, sorted) and glob patterns; keep missing paths to report them."""
-    from mgsr.io.images import IMAGE_SUFFIXES
+    from mgsr.io.files import image_files
 
     found: list[Path] = []
     for raw in patterns:
         path = Path(raw)
         if path.is_dir():
-            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            images = image_files(path)
             found.extend(images if images else [path])  # an empty folder is reported as a failure
         elif not path.exists() and glob.has_magic(raw):
             matches = sorted(Path(m) for m in glob.glob(raw))

@@ -19,6 +19,7 @@ import attrs
 import numpy as np
 
 from mgsr.errors import EvaluationError
+from mgsr.io.files import image_files
 from mgsr.io.images import IMAGE_SUFFIXES, read_rgb, to_uint8
 from mgsr.interfaces import Metric
 from mgsr.evaluation.protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
@@ -34,7 +35,7 @@ def list_images(folder: str | os.PathLike[str], role: str) -> list[Path]:
         raise EvaluationError(f"{role} {path}: no such folder")
     if not path.is_dir():
         raise EvaluationError(f"{role} {path}: not a folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(path)
     if not files:
         raise EvaluationError(f"{role} {path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
     return files

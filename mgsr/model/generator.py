@@ -19,7 +19,7 @@ from mgsr.interfaces import ClassicUpscaler, FilterBlock, NoiseSource
 from mgsr.nn import Analysis, Downscaling, Synthesis, Upscaling, join_channels
 
 if TYPE_CHECKING:
-    from mgsr.model.weights import ModelCard
+    from mgsr.model.card import ModelCard
     from mgsr.recipe import ModelSpec
 
 NoiseAmplitude = float | torch.Tensor | Sequence[float | torch.Tensor]

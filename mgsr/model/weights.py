@@ -22,6 +22,7 @@ from safetensors.torch import save_file
 from mgsr.io.atomic import atomic_path
 from mgsr.model.state import load_module_state
 from mgsr.errors import WeightsError
+from mgsr.model.card import ModelCard
 from mgsr.model.generator import GMGBP
 from mgsr.recipe import ModelSpec, make_converter
 
@@ -37,16 +38,6 @@ RUN_GENERATOR_FILE = "generator.safetensors"
 
 MODEL_KEY = "mgsr.model"
 CARD_KEY = "mgsr.card"
-
-
-@attrs.frozen
-class ModelCard:
-    """What a user should know about a set of weights."""
-
-    name: str
-    default_noise: float
-    source: str = ""
-    license: str = ""
 
 
 def bundled_path(name: str) -> Path:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mgsr.ops.precision import full_precision
 
+
+@full_precision  # relative cosine distances d / min d: half precision flattens them
 def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.5, eps: float = 1e-5) -> torch.Tensor:
     """CX between the feature sets of ``x`` and ``y`` (``(N, C, H, W)``, sizes may differ); one value per item."""
     if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mgsr.ops.precision import full_precision
+
 
 def gaussian_taps(size: int, sigma: float) -> np.ndarray:
     """A normalised 1-D Gaussian of ``size`` taps (float64); its outer square is MATLAB's ``fspecial('gaussian')``."""
@@ -38,6 +40,7 @@ def local_mean(image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return F.conv2d(padded, window.to(image).view(1, 1, *window.shape))
 
 
+@full_precision  # μ(I²) − μ² cancels: never in half precision
 def variance_normalize(image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     """``(N, 1, H, W)`` luminance (0..255 scale) -> ``Î = (I - μ) / (σ + 1)``, differentiable.
 

@@ -11,7 +11,6 @@ with the MATLAB-faithful S_down (see :func:`scale_pyramid`).
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,45 +22,46 @@ from PIL import Image, UnidentifiedImageError
 
 from mgsr.errors import DataError, MgsrError
 from mgsr.samples import sample_folder
-from mgsr.io.images import IMAGE_SUFFIXES, read_picture
-from mgsr.ops.imresize import imresize, s_down
+from mgsr.io.images import IMAGE_SUFFIXES
+from mgsr.ops.imresize import s_down
+from mgsr.training.store import StoredImage, is_store, open_store
+from mgsr.training.training_images import image_folders, load_rgb_uint8, target_size
 
 
 @attrs.frozen
 class ScanReport:
     """What a folder scan found: usable images and the ones skipped, with reasons."""
 
-    usable: tuple[Path, ...]
+    usable: tuple[Path | StoredImage, ...]
     skipped: tuple[tuple[Path, str], ...]
-
-
-def _list_images(folders: Sequence[str | Path]) -> list[Path]:
-    files: list[Path] = []
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise DataError(f"data folder not found: {folder}")
-        files.extend(sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
-    return files
-
-
-def target_size(height: int, width: int, megapixels: float | None) -> tuple[int, int]:
-    """The size an image is resized to so its area is ``megapixels`` (aspect kept); unchanged when None."""
-    if megapixels is None:
-        return height, width
-    factor = math.sqrt(megapixels * 1e6 / (height * width))
-    return max(1, round(height * factor)), max(1, round(width * factor))
 
 
 def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float | None = None) -> ScanReport:
     """Find images in ``folders`` (recursively), skipping unreadable ones and ones smaller than ``min_side``.
 
-    Only headers are read here.  Raises DataError when nothing usable remains.
+    A folder may also be a store made by ``mgsr data prepare`` (see
+    :mod:`mgsr.store`); it must have been prepared with the same
+    ``megapixels``.  Only headers (or the store's manifest) are read here.
+    Raises DataError when nothing usable remains.
     """
-    files = _list_images(folders)
-    if not files:
+    stores = [Path(f) for f in folders if is_store(f)]
+    files = image_folders([f for f in folders if Path(f) not in stores])
+    usable: list[Path | StoredImage] = []
+    skipped: list[tuple[Path, str]] = []
+    for folder in stores:
+        store = open_store(folder)
+        if store.target_megapixels != megapixels:
+            raise DataError(f"store {folder} was prepared with target_megapixels = {store.target_megapixels}, "
+                            f"the recipe asks for {megapixels}; set data.target_megapixels to match or run "
+                            f"`mgsr data prepare ... --target-megapixels {megapixels}` into another folder")
+        for image in store.images:
+            if min(image.height, image.width) < min_side:
+                skipped.append((Path(image.source), f"{image.width}x{image.height} (prepared) is smaller than "
+                                                    f"the {min_side}-pixel patch"))
+            else:
+                usable.append(image)
+    if not files and not stores:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, folders))}")
-    usable, skipped = [], []
     for path in files:
         try:
             with Image.open(path) as im:
@@ -77,20 +77,11 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
     for path, reason in skipped:
         warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
     if not usable:
-        raise DataError(f"none of the {len(files)} images in {', '.join(map(str, folders))} is usable "
-                        f"({len(skipped)} skipped; first: {skipped[0][0]}: {skipped[0][1]})")
+        total = len(files) + sum(len(open_store(f).images) for f in stores)
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DataError(f"none of the {total} images in {', '.join(map(str, folders))} is usable "
+                        f"({len(skipped)} skipped{first})")
     return ScanReport(tuple(usable), tuple(skipped))
-
-
-def load_rgb_uint8(path: Path, megapixels: float | None) -> np.ndarray:
-    """(H, W, 3) uint8, resized to ``megapixels`` with MATLAB bicubic when asked."""
-    picture = read_picture(path)
-    rgb = np.clip(picture.rgb(), 0, 1)
-    if megapixels is not None:
-        h, w = target_size(*rgb.shape[:2], megapixels)
-        t = torch.from_numpy(rgb.astype(np.float64)).permute(2, 0, 1)
-        rgb = imresize(t, size=(h, w)).permute(1, 2, 0).clamp(0, 1).numpy()
-    return np.round(rgb * 255).astype(np.uint8)
 
 
 def random_patch(image: np.ndarray, size: int, rng: np.random.Generator, augment: bool) -> np.ndarray:
@@ -107,9 +98,13 @@ def random_patch(image: np.ndarray, size: int, rng: np.random.Generator, augment
 
 
 class PatchDataset(torch.utils.data.Dataset):
-    """Maps a key ``(image index, sample seed)`` to a (3, P, P) float patch in [0, 1]."""
+    """Maps a key ``(image index, sample seed)`` to a (3, P, P) float patch in [0, 1].
 
-    def __init__(self, images: Sequence[Path], patch_size: int, megapixels: float | None, augment: bool) -> None:
+    ``images`` are image files (decoded and resized on use) or prepared
+    :class:`~mgsr.store.StoredImage` arrays (memory-mapped, already resized).
+    """
+
+    def __init__(self, images: Sequence[Path | StoredImage], patch_size: int, megapixels: float | None, augment: bool) -> None:
         self.images = list(images)
         self.patch_size = patch_size
         self.megapixels = megapixels
@@ -119,8 +114,14 @@ class PatchDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    @functools.lru_cache(maxsize=32)  # noqa: B019 - one cache per worker process is what we want
     def _image(self, index: int) -> np.ndarray:
+        image = self.images[index]
+        if isinstance(image, StoredImage):
+            return image.array()  # a memory map: nothing to cache
+        return self._decoded(index)
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one cache per worker process is what we want
+    def _decoded(self, index: int) -> np.ndarray:
         return load_rgb_uint8(self.images[index], self.megapixels)
 
     def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,153 @@
+"""Files fetched on first use (e.g. a feature extractor's ImageNet weights) — a toolkit for plugins.
+
+Why not ``torch.hub.download_url_to_file``: its failures are tracebacks of
+urllib, and mgsr's rule is one line that names the URL, the file and what to
+do.  The contract is torch.hub's own, so files it saved are found here and
+vice versa:
+
+- the cache is ``<torch.hub.get_dir()>/checkpoints`` (``TORCH_HOME`` moves it);
+- a name ending in ``-<hex>.<ext>`` promises a SHA-256 starting with that hex;
+- the download goes to a temporary name in the cache folder and is renamed
+  only after the hash matched, so an interrupted or corrupt download leaves
+  nothing behind and the next call simply tries again.
+
+``MGSR_OFFLINE=1`` (or true/yes/on) forbids any network access: a missing file
+is then an error saying where to put it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from mgsr.errors import DownloadError
+
+__all__ = ["DownloadError", "cache_dir", "expected_sha256_prefix", "fetch", "offline"]
+
+OFFLINE_ENV = "MGSR_OFFLINE"
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
+_CHUNK = 1 << 20
+#: seconds without a byte from the server before giving up (not the whole download's limit)
+TIMEOUT = 60.0
+
+
+def offline() -> bool:
+    """Whether ``MGSR_OFFLINE`` forbids network access."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir() -> Path:
+    """torch.hub's checkpoint folder, where downloaded weights live (follows ``TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def expected_sha256_prefix(filename: str) -> str | None:
+    """The hex a torch.hub-style name promises (``vgg19-dcbb9e9d.pth`` -> ``dcbb9e9d``); None if it has none."""
+    match = _HASH_IN_NAME.search(filename)
+    return match.group(1) if match else None
+
+
+def filename_of(url: str) -> str:
+    """The last path component of ``url`` — the name the file gets in the cache."""
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise DownloadError(f"{url} does not end in a file name; give one (e.g. 'vgg19-dcbb9e9d.pth')")
+    return name
+
+
+def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = None,
+          folder: str | os.PathLike[str] | None = None, progress: bool = True, label: str = "",
+          hint: str = "") -> Path:
+    """The cached file for ``url``, downloaded first if it is not in ``folder`` yet.
+
+    ``filename`` defaults to the URL's file name and ``sha256_prefix`` to the
+    hex in that name (no check when it has none); ``folder`` defaults to
+    :func:`cache_dir`.  ``label`` says what the file is in messages (e.g.
+    "VGG-19 ImageNet weights"); ``hint`` is appended to every error (e.g. how to name
+    a local copy instead).  Raises :class:`DownloadError` (exit code 4) when
+    the file is missing and cannot be downloaded: offline, no network, an
+    HTTP error, a transfer cut short or a hash mismatch.
+    """
+    name = filename or filename_of(url)
+    target = (Path(folder) if folder is not None else cache_dir()) / name
+    if target.is_file():
+        return target
+    prefix = sha256_prefix if sha256_prefix is not None else expected_sha256_prefix(name)
+    where = " (the torch hub cache; TORCH_HOME moves it)" if folder is None else ""
+    todo = f"download {url} yourself and put it at {target}{where}{', ' + hint if hint else ''}"
+    if offline():
+        raise DownloadError(f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids "
+                            f"downloading it: {todo}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise DownloadError(f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
+                            f"make it writable, set TORCH_HOME to another folder, or {todo}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            digest = _download(url, out, name, progress)
+        if prefix is not None and not digest.startswith(prefix):
+            raise DownloadError(f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
+                                f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "
+                                f"check the URL or mirror (a changed or corrupt file), or {todo}")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; a cache file is as readable as any other
+        os.replace(tmp, target)
+    except DownloadError:
+        raise
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"cannot download {url} to {target}: HTTP {exc.code} {exc.reason}; "
+                            f"check the URL or mirror, or {todo}") from None
+    except urllib.error.URLError as exc:
+        raise DownloadError(f"cannot download {url} to {target}: {exc.reason}; check the network "
+                            f"(or proxy settings), or {todo}") from None
+    except (http.client.HTTPException, OSError) as exc:  # cut short, reset, timed out, disk full
+        reason = _describe(exc)
+        raise DownloadError(f"cannot download {url} to {target}: {reason} (nothing was kept; the next run "
+                            f"tries again); retry, or {todo}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _download(url: str, out, name: str, progress: bool) -> str:
+    """Stream ``url`` into ``out``; the SHA-256 hex of what was received, which is all that was promised."""
+    digest = hashlib.sha256()
+    request = urllib.request.Request(url, headers={"User-Agent": "mgsr"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - http(s)/file URLs by design
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        received = 0
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                  disable=not progress, leave=False) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total:
+        raise http.client.IncompleteRead(b"", total - received)
+    return digest.hexdigest()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the server closed the connection before the end of the file"
+    if isinstance(exc, TimeoutError):
+        return f"no data for {TIMEOUT:.0f} s"
+    if isinstance(exc, http.client.HTTPException):
+        return f"the server broke off the transfer ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)

@@ -1,0 +1,264 @@
+"""A prepared training set: every image decoded and resized once, stored as an uncompressed uint8 array.
+
+Why: the patch stream crops 128x128 pieces at random from thousands of images,
+so decoding a PNG and running the float64 MATLAB bicubic for every patch costs
+hundreds of milliseconds (a cache of decoded images never hits with a random
+permutation).  Here each image is decoded once by ``mgsr data prepare``, resized
+as the recipe's ``data.target_megapixels`` asks (the same
+:func:`mgsr.training.training_images.load_rgb_uint8` the raw stream uses, so the pixels are
+identical) and written as one ``.npy`` (H, W, 3) uint8 file that the stream
+memory-maps: a patch then reads only its own rows.
+
+Layout of a store folder::
+
+    manifest.json        format, target_megapixels, images (in stream order), skipped
+    arrays/<sha>.npy     one per distinct source content (first 20 hex of its SHA-256)
+
+Robustness: each array is written to a temporary name and renamed; the
+manifest is rewritten atomically every few seconds and at the end, listing
+only finished arrays, so an interrupted run leaves a usable (partial) store and
+the next run continues.  A re-run decodes only sources whose path, size or
+modification time changed (and whose content hash changed).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mgsr.io.atomic import atomic_path
+from mgsr.errors import MgsrError
+from mgsr.training.training_images import image_folders, load_rgb_uint8  # the raw stream's decoder
+
+MANIFEST = "manifest.json"
+ARRAYS = "arrays"
+FORMAT = "mgsr-prepared-images"
+VERSION = 1
+#: seconds between manifest rewrites while preparing (what an interruption can lose)
+CHECKPOINT_EVERY = 10.0
+
+
+class StoreError(MgsrError):
+    """A prepared store cannot be read or written as asked."""
+
+    exit_code = 8  # the data errors' code (mgsr.data.DataError)
+
+
+@attrs.frozen
+class StoredImage:
+    """One prepared image: its array file and where it came from."""
+
+    array_path: Path
+    source: str
+    height: int
+    width: int
+
+    def array(self) -> np.ndarray:
+        """The (H, W, 3) uint8 pixels, memory-mapped (read-only): a crop reads only its rows."""
+        try:
+            return np.load(self.array_path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the prepared array {self.array_path} (of {self.source}): {exc}; "
+                             f"run `mgsr data prepare` again") from None
+
+
+@attrs.frozen
+class Store:
+    """An opened store folder."""
+
+    folder: Path
+    target_megapixels: float | None
+    images: tuple[StoredImage, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+
+def is_store(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` is a prepared store (has a manifest) rather than a folder of image files."""
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the store manifest {path} ({exc}); run `mgsr data prepare` again "
+                         f"into a new folder") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise StoreError(f"{path} is not an mgsr prepared-image manifest (format {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise StoreError(f"{path} has store version {data.get('version')}, this mgsr reads version {VERSION}; "
+                         f"run `mgsr data prepare` again")
+    return data
+
+
+def open_store(folder: str | os.PathLike[str]) -> Store:
+    """Read a store's manifest; the arrays are opened only when a patch needs them."""
+    folder = Path(folder)
+    data = _read_manifest(folder)
+    try:
+        images = tuple(StoredImage(folder / ARRAYS / e["array"], e["source"], int(e["height"]), int(e["width"]))
+                       for e in data["images"])
+        skipped = tuple((s["source"], s["reason"]) for s in data.get("skipped", []))
+        megapixels = data["target_megapixels"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"{folder / MANIFEST}: malformed entry ({type(exc).__name__}: {exc}); "
+                         f"run `mgsr data prepare` again into a new folder") from None
+    missing = [image.array_path for image in images if not image.array_path.is_file()]
+    if missing:
+        raise StoreError(f"store {folder}: {len(missing)} array file(s) listed in the manifest are missing "
+                         f"(first: {missing[0]}); run `mgsr data prepare` again to restore them")
+    return Store(folder, megapixels, images, skipped)
+
+
+@attrs.frozen
+class PrepareReport:
+    """What a ``prepare`` run did."""
+
+    store: Store
+    decoded: int
+    reused: int
+    skipped: tuple[tuple[str, str], ...]
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict[str, Any] | None) -> dict[str, Any]:
+    """Decode, resize and store one image (runs in a worker process); the manifest entry or a skip record."""
+
+    path = Path(source)
+    try:
+        size, mtime = _stat(path)
+        sha = _file_sha256(path)
+    except OSError as exc:
+        return {"source": source, "reason": f"unreadable ({exc.strerror or exc})"}
+    entry = {"source": source, "size": size, "mtime_ns": mtime, "sha256": sha, "array": f"{sha[:20]}.npy"}
+    target = Path(arrays) / entry["array"]
+    if known is not None and known.get("sha256") == sha and target.is_file():  # touched, not changed
+        return {**entry, "height": known["height"], "width": known["width"], "reused": True}
+    try:
+        rgb = load_rgb_uint8(path, megapixels)
+    except MgsrError as exc:
+        return {"source": source, "size": size, "mtime_ns": mtime, "reason": f"unreadable ({exc})"}
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, rgb, allow_pickle=False)
+    return {**entry, "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core already
+
+
+def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str], *,
+            target_megapixels: float | None = None, workers: int | None = None,
+            progress: bool = True, on_skip: Callable[[str, str], None] | None = None) -> PrepareReport:
+    """Make or update the store ``folder`` from the images in the ``sources`` folders (searched recursively).
+
+    Images are listed in the raw stream's order (so a store and its folders give
+    the same patches); ``workers`` processes decode in parallel (default: all
+    cores; 0 decodes here).  Raises StoreError when ``folder`` holds a store
+    prepared with another ``target_megapixels``.
+    """
+    from tqdm import tqdm
+
+
+    folder = Path(folder)
+    files = [str(p.resolve()) for p in image_folders(sources)]
+    old: dict[str, dict[str, Any]] = {}
+    if is_store(folder):
+        manifest = _read_manifest(folder)
+        if manifest.get("target_megapixels") != target_megapixels:
+            raise StoreError(f"{folder} was prepared with target_megapixels = {manifest.get('target_megapixels')}, "
+                             f"not {target_megapixels}; prepare into another folder (the recipe's "
+                             f"data.target_megapixels must match the store's)")
+        old = {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
+    elif folder.exists() and any(folder.iterdir()):
+        raise StoreError(f"{folder} exists, is not empty and is not a store; choose a new or empty folder")
+    arrays = folder / ARRAYS
+    try:
+        arrays.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store folder {folder} ({exc.strerror or exc})") from None
+
+    done: dict[str, dict[str, Any]] = {}
+    todo: list[str] = []
+    for source in files:
+        entry = old.get(source)
+        try:
+            unchanged = entry is not None and _stat(Path(source)) == (entry.get("size"), entry.get("mtime_ns"))
+        except OSError:
+            unchanged = False
+        if unchanged and ("reason" in entry or (arrays / entry["array"]).is_file()):
+            done[source] = entry
+        else:
+            todo.append(source)
+    order = {source: i for i, source in enumerate(files)}
+
+    def write_manifest() -> None:
+        entries = sorted(done.values(), key=lambda e: order[e["source"]])
+        data = {"format": FORMAT, "version": VERSION, "target_megapixels": target_megapixels,
+                "images": [{k: v for k, v in e.items() if k != "reused"} for e in entries if "reason" not in e],
+                "skipped": [e for e in entries if "reason" in e]}
+        with atomic_path(folder / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(data, indent=1))
+
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    decoded = 0
+    last = time.monotonic()
+    bar = tqdm(total=len(todo), unit="img", desc="preparing", disable=not progress or not todo)
+    pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 0 else None
+    try:
+        if pool is None:
+            results = (_prepare_one(s, str(arrays), target_megapixels, old.get(s)) for s in todo)
+        else:
+            futures = [pool.submit(_prepare_one, s, str(arrays), target_megapixels, old.get(s)) for s in todo]
+            results = (f.result() for f in concurrent.futures.as_completed(futures))
+        for result in results:
+            done[result["source"]] = result
+            if "reason" in result:
+                if on_skip is not None:
+                    on_skip(result["source"], result["reason"])
+            elif not result.get("reused"):
+                decoded += 1
+            bar.update(1)
+            if time.monotonic() - last > CHECKPOINT_EVERY:
+                write_manifest()
+                last = time.monotonic()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        write_manifest()  # also when interrupted: what is finished stays usable
+    _remove_orphans(arrays, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
+    store = open_store(folder)
+    return PrepareReport(store, decoded, len(store.images) - decoded, store.skipped)
+
+
+def _remove_orphans(arrays: Path, wanted: set[str]) -> None:
+    """Drop arrays no source uses any more, and temporary files an interrupted run left."""
+    for path in arrays.iterdir():
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
