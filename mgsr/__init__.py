@@ -7,14 +7,8 @@ Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from mgsr.hookspecs import hookimpl
-
-try:
-    __version__ = version("mgsr")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from mgsr.version import __version__
 
 from mgsr.build import Built, build, build_generator  # noqa: E402
 from mgsr.errors import MgsrError  # noqa: E402

@@ -7,7 +7,10 @@ Every component class carries its identity as class attributes:
 
 The host decides what depends on the architecture (channel counts, scale) and
 passes it as keyword arguments; the ``Config`` holds the rest.  Plugins import
-from this module only, never from the rest of the host.
+from this module and the documented toolkit only: :mod:`mgsr.nn` (``BiasReLU``, the
+generator's module frames), :mod:`mgsr.ops` (imresize, colour, local statistics,
+contextual similarity, precision guards), :mod:`mgsr.hub` (weights fetched on first
+use) and :mod:`mgsr.errors` — never from the rest of the host.
 """
 
 from __future__ import annotations

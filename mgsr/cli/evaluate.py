@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mgsr.errors import EvaluationError
+from mgsr.version import __version__
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 
 DEFAULT_PROTOCOL = "pirm2018"
@@ -23,8 +24,6 @@ def _progress(message: str) -> None:
 
 
 def _version() -> str:
-    from mgsr import __version__
-
     return __version__
 
 

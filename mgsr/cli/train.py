@@ -1,0 +1,30 @@
+"""``mgsr train``: a recipe, data and a run folder in; a trained generator out (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def run(args: argparse.Namespace) -> int:
+    from mgsr.training.run import train
+
+    path = train(args.recipe, data=args.data, out=args.out, resume=args.resume, overrides=args.set,
+                 device=args.device, progress=not args.quiet)
+    print(f"trained generator: {path}  (use it with: mgsr upscale IMAGE -o OUT --model {path.parent})")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train G-MGBP from a TOML recipe (resumable)")
+    p.add_argument("recipe", help="a recipe file, e.g. recipes/quickstart.toml")
+    p.add_argument("--data", action="append", default=None, metavar="DIR",
+                   help="training image folder or store from `mgsr data prepare` (repeatable); replaces data.train of the recipe")
+    p.add_argument("--out", default=None, metavar="RUN_DIR", help="run folder (default runs/<recipe name>)")
+    p.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set training.steps=100; KEY=none restores the default "
+                        "(repeatable)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
