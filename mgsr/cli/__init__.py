@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mgsr.cli import upscale as upscale_cli
 from mgsr.cli import evaluate as eval_cli
+from mgsr.cli import serve as serve_cli
 from mgsr.errors import MgsrError
 
 
@@ -104,6 +105,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import_weights)
 
     eval_cli.register(sub)
+    serve_cli.register(sub)
     return parser
 
 
