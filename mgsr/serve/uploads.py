@@ -60,7 +60,7 @@ def check_limits(path: Path, limits: Limits, what: str = "image") -> None:
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ImageError(f"the {what} is {size / 2**20:.1f} MB; this server accepts at most "
-                         f"{limits.max_bytes / 2**20:.0f} MB (mgsr serve --max-upload-mb)")
+                         f"{limits.max_bytes / 2**20:.3g} MB (mgsr serve --max-upload-mb)")
     if size == 0:
         raise ImageError(f"the {what} is an empty file (0 bytes)")
     try:
