@@ -40,11 +40,11 @@ def png_claiming(path: Path, width: int, height: int) -> Path:
     return path
 
 
-def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int) -> np.ndarray:
-    """An RGBA brush layer: transparent except an opaque ``grey`` rectangle (y0, y1, x0, x1)."""
+def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:
+    """An RGBA brush layer: transparent except a ``grey`` rectangle (y0, y1, x0, x1)."""
     layer = np.zeros((*size, 4), dtype=np.uint8)
     y0, y1, x0, x1 = box
-    layer[y0:y1, x0:x1] = (grey, grey, grey, 255)
+    layer[y0:y1, x0:x1] = (grey, grey, grey, alpha)
     return layer
 
 
@@ -95,11 +95,11 @@ def test_settings_are_checked():
 def test_painted_mask_is_white_where_unpainted():
     assert handling.painted_mask([], (4, 6)) is None
     assert handling.painted_mask([np.zeros((4, 6, 4), np.uint8)], (4, 6)) is None  # an empty layer
-    mask = handling.painted_mask([stroke_layer((4, 6), (0, 2, 0, 3), 0),
-                                  stroke_layer((4, 6), (3, 4, 5, 6), 128)], (4, 6))
+    half_black = stroke_layer((4, 6), (0, 2, 0, 3), 0, alpha=150)  # half-transparent paint counts in full
+    mask = handling.painted_mask([half_black, stroke_layer((4, 6), (1, 4, 2, 6), 128)], (4, 6))
     expected = np.full((4, 6), 255, np.uint8)
     expected[0:2, 0:3] = 0
-    expected[3, 5] = 128
+    expected[1:4, 2:6] = 128  # the later layer covers the earlier one
     np.testing.assert_array_equal(mask, expected)
 
 

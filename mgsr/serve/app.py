@@ -108,8 +108,8 @@ def build_app(server: Server) -> gr.Blocks:
             with gr.Column(scale=2):
                 editor = gr.ImageEditor(label="Paint regions: white = W, black = 0 (unpainted = W)",
                                         type="numpy", sources=(), transforms=(), layers=False,
-                                        brush=gr.Brush(colors=["#ffffff", "#000000", "#808080"],
-                                                       default_color="#000000", color_mode="fixed"),
+                                        brush=gr.Brush(colors=[("#000000", 0.6), ("#ffffff", 0.6), ("#808080", 0.6)],
+                                                       default_color=("#000000", 0.6), color_mode="fixed"),
                                         eraser=gr.Eraser(), height=420, elem_id="mgsr-editor")
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
@@ -130,30 +130,35 @@ def build_app(server: Server) -> gr.Blocks:
 
         knobs = [image_file, model, scale, w, per_level_on, *levels, seed, editor, mask_file]
 
+        def chooser_view(upload: Upload, scale_value: Any, point: tuple[float, float] | None) -> Any:
+            side = max(8, server.preview_side // int(scale_value))
+            return handling.crop_outline(upload.display, handling.crop_box(upload.picture.size, point, side))
+
         @_guarded
-        def on_image(path: str | None) -> tuple[Any, Any, Any]:
+        def on_image(path: str | None, scale_value: Any) -> tuple[Any, Any, Any]:
             if not path:
                 return None, None, None
             upload = server.upload(path)
-            box = handling.crop_box(upload.picture.size, None, max(8, server.preview_side // 4))
             return ({"background": upload.display, "layers": [], "composite": upload.display},
-                    handling.crop_outline(upload.display, box), None)
+                    chooser_view(upload, scale_value, None), None)
 
         @_guarded
         def on_model(label: str) -> tuple[Any, ...]:
             value = catalog.get(label).default_noise
             return (gr.Slider(value=value),) + tuple(gr.Slider(value=value) for _ in levels)
 
-        def on_scale(value: Any) -> tuple[Any, ...]:
-            count = levels_for(int(value))
-            return tuple(gr.Slider(visible=j < count) for j in range(3))
+        @_guarded
+        def on_scale(path: str | None, scale_value: Any, point: Any) -> tuple[Any, ...]:
+            count = levels_for(int(scale_value))
+            view = chooser_view(server.upload(path), scale_value, point) if path else None
+            return (*(gr.Slider(visible=j < count) for j in range(3)), view)
 
         @_guarded
         def on_select(path: str | None, scale_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
             upload = server.upload(path)
-            point = (float(evt.index[0]), float(evt.index[1]))
-            box = handling.crop_box(upload.picture.size, point, max(8, server.preview_side // int(scale_value)))
-            return point, handling.crop_outline(upload.display, box)
+            factor = handling.chooser_factor(upload.picture.size)
+            point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
+            return point, chooser_view(upload, scale_value, point)
 
         @_guarded
         def on_preview(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
@@ -182,10 +187,10 @@ def build_app(server: Server) -> gr.Blocks:
             files = [str(result.output)] + ([str(result.mask)] if result.mask else [])
             return (result.before, result.after), files, result.command
 
-        image_file.change(on_image, image_file, [editor, chooser, centre], api_name="load") \
+        image_file.change(on_image, [image_file, scale], [editor, chooser, centre], api_name="load") \
             .then(on_preview, knobs + [centre], preview_view, api_visibility="private")
         model.change(on_model, model, [w, *levels], api_visibility="private")
-        scale.change(on_scale, scale, levels, api_visibility="private")
+        scale.change(on_scale, [image_file, scale, centre], [*levels, chooser], api_visibility="private")
         chooser.select(on_select, [image_file, scale], [centre, chooser], api_visibility="private") \
             .then(on_preview, knobs + [centre], preview_view, api_visibility="private")
         preview_btn.click(on_preview, knobs + [centre], preview_view, api_name="preview",

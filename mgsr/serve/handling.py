@@ -121,28 +121,29 @@ class Mask:
 
 
 def painted_mask(layers: Sequence[np.ndarray] | None, size: tuple[int, int]) -> np.ndarray | None:
-    """Brush layers (RGBA) over white -> uint8 (H, W) grey; None when nothing is painted.
+    """Brush layers (RGBA) -> uint8 (H, W) grey; None when nothing is painted.
 
-    Unpainted pixels are white (the full W); white paint keeps W, black paint removes
-    the noise, grey scales it, as an ``--noise-map`` image does.
+    Unpainted pixels are white (the full W).  A painted pixel takes the grey of its
+    paint whatever its opacity (the page paints half-transparent so the picture shows
+    through): white keeps W, black removes the noise, grey scales it, as in an
+    ``--noise-map`` image.  Later layers cover earlier ones.
     """
     height, width = size
-    base = Image.new("RGBA", (width, height), (255, 255, 255, 255))
+    mask = np.full((height, width), 255, dtype=np.uint8)
     painted = False
     for layer in layers or ():
-        if layer is None:
+        array = None if layer is None else np.asarray(layer)
+        if array is None or array.ndim != 3 or array.shape[2] != 4 or not array[..., 3].any():
             continue
-        array = np.asarray(layer)
-        if array.ndim != 3 or array.shape[2] != 4 or not array[..., 3].any():
-            continue
-        painted = True
         im = Image.fromarray(array.astype(np.uint8), mode="RGBA")
         if im.size != (width, height):
             im = im.resize((width, height), Image.NEAREST)
-        base.alpha_composite(im)
-    if not painted:
-        return None
-    return np.asarray(base.convert("L"))
+        rgba = np.asarray(im)
+        grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB").convert("L"))
+        covered = rgba[..., 3] > 0
+        mask[covered] = grey[covered]
+        painted = painted or bool(covered.any())
+    return mask if painted else None
 
 
 def save_painted(grey: np.ndarray, folder: Path, stem: str) -> Mask:
@@ -257,11 +258,27 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
     return bicubic(upload.display[y0:y1, x0:x1], s), _shown(color)
 
 
+#: side of the crop chooser's picture: small inputs are enlarged (pixels kept sharp), big ones reduced
+CHOOSER_SIDE = 384
+
+
+def chooser_factor(size: tuple[int, int]) -> float:
+    """How much the crop chooser enlarges (> 1) or reduces (< 1) an input of (height, width)."""
+    longest = max(size)
+    return float(max(1, CHOOSER_SIDE // longest)) if longest <= CHOOSER_SIDE else CHOOSER_SIDE / longest
+
+
 def crop_outline(display: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The input with the preview crop drawn as a box, for the page's crop chooser."""
-    y0, y1, x0, x1 = box
-    out = display.copy()
-    thick = max(1, min(display.shape[:2]) // 150)
+    """The input with the preview crop drawn as a box, sized for the page's crop chooser.
+
+    A click on it at (x, y) means the input pixel (x, y) / :func:`chooser_factor`.
+    """
+    factor = chooser_factor(display.shape[:2])
+    h, w = display.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    out = np.array(Image.fromarray(display).resize(size, Image.NEAREST if factor >= 1 else Image.BILINEAR))
+    y0, y1, x0, x1 = (round(v * factor) for v in box)
+    thick = 2
     colour = np.array([255, 64, 0], dtype=np.uint8)
     out[y0:min(y0 + thick, y1), x0:x1] = colour
     out[max(y1 - thick, y0):y1, x0:x1] = colour
