@@ -110,7 +110,7 @@ def build_app(server: Server) -> gr.Blocks:
                                         type="numpy", sources=(), transforms=(), layers=False,
                                         brush=gr.Brush(colors=[("#000000", 0.6), ("#ffffff", 0.6), ("#808080", 0.6)],
                                                        default_color=("#000000", 0.6), color_mode="fixed"),
-                                        eraser=gr.Eraser(), height=420, elem_id="mgsr-editor")
+                                        eraser=gr.Eraser(), height=420, format="png", elem_id="mgsr-editor")
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
                 chooser = gr.Image(label="Preview crop (click to move)", interactive=False, height=260,
