@@ -6,11 +6,13 @@ browser in test_serve_browser.py.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -20,7 +22,8 @@ import pytest
 from PIL import Image
 
 from mgsr.cli import main
-from mgsr.errors import ImageError, MgsrError
+from mgsr.errors import ImageError, MgsrError, WeightsError
+from mgsr.pretrained import bundled_path
 from mgsr.serve import handling
 from mgsr.serve.handling import Catalog, Settings
 from mgsr.serve.uploads import Limits, check_limits, clean_name, open_upload
@@ -74,12 +77,29 @@ def test_client_names_never_become_paths():
     assert clean_name("a;rm -rf ~.png") == "a_rm_-rf_.png"
 
 
-def test_catalog_offers_only_its_models():
+def test_catalog_offers_only_its_models(tmp_path):
     catalog = Catalog()
     assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3"] and catalog.default == "pirm-r3"
     assert catalog.get("pirm-r2").default_noise == 0.275
     with pytest.raises(MgsrError, match="not offered"):
         catalog.get("/etc/passwd")
+    own = tmp_path / "mine.safetensors"
+    shutil.copy(bundled_path("pirm-r2"), own)
+    catalog = Catalog(["pirm-r1", str(own)])
+    assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3", "pirm-r2 (mine.safetensors)"]
+    assert catalog.default == "pirm-r1"  # the operator's first --model
+    assert catalog.get("pirm-r2 (mine.safetensors)").ref == str(own)
+    with pytest.raises(WeightsError, match="unknown model"):
+        Catalog([str(tmp_path / "missing.safetensors")])
+
+
+def test_old_uploads_and_results_are_swept(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    handling.sweep(tmp_path)
+    assert new.is_dir() and not old.exists()
 
 
 def test_settings_are_checked():

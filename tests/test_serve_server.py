@@ -77,7 +77,7 @@ def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tm
     broken.write_bytes(files["image"].read_bytes()[:60])
     with pytest.raises(Exception, match="cannot be used|not an image"):
         upscale(client, broken, None)
-    with pytest.raises(Exception, match=r"Mpx.*decompression bomb"):
+    with pytest.raises(Exception, match="decompression bomb"):
         upscale(client, png_claiming(tmp_path / "bomb.png", 3000, 3000), None)
     with pytest.raises(Exception, match="not in the list of choices|not offered"):
         upscale(client, files["image"], None, model="/etc/passwd")

@@ -56,7 +56,7 @@ class Server:
 
     def __init__(self, catalog: Catalog, limits: Limits, work: Path, preview_side: int) -> None:
         self.catalog, self.limits, self.work, self.preview_side = catalog, limits, work, preview_side
-        self._open = functools.lru_cache(maxsize=8)(self._open_uncached)
+        self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
 
     def _open_uncached(self, path: str, stamp: tuple[int, int]) -> Upload:
         return open_upload(path, Path(path).name, self.work / "uploads", self.limits)
@@ -86,7 +86,8 @@ def build_app(server: Server) -> gr.Blocks:
     """The Blocks of the page; ``launch`` it (see :func:`mgsr.serve.launch`)."""
     catalog = server.catalog
     default = catalog.get(catalog.default)
-    with gr.Blocks(title="mgsr serve", analytics_enabled=False) as demo:
+    # Gradio's own copies of uploads and outputs are deleted after an hour too
+    with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
         gr.Markdown(_INTRO)
         centre = gr.State(None)
         with gr.Row():
@@ -205,6 +206,14 @@ def build_app(server: Server) -> gr.Blocks:
 
 def make_server(models: list[str], device: str, limits: Limits, work: Path,
                 preview_side: int = handling.DEFAULT_PREVIEW_SIDE) -> Server:
+    """The server state; also lowers Pillow's decompression-bomb limit to ours for this process.
+
+    Gradio decodes what the client sends for the painting layers itself; with the
+    limit lowered, a layer claiming more than twice ``max_pixels`` is refused as well.
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     return Server(Catalog(models, device), limits, work, preview_side)
 
 

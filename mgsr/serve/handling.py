@@ -10,6 +10,8 @@ page gives the same bytes.
 from __future__ import annotations
 
 import shlex
+import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -161,8 +163,25 @@ def uploaded_mask(source: str, client_name: str, work: Path, folder: Path, stem:
     return Mask(path=target, values=noise_map_of(picture))
 
 
+#: uploads and results older than this are deleted (the page has long offered them for download by then)
+KEEP_SECONDS = 3600
+
+
+def sweep(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
+    """Delete the sub-folders of ``folder`` not touched for ``keep_seconds``: a server runs for days."""
+    cutoff = time.time() - keep_seconds
+    for child in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def request_folder(work: Path) -> Path:
-    """A fresh folder for one request's outputs."""
+    """A fresh folder for one request's outputs (old ones are swept away first)."""
+    sweep(work / "results")
+    sweep(work / "uploads")
     folder = work / "results" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     return folder

@@ -65,10 +65,10 @@ def check_limits(path: Path, limits: Limits, what: str = "image") -> None:
         raise ImageError(f"the {what} is an empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
             with Image.open(path) as im:  # reads the header only
                 width, height = im.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise ImageError(f"the {what} was refused as a possible decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the {what} is not an image mgsr can read ({type(exc).__name__}: {exc})") from None
