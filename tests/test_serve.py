@@ -188,3 +188,24 @@ def test_serve_says_what_to_install_without_gradio():
 def test_only_loopback_counts_as_local():
     assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1") and is_local("127.0.0.2")
     assert not is_local("0.0.0.0") and not is_local("192.168.1.5") and not is_local("example.org")
+
+
+def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, monkeypatch):
+    source = tmp_path / "g.png"
+    Image.fromarray(smooth_rgb(8, 8)[..., 0]).save(source)  # grey stays grey
+    mask_source = tmp_path / "m.png"
+    Image.fromarray(np.linspace(0, 255, 64).reshape(8, 8).astype(np.uint8)).save(mask_source)
+    work = tmp_path / "work"
+    upload = open_upload(source, "g.png", work, Limits())
+    folder = handling.request_folder(work)
+    mask = handling.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
+    settings = Settings.make("pirm-r3", 4, 0.5, [0.3, 1.0, 0.7], 2)
+    result = handling.upscale_full(Catalog(), upload, settings, mask, folder)
+    assert "--noise 0.3,1.0 --noise-map g_mask.png --seed 2" in result.command
+    assert mask.path.read_bytes() == mask_source.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(mask.path, tmp_path / "g_mask.png")
+    assert main([*shlex.split(result.command)[1:], "-q"]) == 0
+    assert (tmp_path / "g_x4.png").read_bytes() == result.output.read_bytes()
+    with Image.open(result.output) as im:
+        assert im.mode == "L"
