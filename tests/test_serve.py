@@ -23,11 +23,11 @@ from PIL import Image
 
 from mgsr.cli import main
 from mgsr.errors import ImageError, MgsrError, WeightsError
-from mgsr.pretrained import bundled_path
+from mgsr.model.weights import bundled_path
 from mgsr.serve import handling
 from mgsr.serve.handling import Catalog, Settings
 from mgsr.serve.uploads import Limits, check_limits, clean_name, open_upload
-from mgsr.serve_cli import is_local
+from mgsr.cli.serve import is_local
 
 from .test_upscale import smooth_rgb
 

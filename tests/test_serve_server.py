@@ -64,7 +64,7 @@ def test_page_result_equals_mgsr_upscale(server, files, tmp_path):
     assert command == ("mgsr upscale tiny.png -o tiny_x2.png --model pirm-r1 --scale 2 --noise 0.7 "
                        "--noise-map tiny_mask.png --seed 5")
     out = tmp_path / "cli.png"
-    subprocess.run([sys.executable, "-m", "mgsr.cli", "upscale", str(files["image"]), "-o", str(out),
+    subprocess.run([sys.executable, "-m", "mgsr", "upscale", str(files["image"]), "-o", str(out),
                     "--model", "pirm-r1", "--scale", "2", "--noise", "0.7", "--noise-map", str(files["mask"]),
                     "--seed", "5", "-q"], check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.read_bytes() == out.read_bytes()
