@@ -1,0 +1,306 @@
+"""What ``mgsr serve`` does for one request, without a web framework: testable as plain functions.
+
+Every result is made by the same code as ``mgsr upscale`` (the cached model
+loader, ``upscale_picture`` with the same automatic tile size, ``write_picture``),
+and the painted mask is used only after it went through the same 8-bit PNG file
+that the page offers for download, so the equivalent command line printed in the
+page gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import torch
+from PIL import Image
+
+from mgsr.errors import MgsrError
+from mgsr.inference.core import auto_tile, check_noise, levels_for
+from mgsr.inference.pictures import super_resolve, upscale_picture
+from mgsr.io.images import Picture, read_picture, to_grey, write_picture
+from mgsr.model.loading import resolve_model
+from mgsr.model.weights import BUNDLED
+from mgsr.serve.uploads import Limits, Upload, accept, noise_map_of, to_display
+
+SCALES = (2, 4, 8)
+#: side of the preview's output in pixels: its input crop is this divided by the scale
+DEFAULT_PREVIEW_SIDE = 256
+#: input pixels of context around the preview crop, so its borders look like the full result's
+PREVIEW_CONTEXT = 8
+
+
+@attrs.frozen
+class ModelChoice:
+    label: str  # what the page shows and sends back
+    ref: str  # what the model loader and the command line get: a bundled name or the path the operator gave
+    default_noise: float
+
+
+class Catalog:
+    """The models this server offers: the bundled ones and the operator's ``--model`` ones, nothing else.
+
+    The page sends a label back; a label that is not in the catalog is refused, so a
+    client can never make the server load a file of its choosing.
+    """
+
+    def __init__(self, extra: Sequence[str] = (), device: str = "cpu") -> None:
+        self.device = device
+        self.choices: dict[str, ModelChoice] = {}
+        for name, (_, w) in BUNDLED.items():
+            self.choices[name] = ModelChoice(name, name, w)
+        for ref in extra:
+            if ref in self.choices:
+                continue
+            generator = resolve_model(ref, device)  # fails now, at start-up, with the loader's message
+            name = generator.card.name if generator.card is not None else Path(ref).stem
+            label = ref if ref in BUNDLED else f"{name} ({Path(ref).name})"
+            self.choices[label] = ModelChoice(label, ref, float(generator.default_noise))
+        # the command line's default, or the operator's own model when one is given
+        self.default = "pirm-r3" if not extra else self._label_of(extra[0])
+
+    def _label_of(self, ref: str) -> str:
+        return next(label for label, choice in self.choices.items() if choice.ref == ref)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.choices)
+
+    def get(self, label: str) -> ModelChoice:
+        try:
+            return self.choices[label]
+        except KeyError:
+            raise MgsrError(f"model {label!r} is not offered by this server; choose one of "
+                            f"{', '.join(self.choices)}") from None
+
+    def generator(self, label: str):  # noqa: ANN201 - a GMGBP
+        return resolve_model(self.get(label).ref, self.device)
+
+
+@attrs.frozen
+class Settings:
+    """The knobs of one request, checked."""
+
+    model: str
+    scale: int
+    noise: tuple[float, ...]  # one W, or one per 2x level
+    seed: int
+
+    @classmethod
+    def make(cls, model: str, scale: int | float | str, w: float, per_level: Sequence[float] | None,
+             seed: int | float | None) -> Settings:
+        """From the page's values: ``per_level`` (when given) replaces ``w`` with one W per level."""
+        try:
+            scale = int(scale)
+        except (TypeError, ValueError):
+            raise MgsrError(f"scale {scale!r}: choose 2, 4 or 8") from None
+        if scale not in SCALES:
+            raise MgsrError(f"scale {scale}: choose 2, 4 or 8")
+        levels = levels_for(scale)
+        values = [float(w)] if per_level is None else [float(v) for v in list(per_level)[:levels]]
+        check_noise(values, levels)
+        if seed is None or float(seed) != int(seed) or not 0 <= int(seed) < 2**63:
+            raise MgsrError(f"seed {seed!r}: give a whole number >= 0")
+        return cls(model=str(model), scale=scale, noise=tuple(values), seed=int(seed))
+
+    @property
+    def noise_arg(self) -> float | list[float]:
+        return self.noise[0] if len(self.noise) == 1 else list(self.noise)
+
+
+@attrs.frozen
+class Mask:
+    """A W multiplier per pixel, with the file that holds it for the command line."""
+
+    path: Path
+    values: np.ndarray  # float32 (H, W) in [0, 1]
+
+
+def painted_mask(layers: Sequence[np.ndarray] | None, size: tuple[int, int]) -> np.ndarray | None:
+    """Brush layers (RGBA) -> uint8 (H, W) grey; None when nothing is painted.
+
+    Unpainted pixels are white (the full W).  A painted pixel takes the grey of its
+    paint whatever its opacity (the page paints half-transparent so the picture shows
+    through): white keeps W, black removes the noise, grey scales it, as in an
+    ``--noise-map`` image.  Later layers cover earlier ones.
+    """
+    height, width = size
+    mask = np.full((height, width), 255, dtype=np.uint8)
+    painted = False
+    for layer in layers or ():
+        array = None if layer is None else np.asarray(layer)
+        if array is None or array.ndim != 3 or array.shape[2] != 4 or not array[..., 3].any():
+            continue
+        im = Image.fromarray(array.astype(np.uint8), mode="RGBA")
+        if im.size != (width, height):
+            im = im.resize((width, height), Image.NEAREST)
+        rgba = np.asarray(im)
+        grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB").convert("L"))
+        covered = rgba[..., 3] > 0
+        mask[covered] = grey[covered]
+        painted = painted or bool(covered.any())
+    return mask if painted else None
+
+
+def save_painted(grey: np.ndarray, folder: Path, stem: str) -> Mask:
+    """Write the painted mask as an 8-bit PNG and read it back the way ``--noise-map`` will."""
+    path = folder / f"{stem}_mask.png"
+    Image.fromarray(grey, mode="L").save(path)
+    return Mask(path=path, values=noise_map_of(read_picture(path)))
+
+
+def uploaded_mask(source: str, client_name: str, work: Path, folder: Path, stem: str, limits: Limits) -> Mask:
+    """A mask file from the client, checked like an image, kept byte for byte for the command line."""
+    copy, picture = accept(source, client_name, work, limits, what="mask")
+    target = folder / f"{stem}_mask{copy.suffix}"
+    target.write_bytes(copy.read_bytes())
+    return Mask(path=target, values=noise_map_of(picture))
+
+
+#: uploads and results older than this are deleted (the page has long offered them for download by then)
+KEEP_SECONDS = 3600
+
+
+def sweep(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
+    """Delete the sub-folders of ``folder`` not touched for ``keep_seconds``: a server runs for days."""
+    cutoff = time.time() - keep_seconds
+    for child in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def request_folder(work: Path) -> Path:
+    """A fresh folder for one request's outputs (old ones are swept away first)."""
+    sweep(work / "results")
+    sweep(work / "uploads")
+    folder = work / "results" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder
+
+
+@attrs.frozen
+class Result:
+    output: Path  # the PNG to download
+    mask: Path | None
+    command: str
+    before: np.ndarray  # uint8 (sH, sW, 3): bicubic upscale of the input
+    after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
+
+
+def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
+                 mask_name: str | None) -> str:
+    """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them)."""
+    noise = ",".join(repr(v) for v in settings.noise)
+    parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref, "--scale",
+             str(settings.scale), "--noise", noise]
+    if mask_name is not None:
+        parts += ["--noise-map", mask_name]
+    parts += ["--seed", str(settings.seed)]
+    return shlex.join(parts)
+
+
+def bicubic(display: np.ndarray, scale: int) -> np.ndarray:
+    """The plain bicubic upscale the page compares against."""
+    h, w = display.shape[:2]
+    return np.asarray(Image.fromarray(display).resize((w * scale, h * scale), Image.BICUBIC))
+
+
+def _shown(color: np.ndarray) -> np.ndarray:
+    """A result's colour planes as the page shows them: grey stays grey (repeated to RGB)."""
+    return to_display(np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color)
+
+
+def upscale_full(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | None, folder: Path,
+                 on_tile: Callable[[int, int], None] | None = None) -> Result:
+    """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it."""
+    choice = catalog.get(settings.model)
+    generator = catalog.generator(settings.model)
+    tile = auto_tile(settings.scale, torch.device(catalog.device))
+    result: Picture = upscale_picture(generator, upload.picture, scale=settings.scale, noise=settings.noise_arg,
+                                      noise_map=None if mask is None else mask.values, seed=settings.seed,
+                                      tile=tile, device=catalog.device, on_tile=on_tile)
+    stem = Path(upload.name).stem
+    output = folder / f"{stem}_x{settings.scale}.png"
+    write_picture(output, result)
+    command = command_line(upload.name, output.name, choice, settings, None if mask is None else mask.path.name)
+    return Result(output=output, mask=None if mask is None else mask.path, command=command,
+                  before=bicubic(upload.display, settings.scale), after=_shown(result.color))
+
+
+def crop_box(size: tuple[int, int], centre: tuple[float, float] | None, side: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of a ``side`` square around ``centre`` = (x, y), kept inside an image of (height, width)."""
+    height, width = size
+    cx, cy = centre if centre is not None else (width / 2, height / 2)
+    sy, sx = min(side, height), min(side, width)
+    y0 = int(min(max(round(cy - sy / 2), 0), height - sy))
+    x0 = int(min(max(round(cx - sx / 2), 0), width - sx))
+    return y0, y0 + sy, x0, x0 + sx
+
+
+def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | None,
+            centre: tuple[float, float] | None, out_side: int = DEFAULT_PREVIEW_SIDE
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(bicubic, result) of a crop around ``centre``: seconds, so it can follow the slider.
+
+    The crop is upscaled with some context around it and the same settings; the noise
+    it draws is the crop's own, so its grain differs from the full result's at that
+    place while its amount of detail is the same.
+    """
+    side = max(8, out_side // settings.scale)
+    y0, y1, x0, x1 = crop_box(upload.picture.size, centre, side)
+    height, width = upload.picture.size
+    cy0, cy1 = max(0, y0 - PREVIEW_CONTEXT), min(height, y1 + PREVIEW_CONTEXT)
+    cx0, cx1 = max(0, x0 - PREVIEW_CONTEXT), min(width, x1 + PREVIEW_CONTEXT)
+    rgb = upload.picture.rgb()[cy0:cy1, cx0:cx1]
+    values = None
+    if mask is not None:
+        full = mask.values
+        if full.shape != (height, width):
+            full = np.asarray(Image.fromarray(full.astype(np.float32), mode="F").resize((width, height),
+                                                                                         Image.BILINEAR))
+        values = full[cy0:cy1, cx0:cx1]
+    generator = catalog.generator(settings.model)
+    out = super_resolve(generator, rgb, scale=settings.scale, noise=settings.noise_arg, noise_map=values,
+                        seed=settings.seed, tile=None, device=catalog.device)
+    s = settings.scale
+    out = out[(y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
+    color = to_grey(out) if upload.picture.color.shape[2] == 1 else out
+    return bicubic(upload.display[y0:y1, x0:x1], s), _shown(color)
+
+
+#: side of the crop chooser's picture: small inputs are enlarged (pixels kept sharp), big ones reduced
+CHOOSER_SIDE = 384
+
+
+def chooser_factor(size: tuple[int, int]) -> float:
+    """How much the crop chooser enlarges (> 1) or reduces (< 1) an input of (height, width)."""
+    longest = max(size)
+    return float(max(1, CHOOSER_SIDE // longest)) if longest <= CHOOSER_SIDE else CHOOSER_SIDE / longest
+
+
+def crop_outline(display: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The input with the preview crop drawn as a box, sized for the page's crop chooser.
+
+    A click on it at (x, y) means the input pixel (x, y) / :func:`chooser_factor`.
+    """
+    factor = chooser_factor(display.shape[:2])
+    h, w = display.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    out = np.array(Image.fromarray(display).resize(size, Image.NEAREST if factor >= 1 else Image.BILINEAR))
+    y0, y1, x0, x1 = (round(v * factor) for v in box)
+    thick = 2
+    colour = np.array([255, 64, 0], dtype=np.uint8)
+    out[y0:min(y0 + thick, y1), x0:x1] = colour
+    out[max(y1 - thick, y0):y1, x0:x1] = colour
+    out[y0:y1, x0:min(x0 + thick, x1)] = colour
+    out[y0:y1, max(x1 - thick, x0):x1] = colour
+    return out

@@ -1,0 +1,211 @@
+"""mgsr serve without a server: uploads are checked before decoding, and one request's work equals mgsr upscale.
+
+The server itself (Gradio, HTTP) is tested in test_serve_server.py; the page in a
+browser in test_serve_browser.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+from mgsr.cli import main
+from mgsr.errors import ImageError, MgsrError, WeightsError
+from mgsr.model.weights import bundled_path
+from mgsr.serve import handling
+from mgsr.serve.handling import Catalog, Settings
+from mgsr.serve.uploads import Limits, check_limits, clean_name, open_upload
+from mgsr.cli.serve import is_local
+
+from .test_upscale import smooth_rgb
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height pixels, a few dozen bytes on disk."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:
+    """An RGBA brush layer: transparent except a ``grey`` rectangle (y0, y1, x0, x1)."""
+    layer = np.zeros((*size, 4), dtype=np.uint8)
+    y0, y1, x0, x1 = box
+    layer[y0:y1, x0:x1] = (grey, grey, grey, alpha)
+    return layer
+
+
+def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path):
+    limits = Limits(max_bytes=4096, max_pixels=1_000_000)
+    with pytest.raises(ImageError, match="decompression bomb"):  # Pillow's own limit: 10^10 px
+        check_limits(png_claiming(tmp_path / "a.png", 100_000, 100_000), limits)
+    with pytest.raises(ImageError, match=r"5000 x 5000 = 25.0 Mpx.*at most 1.0 Mpx"):  # ours
+        check_limits(png_claiming(tmp_path / "b.png", 5000, 5000), limits)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 5000)
+    with pytest.raises(ImageError, match="at most 0.00391 MB"):
+        check_limits(big, limits)
+    text = tmp_path / "t.png"
+    text.write_text("not an image")
+    with pytest.raises(ImageError, match="not an image"):
+        check_limits(text, limits)
+    ok = tmp_path / "ok.png"
+    Image.fromarray(smooth_rgb(8, 8)).save(ok)
+    check_limits(ok, limits)
+
+
+def test_client_names_never_become_paths():
+    assert clean_name("../../etc/passwd") == "passwd.png"
+    assert clean_name("C:\\Users\\me\\photo 1.JPG") == "photo_1.jpg"
+    assert clean_name("..") == "image.png"
+    assert clean_name("a;rm -rf ~.png") == "a_rm_-rf_.png"
+
+
+def test_catalog_offers_only_its_models(tmp_path):
+    catalog = Catalog()
+    assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3"] and catalog.default == "pirm-r3"
+    assert catalog.get("pirm-r2").default_noise == 0.275
+    with pytest.raises(MgsrError, match="not offered"):
+        catalog.get("/etc/passwd")
+    own = tmp_path / "mine.safetensors"
+    shutil.copy(bundled_path("pirm-r2"), own)
+    catalog = Catalog(["pirm-r1", str(own)])
+    assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3", "pirm-r2 (mine.safetensors)"]
+    assert catalog.default == "pirm-r1"  # the operator's first --model
+    assert catalog.get("pirm-r2 (mine.safetensors)").ref == str(own)
+    with pytest.raises(WeightsError, match="unknown model"):
+        Catalog([str(tmp_path / "missing.safetensors")])
+
+
+def test_old_uploads_and_results_are_swept(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    handling.sweep(tmp_path)
+    assert new.is_dir() and not old.exists()
+
+
+def test_settings_are_checked():
+    assert Settings.make("pirm-r1", "8", 0.5, [0.1, 0.2, 0.3, 0.9], 3).noise == (0.1, 0.2, 0.3)
+    assert Settings.make("pirm-r1", 2, 0.5, None, 0.0).noise_arg == 0.5
+    for scale, w, seed, message in [(3, 0.5, 0, "choose 2, 4 or 8"), (4, -1.0, 0, ">= 0"),
+                                    (4, float("nan"), 0, "finite"), (4, 0.5, 1.5, "whole number"),
+                                    (4, 0.5, None, "whole number")]:
+        with pytest.raises(MgsrError, match=message):
+            Settings.make("pirm-r1", scale, w, None, seed)
+
+
+def test_painted_mask_is_white_where_unpainted():
+    assert handling.painted_mask([], (4, 6)) is None
+    assert handling.painted_mask([np.zeros((4, 6, 4), np.uint8)], (4, 6)) is None  # an empty layer
+    half_black = stroke_layer((4, 6), (0, 2, 0, 3), 0, alpha=150)  # half-transparent paint counts in full
+    mask = handling.painted_mask([half_black, stroke_layer((4, 6), (1, 4, 2, 6), 128)], (4, 6))
+    expected = np.full((4, 6), 255, np.uint8)
+    expected[0:2, 0:3] = 0
+    expected[1:4, 2:6] = 128  # the later layer covers the earlier one
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
+    """The page's result, run through the command line it prints (files named as offered), byte for byte."""
+    source = tmp_path / "client" / "my photo.png"
+    source.parent.mkdir()
+    pixels = (smooth_rgb(12, 10).astype(np.uint16) * 257)  # 16-bit RGB: depth must be kept
+    png.Writer(width=10, height=12, greyscale=False, bitdepth=16).write(source.open("wb"), pixels.reshape(12, 30))
+    work = tmp_path / "work"
+    upload = open_upload(source, source.name, work, Limits())
+    assert upload.name == "my_photo.png" and upload.picture.bits == 16 and upload.display.dtype == np.uint8
+    settings = Settings.make("pirm-r1", 2, 0.8, None, 7)
+    folder = handling.request_folder(work)
+    grey = handling.painted_mask([stroke_layer((12, 10), (0, 12, 0, 5), 0)], upload.picture.size)
+    mask = handling.save_painted(grey, folder, "my_photo")
+    catalog = Catalog()
+    seen: list[tuple[int, int]] = []
+    result = handling.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1]
+    assert result.command == ("mgsr upscale my_photo.png -o my_photo_x2.png --model pirm-r1 --scale 2 "
+                              "--noise 0.8 --noise-map my_photo_mask.png --seed 7")
+    assert result.before.shape == result.after.shape == (24, 20, 3)
+
+    user = tmp_path / "user"  # the user's folder: their photo and the downloaded mask
+    user.mkdir()
+    shutil.copy(source, user / "my_photo.png")
+    shutil.copy(result.mask, user / result.mask.name)
+    monkeypatch.chdir(user)
+    argv = shlex.split(result.command)
+    assert main([*argv[1:], "-q"]) == 0
+    assert (user / "my_photo_x2.png").read_bytes() == result.output.read_bytes()
+    with Image.open(result.output) as im:
+        assert im.size == (20, 24)
+    # the mask is what changed the result: without it, other bytes
+    plain = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert plain.output.read_bytes() != result.output.read_bytes() and "--noise-map" not in plain.command
+
+
+def test_preview_of_a_crop_follows_the_settings(tmp_path):
+    source = tmp_path / "p.png"
+    Image.fromarray(smooth_rgb(20, 30)).save(source)
+    upload = open_upload(source, "p.png", tmp_path / "work", Limits())
+    catalog = Catalog()
+    assert handling.crop_box((20, 30), (29, 0), 8) == (0, 8, 22, 30)  # kept inside the image
+    sharp = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, (29, 0), 16)
+    noisy = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, (29, 0), 16)
+    assert sharp[0].shape == sharp[1].shape == (16, 16, 3)
+    np.testing.assert_array_equal(sharp[0], noisy[0])  # the bicubic side does not move
+    assert not np.array_equal(sharp[1], noisy[1])
+    # the crop of a W = 0 full result (no noise: crops agree up to the border context)
+    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None,
+                                 handling.request_folder(tmp_path / "work"))
+    region = full.after[0:16, 44:60].astype(int)
+    assert np.abs(region - sharp[1].astype(int))[2:-2, 2:-2].max() <= 1
+
+
+def test_serve_says_what_to_install_without_gradio():
+    code = ("import sys; sys.modules['gradio'] = None\n"
+            "from mgsr.cli import main; sys.exit(main(['serve', '--port', '0']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == MgsrError.exit_code
+    assert 'pip install "mgsr[web]"' in done.stderr
+
+
+def test_only_loopback_counts_as_local():
+    assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1") and is_local("127.0.0.2")
+    assert not is_local("0.0.0.0") and not is_local("192.168.1.5") and not is_local("example.org")
+
+
+def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, monkeypatch):
+    source = tmp_path / "g.png"
+    Image.fromarray(smooth_rgb(8, 8)[..., 0]).save(source)  # grey stays grey
+    mask_source = tmp_path / "m.png"
+    Image.fromarray(np.linspace(0, 255, 64).reshape(8, 8).astype(np.uint8)).save(mask_source)
+    work = tmp_path / "work"
+    upload = open_upload(source, "g.png", work, Limits())
+    folder = handling.request_folder(work)
+    mask = handling.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
+    settings = Settings.make("pirm-r3", 4, 0.5, [0.3, 1.0, 0.7], 2)
+    result = handling.upscale_full(Catalog(), upload, settings, mask, folder)
+    assert "--noise 0.3,1.0 --noise-map g_mask.png --seed 2" in result.command
+    assert mask.path.read_bytes() == mask_source.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(mask.path, tmp_path / "g_mask.png")
+    assert main([*shlex.split(result.command)[1:], "-q"]) == 0
+    assert (tmp_path / "g_x4.png").read_bytes() == result.output.read_bytes()
+    with Image.open(result.output) as im:
+        assert im.mode == "L"
