@@ -45,6 +45,8 @@ __all__ = [
     "Loss",
     "AdversarialLoss",
     "check_levels",
+    "level_counts",
+    "odd",
     "Images",
     "ComponentSpec",
     "FilterBlockSpec",
@@ -183,19 +185,22 @@ class FeatureExtractor(nn.Module, Component, abc.ABC):
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
-
-
 def _noise_amplitudes(instance: object, attribute: attrs.Attribute, value: tuple[float, ...]) -> None:
     if not value or any(w < 0 for w in value):
         raise ValueError(f"{attribute.name} must list at least one noise amplitude W >= 0, got {list(value)}")
 
 
-def _level_counts(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
-    if any(n < 1 for n in value):
-        raise ValueError(f"{attribute.name} must hold level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), got {list(value)}")
+def level_counts(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
+    """attrs validator: at least one, distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x)."""
+    if not value or any(n < 1 for n in value) or len(set(value)) != len(value):
+        raise ValueError(f"{attribute.name} must list distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), "
+                         f"got {list(value)}")
+
+
+def odd(instance: object, attribute: attrs.Attribute, value: int) -> None:
+    """attrs validator: a positive odd number (kernel and window sizes)."""
+    if value < 1 or value % 2 == 0:
+        raise ValueError(f"{attribute.name} must be a positive odd number, got {value}")
 
 
 def noise_field(default: tuple[float, ...]) -> Any:
@@ -213,9 +218,9 @@ class LossConfig:
     * ``scales``: the level counts L (1 = 2x, 2 = 4x, 3 = 8x) at which it counts.
     """
 
-    weight: float = attrs.field(default=1.0, validator=_non_negative)
+    weight: float = attrs.field(default=1.0, validator=attrs.validators.ge(0.0))
     noise: tuple[float, ...] = noise_field((0.0,))
-    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=_level_counts)
+    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=level_counts)
 
 
 class Loss(nn.Module, Composite, Component, abc.ABC):

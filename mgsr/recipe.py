@@ -22,6 +22,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.v import format_exception, transform_error
 
 from mgsr.errors import MgsrError, RecipeError
+from mgsr.interfaces import level_counts
 from mgsr.kinds import kind_of
 from mgsr.registry import Registry, default_registry
 from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe schema
@@ -34,17 +35,6 @@ from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe
 )
 
 
-def _level_counts(attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
-    if not value or any(v < 1 for v in value) or len(set(value)) != len(value):
-        raise ValueError(f"{attribute.name} must list distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), "
-                         f"got {list(value)}")
-
-
-def _positive(instance: object, attribute: attrs.Attribute, value: int | float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
-
-
 @attrs.frozen
 class ModelSpec:
     """The G-MGBP generator: sizes, the four modules' filter blocks, upscaler and noise."""
@@ -55,8 +45,8 @@ class ModelSpec:
     synthesis: FilterBlockSpec
     classic_upscaler: ClassicUpscalerSpec
     noise: NoiseSourceSpec
-    channels: int = attrs.field(default=3, validator=_positive)
-    features: int = attrs.field(default=48, validator=_positive)
+    channels: int = attrs.field(default=3, validator=attrs.validators.gt(0))
+    features: int = attrs.field(default=48, validator=attrs.validators.gt(0))
     noise_channels: int = attrs.field(default=1, validator=attrs.validators.ge(0))
     mu: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     #: W used when a caller gives none (recorded with trained weights).
@@ -75,15 +65,15 @@ class DataSpec:
 
     train: tuple[str, ...] = ()
     val: tuple[str, ...] = ()
-    patch_size: int = attrs.field(default=128, validator=_positive)
+    patch_size: int = attrs.field(default=128, validator=attrs.validators.gt(0))
     #: resize every image to this mean size first (the paper: 0.29); none keeps sizes
-    target_megapixels: float | None = attrs.field(default=None, validator=attrs.validators.optional(_positive))
+    target_megapixels: float | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
     #: random flips and 90-degree rotations of the patches
     augment: bool = True
     #: data-loading worker processes (0 loads in the training process)
     workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     #: validation images are cut to at most this many pixels per side, at their centre
-    val_crop: int | None = attrs.field(default=256, validator=attrs.validators.optional(_positive))
+    val_crop: int | None = attrs.field(default=256, validator=attrs.validators.optional(attrs.validators.gt(0)))
 
 
 @attrs.frozen
@@ -94,19 +84,19 @@ class TrainingSpec:
     """
 
     steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    batch_size: int = attrs.field(default=16, validator=_positive)
-    lr: float = attrs.field(default=1e-3, validator=_positive)
-    discriminator_lr: float = attrs.field(default=1e-3, validator=_positive)
-    lr_decay_steps: int = attrs.field(default=1000, validator=_positive)
+    batch_size: int = attrs.field(default=16, validator=attrs.validators.gt(0))
+    lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))
+    discriminator_lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))
+    lr_decay_steps: int = attrs.field(default=1000, validator=attrs.validators.gt(0))
     adam_betas: tuple[float, ...] = (0.9, 0.999)
     seed: int = 0
     #: level counts L trained at every step (1 = 2x, 2 = 4x, 3 = 8x)
-    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=lambda i, a, v: _level_counts(a, v))
-    log_every: int = attrs.field(default=10, validator=_positive)
-    validate_every: int = attrs.field(default=500, validator=_positive)
-    sample_every: int = attrs.field(default=500, validator=_positive)
-    checkpoint_every: int = attrs.field(default=500, validator=_positive)
-    keep_checkpoints: int = attrs.field(default=3, validator=_positive)
+    scales: tuple[int, ...] = attrs.field(default=(1, 2, 3), validator=level_counts)
+    log_every: int = attrs.field(default=10, validator=attrs.validators.gt(0))
+    validate_every: int = attrs.field(default=500, validator=attrs.validators.gt(0))
+    sample_every: int = attrs.field(default=500, validator=attrs.validators.gt(0))
+    checkpoint_every: int = attrs.field(default=500, validator=attrs.validators.gt(0))
+    keep_checkpoints: int = attrs.field(default=3, validator=attrs.validators.gt(0))
     #: torch.use_deterministic_algorithms: bit-exact resume at some speed cost
     deterministic: bool = False
 

@@ -16,18 +16,8 @@ import torch.nn.functional as F
 
 from mgsr import hookimpl
 from mgsr.ops.color import rgb_to_y
-from mgsr.interfaces import DiscriminatorInput
+from mgsr.interfaces import DiscriminatorInput, odd
 from mgsr.ops.local_stats import gaussian_window, variance_normalize
-
-
-def _odd(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1 or value % 2 == 0:
-        raise ValueError(f"{attribute.name} must be a positive odd number, got {value}")
-
-
-def _positive(instance: object, attribute: attrs.Attribute, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
 
 
 def shift_correlate(ihat: torch.Tensor, radius: int) -> torch.Tensor:
@@ -55,8 +45,8 @@ class VarianceNormShiftCorrelator(DiscriminatorInput):
 
     @attrs.frozen
     class Config:
-        window: int = attrs.field(default=7, validator=_odd)
-        sigma: float = attrs.field(default=7 / 6, validator=_positive)
+        window: int = attrs.field(default=7, validator=odd)
+        sigma: float = attrs.field(default=7 / 6, validator=attrs.validators.gt(0))
         radius: int = attrs.field(default=3, validator=attrs.validators.ge(0))
 
     def __init__(self, config: Config, *, channels: int) -> None:

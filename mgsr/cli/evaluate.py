@@ -100,7 +100,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from mgsr.evaluation.scoring import write_json
     from mgsr.evaluation.tradeoff import calibrate
 
     try:
@@ -119,22 +118,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         return evaluation.aggregate["rmse"]
 
     result = calibrate(rmse_at, args.max_rmse, low, high, args.tolerance)
-    record = {
-        "model": args.model,
-        "noise": result.noise,
-        "max_rmse": result.max_rmse,
-        "rmse": result.rmse,
-        "protocol": protocol,
-        "hr": str(args.hr),
-        "scale": args.scale,
-        "bracket": list(result.bracket),
-        "tolerance": args.tolerance,
-        "monotone": result.monotone,
-        "evaluated": [list(point) for point in result.evaluated],
-        "warnings": list(result.warnings),
-        "mgsr_version": _version(),
-    }
-    write_json(args.output, record)
+    result.save(args.output, model=args.model, protocol=protocol, hr=str(args.hr), scale=args.scale,
+                tolerance=args.tolerance, mgsr_version=_version())
     for warning in result.warnings:
         print(f"mgsr: warning: {warning}", file=sys.stderr)
     print(f"{args.model}: W = {result.noise:.6g} gives RMSE {result.rmse:.4f} <= {args.max_rmse:g} "

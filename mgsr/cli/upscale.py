@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import sys
 import warnings
 from pathlib import Path
@@ -44,14 +43,9 @@ def parse_noise(value: str | None) -> float | list[float] | None:
     if value is None:
         return None
     if value.lower().endswith(".json"):
-        path = Path(value)
-        try:
-            data = json.loads(path.read_text())
-            return float(data["noise"])
-        except FileNotFoundError:
-            raise MgsrError(f"{path}: calibration file not found") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise MgsrError(f"{path}: not a calibration file with a numeric 'noise' ({exc})") from None
+        from mgsr.evaluation.tradeoff import Calibration
+
+        return Calibration.load_noise(value)
     try:
         values = [float(v) for v in value.split(",")]
     except ValueError:

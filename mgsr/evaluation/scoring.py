@@ -29,7 +29,7 @@ _SCALE_SUFFIX = re.compile(r"_x\d+$")
 
 
 def list_images(folder: str | os.PathLike[str], role: str) -> list[Path]:
-    """The image files in ``folder``, sorted; ``role`` ("--hr", "--sr") names the option in errors."""
+    """The image files in ``folder``, sorted; ``role`` (the parameter: "hr_dir", "sr_dir") names it in errors."""
     path = Path(folder)
     if not path.exists():
         raise EvaluationError(f"{role} {path}: no such folder")
@@ -59,12 +59,12 @@ def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str])
     reference has its exact stem.
     """
     references: dict[str, Path] = {}
-    for path in list_images(hr_dir, "--hr"):
-        _add_once(references, path.stem, path, "--hr")
+    for path in list_images(hr_dir, "hr_dir"):
+        _add_once(references, path.stem, path, "hr_dir")
     outputs: dict[str, Path] = {}
-    for path in list_images(sr_dir, "--sr"):
+    for path in list_images(sr_dir, "sr_dir"):
         key = path.stem if path.stem in references else _SCALE_SUFFIX.sub("", path.stem)
-        _add_once(outputs, key, path, "--sr")
+        _add_once(outputs, key, path, "sr_dir")
     problems = [f"{p}: no reference image of that name in {hr_dir}" for k, p in outputs.items() if k not in references]
     problems += [f"{p}: no output image of that name in {sr_dir}" for k, p in references.items() if k not in outputs]
     if problems:
@@ -74,7 +74,7 @@ def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str])
 
 def unpaired_images(sr_dir: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray, None]]:
     """(name, output, None) for every image of ``sr_dir``: for no-reference scoring."""
-    for path in list_images(sr_dir, "--sr"):
+    for path in list_images(sr_dir, "sr_dir"):
         yield path.name, read_uint8(path), None
 
 

@@ -15,13 +15,14 @@ import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 import numpy as np
 
 from mgsr.errors import EvaluationError
-from mgsr.evaluation.scoring import Evaluation
+from mgsr.evaluation.scoring import Evaluation, write_json
 
 
 def parse_noise_values(text: str) -> list[float]:
@@ -140,6 +141,27 @@ class Calibration:
     #: False when the evaluated RMSEs do not grow with W: another W in the bracket may also meet the budget
     monotone: bool
     warnings: tuple[str, ...]
+
+    def save(self, path: str | os.PathLike[str], **context: Any) -> None:
+        """Write the calibration record (JSON, atomically) with ``context`` (model, protocol, data, version)."""
+        record = {**context, "noise": self.noise, "max_rmse": self.max_rmse, "rmse": self.rmse,
+                  "bracket": list(self.bracket), "monotone": self.monotone,
+                  "evaluated": [list(point) for point in self.evaluated], "warnings": list(self.warnings)}
+        write_json(path, record)
+
+    @staticmethod
+    def load_noise(path: str | os.PathLike[str]) -> float:
+        """The calibrated W of a record written by :meth:`save`; an error naming the file otherwise."""
+        path = Path(path)
+        try:
+            noise = float(json.loads(path.read_text())["noise"])
+        except FileNotFoundError:
+            raise EvaluationError(f"{path}: calibration file not found") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EvaluationError(f"{path}: not a calibration file with a numeric 'noise' ({exc})") from None
+        if not math.isfinite(noise) or noise < 0:
+            raise EvaluationError(f"{path}: calibrated noise must be finite and >= 0, got {noise}")
+        return noise
 
 
 def calibrate(rmse_at: Callable[[float], float], max_rmse: float, low: float = 0.0, high: float = 1.0,
