@@ -10,10 +10,12 @@ Registry it is handed; it never imports a plugin module by name.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.metadata
 import os
 import re
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -264,8 +266,19 @@ class Registry:
 
 
 def default_registry(autoload: bool | None = None) -> Registry:
-    """A Registry of the built-ins and every installed plugin (honouring the environment switches)."""
-    return Registry.from_plugin_manager(make_plugin_manager(autoload=autoload))
+    """A Registry of the built-ins and every installed plugin (honouring the environment switches).
+
+    Built once per process for each combination of what changes the answer (``autoload``, the two
+    environment switches, ``sys.path``), so entry points load once however many callers ask.
+    """
+    key = (autoload, os.environ.get("MGSR_DISABLE_PLUGIN_AUTOLOAD", ""), os.environ.get("MGSR_DISABLED_PLUGINS", ""),
+           tuple(sys.path))
+    return _registry_for(key)
+
+
+@functools.lru_cache(maxsize=8)
+def _registry_for(key: tuple[Any, ...]) -> Registry:
+    return Registry.from_plugin_manager(make_plugin_manager(autoload=key[0]))
 
 
 def list_components(kind: str, registry: Registry | None = None) -> list[str]:
