@@ -23,6 +23,7 @@ from .errors import MgsrError
 from .generator import GMGBP
 from .images import Picture, decode, to_grey
 from .inference import border_pad, levels_for
+from .memory import reuse_freed_memory
 from .pretrained import load_generator
 
 #: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x: the
@@ -79,7 +80,6 @@ def plan_tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, 
     return [(y, min(y + step_y, height), x, min(x + step_x, width)) for y in ys for x in xs]
 
 
-@torch.inference_mode()
 def super_resolve(
     model: GMGBP,
     rgb: np.ndarray,
@@ -100,6 +100,24 @@ def super_resolve(
     :param tile: input tile side in pixels; None processes the image whole.
     :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
     """
+    with torch.inference_mode(), reuse_freed_memory():
+        return _super_resolve(model, rgb, scale=scale, noise=noise, noise_map=noise_map, seed=seed, tile=tile,
+                              margin=margin, device=device, on_tile=on_tile)
+
+
+def _super_resolve(
+    model: GMGBP,
+    rgb: np.ndarray,
+    *,
+    scale: int,
+    noise: NoiseSetting,
+    noise_map: np.ndarray | None,
+    seed: int,
+    tile: int | None,
+    margin: int,
+    device: str | torch.device,
+    on_tile: Callable[[int, int], None] | None,
+) -> np.ndarray:
     device = torch.device(device)
     levels = levels_for(scale)
     amps = check_noise(noise, levels)
