@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import upscale_cli
 from . import eval_cli
+from . import export_cli
 from .errors import MgsrError
 
 
@@ -103,6 +104,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import_weights)
 
     eval_cli.register(sub)
+    export_cli.register(sub)
     return parser
 
 
