@@ -30,10 +30,13 @@ from .pretrained import load_generator
 #: influence of an input pixel on an output pixel 24 input pixels away is 4e-8
 #: of the peak, 1e-11 at 32 pixels (tests/test_upscale.py checks tiled == untiled).
 DEFAULT_MARGIN = 32
-#: Peak working memory per output pixel of one forward pass (float32 CPU, measured by
-#: benchmarks/upscale_bench.py: ~1400 at 1 Mpx, untiled); the automatic tile size keeps a tile under the budget.
-BYTES_PER_OUTPUT_PIXEL = 1600
-AUTO_MEMORY_BUDGET = 2 * 1024**3
+#: Peak working memory per (padded) output pixel of one forward pass: float32 CPU, pirm-r3 at 4x, measured
+#: as peak RSS growth (benchmarks/upscale_bench.py, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
+#: 2450 without).  The automatic tile size keeps a tile under the budget.
+BYTES_PER_OUTPUT_PIXEL = 2900
+#: Working-set budget of the automatic tile: with the ~250 MB the process holds before (torch, the model),
+#: the peak stays under 2 GB.
+AUTO_MEMORY_BUDGET = 1750 * 1024**2
 MIN_TILE = 32
 
 NoiseSetting = float | Sequence[float]
@@ -67,14 +70,48 @@ def auto_tile(scale: int, device: torch.device, margin: int = DEFAULT_MARGIN) ->
     return max(MIN_TILE, int(side_out / scale) - 2 * margin)
 
 
-def plan_tiles(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """Cover (height, width) with equal tiles of at most ``tile`` pixels: (y0, y1, x0, x1) each.
+def _extent(length: int, parts: int, pad: int, margin: int, first: int, last: int) -> int:
+    """Computed extent of pieces ``first..last`` of ``length`` cut in ``parts`` (context clipped at the edges)."""
+    step = math.ceil(length / parts)
+    full = length + 2 * pad
+    return sum(min(full, min(y + step, length) + pad + margin) - max(0, y + pad - margin)
+               for y in range(first * step, min(length, (last + 1) * step), step))
 
-    Equal sizes rather than ``tile`` plus a thin remainder: a 25-pixel strip would
-    cost its full 2 x margin of context for little output.
+
+def plan_tiles(height: int, width: int, tile: int, margin: int = 0, pad: int = 0) -> list[tuple[int, int, int, int]]:
+    """Cover (height, width) with a grid of equal tiles: (y0, y1, x0, x1) each.
+
+    A tile, with ``margin`` pixels of context (clipped to the image padded by
+    ``pad``), holds at most ``(tile + 2 * margin) ** 2`` pixels: the memory
+    bound.  Among the grids that respect it, the one computing the fewest
+    pixels in all wins: the context is pure overhead, so strips can beat
+    squares, and equal sizes avoid a thin remainder tile that pays its full
+    context for little output.
     """
-    step_y = math.ceil(height / math.ceil(height / tile))
-    step_x = math.ceil(width / math.ceil(width / tile))
+    limit = (tile + 2 * margin) ** 2
+
+    def widest(length: int, parts: int) -> int:  # the first two pieces include the largest
+        return max(_extent(length, parts, pad, margin, i, i) for i in range(min(parts, 2)))
+
+    best: tuple[int, int, int] | None = None
+    for rows in range(1, height + 1):
+        if math.ceil(height / rows) == math.ceil(height / (rows - 1 or 1)) and rows > 1:
+            continue  # same step as fewer rows
+        sum_y = _extent(height, rows, pad, margin, 0, rows)
+        if best is not None and sum_y * (width + 2 * pad) >= best[0]:
+            break  # even a single column costs more than the best grid so far
+        tall = widest(height, rows)
+        lo, hi = 1, width  # fewest columns whose widest tile fits: the widest extent shrinks with more columns
+        if tall * widest(width, hi) > limit and not (rows == height):
+            continue
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if tall * widest(width, mid) <= limit else (mid + 1, hi)
+        cost = sum_y * _extent(width, lo, pad, margin, 0, lo)
+        if best is None or cost < best[0]:
+            best = (cost, math.ceil(height / rows), math.ceil(width / lo))
+    assert best is not None
+    _, step_y, step_x = best
     ys = list(range(0, height, step_y))
     xs = list(range(0, width, step_x))
     return [(y, min(y + step_y, height), x, min(x + step_x, width)) for y in ys for x in xs]
@@ -151,14 +188,15 @@ def _super_resolve(
         return model(crop, levels, noise_amp=w, noise=z)[-1]
 
     out = np.empty((height * scale, width * scale, 3), dtype=np.float32)
-    if tile is None or (height <= tile and width <= tile):
+    tiles = None if tile is None else plan_tiles(height, width, tile, margin, scale)
+    if tiles is None or len(tiles) == 1:
         full = run(0, hp, 0, wp)
         c = scale * scale
         out[:] = full[0, :, c : c + height * scale, c : c + width * scale].permute(1, 2, 0).cpu().numpy()
         if on_tile:
             on_tile(1, 1)
         return out
-    tiles = plan_tiles(height, width, tile)
+    tiles = plan_tiles(height, width, tile, margin, scale)
     for i, (ty0, ty1, tx0, tx1) in enumerate(tiles):
         # tile bounds in padded coordinates, with context, clipped to the padded image
         ry0, ry1 = max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin)
