@@ -114,20 +114,26 @@ def load_release(root: Path, scale: int) -> torch.nn.Module:
     return release.eval()
 
 
-def vs_release(repeats: int, cases: list[tuple[int, int]]) -> None:
+def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None:
     import mgsr
+    from mgsr.openvino_backend import resolve_backend
     from mgsr.upscaling import auto_tile, super_resolve
 
     root = reference_root()
     model = mgsr.pretrained("pirm-r3")
     releases = {s: load_release(root, s) for s in sorted({s for _, s in cases})}
+    backend = resolve_backend(backend, "cpu")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W = 1, R3; {repeats} repeats, "
-          f"release and mgsr alternating")
+          f"release and mgsr (backend {backend}) alternating")
     medians = {}
     for side, scale in cases:
         rgb = synthetic_photo(side)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
         tile = auto_tile(scale, torch.device("cpu"))
+        t = time.perf_counter()  # first use converts/loads the backend's model: timed apart, once per scale
+        super_resolve(model, synthetic_photo(16), scale=scale, noise=1.0, seed=0, backend=backend)
+        warm = time.perf_counter() - t
+        eager = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile, backend="torch")
         ratios, cpu_ratios, t_rel, t_ours = [], [], [], []
         for _ in range(repeats):
             t, c = time.perf_counter(), time.process_time()
@@ -136,11 +142,14 @@ def vs_release(repeats: int, cases: list[tuple[int, int]]) -> None:
             t_rel.append(time.perf_counter() - t)
             c_rel = time.process_time() - c
             t, c = time.perf_counter(), time.process_time()
-            super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile)
+            ours = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile, backend=backend)
             t_ours.append(time.perf_counter() - t)
             ratios.append(t_rel[-1] / t_ours[-1])
             cpu_ratios.append(c_rel / (time.process_time() - c))
         medians[(side, scale)] = statistics.median(ratios)
+        grey = np.abs(np.round(np.clip(ours, 0, 1) * 255) - np.round(np.clip(eager, 0, 1) * 255)).max()
+        print(f"{side}->{side * scale} ({scale}x): first use {warm:.1f} s; vs eager fp32: max |diff| "
+              f"{np.abs(ours - eager).max():.1e}, {grey:.0f} grey levels")
         print(f"{side}->{side * scale} ({scale}x): release {statistics.median(t_rel):6.2f} s, "
               f"mgsr {statistics.median(t_ours):6.2f} s, ratios {', '.join(f'{r:.2f}' for r in ratios)}, "
               f"median x{medians[(side, scale)]:.2f} (CPU time x{statistics.median(cpu_ratios):.2f})", flush=True)
@@ -158,13 +167,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="--vs-release: ratios per case (median reported)")
     parser.add_argument("--cases", default="128x4,256x4,64x8",
                         help="--vs-release: input side x scale, comma-separated")
+    parser.add_argument("--backend", default="auto", help="--vs-release: mgsr's backend (default: as mgsr upscale)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.vs_release:
-        vs_release(args.repeats, [tuple(int(v) for v in c.split("x")) for c in args.cases.split(",")])
+        vs_release(args.repeats, [tuple(int(v) for v in c.split("x")) for c in args.cases.split(",")], args.backend)
         return
     if args.child is not None:
         print(json.dumps(one_size(float(args.child), args.scale, args.tile)))

@@ -35,7 +35,7 @@ def conv_bias_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, pa
     at inference the activations are memory-bound, and each separate pass over a
     64-channel map costs about as much as a small convolution.
     """
-    if _fusable(x) and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+    if _fusable(x) and not (torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing()):
         pad = [padding, padding]
         return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, pad, [1, 1], [1, 1], 1, "relu", [None], None)
     return torch.relu_(torch.nn.functional.conv2d(x, weight, bias, padding=padding))

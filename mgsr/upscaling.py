@@ -5,7 +5,7 @@ Tiles overlap by a margin of context.  The noise is drawn once for the whole
 the same order as an untiled run, and each tile takes its crop of it; the
 amplitude maps are cropped the same way.  So a tiled result equals the untiled
 one: the only difference is the zero padding at a tile's inner edges, whose
-influence has decayed below float32 rounding after ``DEFAULT_MARGIN`` pixels.
+influence has decayed to ~1e-5 after ``DEFAULT_MARGIN`` pixels.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from .generator import GMGBP
 from .images import Picture, decode, to_grey
 from .inference import border_pad, levels_for
 from .memory import reuse_freed_memory
+from .openvino_backend import openvino_generator, resolve_backend
 from .pretrained import load_generator
 
-#: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x: the
-#: influence of an input pixel on an output pixel 24 input pixels away is 4e-8
-#: of the peak, 1e-11 at 32 pixels (tests/test_upscale.py checks tiled == untiled).
-DEFAULT_MARGIN = 32
+#: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x, W = 1, 96x96 input in 48-pixel
+#: tiles, max |tiled - untiled|: 0.06 at 8 pixels, 8e-3 at 12, 8e-4 at 16, 1e-4 at 20, 1.1e-5 at 24 (at 32:
+#: float rounding).  24 keeps 8- and 16-bit outputs within rounding of the untiled result and costs 16 %
+#: less context work than 32 for the automatic tile (tests/test_upscale.py checks tiled == untiled).
+DEFAULT_MARGIN = 24
 #: Peak working memory per (padded) output pixel of one forward pass: float32 CPU, pirm-r3 at 4x, measured
 #: as peak RSS growth (benchmarks/upscale_bench.py, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
 #: 2450 without).  The automatic tile size keeps a tile under the budget.
@@ -129,6 +131,7 @@ def super_resolve(
     margin: int = DEFAULT_MARGIN,
     device: str | torch.device = "cpu",
     on_tile: Callable[[int, int], None] | None = None,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Upscale an (H, W, 3) float image in [0, 1]; returns (sH, sW, 3) float32, not clamped.
 
@@ -136,10 +139,12 @@ def super_resolve(
     :param noise_map: (H, W) values in [0, 1] multiplying W per region, resized to each level.
     :param tile: input tile side in pixels; None processes the image whole.
     :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
+    :param backend: ``torch``, ``openvino`` (CPU, ``pip install "mgsr[openvino]"``; same values to ~1e-5) or
+        ``auto`` (OpenVINO on CPU when installed).
     """
     with torch.inference_mode(), reuse_freed_memory():
         return _super_resolve(model, rgb, scale=scale, noise=noise, noise_map=noise_map, seed=seed, tile=tile,
-                              margin=margin, device=device, on_tile=on_tile)
+                              margin=margin, device=device, on_tile=on_tile, backend=backend)
 
 
 def _super_resolve(
@@ -154,6 +159,7 @@ def _super_resolve(
     margin: int,
     device: str | torch.device,
     on_tile: Callable[[int, int], None] | None,
+    backend: str,
 ) -> np.ndarray:
     device = torch.device(device)
     levels = levels_for(scale)
@@ -179,12 +185,17 @@ def _super_resolve(
     # NHWC lets oneDNN (and cuDNN) pick faster convolutions: 1.8x on a 2-core CPU, same values to rounding
     # (benchmarks/upscale_bench.py).  Converting the model's weights changes only their memory layout.
     model.to(memory_format=torch.channels_last)
+    forward = None
+    if resolve_backend(backend, device) == "openvino":
+        forward = openvino_generator(model, levels)
 
     def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         crop = padded[..., y0:y1, x0:x1].to(device).contiguous(memory_format=torch.channels_last)
         z = None if draws is None else [d[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device) for j, d in enumerate(draws)]
         w = [a if isinstance(a, float) else a[..., y0 << j : y1 << j, x0 << j : x1 << j].to(device)
              for j, a in enumerate(amplitudes)]
+        if forward is not None:
+            return forward(crop, w, z)
         return model(crop, levels, noise_amp=w, noise=z)[-1]
 
     out = np.empty((height * scale, width * scale, 3), dtype=np.float32)
@@ -243,6 +254,7 @@ def upscale(
     seed: int = 0,
     tile: int | str | None = "auto",
     device: str | torch.device = "cpu",
+    backend: str = "auto",
 ) -> Image.Image | np.ndarray:
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
@@ -263,7 +275,7 @@ def upscale(
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
     tile_px = auto_tile(scale, torch.device(device)) if tile == "auto" else tile
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
-                             tile=tile_px, device=device)
+                             tile=tile_px, device=device, backend=backend)
     if isinstance(image, Image.Image):
         from .images import encode
 

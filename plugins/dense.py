@@ -66,7 +66,7 @@ class DenseBlock(FilterBlock):
         self.transition = nn.Conv2d(grown, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing():
             for layer in self.layers:
                 x = layer(x)
             return self.transition(self.transition_act(x))
