@@ -129,7 +129,7 @@ def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None
     for side, scale in cases:
         rgb = synthetic_photo(side)
         x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-        tile = auto_tile(scale, torch.device("cpu"))
+        tile = auto_tile(scale, torch.device("cpu"), backend=backend)
         t = time.perf_counter()  # first use converts/loads the backend's model: timed apart, once per scale
         super_resolve(model, synthetic_photo(16), scale=scale, noise=1.0, seed=0, backend=backend)
         warm = time.perf_counter() - t

@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if noise is None:
         noise = model.card.default_noise
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
-    tile_px = auto_tile(args.scale, torch.device(args.device)) if tile == "auto" else tile
     backend = resolve_backend(args.backend, args.device)
+    tile_px = auto_tile(args.scale, torch.device(args.device), backend=backend) if tile == "auto" else tile
 
     failures, written = 0, set()
     bar = tqdm(inputs, unit="image", disable=args.quiet or None, file=sys.stderr)
