@@ -1,6 +1,7 @@
 """Throughput, peak memory and FLOP efficiency of `mgsr upscale` (not run in CI).
 
     python benchmarks/upscale_bench.py [--sizes 0.25,1,4] [--scale 4] [--tile auto]
+    python benchmarks/upscale_bench.py --vs-release [--repeats 3]
 
 For each output size (megapixels) it upscales a synthetic photo in a fresh
 subprocess (so peak RSS belongs to that size alone) and reports output
@@ -8,16 +9,27 @@ megapixels per second, peak resident memory, and the GFLOP/s the network
 achieved (FLOPs counted by torch's FlopCounterMode) against the machine's own
 peak measured in the same run with a large 3x3 convolution.  Ratios, not
 absolute times, are the figures to compare across machines.
+
+``--vs-release`` times the authors' release (imported, never copied, from
+``../shared/reference/official-code`` or ``$MGSR_REFERENCE/official-code``) and
+mgsr's default ``mgsr upscale`` path in one process on the same inputs (W = 1,
+R3): 128->512 and 256->1024 at 4x and 64->512 at 8x, alternating the two
+so that load from other processes hits both alike.  Each repeat gives one
+ratio; the median is reported.  Its last line reads
+``speed-up vs release: A (128->512), B (256->1024)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -72,13 +84,100 @@ def one_size(megapixels: float, scale: int, tile: str) -> dict:
             "peak_rss_mib": peak / 1024, "rss_before_mib": base_rss / 1024}
 
 
+def synthetic_photo(side: int) -> np.ndarray:
+    """A smooth colour pattern with a little grain, (side, side, 3) float32 in [0, 1]."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:side, 0:side] / side
+    rgb = np.stack([np.sin(9 * x), np.cos(7 * y), x * y], 2) * 0.4 + 0.5 + 0.05 * rng.random((side, side, 3))
+    return np.clip(rgb, 0, 1).astype(np.float32)
+
+
+def reference_root() -> Path:
+    """The shared reference folder: $MGSR_REFERENCE, else ../shared/reference next to the repository."""
+    env = os.environ.get("MGSR_REFERENCE")
+    root = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "reference"
+    if not (root / "official-code" / "models.py").is_file():
+        sys.exit(f"upscale_bench: {root / 'official-code'} has no models.py; set MGSR_REFERENCE to the reference folder")
+    return root.resolve()
+
+
+def load_release(root: Path, scale: int) -> torch.nn.Module:
+    """The authors' G_MGBP with the R3 weights, driven as their README says (imported, not copied)."""
+    sys.path.insert(0, str(root / "official-code"))
+    from models import G_MGBP  # noqa: PLC0415 - the release, imported only by this benchmark
+
+    path = next((root / "official-weights").glob("BOE-R3_*.model"))
+    model_id = "CH" + path.stem.split("_CH", 1)[1]
+    release = G_MGBP(model_id, vlevel=0)
+    release.set_factor([scale, scale])
+    release.set_mu(2)
+    release.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return release.eval()
+
+
+def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None:
+    import mgsr
+    from mgsr.inference.openvino import resolve_backend
+    from mgsr.inference.core import auto_tile
+    from mgsr.inference.pictures import super_resolve
+
+    root = reference_root()
+    model = mgsr.pretrained("pirm-r3")
+    releases = {s: load_release(root, s) for s in sorted({s for _, s in cases})}
+    backend = resolve_backend(backend, "cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W = 1, R3; {repeats} repeats, "
+          f"release and mgsr (backend {backend}) alternating")
+    medians = {}
+    for side, scale in cases:
+        rgb = synthetic_photo(side)
+        x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+        tile = auto_tile(scale, torch.device("cpu"), backend=backend)
+        t = time.perf_counter()  # first use converts/loads the backend's model: timed apart, once per scale
+        super_resolve(model, synthetic_photo(16), scale=scale, noise=1.0, seed=0, backend=backend)
+        warm = time.perf_counter() - t
+        eager = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile, backend="torch")
+        ratios, cpu_ratios, t_rel, t_ours = [], [], [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            with torch.no_grad():
+                releases[scale](x, noise_amp=torch.tensor(1.0), pad=True)
+            t_rel.append(time.perf_counter() - t)
+            c_rel = time.process_time() - c
+            t, c = time.perf_counter(), time.process_time()
+            ours = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile, backend=backend)
+            t_ours.append(time.perf_counter() - t)
+            ratios.append(t_rel[-1] / t_ours[-1])
+            cpu_ratios.append(c_rel / (time.process_time() - c))
+        medians[(side, scale)] = statistics.median(ratios)
+        grey = np.abs(np.round(np.clip(ours, 0, 1) * 255) - np.round(np.clip(eager, 0, 1) * 255)).max()
+        print(f"{side}->{side * scale} ({scale}x): first use {warm:.1f} s; vs eager fp32: max |diff| "
+              f"{np.abs(ours - eager).max():.1e}, {grey:.0f} grey levels")
+        print(f"{side}->{side * scale} ({scale}x): release {statistics.median(t_rel):6.2f} s, "
+              f"mgsr {statistics.median(t_ours):6.2f} s, ratios {', '.join(f'{r:.2f}' for r in ratios)}, "
+              f"median x{medians[(side, scale)]:.2f} (CPU time x{statistics.median(cpu_ratios):.2f})", flush=True)
+    named = ", ".join(f"{medians[c]:.2f} ({c[0]}->{c[0] * c[1]})" for c in cases if c[1] == 4)
+    print(f"speed-up vs release: {named}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0.25,1,4")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--tile", default="auto")
+    parser.add_argument("--vs-release", action="store_true",
+                        help="time the authors' release and mgsr side by side in this process (W = 1, R3)")
+    parser.add_argument("--repeats", type=int, default=3, help="--vs-release: ratios per case (median reported)")
+    parser.add_argument("--cases", default="128x4,256x4,64x8",
+                        help="--vs-release: input side x scale, comma-separated")
+    parser.add_argument("--backend", default="auto", help="--vs-release: mgsr's backend (default: as mgsr upscale)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.vs_release:
+        vs_release(args.repeats, [tuple(int(v) for v in c.split("x")) for c in args.cases.split(",")], args.backend)
+        return
     if args.child is not None:
         print(json.dumps(one_size(float(args.child), args.scale, args.tile)))
         return

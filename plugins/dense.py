@@ -5,10 +5,11 @@ from __future__ import annotations
 import attrs
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mgsr import hookimpl
 from mgsr.interfaces import FilterBlock
-from mgsr.nn import BiasReLU
+from mgsr.nn import BiasReLU, conv_bias_relu
 
 
 def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
@@ -65,9 +66,34 @@ class DenseBlock(FilterBlock):
         self.transition = nn.Conv2d(grown, channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or torch.compiler.is_compiling() or torch.jit.is_tracing():
+            for layer in self.layers:
+                x = layer(x)
+            return self.transition(self.transition_act(x))
+        return self._forward_inference(x)
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function without autograd, in one preallocated feature buffer.
+
+        Concatenating at every layer copies all earlier features again (quadratic
+        in ``layers``); here each layer writes only its ``growth`` new channels
+        into the buffer, and the mid activation's bias rides in the squeeze
+        convolution (one pass less).  Same values to float rounding; the
+        parameters, and so the state-dict keys, are the training path's.
+        """
+        n, c, h, w = x.shape
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        grown = c + len(self.layers) * self.config.growth
+        features = torch.empty((n, grown, h, w), device=x.device, dtype=x.dtype, memory_format=layout)
+        features[:, :c].copy_(x)
+        width = c
         for layer in self.layers:
-            x = layer(x)
-        return self.transition(self.transition_act(x))
+            active = torch.relu_(features[:, :width] + layer.act_in.bias.view(1, -1, 1, 1))
+            mid = conv_bias_relu(active, layer.squeeze.weight, layer.act_mid.bias)
+            new = F.conv2d(mid, layer.conv.weight, padding=layer.conv.padding)
+            features[:, width : width + new.shape[1]].copy_(new)
+            width += new.shape[1]
+        return self.transition(self.transition_act(features))
 
 
 @hookimpl

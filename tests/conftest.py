@@ -16,6 +16,9 @@ RECIPES = REPO / "recipes"
 # One intra-op thread: tests are tiny, and several run processes of their own (data workers, gloo ranks);
 # more threads only oversubscribe the 2-core CI machine (measured: 12 s instead of minutes under load).
 torch.set_num_threads(1)
+# `--backend auto` would convert every bundled model for OpenVINO where it is installed (a minute each); tests
+# that mean OpenVINO ask for it by name (tests/test_openvino_backend.py).
+os.environ.setdefault("MGSR_BACKEND", "torch")
 
 REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "reference"))
 

@@ -14,6 +14,8 @@ import torch
 from PIL import Image
 
 from mgsr.inference.core import DEFAULT_MARGIN, NoiseSetting, auto_tile, upscale_tensor
+from mgsr.inference.memory import reuse_freed_memory
+from mgsr.inference.openvino import resolve_backend
 from mgsr.io.images import Picture, decode, encode, to_grey
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
@@ -36,6 +38,7 @@ def super_resolve(
     margin: int = DEFAULT_MARGIN,
     device: str | torch.device = "cpu",
     on_tile: Callable[[int, int], None] | None = None,
+    backend: str = "torch",
 ) -> np.ndarray:
     """Upscale an (H, W, 3) float image in [0, 1] through :func:`~mgsr.inference.core.upscale_tensor`.
 
@@ -43,9 +46,10 @@ def super_resolve(
     """
     x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     amp_map = None if noise_map is None else torch.from_numpy(np.ascontiguousarray(noise_map, dtype=np.float32))
-    with torch.inference_mode():
+    # freed memory kept for reuse: ~100k -> 28k page faults per pass, ~1.2x faster (benchmarks/upscale_bench.py)
+    with torch.inference_mode(), reuse_freed_memory():
         out = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
-                             margin=margin, device=device, on_tile=on_tile)
+                             margin=margin, device=device, on_tile=on_tile, backend=backend)
     return out[0].permute(1, 2, 0).numpy()
 
 
@@ -71,6 +75,7 @@ def upscale(
     seed: int = 0,
     tile: int | str | None = "auto",
     device: str | torch.device = "cpu",
+    backend: str = "auto",
 ) -> Image.Image | np.ndarray:
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
@@ -89,9 +94,10 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    tile_px = auto_tile(scale, torch.device(device)) if tile == "auto" else tile
+    backend = resolve_backend(backend, device)
+    tile_px = auto_tile(scale, torch.device(device), backend=backend) if tile == "auto" else tile
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
-                             tile=tile_px, device=device)
+                             tile=tile_px, device=device, backend=backend)
     if isinstance(image, Image.Image):
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead

@@ -1,0 +1,95 @@
+"""Export a generator to a standard ONNX graph that onnxruntime, OpenVINO or TensorRT run without mgsr.
+
+The graph's inputs make every source of variation explicit, so every runtime
+gives the same, reproducible output:
+
+* ``image``   (N, 3, H, W) float32 in [0, 1]; H and W are dynamic (each > ``scale``).
+* ``noise_j`` for each 2x level j = 0 .. levels-1: (N, 1, (H + 2s) * 2**j, (W + 2s) * 2**j)
+  unit-variance draws at the *padded* resolution (s = scale); this is the
+  layout of :meth:`GMGBP.draw_noise` on the padded input, so feeding mgsr's own
+  draws reproduces mgsr's output.  Multiply a draw by a map in [0, 1] for
+  per-region control.
+* ``w``       (levels,) float32: W per level; zeros give the W = 0 (lowest distortion) result.
+
+Output ``sr``: (N, 3, sH, sW), not clamped.  Border handling is inside the
+graph: the image is reflect-padded by ``scale`` pixels and ``scale * scale``
+pixels are cut from each side of the result, as in the authors' release and
+:func:`mgsr.inference.upscale_tensor` (which falls back to replicate padding
+for images of at most ``scale`` pixels; the graph does not: use H, W > scale).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mgsr.errors import MgsrError
+from mgsr.model.generator import GMGBP
+from mgsr.inference.core import border_pad, levels_for
+
+OPSET = 18
+
+
+class ExportGraph(nn.Module):
+    """``(image, noise_0 .. noise_{L-1}, w) -> sr``: the generator with the release's padding and crop."""
+
+    def __init__(self, generator: GMGBP, scale: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.scale = scale
+        self.levels = levels_for(scale)
+
+    def forward(self, image: torch.Tensor, *noise_and_w: torch.Tensor) -> torch.Tensor:
+        noise, w = list(noise_and_w[:-1]), noise_and_w[-1]
+        padded = border_pad(image, self.scale)
+        amps = [w[j] for j in range(self.levels)]
+        out = self.generator(padded, self.levels, noise_amp=amps, noise=noise)[-1]
+        crop = self.scale * self.scale
+        return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+
+
+def input_names(scale: int) -> list[str]:
+    return ["image", *(f"noise_{j}" for j in range(levels_for(scale))), "w"]
+
+
+def example_inputs(generator: GMGBP, scale: int, height: int = 24, width: int = 20, seed: int = 0) -> tuple:
+    """A small (image, noise_0.., w) tuple in the graph's layout (tracing, tests)."""
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(1, generator.channels, height, width, generator=gen)
+    padded = border_pad(image, scale)
+    noise = generator.draw_noise(padded, levels_for(scale), gen)
+    return (image, *noise, torch.ones(levels_for(scale)))
+
+
+def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4) -> Path:
+    """Write ``generator`` at ``scale`` as an ONNX file with dynamic batch, height and width; returns the path."""
+    path = Path(path)
+    levels = levels_for(scale)
+    # a loaded generator is channels-last for speed; its layout checks would pin the traced batch size
+    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
+    graph = ExportGraph(generator, scale).eval()
+    names = input_names(scale)
+    h, w, n = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1), torch.export.Dim("batch")
+    rest: list[dict[int, object] | None] = [
+        {0: n, 2: (h + 2 * scale) * (1 << j), 3: (w + 2 * scale) * (1 << j)} for j in range(levels)
+    ]
+    shapes = {"image": {0: n, 2: h, 3: w}, "noise_and_w": (*rest, None)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad(), warnings.catch_warnings():
+            # the exporter's own deprecation notes and axis-renaming remarks are not the user's business
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            torch.onnx.export(graph, example_inputs(generator, scale), str(path), input_names=names,
+                              output_names=["sr"], dynamic_shapes=shapes, opset_version=OPSET,
+                              dynamo=True, external_data=False, optimize=True, verbose=False)
+    except ImportError as exc:
+        raise MgsrError(f"exporting to ONNX needs the onnx and onnxscript packages: pip install \"mgsr[export]\" ({exc})") from None
+    except OSError as exc:
+        raise MgsrError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from None
+    return path

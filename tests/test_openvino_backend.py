@@ -1,0 +1,42 @@
+"""The OpenVINO backend gives the PyTorch path's output (tiled, with noise, W per region), and says what it needs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mgsr.errors import MgsrError
+from mgsr.inference.openvino import resolve_backend
+from mgsr.inference.pictures import super_resolve
+
+from .test_export import TINY
+
+
+def test_backend_names_are_checked(monkeypatch):
+    monkeypatch.delenv("MGSR_BACKEND", raising=False)
+    assert resolve_backend("torch", "cpu") == "torch"
+    assert resolve_backend("auto", "cuda") == "torch"
+    with pytest.raises(MgsrError, match="auto, torch or openvino"):
+        resolve_backend("onnx", "cpu")
+    with pytest.raises(MgsrError, match="runs on the CPU"):
+        resolve_backend("openvino", "cuda")
+
+
+def test_openvino_matches_torch(tmp_path, monkeypatch):
+    pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
+    from mgsr.build import build_generator
+    from mgsr.recipe import structure_model_spec
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
+    torch.manual_seed(1)
+    generator = build_generator(structure_model_spec(TINY)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(generator.synthesis.conv_out.weight, std=0.3)
+    rgb = np.random.default_rng(0).random((21, 30, 3)).astype(np.float32)
+    region = np.linspace(0, 1, 21 * 30, dtype=np.float32).reshape(21, 30)
+    for options in ({"noise": 1.0}, {"noise": 0.0}, {"noise": [0.5, 1.0], "noise_map": region}):
+        ours = super_resolve(generator, rgb, scale=4, seed=3, tile=12, margin=8, backend="torch", **options)
+        theirs = super_resolve(generator, rgb, scale=4, seed=3, tile=12, margin=8, backend="openvino", **options)
+        assert np.abs(ours - theirs).max() < 1e-4, options
+    assert list(tmp_path.glob("openvino/*.xml"))  # converted once, cached
