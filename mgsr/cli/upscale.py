@@ -8,7 +8,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 from mgsr.errors import ImageError, MgsrError
 
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from mgsr.io.images import IMAGE_SUFFIXES, read_picture, write_picture
+    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
     from mgsr.inference.core import auto_tile, check_noise, levels_for
     from mgsr.inference.pictures import upscale_picture
     from mgsr.model.loading import resolve_model
@@ -124,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
         raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
     noise_map = None
     if args.noise_map:
-        grey = read_picture(args.noise_map)
-        noise_map = grey.color.mean(axis=2) if grey.bits != 32 else np.clip(grey.color[..., 0], 0, 1)
+        noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, args.device)
     if noise is None:
         noise = model.default_noise

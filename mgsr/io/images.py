@@ -206,3 +206,10 @@ def write_picture(
                 im.save(tmp, format=fmt, **options)
     except (OSError, ValueError, png.Error) as exc:
         raise ImageError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def noise_map_of(picture: Picture) -> np.ndarray:
+    """The (H, W) W multiplier of a mask picture, by the rule of ``mgsr upscale --noise-map``."""
+    if picture.bits == 32:
+        return np.clip(picture.color[..., 0], 0, 1)
+    return picture.color.mean(axis=2)

@@ -27,7 +27,8 @@ from mgsr.inference.pictures import super_resolve, upscale_picture
 from mgsr.io.images import Picture, read_picture, to_grey, write_picture
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
-from mgsr.serve.uploads import Limits, Upload, accept, noise_map_of, to_display
+from mgsr.io.images import noise_map_of
+from mgsr.serve.uploads import Limits, Upload, accept, to_display
 
 SCALES = (2, 4, 8)
 #: side of the preview's output in pixels: its input crop is this divided by the scale

@@ -116,10 +116,3 @@ def open_upload(source: str | os.PathLike[str], client_name: str, work: Path, li
 def to_display(rgb: np.ndarray) -> np.ndarray:
     """Float (H, W, 3) -> uint8 for the page (clamped, rounded)."""
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def noise_map_of(picture: Picture) -> np.ndarray:
-    """The (H, W) W multiplier of a mask picture, by the rule of ``mgsr upscale --noise-map``."""
-    if picture.bits == 32:
-        return np.clip(picture.color[..., 0], 0, 1)
-    return picture.color.mean(axis=2)
