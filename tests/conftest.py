@@ -47,3 +47,10 @@ def builtin_registry() -> Registry:
 @pytest.fixture(scope="session")
 def r3_recipe():
     return mgsr.load_recipe(RECIPES / "pirm_r3.toml", Registry.from_plugin_manager(make_plugin_manager(autoload=False)))
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_off_afterwards():
+    """A training test may switch torch to deterministic algorithms; never leak that into the next test."""
+    yield
+    torch.use_deterministic_algorithms(False)

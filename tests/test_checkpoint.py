@@ -11,6 +11,11 @@ from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_l
 from mgsr.errors import WeightsError
 from mgsr.recipe import apply_overrides
 from mgsr.errors import RecipeError
+import numpy as np
+from PIL import Image
+from mgsr.cli import main
+from mgsr.training.run import train
+from .helpers import tiny_recipe
 
 
 def test_save_keeps_the_newest_and_lists_only_complete(tmp_path):
@@ -60,3 +65,31 @@ def test_overrides():
         apply_overrides(data, ["losses.3.weight=1"])
     with pytest.raises(RecipeError, match="is a value, not a table"):
         apply_overrides(data, ["training.steps.x=1"])
+
+
+def test_saving_never_prunes_later_checkpoints_or_the_new_one(tmp_path):
+    for step in (4, 5, 6):
+        save_checkpoint(tmp_path, step, {}, keep=1)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000000006.pt"]
+    save_checkpoint(tmp_path, 2, {}, keep=1)  # e.g. a continuation from an older checkpoint
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-000000002.pt", "step-000000006.pt"]
+
+
+def test_resuming_from_an_older_checkpoint_is_refused_while_later_ones_exist(tmp_path):
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, steps=4, checkpoint_every=1)
+    train(recipe, out=str(run), progress=False)
+    older = list_checkpoints(run / "checkpoints")[0]
+    with pytest.raises(WeightsError, match="later checkpoints .*step-000000004.pt"):
+        train(recipe, out=str(run), resume=str(older), progress=False)
+    assert len(list_checkpoints(run / "checkpoints")) == 4  # nothing deleted
+
+
+def test_corrupt_checkpoint_message_is_short_and_safe(tmp_path, capsys):
+    bad = tmp_path / "step-000000001.pt"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    src = tmp_path / "in.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--model", str(bad), "-q"]) == 4
+    err = capsys.readouterr().err
+    assert "step-000000001.pt" in err and "weights_only` set to `False" not in err and len(err.splitlines()) == 1

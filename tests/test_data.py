@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from mgsr.errors import DataError
 from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images
 from mgsr.training.training_images import target_size
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
+from .helpers import make_images
+from mgsr.training.run import train
+from .helpers import tiny_recipe
 
 
-def make_images(folder, sizes):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i, (h, w) in enumerate(sizes):
-        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(folder / f"img{i}.png")
-    return folder
 
 
 def test_scan_skips_and_counts_bad_images(tmp_path):
@@ -86,3 +81,12 @@ def test_scale_pyramid():
     assert targets[-1] is hr
     with pytest.raises(DataError, match="divisible by 8"):
         scale_pyramid(torch.rand(1, 3, 20, 20), 3)
+
+
+def test_undecodable_training_image_is_skipped_with_a_warning(tmp_path):
+    data = make_images(tmp_path / "data", [(40, 40), (40, 40)])
+    half = data / "img1.png"
+    half.write_bytes(half.read_bytes()[:200])  # valid header, truncated data
+    with pytest.warns(UserWarning, match="img1.png"):
+        train(tiny_recipe(tmp_path, steps=2), data=[str(data)], out=str(tmp_path / "run"), progress=False)
+    assert (tmp_path / "run" / "generator.safetensors").exists()

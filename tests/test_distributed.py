@@ -11,7 +11,7 @@ import torch
 
 from mgsr.training.run import train
 
-from .test_training import assert_same_state, final_state, tiny_recipe
+from .helpers import assert_same_state, final_state, tiny_recipe
 
 
 def free_port() -> int:

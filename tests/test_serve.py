@@ -9,12 +9,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import struct
 import subprocess
 import sys
 import time
-import zlib
-from pathlib import Path
 
 import numpy as np
 import png
@@ -29,18 +26,10 @@ from mgsr.serve.handling import Catalog, Settings
 from mgsr.serve.uploads import Limits, check_limits, clean_name, open_upload
 from mgsr.cli.serve import is_local
 
-from .test_upscale import smooth_rgb
+from .helpers import smooth_rgb
+from .helpers import png_claiming
 
 
-def png_claiming(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header claims width x height pixels, a few dozen bytes on disk."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
-    return path
 
 
 def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:

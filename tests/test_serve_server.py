@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 
 from .serve_helpers import start_server, stop
-from .test_serve import png_claiming
-from .test_upscale import smooth_rgb
+from .helpers import png_claiming
+from .helpers import smooth_rgb
 
 pytestmark = pytest.mark.slow
 gradio_client = pytest.importorskip("gradio_client", reason='needs the test-web extra: pip install -e ".[test-web]"')

@@ -16,7 +16,7 @@ from mgsr.training.data import PatchDataset, patch_loader, scan_images
 from mgsr.training.training_images import load_rgb_uint8
 from mgsr.training.store import MANIFEST, StoreError, StoredImage, open_store, prepare
 
-from .test_data import make_images
+from .helpers import make_images
 
 
 def patches(folder, patch_size, megapixels, count=12, workers=0, start=3):
@@ -128,7 +128,7 @@ def test_training_from_a_store_equals_training_from_its_folder(tmp_path):
     from mgsr.samples import sample_folder
     from mgsr.training.run import train
 
-    from .test_training import assert_same_state, final_state, tiny_recipe
+    from .helpers import assert_same_state, final_state, tiny_recipe
 
     try:
         recipe = tiny_recipe(tmp_path, steps=2, validate_every=10, sample_every=10, checkpoint_every=2)

@@ -8,59 +8,27 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import tomli_w
 import torch
 
 import mgsr
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
 from mgsr.errors import WeightsError
-from mgsr.recipe import read_recipe_table
 from mgsr.errors import TrainingError
 from mgsr.training.run import train
 
-from .conftest import RECIPES, REPO
-
-TINY_BLOCK = {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2}
-
-
-def tiny_recipe(tmp_path: Path, **training) -> Path:
-    """The quickstart objective at toy size: fast enough to train a few steps in a test."""
-    table = read_recipe_table(RECIPES / "quickstart.toml")
-    table["model"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")})
-    table["discriminator"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "pooling", "synthesis")})
-    table["data"].update(patch_size=16, val_crop=32)
-    table["training"] = {"steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
-                         "log_every": 1, "validate_every": 2, "sample_every": 2, "checkpoint_every": 2,
-                         "keep_checkpoints": 10, **training}
-    path = tmp_path / "tiny.toml"
-    path.write_text(tomli_w.dumps(table))
-    return path
+from .conftest import REPO
+from .helpers import assert_same_state, final_state, tiny_recipe
+from mgsr.errors import RecipeError
+from .helpers import make_images
 
 
-def final_state(run: Path) -> dict:
-    return load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
 
 
-def assert_same_state(a: dict, b: dict, exact: bool = True) -> None:
-    assert a["step"] == b["step"]
-    for part in ("generator", "discriminator"):
-        for key, tensor in a[part].items():
-            if exact:
-                assert torch.equal(tensor, b[part][key]), f"{part}.{key}"
-            else:
-                torch.testing.assert_close(tensor, b[part][key], rtol=1e-4, atol=1e-5, msg=f"{part}.{key}")
-    for part in ("generator", "discriminator"):
-        sa, sb = a["optimizers"][part]["state"], b["optimizers"][part]["state"]
-        assert sa.keys() == sb.keys()
-        for idx in sa:
-            for name, value in sa[idx].items():
-                if exact:
-                    assert torch.equal(value, sb[idx][name]), f"optimizer {part}[{idx}].{name}"
-                else:
-                    torch.testing.assert_close(value, sb[idx][name], rtol=1e-3, atol=1e-6)
+
+
+
 
 
 @pytest.fixture(autouse=True)
@@ -154,3 +122,36 @@ def test_bad_training_setups_are_clear(tmp_path):
 
         built = mgsr.build(tiny_recipe(tmp_path), training=True)
         Trainer(built, tmp_path / "r3", ctx=Context(rank=0, world_size=3))
+
+
+def test_images_skipped_by_the_scan_are_counted_in_the_log(tmp_path):
+    data = make_images(tmp_path / "data", [(40, 40), (8, 8)])  # the second is smaller than a patch
+    (data / "text.png").write_text("not an image")
+    with pytest.warns(UserWarning):
+        train(tiny_recipe(tmp_path, steps=1), data=[str(data)], out=str(tmp_path / "run"), progress=False)
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first == {"step": 0, "data/images": 1, "data/skipped": 2}
+
+
+def test_resume_with_a_changed_recipe_warns_and_follows_it(tmp_path):
+    run = tmp_path / "run"
+    recipe = tiny_recipe(tmp_path, steps=2)
+    train(recipe, out=str(run), progress=False)
+    with pytest.warns(UserWarning, match=r"recipe differs .*training\.lr"):
+        train(recipe, out=str(run), resume="auto", overrides=["training.steps=3", "training.lr=0.5",
+                                                              "training.batch_size=2"], progress=False)
+    last = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "lr" in l][-1]
+    assert last["step"] == 3 and last["lr"] == pytest.approx(0.5 / (1 + 3 / 1000) ** 0.5)
+    assert load_checkpoint(list_checkpoints(run / "checkpoints")[-1])["samples_seen"] == 2 * 4 + 2
+
+
+@pytest.mark.parametrize("scales", ["[]", "[0]", "[-1]", "[1, 1]"])
+def test_bad_scales_are_recipe_errors(tmp_path, scales):
+    with pytest.raises(RecipeError, match="distinct level counts"):
+        train(tiny_recipe(tmp_path), out=str(tmp_path / "r"), overrides=[f"training.scales={scales}"], progress=False)
+
+
+def test_no_loss_at_the_trained_scales(tmp_path):
+    overrides = ["training.scales=[1]"] + [f"losses.{i}.scales=[2]" for i in range(3)]
+    with pytest.raises(TrainingError, match="no loss counts"):
+        train(tiny_recipe(tmp_path), out=str(tmp_path / "r"), overrides=overrides, progress=False)

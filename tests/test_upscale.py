@@ -16,15 +16,14 @@ import mgsr
 from mgsr.cli import main
 from mgsr.io.images import read_picture
 from mgsr.inference.pictures import super_resolve
+from .helpers import smooth_rgb
+import os
+import stat
+from mgsr.training.checkpoint import save_checkpoint
 
 RNG = np.random.default_rng(0)
 
 
-def smooth_rgb(h: int, w: int) -> np.ndarray:
-    """A photo-like test image: smooth gradients plus mild texture, uint8."""
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    base = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.3 * x * y], axis=2)
-    return np.clip((base + 0.05 * RNG.random((h, w, 3))) * 255, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +254,32 @@ def test_bad_options(tmp_path, capsys):
     assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--tile", "-3"]) != 0
     err = capsys.readouterr().err
     assert "--noise 'abc'" in err and "3 values" in err and "output folder" in err and "--tile" in err
+
+
+def test_non_finite_noise_is_refused(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
+    for bad in ("nan", "inf", "0.5,-1"):
+        assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--noise", bad, "-q"]) != 0
+    assert "finite and >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        src = tmp_path / "in.png"
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
+        assert main(["upscale", str(src), "-o", str(tmp_path / "o.jpg"), "--format", "jpeg", "-q",
+                     "--scale", "2"]) == 0
+        save_checkpoint(tmp_path / "ck", 1, {})
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "o.jpg", tmp_path / "ck" / "step-000000001.pt"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_cmyk_pil_image_comes_back_cmyk():
+    im = Image.new("CMYK", (6, 5), (10, 20, 30, 40))
+    out = mgsr.upscale(im, scale=2, noise=0.0)
+    assert out.mode == "CMYK" and out.size == (12, 10)

@@ -15,6 +15,7 @@ from mgsr.model.official import import_official
 from mgsr.model.weights import ModelCard, save_generator
 
 from .conftest import RECIPES
+import json
 
 
 @pytest.fixture
@@ -83,3 +84,18 @@ def test_official_importer_refuses_other_state_dicts(tmp_path):
     torch.save({"features.0.weight": torch.zeros(3)}, path)
     with pytest.raises(WeightsError, match="features.0.weight"):
         import_official(path)
+
+
+def test_malformed_model_card_is_a_weights_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    from mgsr.model.weights import bundled_path
+
+    with safe_open(str(bundled_path("pirm-r3")), "pt") as fh:
+        meta = dict(fh.metadata())
+    meta["mgsr.card"] = json.dumps({"default_noise": "high"})
+    target = tmp_path / "edited.safetensors"
+    save_file(load_file(str(bundled_path("pirm-r3"))), str(target), metadata=meta)
+    with pytest.raises(WeightsError, match="model card is invalid"):
+        mgsr.load_generator(target)

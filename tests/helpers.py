@@ -1,0 +1,86 @@
+"""Helpers shared by several test modules: tiny recipes, synthetic images, checkpoint comparisons."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import tomli_w
+from PIL import Image
+
+from mgsr.recipe import read_recipe_table
+from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
+
+from .conftest import RECIPES
+
+#: texture for smooth_rgb, seeded: the images are the same in every run
+RNG = np.random.default_rng(0)
+
+
+def png_claiming(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height pixels, a few dozen bytes on disk."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def smooth_rgb(h: int, w: int) -> np.ndarray:
+    """A photo-like test image: smooth gradients plus mild texture, uint8."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([0.5 + 0.4 * np.sin(6 * x + 2 * y), 0.5 + 0.3 * np.cos(5 * y), 0.4 + 0.3 * x * y], axis=2)
+    return np.clip((base + 0.05 * RNG.random((h, w, 3))) * 255, 0, 255).astype(np.uint8)
+
+
+def make_images(folder, sizes):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate(sizes):
+        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+TINY_BLOCK = {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2}
+
+
+def tiny_recipe(tmp_path: Path, **training) -> Path:
+    """The quickstart objective at toy size: fast enough to train a few steps in a test."""
+    table = read_recipe_table(RECIPES / "quickstart.toml")
+    table["model"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")})
+    table["discriminator"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "pooling", "synthesis")})
+    table["data"].update(patch_size=16, val_crop=32)
+    table["training"] = {"steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
+                         "log_every": 1, "validate_every": 2, "sample_every": 2, "checkpoint_every": 2,
+                         "keep_checkpoints": 10, **training}
+    path = tmp_path / "tiny.toml"
+    path.write_text(tomli_w.dumps(table))
+    return path
+
+
+def final_state(run: Path) -> dict:
+    return load_checkpoint(list_checkpoints(run / "checkpoints")[-1])
+
+
+def assert_same_state(a: dict, b: dict, exact: bool = True) -> None:
+    assert a["step"] == b["step"]
+    for part in ("generator", "discriminator"):
+        for key, tensor in a[part].items():
+            if exact:
+                assert torch.equal(tensor, b[part][key]), f"{part}.{key}"
+            else:
+                torch.testing.assert_close(tensor, b[part][key], rtol=1e-4, atol=1e-5, msg=f"{part}.{key}")
+    for part in ("generator", "discriminator"):
+        sa, sb = a["optimizers"][part]["state"], b["optimizers"][part]["state"]
+        assert sa.keys() == sb.keys()
+        for idx in sa:
+            for name, value in sa[idx].items():
+                if exact:
+                    assert torch.equal(value, sb[idx][name]), f"optimizer {part}[{idx}].{name}"
+                else:
+                    torch.testing.assert_close(value, sb[idx][name], rtol=1e-3, atol=1e-6)
