@@ -74,32 +74,10 @@ def period2_rows(run: Path, recipe: mgsr.Recipe, steps: list[int]) -> dict[int, 
     return rows
 
 
-def offline_stand_in(recipe_path: str, overrides: list[str]) -> list[str]:
-    """Overrides that swap ImageNet VGG-19 features for randomly initialised ones when the weights are absent.
-
-    The quickstart's contextual term reads VGG-19 (a user's machine fetches it);
-    this offline machine and CI cannot.  Random VGG-19 features stand in there
-    (see recipes/quickstart.toml for why that is faithful enough for this check).
-    """
-    from mgsr.errors import WeightsError
-
-    recipe = load_recipe(recipe_path, overrides=overrides)
-    try:
-        mgsr.build(recipe, training=True)
-    except WeightsError:
-        table = recipe.to_dict()
-        swap = [f"losses.{i}.features.pretrained=false" for i, loss in enumerate(table.get("losses", []))
-                if isinstance(loss.get("features"), dict) and loss["features"].get("pretrained")]
-        print(f"knob_bench: VGG-19 ImageNet weights not installed; stand-in: {', '.join(swap)}", file=sys.stderr)
-        return swap
-    return []
-
-
 def run_knob_bench(recipe_path: str, steps: int, validate_every: int, overrides: list[str],
                    out: str | None = None) -> list[dict[str, float]]:
     """Train and measure; one row per validation step (step, PSNR-Y, bicubic, NIQE W=0/1, period-2 shares)."""
     overrides = knob_overrides(steps, validate_every, overrides)
-    overrides += offline_stand_in(recipe_path, overrides)
     with tempfile.TemporaryDirectory(prefix="knob-bench-") as tmp:
         run = Path(out) if out else Path(tmp) / "run"
         train(recipe_path, out=str(run), overrides=overrides, progress=False)
