@@ -3,7 +3,7 @@
     nice -n 15 python benchmarks/knob_bench.py [--recipe recipes/quickstart.toml] [--steps 1500]
         [--validate-every 100] [--set key=value ...] [--out runs/knob]
 
-Runs ``mgsr train``'s own entry point (:func:`mgsr.training.train`) with the
+Runs ``mgsr train``'s own entry point (:func:`mgsr.training.run.train`) with the
 learning-rate decay stretched over the run (``lr_decay_steps = steps``, as a
 user lengthening the quickstart would) and a checkpoint at every validation.
 Then per validation step it prints, on the recipe's validation images:
@@ -30,12 +30,13 @@ from pathlib import Path
 import torch
 
 import mgsr
-from mgsr.checkpoint import checkpoint_name, load_checkpoint, load_module_state
-from mgsr.data import load_validation
-from mgsr.images import to_uint8
-from mgsr.imresize import imresize
+from mgsr.io.images import to_uint8
+from mgsr.model.state import load_module_state
+from mgsr.ops.imresize import imresize
 from mgsr.recipe import load_recipe
-from mgsr.training import resolve_folder, train
+from mgsr.training.checkpoint import checkpoint_name, load_checkpoint
+from mgsr.training.data import load_validation, resolve_folder
+from mgsr.training.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import attrs
 import numpy as np
 
 from mgsr import hookimpl
-from mgsr.color import shaved_y
+from mgsr.ops.color import shaved_y
 from mgsr.interfaces import Metric
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mgsr.imresize import s_down
+from mgsr.io.images import to_uint8
+from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
-from mgsr.data import load_validation
-from mgsr.images import to_uint8
+from mgsr.training.data import load_validation
 from mgsr_plugins.spectral import Period2Share, period2_share
 
 
