@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.full_reference",
     "mgsr_plugins.niqe",
     "mgsr_plugins.cx",
+    "mgsr_plugins.spectral",
 )
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
