@@ -168,7 +168,7 @@ def upscale_tensor(
     """
     levels = levels_for(scale)
     if noise_amp is None:
-        noise_amp = float(getattr(model, "default_noise", 0.0))
+        noise_amp = model.default_noise
     amps = check_noise(noise_amp, levels)
     run_on = torch.device(device) if device is not None else lr.device
     height, width = lr.shape[-2:]
