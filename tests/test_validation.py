@@ -85,3 +85,16 @@ def test_validate_scale_default_and_refusal(tmp_path):
     assert validation_scale(TrainingSpec(scales=(1, 2, 3), validate_scale=8)) == 8
     with pytest.raises(RecipeError, match="validate_scale = 8 is not a trained scale"):
         load_recipe(tiny_recipe(tmp_path), overrides=["training.validate_scale=8"])
+
+
+def test_ablation_recipes_follow_figure_8():
+    from .conftest import RECIPES
+
+    ablations = sorted((RECIPES / "ablations").glob("*.toml"))
+    assert len(ablations) == 7
+    for path in ablations:
+        recipe = load_recipe(path)
+        assert (recipe.training.epochs, recipe.training.validate_every_epochs, recipe.training.steps) == (100, 1, 0)
+        assert "--set model.weights=runs/pretrain" in path.read_text(), path  # starts from the L1 pre-training
+    no_noise = load_recipe(RECIPES / "ablations" / "no_noise.toml")
+    assert [(s.type, s.config.weight, s.config.noise) for s in no_noise.losses][-1] == ("cycle", 20.0, (0.0,))
