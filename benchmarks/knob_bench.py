@@ -85,11 +85,11 @@ def run_knob_bench(recipe_path: str, steps: int, validate_every: int, overrides:
         logged: dict[int, dict[str, float]] = {}
         for line in (run / "metrics.jsonl").read_text().splitlines():
             record = json.loads(line)
-            if "val/psnr_y" in record:
+            if "val/psnr_w0" in record:
                 logged[record["step"]] = record
         shares = period2_rows(run, recipe, sorted(logged))
     nan = float("nan")
-    return [{"step": step, "psnr_y": v["val/psnr_y"], "psnr_y_bicubic": v["val/psnr_y_bicubic"],
+    return [{"step": step, "psnr_y": v["val/psnr_w0"], "psnr_y_bicubic": v["val/psnr_bicubic"],
              "niqe_w0": v.get("val/niqe_w0", nan), "niqe_w1": v.get("val/niqe_w1", nan), **shares[step]}
             for step, v in sorted(logged.items())]
 

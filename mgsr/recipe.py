@@ -72,8 +72,28 @@ class DataSpec:
     augment: bool = True
     #: data-loading worker processes (0 loads in the training process)
     workers: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    #: validation images are cut to at most this many pixels per side, at their centre
-    val_crop: int | None = attrs.field(default=256, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: validation images are cut to at most this many pixels per side, at their centre; none (the default,
+    #: as in the paper's recipes): whole images, scored as ``mgsr eval`` scores them
+    val_crop: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+
+
+def _steps_or_epochs(spec: Any, _field: attrs.Attribute, epochs: int | None) -> None:
+    """``epochs`` replaces ``steps``: a recipe sets one of them (resolved in mgsr.training.schedule)."""
+    if epochs is not None and epochs <= 0:
+        raise ValueError(f"training.epochs must be > 0, got {epochs}")
+    if epochs is not None and spec.steps:
+        raise ValueError(f"training.steps = {spec.steps} and training.epochs = {epochs} are both set; keep one "
+                         f"(--set training.steps=0 counts epochs, --set training.epochs=none counts steps)")
+
+
+def _trained_scale(spec: Any, _field: attrs.Attribute, scale: int | None) -> None:
+    """Validation upscales by a factor the generator was trained for (the default is in mgsr.training.schedule)."""
+    if scale is None:
+        return
+    trained = [1 << levels for levels in spec.scales if levels > 0]
+    if scale not in trained:
+        raise ValueError(f"training.validate_scale = {scale} is not a trained scale: one of {trained} "
+                         f"(training.scales = {list(spec.scales)})")
 
 
 @attrs.frozen
@@ -84,6 +104,15 @@ class TrainingSpec:
     """
 
     steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    #: train for this many epochs instead of ``steps`` (which must then be 0).  An epoch is
+    #: ceil(training images / batch_size) steps: one random patch of every image, in whole batches.
+    epochs: int | None = attrs.field(default=None, validator=_steps_or_epochs)
+    #: validate at the end of every N-th epoch; when set it replaces ``validate_every`` (steps)
+    validate_every_epochs: int | None = attrs.field(default=None,
+                                                    validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: upscaling factor of validation (2, 4 or 8, a trained scale); none: 4 when the recipe trains 4x
+    #: (the PIRM-SR scale the paper reports), else the largest trained scale
+    validate_scale: int | None = attrs.field(default=None, validator=_trained_scale)
     batch_size: int = attrs.field(default=16, validator=attrs.validators.gt(0))
     lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))
     discriminator_lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))

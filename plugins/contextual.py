@@ -5,15 +5,18 @@ output feature vector ``x_i`` is matched to its most similar target vector, so
 a texture with the right statistics scores well wherever its details fall.
 For one image, with ``y_j`` the target's features:
 
-1. centre both sets on the target's mean feature; cosine distance ``d_ij``;
+1. centre both sets on the target's mean feature (over the batch, height and width, as the reference
+   implementation does; ``centre = "image"`` takes each image's own mean); cosine distance ``d_ij``;
 2. relative distance ``d̃_ij = d_ij / (min_k d_ik + ε)``;
 3. affinity ``CX_ij = softmax_j((1 - d̃_ij) / h)`` (exp-normalised over the targets);
 4. ``CX(X, Y) = mean_j max_i CX_ij``, in (0, 1]; 1 when every target is matched.
 
 The term is ``Σ_k mean over the batch of -log CX(Φ(Y^k), Φ(X^k))``; Φ is a
-feature-extractor component, VGG-19 conv3_4 by default as in the paper.
+feature-extractor component, VGG-19 relu3_4 by default: the paper's "conv3-4" is,
+in the reference CX code it builds on, that convolution's output after its ReLU.
+Under data parallelism "the batch" is each process's part of it.
 Memory grows with the square of the feature positions (a (H/4·W/4)² matrix
-per image at conv3_4: 1024² for a 128x128 patch).
+per image at relu3_4: 1024² for a 128x128 patch).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import attrs
 import torch
 
 from mgsr import hookimpl
-from mgsr.ops.contextual import contextual_similarity
+from mgsr.ops.contextual import CENTRES, contextual_similarity
 from mgsr.interfaces import Images, Discriminator, FeatureExtractorSpec, Loss, LossConfig, PartBuilder, noise_field
 
 
@@ -37,6 +40,8 @@ class ContextualLoss(Loss):
         features: FeatureExtractorSpec = FeatureExtractorSpec("vgg19")
         bandwidth: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
         eps: float = attrs.field(default=1e-5, validator=attrs.validators.gt(0))
+        #: "batch": centre on the target's mean over batch, height, width (the reference); "image": per image
+        centre: str = attrs.field(default="batch", validator=attrs.validators.in_(CENTRES))
 
     def __init__(self, config: Config, *, build: PartBuilder) -> None:
         super().__init__(config, build=build)
@@ -49,7 +54,8 @@ class ContextualLoss(Loss):
         """``-log CX(Φ(Y^k), Φ(X^k))`` averaged over the batch; the target's features need no gradient."""
         with torch.no_grad():
             target_features = self.features(target)
-        cx = contextual_similarity(self.features(output), target_features, self.config.bandwidth, self.config.eps)
+        cx = contextual_similarity(self.features(output), target_features, self.config.bandwidth, self.config.eps,
+                                   centre=self.config.centre)
         return -torch.log(cx).mean()
 
 

@@ -1,7 +1,7 @@
 """``cx``: the contextual similarity of an output to its reference (Mechrez et al.), as an evaluation metric.
 
 The same CX as the contextual loss (``contextual_similarity``), over the same
-feature extractor (VGG-19 conv3_4 by default), so the paper's figure-7 CX
+feature extractor (VGG-19 relu3_4 by default), so the paper's figure-7 CX
 curve is measured with the quantity training optimises.  Higher is better;
 the set score is the mean.  CX compares every feature position with every
 other, so images are cut to ``max_side`` pixels per side at their centre first.

@@ -1,8 +1,10 @@
-"""``rmse``, ``psnr`` and ``ssim``: full-reference scores on the protocol's luminance, border shaved.
+"""``rmse``, ``psnr`` and ``ssim``: full-reference scores on the protocol's luminance, border shaved; ``l1``.
 
 Y is MATLAB's ``rgb2ycbcr`` of the uint8 images, rounded (studio range, so a
 white-versus-black error is 219, not 255); ``shave`` pixels are cut from each
-side first.  These are PIRM-SR 2018's conventions.
+side first.  These are PIRM-SR 2018's conventions.  ``l1`` is the distortion
+axis of the paper's figure 8: the mean absolute RGB error in [0, 1] units, the
+quantity the L1 loss (eq. 11) minimises, on the same shaved uint8 images.
 """
 
 from __future__ import annotations
@@ -115,6 +117,26 @@ class SSIM(Metric):
         return float(np.mean(ssim_map(*shaved_y_pair(output, reference, self.config.shave))))
 
 
+class L1(Metric):
+    """Mean absolute RGB error in [0, 1] units (255 = 1), border shaved; the set score is the mean per image."""
+
+    name = "l1"
+    Config = ShavedYConfig
+    needs_reference = True
+    higher_is_better = False
+
+    def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
+        if reference is None:
+            raise ValueError("l1 compares an output with its reference, and none was given")
+        if output.shape != reference.shape:
+            raise ValueError(f"output is {output.shape[:2]} pixels but the reference is {reference.shape[:2]}")
+        s = self.config.shave
+        a, b = (np.asarray(x[s : x.shape[0] - s, s : x.shape[1] - s], dtype=np.float64) for x in (output, reference))
+        if a.size == 0:
+            raise ValueError(f"nothing is left of a {output.shape[0]}x{output.shape[1]} image after shaving {s} pixels")
+        return float(np.mean(np.abs(a - b))) / PEAK
+
+
 @hookimpl
 def mgsr_metrics() -> list[type]:
-    return [RMSE, PSNR, SSIM]
+    return [RMSE, PSNR, SSIM, L1]

@@ -85,7 +85,8 @@ def read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
 
 
 class VGG19Features(FeatureExtractor):
-    """VGG-19 up to ``layer`` (default conv3_4, the paper's choice for the contextual loss).
+    """VGG-19 up to ``layer`` (default relu3_4: the paper's "conv3-4" for the contextual loss, which in the
+    reference CX implementation is that convolution *after* its ReLU; ``conv3_4`` gives the pre-ReLU output).
 
     Input: RGB in [0, 1]; it is normalised with ImageNet's mean and std as the
     weights expect.  ``pretrained = false`` gives randomly initialised weights
@@ -96,7 +97,7 @@ class VGG19Features(FeatureExtractor):
 
     @attrs.frozen
     class Config:
-        layer: str = attrs.field(default="conv3_4", validator=_known_layer)
+        layer: str = attrs.field(default="relu3_4", validator=_known_layer)
         pretrained: bool = True
         #: a local state dict file; none: the torch hub cache
         weights: str | None = None

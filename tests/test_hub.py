@@ -173,7 +173,7 @@ def serve_fake_vgg19(server: Server, tmp_path: Path) -> tuple[str, dict]:
 def test_contextual_loss_downloads_vgg19_through_the_url_override(server, online, monkeypatch, tmp_path):
     name, state = serve_fake_vgg19(server, tmp_path)
     monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
-    built = mgsr.build(RECIPES / "pirm_r3.toml", training=True)  # the contextual loss: vgg19 at conv3_4
+    built = mgsr.build(RECIPES / "pirm_r3.toml", training=True)  # the contextual loss: vgg19 at relu3_4
     contextual = next(loss for loss in built.losses if type(loss).name == "contextual")
     assert torch.equal(contextual.features.features[0].weight, state["features.0.weight"])
     assert leftovers(online) == [name] and server.hits == [name]

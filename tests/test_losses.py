@@ -20,7 +20,7 @@ from mgsr.registry import Registry, make_plugin_manager
 from mgsr.specs import DiscriminatorSpec, LossSpec
 from mgsr.ops.contextual import contextual_similarity
 
-OFFLINE_VGG = {"type": "vgg19", "layer": "conv3_4", "pretrained": False}
+OFFLINE_VGG = {"type": "vgg19", "layer": "relu3_4", "pretrained": False}
 
 
 def build_loss(name: str, **options):

@@ -35,7 +35,7 @@ def test_builtins_are_registered(builtin_registry):
     assert builtin_registry.names("filter_block") == ["dense"]
     assert builtin_registry.names("classic_upscaler") == ["learned_bicubic"]
     assert builtin_registry.names("noise_source") == ["gaussian"]
-    assert builtin_registry.names("metric") == ["cx", "niqe", "period2", "psnr", "rmse", "ssim"]
+    assert builtin_registry.names("metric") == ["cx", "l1", "niqe", "period2", "psnr", "rmse", "ssim"]
     assert mgsr.list_components("filter_block", builtin_registry) == ["dense"]
     assert builtin_registry.providers("filter_block", "dense")[0].plugin.name == "mgsr_plugins.dense"
 

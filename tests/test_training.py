@@ -53,9 +53,10 @@ def test_run_folder_contents_and_upscale_from_it(tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss/total" in r] == [1, 2, 3, 4]
     assert records[0] == {"step": 0, "data/images": 5, "data/skipped": 0}
-    validation = [r for r in records if "val/psnr_y" in r]
+    validation = [r for r in records if "val/psnr_w0" in r]
     assert [r["step"] for r in validation] == [2, 4]
-    assert all({"val/l1", "val/psnr_y_bicubic", "val/niqe_w0", "val/niqe_w1"} <= set(r) for r in validation)
+    expected = {f"val/{m}_{w}" for m in ("rmse", "psnr", "ssim", "niqe", "l1") for w in ("w0", "w1", "bicubic")}
+    assert all(expected <= set(r) for r in validation)
     assert sorted(p.name for p in (run / "samples").iterdir())[-1] == "step-000000004.png"
     model = mgsr.load_generator(run)
     assert model.features == 8 and model.card.default_noise == 1.0

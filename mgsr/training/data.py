@@ -210,6 +210,21 @@ def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | No
     return images
 
 
+def validation_arrays(folders: Sequence[str | Path], min_side: int, crop: int | None) -> list[tuple[str, np.ndarray]]:
+    """Validation images as (name, (H, W, 3) uint8), as read from their files (no resize), or their centre
+    ``crop`` x ``crop`` part when ``crop`` is set; the scorer crops them to a multiple of the scale."""
+    from mgsr.evaluation.scoring import read_uint8  # the reader of `mgsr eval`, for the same pixels
+
+    images = []
+    for path in scan_images(folders, min_side=min_side).usable:
+        rgb = read_uint8(path)
+        h, w = rgb.shape[:2]
+        th, tw = min(h, crop or h), min(w, crop or w)
+        y, x = (h - th) // 2, (w - tw) // 2
+        images.append((path.stem, rgb[y : y + th, x : x + tw]))
+    return images
+
+
 def resolve_folder(folder: str) -> str:
     """``samples:train`` / ``samples:val`` -> the bundled sample folders; anything else unchanged."""
     if folder.startswith("samples:"):

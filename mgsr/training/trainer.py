@@ -32,13 +32,14 @@ from mgsr.training.checkpoint import (
     save_checkpoint,
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import PatchDataset, load_validation, patch_loader, resolve_folder, scale_pyramid, scan_images
+from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scale_pyramid, scan_images, validation_arrays
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.state import load_module_state
 from mgsr.model.weights import ModelCard, save_generator
 from mgsr.training.logbook import Logbook
-from mgsr.training.validation import validate, write_sample_grid
+from mgsr.training.schedule import resolve_schedule, validation_scale
+from mgsr.training.validation import Validator, write_sample_grid
 
 
 def _set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
@@ -124,8 +125,12 @@ class Trainer:
         report = scan_images([resolve_folder(f) for f in data.train], data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
         self.dataset = PatchDataset(report.usable, data.patch_size, data.target_megapixels, data.augment)
-        self.validation = (load_validation([resolve_folder(f) for f in data.val], 1 << self.max_levels, data.val_crop)
-                           if data.val else [])
+        self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
+        self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
+        if data.val and ctx.is_main:
+            scale = validation_scale(self.spec)
+            self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop),
+                                        scale, built.registry)
 
     # --- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -164,7 +169,7 @@ class Trainer:
         self.step = int(data["step"])
         self.samples_seen = int(data.get("samples_seen", self.step * self.spec.batch_size))
         changed = [k for k in _changed_keys(json.loads(data.get("recipe", "{}")), self.recipe.to_dict())
-                   if k != "training.steps"]  # training longer is what resuming is for
+                   if k not in ("training.steps", "training.epochs")]  # training longer is what resuming is for
         if changed:
             warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
                           f"continuing with the new recipe: weights, optimizer moments and data position carry "
@@ -262,15 +267,13 @@ class Trainer:
     # --- validation and samples ------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
         """Validation scores (rank 0 only; empty without validation images)."""
-        if not self.validation or not self.ctx.is_main:
-            return {}
-        return validate(self.generator, self.validation, 1 << self.max_levels, self.built.registry)
+        return self.validation(self.generator) if self.validation is not None else {}
 
     def write_samples(self) -> Path | None:
         """The sample grid of this step (rank 0 only)."""
-        if not self.validation or not self.ctx.is_main:
+        if self.validation is None:
             return None
-        return write_sample_grid(self.generator, self.validation, 1 << self.max_levels,
+        return write_sample_grid(self.generator, self.validation.images, self.validation.scale,
                                  self.run_dir / "samples" / f"step-{self.step:09d}.png")
 
     # --- the loop --------------------------------------------------------------------------------

@@ -1,82 +1,138 @@
-"""Validation during training: the distortion and perception axes of the paper's figure 8, and sample grids.
+"""Validation during training, scored exactly as ``mgsr eval`` scores: the paper's figure 8 axes and more.
 
-Outputs come from the one inference core (:func:`mgsr.inference.core.upscale_tensor`, W = 1 with seed 0), so
-a validation score is what ``mgsr upscale`` would give for the same crop.
+A validation number must mean the same thing in ``metrics.jsonl`` as in
+``mgsr eval`` and the paper's PIRM-SR tables, so validation reuses the
+evaluation code rather than a look-alike: the protocol's LR maker (HR cropped
+to a multiple of the scale from the top-left, MATLAB bicubic, rounded to
+uint8), the one inference core with the protocol's noise seed, outputs
+quantised to uint8, and the protocol's metrics (RMSE-Y, PSNR-Y, SSIM-Y, NIQE)
+plus ``l1`` (figure 8's distortion axis), each at W = 0 and W = 1.  The record
+of step s is therefore what ``mgsr eval --model <checkpoint of step s> --hr
+<val folder> --scale S --noise W --metric l1`` prints, as ``val/<metric>_w<W>``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from mgsr.errors import MgsrError
+from mgsr.errors import EvaluationError
+from mgsr.evaluation.protocol import PIRM2018, Protocol, bicubic_upscale, crop_to_multiple, make_lr
+from mgsr.evaluation.scoring import score_set
+from mgsr.evaluation.upscalers import HRImage, model_upscaler
 from mgsr.inference.core import upscale_tensor
-from mgsr.io.images import Picture, to_uint8, write_picture
+from mgsr.interfaces import Metric
+from mgsr.io.images import Picture, write_picture
 from mgsr.model.generator import GMGBP
-from mgsr.ops.imresize import imresize
 from mgsr.registry import Registry
 
+#: figure 8's distortion axis, scored beyond the protocol's own metrics (``mgsr eval --metric l1``)
+EXTRA_METRICS = ("l1",)
+#: the noise amplitudes every validation scores: best distortion and best perception (section 6.2)
+NOISE_LEVELS = (0.0, 1.0)
 
-def _metric(registry: Registry, name: str, **settings: Any) -> Any:
-    cls = registry.get("metric", name)
-    return cls(cls.Config(**settings))
+
+def validation_images(images: Sequence[tuple[str, np.ndarray]], scale: int) -> list[HRImage]:
+    """``(name, (H, W, 3) uint8)`` images as the protocol prepares them: cropped to a multiple of ``scale``
+    from the top-left, with the MATLAB-bicubic uint8 LR input."""
+    prepared = []
+    for name, hr in images:
+        cropped = crop_to_multiple(hr, scale)
+        prepared.append(HRImage(name, cropped, make_lr(cropped, scale)))
+    return prepared
 
 
-def _low_resolution(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The MATLAB-bicubic downscale, quantised to 8 bits as an LR file would be."""
-    return (imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255
+def _usable_metrics(metrics: Sequence[Metric], images: Sequence[HRImage]) -> list[Metric]:
+    """The metrics that can score every image (NIQE needs a 96x96 block after shaving): one that cannot is
+    left out with a warning, never averaged over fewer images than ``mgsr eval`` would refuse."""
+    usable = []
+    for metric in metrics:
+        try:
+            for image in images:
+                metric.score(image.hr, image.hr if metric.needs_reference else None)
+        except ValueError as exc:
+            warnings.warn(f"validation leaves out '{metric.name}': {image.name} at {image.hr.shape[1]}x"
+                          f"{image.hr.shape[0]}: {exc}", stacklevel=3)
+            continue
+        usable.append(metric)
+    return usable
+
+
+class Validator:
+    """Scores a generator on the validation images at one scale, with the evaluation protocol's own code."""
+
+    def __init__(self, images: Sequence[tuple[str, np.ndarray]], scale: int, registry: Registry,
+                 protocol: Protocol = PIRM2018) -> None:
+        self.scale = scale
+        self.protocol = protocol
+        self.images = validation_images(images, scale)
+        metrics = protocol.metric_instances(registry, with_reference=True, extra=EXTRA_METRICS)
+        self.metrics = _usable_metrics(metrics, self.images)
+        self.description = protocol.describe(self.metrics)
+        self._bicubic: dict[str, float] | None = None
+
+    def _score(self, outputs: Sequence[np.ndarray], suffix: str) -> dict[str, float]:
+        items = ((im.name, out, im.hr) for im, out in zip(self.images, outputs))
+        try:
+            evaluation = score_set(items, list(self.metrics), self.description)
+        except EvaluationError as exc:  # e.g. NIQE of a flat output: a gap in the log, not a failed run
+            warnings.warn(f"validation ({suffix}) not scored: {exc}", stacklevel=2)
+            return {}
+        return {f"val/{name}_{suffix}": value for name, value in evaluation.aggregate.items()}
+
+    def bicubic(self) -> dict[str, float]:
+        """The classic baseline's scores (computed once: they do not change during training)."""
+        if self._bicubic is None:
+            self._bicubic = self._score([bicubic_upscale(im.lr, self.scale) for im in self.images], "bicubic")
+        return self._bicubic
+
+    @torch.no_grad()
+    def __call__(self, generator: GMGBP) -> dict[str, float]:
+        """``val/<metric>_w0`` and ``val/<metric>_w1`` of ``generator`` (left in the mode it came in),
+        and the bicubic baseline's ``val/<metric>_bicubic``."""
+        if not self.images:
+            return {}
+        device = next(generator.parameters()).device
+        upscale = model_upscaler(generator, self.scale, self.protocol.seed, device=str(device))
+        was_training = generator.training
+        generator.eval()
+        scores: dict[str, float] = {}
+        try:
+            for w in NOISE_LEVELS:
+                outputs = []
+                for image in self.images:
+                    try:
+                        outputs.append(upscale(image.lr, w))
+                    except (RuntimeError, ValueError) as exc:
+                        raise EvaluationError(f"validation image {image.name}: upscaling failed: {exc}") from exc
+                scores.update(self._score(outputs, f"w{w:g}"))
+        finally:
+            generator.train(was_training)
+        return {**scores, **self.bicubic()}
 
 
 @torch.no_grad()
-def validate(generator: GMGBP, images: Sequence[tuple[str, torch.Tensor]], scale: int,
-             registry: Registry) -> dict[str, float]:
-    """L1 and PSNR-Y at W = 0 (with bicubic for reference) and, when the ``niqe`` metric is installed,
-    NIQE at W = 0 and W = 1."""
-    device = next(generator.parameters()).device
-    psnr = _metric(registry, "psnr", shave=scale)
-    niqe = _metric(registry, "niqe") if "niqe" in registry.names("metric") else None
-    scores: dict[str, list[float]] = {}
-    was_training = generator.training
-    generator.eval()
-    for _, hr in images:
-        hr = hr.to(device)
-        lr = _low_resolution(hr, scale)
-        sr = upscale_tensor(generator, lr, scale=scale, noise_amp=0.0)
-        reference = to_uint8(hr)
-        scores.setdefault("val/l1", []).append(float((sr.clamp(0, 1) - hr).abs().mean()))
-        scores.setdefault("val/psnr_y", []).append(psnr.score(to_uint8(sr), reference))
-        bicubic = imresize(lr.double(), scale).float()
-        scores.setdefault("val/psnr_y_bicubic", []).append(psnr.score(to_uint8(bicubic), reference))
-        if niqe is not None:
-            noisy = upscale_tensor(generator, lr, scale=scale, noise_amp=1.0, seed=0)
-            for key, image in (("val/niqe_w0", sr), ("val/niqe_w1", noisy)):
-                try:
-                    scores.setdefault(key, []).append(niqe.score(to_uint8(image)))
-                except (MgsrError, ValueError):  # too small or flat for NIQE's 96x96 blocks
-                    pass
-    generator.train(was_training)
-    return {key: float(np.mean(values)) for key, values in scores.items() if values}
-
-
-@torch.no_grad()
-def write_sample_grid(generator: GMGBP, images: Sequence[tuple[str, torch.Tensor]], scale: int, path: Path) -> Path:
-    """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR."""
+def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, path: Path) -> Path:
+    """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR, from the same LR input
+    (the protocol's) that validation scores."""
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()
     rows = []
-    for _, hr in images[:4]:
-        hr = hr.to(device)
-        lr = _low_resolution(hr, scale)
-        tiles = [imresize(lr.double(), scale).float(),
-                 upscale_tensor(generator, lr, scale=scale, noise_amp=0.0),
-                 upscale_tensor(generator, lr, scale=scale, noise_amp=1.0, seed=0), hr]
-        rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
-    generator.train(was_training)
+    try:
+        for image in images[:4]:
+            lr = torch.from_numpy(image.lr).permute(2, 0, 1)[None].float().div(255).to(device)
+            hr = torch.from_numpy(image.hr).permute(2, 0, 1)[None].float().div(255).to(device)
+            bicubic = torch.from_numpy(bicubic_upscale(image.lr, scale)).permute(2, 0, 1)[None].float().div(255)
+            tiles = [bicubic.to(device), upscale_tensor(generator, lr, scale=scale, noise_amp=0.0),
+                     upscale_tensor(generator, lr, scale=scale, noise_amp=1.0, seed=0), hr]
+            rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
+    finally:
+        generator.train(was_training)
     width = max(r.shape[-1] for r in rows)
     grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in rows], dim=-2)
     path.parent.mkdir(parents=True, exist_ok=True)
