@@ -189,7 +189,7 @@ def upscale_tensor(
     amps = check_noise(noise_amp, levels)
     run_on = torch.device(device) if device is not None else lr.device
     dtype = check_precision(precision, run_on)
-    forward = _forward_of(model, levels, backend, run_on, dtype)
+    forward = _forward_of(model, levels, backend, run_on, precision)
     batch, height, width = lr.shape[0], lr.shape[-2], lr.shape[-1]
     padded = border_pad(lr, scale)
     hp, wp = padded.shape[-2:]
@@ -251,12 +251,22 @@ def upscale_tensor(
     return out
 
 
-def _forward_of(model: GMGBP, levels: int, backend: str, device: torch.device,
-                dtype: torch.dtype) -> Callable[..., torch.Tensor] | None:
-    """The OpenVINO forward when ``backend`` resolves to it, else ``None`` (eager PyTorch)."""
+def choose_backend(backend: str, device: torch.device | str, precision: str = "fp32") -> str:
+    """``torch`` or ``openvino`` for ``backend`` (auto|torch|openvino) on ``device`` at ``precision``.
+
+    OpenVINO runs in float32: ``auto`` takes it only at fp32, an explicit ``openvino`` with another
+    precision is an error naming both.
+    """
     chosen = resolve_backend(backend, device)
-    if chosen == "openvino" and dtype != torch.float32:
+    if chosen == "openvino" and precision != "fp32":
         if backend == "openvino":
-            raise MgsrError("backend 'openvino' runs in float32: use precision 'fp32' or backend 'torch'")
+            raise MgsrError(f"backend 'openvino' runs in float32: use precision 'fp32' (not {precision!r}) "
+                            "or backend 'torch'")
         chosen = "torch"  # auto: the reduced precision asked for wins over the faster float32 backend
-    return openvino_generator(model, levels) if chosen == "openvino" else None
+    return chosen
+
+
+def _forward_of(model: GMGBP, levels: int, backend: str, device: torch.device,
+                precision: str) -> Callable[..., torch.Tensor] | None:
+    """The OpenVINO forward when ``backend`` resolves to it, else ``None`` (eager PyTorch)."""
+    return openvino_generator(model, levels) if choose_backend(backend, device, precision) == "openvino" else None
