@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="openvino: CPU only, pip install \"mgsr[openvino]\" (~2.8x faster here, same output to "
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="convolutions in fp32 (default), bf16 or fp16 (CUDA); bf16 runs on CPU too, but slower "
-                        "than fp32 on CPUs without bf16 instructions")
+                   help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
+                        "instructions they run, ~6x slower)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if noise is None:
         noise = model.default_noise
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
-    check_precision(args.precision, torch.device(args.device))
+    check_precision(args.precision)
     backend = choose_backend(args.backend, args.device, args.precision)
     tile_px = auto_tile(args.scale, torch.device(args.device), backend=backend) if tile == "auto" else tile
 
