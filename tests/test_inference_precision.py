@@ -19,9 +19,9 @@ def lr() -> torch.Tensor:
     return torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g), size=(24, 24), mode="bicubic").clamp(0, 1)
 
 
-@pytest.mark.parametrize("precision,worst,mean", [("bf16", 8, 0.5), ("fp16", 2, 0.1)])
+@pytest.mark.parametrize("precision,worst,mean", [("bf16", 5, 0.4), ("fp16", 2, 0.1)])
 def test_reduced_precision_on_cpu_is_near_fp32(lr, precision, worst, mean):
-    # measured on pirm-r3 (2x here; 48x48 at 4x alike): bf16 at most 5 grey levels off, mean 0.2; fp16 1-2, mean 0.03
+    # measured on pirm-r3, this case: bf16 at most 3 grey levels off, mean 0.22 (48x48 at 4x: 5, 0.22); fp16 1, 0.03
     model = mgsr.pretrained("pirm-r3")
     ref = to_uint8(upscale_tensor(model, lr, scale=2, noise_amp=1.0, seed=0)).astype(int)
     low = upscale_tensor(model, lr, scale=2, noise_amp=1.0, seed=0, precision=precision)
