@@ -92,3 +92,12 @@ def test_a_source_returning_the_wrong_shape_is_named():
 
     with pytest.raises(ValueError, match="Wrong returned shape"):
         noise_region(Wrong(), 1, 1, 0, 0, (0, 4), (0, 4))
+
+
+def test_noise_maps_are_the_draws_a_seed_makes(r3):
+    x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(2))
+    padded = border_pad(x, 2)
+    explicit = noise_maps(r3.noise_source, (1, r3.noise_channels, *padded.shape[-2:]), 1, seed=11)
+    seeded = mgsr.upscale_tensor(r3, x, scale=2, noise_amp=1.0, seed=11, tile=8)
+    torch.testing.assert_close(mgsr.upscale_tensor(r3, x, scale=2, noise_amp=1.0, noise=explicit), seeded,
+                               atol=1e-4, rtol=0)
