@@ -98,7 +98,11 @@ class NoiseSource(Component, abc.ABC):
     """Draws the unit-amplitude noise maps the generator scales by W.
 
     Built as ``Cls(config)``.  Draws come from the ``torch.Generator`` passed in,
-    so a seed fixes the result whatever else consumed random numbers.
+    so a seed fixes the result whatever else consumed random numbers.  Training
+    asks for whole maps; inference asks for fixed blocks, ``(N, noise_channels,
+    64, 64)`` on the CPU, each with its own generator (:mod:`mgsr.inference.noise`),
+    so a source must draw from the generator it is given only and return the
+    shape asked for; noise correlated across blocks cannot be expressed.
     """
 
     def __init__(self, config: Any) -> None:

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
                    help="openvino: CPU only, pip install \"mgsr[openvino]\" (~2.8x faster here, same output to "
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
+                        "instructions they run, ~6x slower)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -101,10 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
-    from mgsr.inference.core import auto_tile, check_noise, levels_for
+    from mgsr.inference.core import auto_tile, check_noise, check_precision, choose_backend, levels_for
     from mgsr.inference.pictures import upscale_picture
     from mgsr.model.loading import resolve_model
-    from mgsr.inference.openvino import resolve_backend
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
@@ -128,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     if noise is None:
         noise = model.default_noise
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
-    backend = resolve_backend(args.backend, args.device)
+    check_precision(args.precision)
+    backend = choose_backend(args.backend, args.device, args.precision)
     tile_px = auto_tile(args.scale, torch.device(args.device), backend=backend) if tile == "auto" else tile
 
     failures, written = 0, set()
@@ -145,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
                 warnings.simplefilter("always")
                 result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
                                          seed=args.seed, tile=tile_px, device=args.device, backend=backend,
+                                         precision=args.precision,
                                          on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
                 try:
                     write_picture(target, result, quality=args.quality)

@@ -2,10 +2,13 @@
 
 ``mgsr upscale``, :func:`mgsr.upscale`, :func:`mgsr.upscale_tensor`, ``mgsr eval``/``sweep``/``calibrate`` and
 training validation all call :func:`upscale_tensor`, so the same input, model, W and seed give the same output
-through every entry point, on any device: the unit noise is always drawn on the CPU from one generator seeded
-with ``seed`` (device generators differ between CPU and CUDA), at every level's full padded resolution, and
-each tile takes its crop of it.  Tiles overlap by ``margin`` input pixels of context, whose influence has
-decayed to ~1e-5, so a tiled result equals the untiled one to that.
+through every entry point, on any device: the unit noise is drawn on the CPU (device generators differ
+between CPU and CUDA) per fixed block of each level's map, each block from its own seed
+(:mod:`mgsr.inference.noise`), so a tile draws only its own crop and any tiling sees the same noise.  Tiles
+overlap by ``margin`` input pixels of context, whose influence has decayed to ~1e-5, so a tiled result equals
+the untiled one to that.  Finished pieces go to a sink: the float32 assembly of :func:`upscale_tensor`, or
+the caller's conversion straight into an 8/16-bit image (:mod:`mgsr.inference.pictures`), so no float32
+copy of a whole large output need exist.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mgsr.errors import MgsrError
+from mgsr.inference.noise import amplitude_region, base_seed, noise_region
 from mgsr.inference.openvino import openvino_generator, resolve_backend
 from mgsr.model.generator import GMGBP
 
@@ -38,6 +42,12 @@ MIN_TILE = 32
 
 #: W for every level, one W per 2x level (2x first), or per level a tensor broadcastable to its noise map.
 NoiseSetting = float | Sequence[float]
+#: (y0, y1, x0, x1) of a piece of the output, in output pixels.
+Box = tuple[int, int, int, int]
+#: Receives each finished piece of the output: ``sink(box, piece)``.
+Sink = Callable[[Box, torch.Tensor], None]
+#: ``precision`` -> the dtype the convolutions run in (under autocast).
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def levels_for(scale: int) -> int:
@@ -124,15 +134,11 @@ def plan_tiles(height: int, width: int, tile: int, margin: int = 0, pad: int = 0
     return [(y, min(y + step_y, height), x, min(x + step_x, width)) for y in ys for x in xs]
 
 
-def _amplitudes(amps: list[float], noise_map: torch.Tensor | None, padded_size: tuple[int, int],
-                scale: int) -> list[float | torch.Tensor]:
-    """W per level, multiplied per region by ``noise_map`` (N|1, 1, H, W) resized to each level (bilinear)."""
-    if noise_map is None:
-        return list(amps)
-    padded = border_pad(noise_map.float(), scale)
-    hp, wp = padded_size
-    return [F.interpolate(padded, size=(hp << j, wp << j), mode="bilinear", align_corners=False) * a
-            for j, a in enumerate(amps)]
+def check_precision(precision: str) -> torch.dtype:
+    """The autocast dtype of ``precision``; an error naming ``precision`` for an unknown one."""
+    if precision not in PRECISIONS:
+        raise MgsrError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    return PRECISIONS[precision]
 
 
 @torch.no_grad()
@@ -150,7 +156,9 @@ def upscale_tensor(
     device: torch.device | str | None = None,
     on_tile: Callable[[int, int], None] | None = None,
     backend: str = "torch",
-) -> torch.Tensor:
+    precision: str = "fp32",
+    sink: Sink | None = None,
+) -> torch.Tensor | None:
     """Upscale a ``(N, C, H, W)`` batch in [0, 1] by ``scale``; the result is not clamped.
 
     The input is padded by ``scale`` pixels (reflection) and ``scale * scale`` pixels are cut from each side
@@ -159,62 +167,104 @@ def upscale_tensor(
     :param noise_amp: W for all levels or one per 2x level; ``None`` takes the W recorded with the model.
     :param noise_map: (H, W) or (N|1, 1, H, W) values in [0, 1] multiplying W per region (resized to each level).
     :param noise: explicit unit draws at the padded resolutions (``z_j`` at ``2**j`` times the padded input).
-    :param seed: seeds the CPU generator the unit noise is drawn from; ``None`` uses torch's global generator.
+    :param seed: seeds the unit noise, drawn per block (:mod:`mgsr.inference.noise`) on the CPU; ``None``
+        takes the seed from torch's global generator.
     :param tile: input tile side in pixels; ``None`` processes the batch whole.
     :param device: where the network runs (default: ``lr``'s device); the result stays on ``lr``'s device.
     :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
     :param backend: ``torch``, ``openvino`` (CPU, ``pip install "mgsr[openvino]"``; the same values to float
         rounding, measured 2.6-3x faster than eager on a 2-core EPYC) or ``auto`` (OpenVINO on CPU when installed).
+    :param precision: ``fp32`` (default), ``bf16`` or ``fp16``: the filter blocks run under ``torch.autocast``
+        in that type, the image path (classic upscaler, residual sums) stays float32.  For GPUs: on a CPU
+        without bf16/fp16 instructions both are ~6x slower than fp32 (2-core EPYC, pirm-r3 at 4x).
+    :param sink: when given, each finished piece of the output goes to ``sink(box, piece)`` -- ``box`` its
+        (y0, y1, x0, x1) in output pixels, ``piece`` (N, C, y1 - y0, x1 - x0) float32 on the run device --
+        and nothing is assembled (``None`` is returned): the caller keeps only what it converts the pieces to.
     """
     levels = levels_for(scale)
     if noise_amp is None:
         noise_amp = model.default_noise
     amps = check_noise(noise_amp, levels)
     run_on = torch.device(device) if device is not None else lr.device
-    height, width = lr.shape[-2:]
+    dtype = check_precision(precision)
+    forward = _forward_of(model, levels, backend, run_on, precision)
+    batch, height, width = lr.shape[0], lr.shape[-2], lr.shape[-1]
     padded = border_pad(lr, scale)
     hp, wp = padded.shape[-2:]
+    padded_map = None
     if noise_map is not None:
         noise_map = torch.as_tensor(noise_map, dtype=torch.float32)
         noise_map = noise_map.view(1, 1, *noise_map.shape) if noise_map.dim() == 2 else noise_map
         if tuple(noise_map.shape[-2:]) != (height, width):
             noise_map = F.interpolate(noise_map, size=(height, width), mode="bilinear", align_corners=False)
-    amplitudes = _amplitudes(amps, noise_map, (hp, wp), scale)
+        padded_map = border_pad(noise_map, scale)
     noisy = noise_map is not None or any(a != 0 for a in amps)
-    if noisy and noise is None:
-        rng = torch.Generator().manual_seed(seed) if seed is not None else None
-        noise = model.draw_noise(padded.new_empty(padded.shape, device="cpu"), levels, rng)
-    draws = list(noise) if noisy else None
-    forward = None
-    if resolve_backend(backend, run_on) == "openvino":
-        forward = openvino_generator(model, levels)
+    explicit = list(noise) if noisy and noise is not None else None
+    base = base_seed(seed) if noisy and explicit is None else 0
+
+    def inputs(j: int, y0: int, y1: int, x0: int, x1: int) -> tuple[torch.Tensor, float | torch.Tensor]:
+        """Level ``j``'s unit noise and W over the padded-input region (y0, y1, x0, x1), on the run device."""
+        rows, cols = (y0 << j, y1 << j), (x0 << j, x1 << j)
+        if explicit is not None:
+            z = explicit[j][..., rows[0]: rows[1], cols[0]: cols[1]]
+        else:
+            z = noise_region(model.noise_source, batch, model.noise_channels, base, j, rows, cols)
+        w = amps[j] if padded_map is None else (amplitude_region(padded_map, j, rows, cols) * amps[j]).to(run_on)
+        return z.to(run_on), w
 
     def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
-        z = None if draws is None else [d[..., y0 << j: y1 << j, x0 << j: x1 << j].to(run_on)
-                                        for j, d in enumerate(draws)]
-        w = [a if isinstance(a, float) else a[..., y0 << j: y1 << j, x0 << j: x1 << j].to(run_on)
-             for j, a in enumerate(amplitudes)]
+        z, w = None, [float(a) for a in amps]
+        if noisy:
+            z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels))))  # type: ignore[assignment]
         if forward is not None:
             return forward(crop, w, z)
-        return model(crop, levels, noise_amp=w, noise=z)[-1]
+        with torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
+            return model(crop, levels, noise_amp=w, noise=z)[-1].float()
 
-    c = scale * scale
-    tiles = None if tile is None else plan_tiles(height, width, tile, margin, scale)
-    if tiles is None or len(tiles) == 1:
-        full = run(0, hp, 0, wp)[..., c: c + height * scale, c: c + width * scale].to(lr.device)
-        if on_tile:
-            on_tile(1, 1)
-        return full
-    out = lr.new_empty((lr.shape[0], model.channels, height * scale, width * scale))
+    out: torch.Tensor | None = None
+
+    def keep(box: Box, piece: torch.Tensor) -> None:  # the default sink: assemble on lr's device
+        nonlocal out
+        if box == (0, height * scale, 0, width * scale):
+            out = piece.to(lr.device)
+            return
+        if out is None:
+            out = lr.new_empty((batch, model.channels, height * scale, width * scale))
+        out[..., box[0]: box[1], box[2]: box[3]] = piece.to(lr.device)
+
+    give = sink if sink is not None else keep
+    tiles = [(0, height, 0, width)] if tile is None else plan_tiles(height, width, tile, margin, scale)
     for i, (ty0, ty1, tx0, tx1) in enumerate(tiles):
-        # tile bounds in padded coordinates, with context, clipped to the padded image
-        ry0, ry1 = max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin)
-        rx0, rx1 = max(0, tx0 + scale - margin), min(wp, tx1 + scale + margin)
+        # tile bounds in padded coordinates, with context, clipped to the padded image (the whole: no tiles)
+        ry0, ry1 = (0, hp) if len(tiles) == 1 else (max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin))
+        rx0, rx1 = (0, wp) if len(tiles) == 1 else (max(0, tx0 + scale - margin), min(wp, tx1 + scale + margin))
         part = run(ry0, ry1, rx0, rx1)
         oy, ox = (ty0 + scale - ry0) * scale, (tx0 + scale - rx0) * scale
-        out[..., ty0 * scale: ty1 * scale, tx0 * scale: tx1 * scale] = \
-            part[..., oy: oy + (ty1 - ty0) * scale, ox: ox + (tx1 - tx0) * scale].to(lr.device)
+        give((ty0 * scale, ty1 * scale, tx0 * scale, tx1 * scale),
+             part[..., oy: oy + (ty1 - ty0) * scale, ox: ox + (tx1 - tx0) * scale])
+        del part
         if on_tile:
             on_tile(i + 1, len(tiles))
     return out
+
+
+def choose_backend(backend: str, device: torch.device | str, precision: str = "fp32") -> str:
+    """``torch`` or ``openvino`` for ``backend`` (auto|torch|openvino) on ``device`` at ``precision``.
+
+    OpenVINO runs in float32: ``auto`` takes it only at fp32, an explicit ``openvino`` with another
+    precision is an error naming both.
+    """
+    chosen = resolve_backend(backend, device)
+    if chosen == "openvino" and precision != "fp32":
+        if backend == "openvino":
+            raise MgsrError(f"backend 'openvino' runs in float32: use precision 'fp32' (not {precision!r}) "
+                            "or backend 'torch'")
+        chosen = "torch"  # auto: the reduced precision asked for wins over the faster float32 backend
+    return chosen
+
+
+def _forward_of(model: GMGBP, levels: int, backend: str, device: torch.device,
+                precision: str) -> Callable[..., torch.Tensor] | None:
+    """The OpenVINO forward when ``backend`` resolves to it, else ``None`` (eager PyTorch)."""
+    return openvino_generator(model, levels) if choose_backend(backend, device, precision) == "openvino" else None

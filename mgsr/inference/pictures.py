@@ -13,17 +13,30 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.inference.core import DEFAULT_MARGIN, NoiseSetting, auto_tile, upscale_tensor
+from mgsr.inference.core import DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, upscale_tensor
 from mgsr.inference.memory import reuse_freed_memory
-from mgsr.inference.openvino import resolve_backend
-from mgsr.io.images import Picture, decode, encode, to_grey
+from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
 
-def _resize_plane(plane: np.ndarray, size: tuple[int, int], resample: int) -> np.ndarray:
-    """Resize a float (H, W) plane to (h, w) with Pillow (bounded memory at any size)."""
-    im = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F")
-    return np.array(im.resize((size[1], size[0]), resample=resample), dtype=np.float32)
+#: Input rows per strip of the bicubic alpha upscale: the float32 plane held at once is this many rows, scaled.
+ALPHA_STRIP = 64
+
+
+def _storing(out: np.ndarray) -> Sink:
+    """A sink converting each float piece as the whole result used to be: luma for one channel, then
+    clamped, scaled and rounded half to even for an integer ``out``; written into its place in ``out``.
+    """
+    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(out.dtype)
+
+    def store(box: Box, piece: torch.Tensor) -> None:
+        rgb = piece[0].permute(1, 2, 0).cpu().numpy()
+        color = to_grey(rgb) if out.shape[2] == 1 else rgb
+        if top is not None:
+            color = np.round(np.clip(color, 0.0, 1.0) * np.float32(top))
+        out[box[0]: box[1], box[2]: box[3]] = color
+
+    return store
 
 
 def super_resolve(
@@ -39,29 +52,59 @@ def super_resolve(
     device: str | torch.device = "cpu",
     on_tile: Callable[[int, int], None] | None = None,
     backend: str = "torch",
+    precision: str = "fp32",
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Upscale an (H, W, 3) float image in [0, 1] through :func:`~mgsr.inference.core.upscale_tensor`.
 
-    Returns (sH, sW, 3) float32, not clamped; the options are those of ``upscale_tensor``.
+    Returns (sH, sW, 3) float32, not clamped; the options are those of ``upscale_tensor``.  With ``out``, an
+    (sH, sW, 1|3) array of uint8, uint16 or float32, each piece is written into it as it is made (grey by
+    ITU-R 601 luma for one channel; clamped and rounded for integers) and ``out`` is returned: no float
+    copy of the whole result is made.
     """
     x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)
     amp_map = None if noise_map is None else torch.from_numpy(np.ascontiguousarray(noise_map, dtype=np.float32))
+    expected = (x.shape[-2] * scale, x.shape[-1] * scale)
+    if out is not None and (out.shape[:2] != expected or out.ndim != 3 or out.shape[2] not in (1, 3)):
+        raise ValueError(f"out has shape {out.shape}; this image at scale {scale} needs {(*expected, 3)} or "
+                         f"{(*expected, 1)}")
     # freed memory kept for reuse: ~100k -> 28k page faults per pass, ~1.2x faster (benchmarks/upscale_bench.py)
     with torch.inference_mode(), reuse_freed_memory():
-        out = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
-                             margin=margin, device=device, on_tile=on_tile, backend=backend)
-    return out[0].permute(1, 2, 0).numpy()
+        result = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
+                                margin=margin, device=device, on_tile=on_tile, backend=backend,
+                                precision=precision, sink=None if out is None else _storing(out))
+    return out if result is None else result[0].permute(1, 2, 0).numpy()
+
+
+def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray:
+    """Bicubic ``scale`` x upscale of an (H, W) plane in [0, 1], quantised to ``dtype`` strip by strip.
+
+    Pillow's resize of a box reads the pixels around it, so the strips equal the whole resize (to 1e-7).
+    """
+    h, w = alpha.shape
+    out = np.empty((h * scale, w * scale), dtype)
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(np.dtype(dtype))
+    im = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32), mode="F")
+    for y0 in range(0, h, ALPHA_STRIP):
+        y1 = min(h, y0 + ALPHA_STRIP)
+        strip = np.clip(np.asarray(im.resize((w * scale, (y1 - y0) * scale), Image.BICUBIC, box=(0, y0, w, y1)),
+                                   dtype=np.float32), 0.0, 1.0)
+        out[y0 * scale: y1 * scale] = strip if bits is None else quantise(strip, bits)
+    return out
 
 
 def upscale_picture(model: GMGBP, picture: Picture, **options: object) -> Picture:
-    """Upscale a decoded Picture: colour through the network, alpha with bicubic, modes and depth kept."""
+    """Upscale a decoded Picture: colour through the network, alpha with bicubic, modes and depth kept.
+
+    The result holds its final values (uint8 / uint16 at 8 / 16 bits, float32 for float pictures),
+    written tile by tile: its size in memory is the output file's, uncompressed.
+    """
     scale = int(options.get("scale", 4))  # type: ignore[arg-type]
-    result = super_resolve(model, picture.rgb(), **options)  # type: ignore[arg-type]
-    color = to_grey(result) if picture.color.shape[2] == 1 else result
-    alpha = None
-    if picture.alpha is not None:
-        h, w = picture.size
-        alpha = np.clip(_resize_plane(picture.alpha, (h * scale, w * scale), Image.BICUBIC), 0.0, 1.0)
+    h, w = picture.size
+    dtype = {8: np.uint8, 16: np.uint16}.get(picture.bits, np.float32)
+    color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
+    super_resolve(model, picture.rgb(), out=color, **options)  # type: ignore[arg-type]
+    alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
     return Picture(color=color, alpha=alpha, bits=picture.bits, mode=picture.mode, icc_profile=picture.icc_profile)
 
 
@@ -76,12 +119,13 @@ def upscale(
     tile: int | str | None = "auto",
     device: str | torch.device = "cpu",
     backend: str = "auto",
+    precision: str = "fp32",
 ) -> Image.Image | np.ndarray:
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
     Arrays: (H, W) or (H, W, 1) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA; uint8,
     uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``tile="auto"``
-    bounds memory, ``None`` processes the image whole.
+    bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
     """
     generator = resolve_model(model, device)
     if noise is None:
@@ -94,10 +138,10 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    backend = resolve_backend(backend, device)
+    backend = choose_backend(backend, device, precision)
     tile_px = auto_tile(scale, torch.device(device), backend=backend) if tile == "auto" else tile
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
-                             tile=tile_px, device=device, backend=backend)
+                             tile=tile_px, device=device, backend=backend, precision=precision)
     if isinstance(image, Image.Image):
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead
@@ -129,8 +173,6 @@ def array_from_picture(picture: Picture, dtype: np.dtype) -> np.ndarray:
     planes = picture.color if picture.alpha is None else np.concatenate([picture.color, picture.alpha[..., None]], 2)
     if planes.shape[2] == 1:
         planes = planes[..., 0]
-    if dtype == np.uint8:
-        return np.round(np.clip(planes, 0, 1) * 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return np.round(np.clip(planes, 0, 1) * 65535).astype(np.uint16)
-    return planes.astype(dtype)
+    if dtype in (np.uint8, np.uint16):
+        return quantise(planes, 8 if dtype == np.uint8 else 16)
+    return planes.astype(dtype, copy=False)

@@ -37,8 +37,10 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillo
 class Picture:
     """A decoded image: colour planes in [0, 1], optional alpha, and what the output should be."""
 
-    color: np.ndarray  # float32 (H, W, 1) grey or (H, W, 3) RGB
-    alpha: np.ndarray | None = None  # float32 (H, W)
+    # float32 in [0, 1], (H, W, 1) grey or (H, W, 3) RGB; a result may hold its final values instead,
+    # uint8 / uint16 for 8 / 16 bits (an upscaled image is quantised piece by piece as it is made)
+    color: np.ndarray
+    alpha: np.ndarray | None = None  # (H, W), float32 in [0, 1] or quantised as ``color``
     bits: int = 8  # 8 or 16 (32 for float "F" images, written unquantised)
     mode: str = "RGB"  # colour family to write back: "L", "RGB" or "CMYK"
     icc_profile: bytes | None = None
@@ -147,9 +149,18 @@ def format_for(path: Path) -> str:
     return _FORMAT_BY_SUFFIX[suffix]
 
 
-def _quantise(array: np.ndarray, bits: int) -> np.ndarray:
-    top = (1 << bits) - 1
+def quantise(array: np.ndarray, bits: int) -> np.ndarray:
+    """Float in [0, 1] -> uint8 / uint16 at ``bits`` (clamped, rounded half to even); quantised input is kept
+    (16-bit values asked for at 8 bits are rescaled, within one grey level of quantising the float).
+    """
     dtype = np.uint16 if bits == 16 else np.uint8
+    if array.dtype == dtype:
+        return array
+    if array.dtype == np.uint16:  # at 8 bits
+        return np.round(array / 257.0).astype(np.uint8)
+    if array.dtype == np.uint8:  # at 16 bits
+        return array.astype(np.uint16) * 257
+    top = (1 << bits) - 1
     return np.round(np.clip(array, 0.0, 1.0) * top).astype(dtype)
 
 
@@ -167,12 +178,12 @@ def encode(picture: Picture, fmt: str) -> tuple[Image.Image | None, np.ndarray |
     if bits == 16:
         if fmt == "PNG" and (color.shape[2] == 3 or alpha is not None):
             planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
-            return None, _quantise(planes, 16)
+            return None, quantise(planes, 16)
         if color.shape[2] == 1 and alpha is None and fmt in _SIXTEEN_BIT_GREY_FORMATS:
-            return Image.fromarray(_quantise(color[..., 0], 16)), None
+            return Image.fromarray(quantise(color[..., 0], 16)), None
         warnings.warn(f"{fmt} cannot store this image at 16 bits; writing 8 bits", stacklevel=3)
     planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
-    data = _quantise(planes, 8)
+    data = quantise(planes, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[data.shape[2]]
     im = Image.fromarray(data[..., 0] if mode == "L" else data, mode=mode)
     if picture.mode == "CMYK" and fmt in _CMYK_FORMATS and alpha is None:

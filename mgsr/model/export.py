@@ -6,9 +6,9 @@ gives the same, reproducible output:
 * ``image``   (N, 3, H, W) float32 in [0, 1]; H and W are dynamic (each > ``scale``).
 * ``noise_j`` for each 2x level j = 0 .. levels-1: (N, 1, (H + 2s) * 2**j, (W + 2s) * 2**j)
   unit-variance draws at the *padded* resolution (s = scale); this is the
-  layout of :meth:`GMGBP.draw_noise` on the padded input, so feeding mgsr's own
-  draws reproduces mgsr's output.  Multiply a draw by a map in [0, 1] for
-  per-region control.
+  layout of :meth:`GMGBP.draw_noise` on the padded input, and feeding
+  :func:`mgsr.inference.noise.noise_maps` with a seed reproduces mgsr's output
+  for that seed.  Multiply a draw by a map in [0, 1] for per-region control.
 * ``w``       (levels,) float32: W per level; zeros give the W = 0 (lowest distortion) result.
 
 Output ``sr``: (N, 3, sH, sW), not clamped.  Border handling is inside the

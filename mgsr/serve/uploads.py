@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mgsr.errors import ImageError
-from mgsr.io.images import IMAGE_SUFFIXES, Picture, read_picture
+from mgsr.io.images import IMAGE_SUFFIXES, Picture, quantise, read_picture
 
 #: defaults of ``mgsr serve --max-upload-mb`` and ``--max-pixels``
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -114,5 +114,5 @@ def open_upload(source: str | os.PathLike[str], client_name: str, work: Path, li
 
 
 def to_display(rgb: np.ndarray) -> np.ndarray:
-    """Float (H, W, 3) -> uint8 for the page (clamped, rounded)."""
-    return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Float (H, W, 3) -> uint8 for the page (clamped, rounded); a quantised result is taken to 8 bits."""
+    return quantise(rgb, 8)
