@@ -30,6 +30,7 @@ runs outside autocast, as PyTorch recommends.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -130,9 +131,13 @@ class TrainStep:
                                      levels, step)
                     self.amp.backward(sum(values))
         self.amp.step(*self.optimizers)
-        for scheduler in self.schedulers:
-            if scheduler is not None:
-                scheduler.step()
+        with warnings.catch_warnings():
+            # fp16: the scaler skips the optimizers' step on overflow (the first steps find the scale); the
+            # schedule still counts every step, which is what a resumed run recomputes, so the warning is noise
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for scheduler in self.schedulers:
+                if scheduler is not None:
+                    scheduler.step()
         self.log.end_step()
 
     def _accumulate(self, module: Any, last: bool):
