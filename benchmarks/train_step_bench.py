@@ -1,7 +1,7 @@
 """Training steps/s of a recipe: mgsr's step against a bare hand-written one, at fp32 and bf16 (not run in CI).
 
-    python benchmarks/train_step_bench.py recipes/quickstart.toml [--steps 6] [--precisions fp32,bf16]
-        [--set key=value ...] [--device cpu|cuda]
+    python benchmarks/train_step_bench.py recipes/quickstart.toml [--steps 3] [--rounds 3]
+        [--precisions fp32,bf16] [--set key=value ...] [--device cpu|cuda] [--threads N]
 
 For each precision the same modules (G, D, the losses and their feature
 networks, both Adam optimizers) take two kinds of step on the same random HR
@@ -119,8 +119,12 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a shared CPU")
     args = parser.parse_args()
-    table = apply_overrides(read_recipe_table(args.recipe), args.set + ["data.train=['samples:train']", "data.val=[]"])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    table = apply_overrides(read_recipe_table(args.recipe),
+                            args.set + ["data.train=['samples:train']", "data.val=[]"])
     for loss in table.get("losses", []):
         if "features" in loss:
             loss["features"]["pretrained"] = False
@@ -130,13 +134,14 @@ def main() -> None:
     recipe = load_recipe(table)
     spec = recipe.training
     print(f"{args.recipe}: batch {spec.batch_size}, patch {recipe.data.patch_size}, scales {list(spec.scales)}, "
-          f"torch {torch.__version__}, {where}")
+          f"torch {torch.__version__}, {where}", flush=True)
     rates = {}
     for precision in args.precisions.split(","):
         mine, bare = measure(table, precision, args.device, args.steps, args.rounds)
         rates[precision] = 1 / mine
         print(f"  {precision}: mgsr {1 / mine:.3f} steps/s, bare {1 / bare:.3f} steps/s, "
-              f"framework overhead {100 * (mine / bare - 1):+.1f} % (median of {args.rounds} x {args.steps} steps)")
+              f"framework overhead {100 * (mine / bare - 1):+.1f} % (median of {args.rounds} x {args.steps} steps)",
+              flush=True)
     if "fp32" in rates and len(rates) > 1:
         print("  " + ", ".join(f"{p} / fp32 = {r / rates['fp32']:.2f}x" for p, r in rates.items() if p != "fp32"))
 

@@ -200,15 +200,15 @@ class Trainer:
         Raises TrainingError naming the step and term of the first non-finite
         loss (on every rank when any rank met one, so all stop before saving).
         """
-        bad = None
+        bad, logs = None, {}
         try:
-            if not flush:
+            if flush:
+                logs = self.one_step.log.flush()
+            else:
                 self.one_step.log.check()
-                return {}
-            logs = self.one_step.log.flush()
         except NonFiniteLoss as exc:
-            bad, logs = exc, {}
-        if any_rank(self.ctx, bad is not None, self.device):
+            bad = exc
+        if any_rank(self.ctx, bad is not None, self.device):  # every rank asks: all stop, none saves
             last = list_checkpoints(self.run_dir / "checkpoints")
             kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
             if bad is None:
