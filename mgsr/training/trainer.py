@@ -105,6 +105,9 @@ class Trainer:
             if self.discriminator is not None:
                 self.d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
         if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
+            # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
+            # upscaler's border) and asserts; that small part stays eager
+            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)
             self.g_step = torch.compile(self.g_step)
             self.d_step = torch.compile(self.d_step) if self.d_step is not None else None
         betas = tuple(self.spec.adam_betas)
@@ -121,7 +124,8 @@ class Trainer:
         self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
                                   d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
                                   optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
-                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx)
+                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
+                                  compiled=self.spec.compile)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
