@@ -25,6 +25,7 @@ from mgsr.errors import MgsrError, RecipeError
 from mgsr.interfaces import level_counts
 from mgsr.kinds import kind_of
 from mgsr.registry import Registry, default_registry
+from mgsr.training.precision import PRECISIONS
 from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe schema
     ClassicUpscalerSpec,
     ComponentSpec,
@@ -96,6 +97,11 @@ def _trained_scale(spec: Any, _field: attrs.Attribute, scale: int | None) -> Non
                          f"(training.scales = {list(spec.scales)})")
 
 
+def _one_of(name: str, value: str, choices: Mapping[str, Any]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
 @attrs.frozen
 class TrainingSpec:
     """Optimisation (section 6.1): Adam, lr 1e-3 with square-root decay, batch 16, scales 2x/4x/8x.
@@ -128,6 +134,12 @@ class TrainingSpec:
     keep_checkpoints: int = attrs.field(default=3, validator=attrs.validators.gt(0))
     #: torch.use_deterministic_algorithms: bit-exact resume at some speed cost
     deterministic: bool = False
+    #: autocast of the step: "fp32" (off), "bf16" or "fp16" (with a gradient scaler); see mgsr.training.precision
+    precision: str = attrs.field(default="fp32", validator=lambda _, a, v: _one_of(a.name, v, PRECISIONS))
+    #: G, D, the losses' networks and the batches in channels-last (NHWC) memory format
+    channels_last: bool = False
+    #: torch.compile G and D (the first steps of each scale compile; needs a C++ compiler on CPU)
+    compile: bool = False
 
 
 @attrs.frozen

@@ -69,6 +69,7 @@ def final_state(run: Path) -> dict:
 
 def assert_same_state(a: dict, b: dict, exact: bool = True) -> None:
     assert a["step"] == b["step"]
+    assert a.get("scaler") == b.get("scaler")  # fp16's loss scale and its growth counter
     for part in ("generator", "discriminator"):
         for key, tensor in a[part].items():
             if exact:

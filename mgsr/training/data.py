@@ -175,11 +175,15 @@ class ResumableSampler(torch.utils.data.Sampler):
 
 
 def patch_loader(dataset: PatchDataset, batch_size: int, seed: int, start: int, workers: int,
-                 rank: int = 0, world_size: int = 1) -> Iterator[torch.Tensor]:
-    """Batches of patches continuing the global stream from sample ``start``."""
+                 rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> Iterator[torch.Tensor]:
+    """Batches of patches continuing the global stream from sample ``start``.
+
+    ``pin_memory`` (for CUDA) puts the batches in page-locked memory, so the
+    trainer's ``non_blocking`` copy to the GPU overlaps the previous step.
+    """
     sampler = ResumableSampler(len(dataset), seed, start=start, rank=rank, world_size=world_size)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0)
+                                         drop_last=True, persistent_workers=workers > 0, pin_memory=pin_memory)
     return iter(loader)
 
 

@@ -105,6 +105,18 @@ class LossLog:
     def end_step(self) -> None:
         self.steps += 1
 
+    def check(self) -> None:
+        """Raise NonFiniteLoss for the first bad step so far, reading back only the step markers; sums are kept."""
+        if not self.first_bad:
+            return
+        names = list(self.first_bad)
+        first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()
+        bad = [(int(first), order, name) for order, (name, first) in enumerate(zip(names, first_bad))
+               if first < self._NONE]
+        if bad:
+            step, _, name = min(bad)  # the first step, and in it the term recorded first
+            raise NonFiniteLoss(step, name, float(self.bad_value[name]))
+
     def flush(self) -> dict[str, float]:
         """Means since the last flush, read back in one transfer; raises NonFiniteLoss for the first bad step."""
         if not self.sums:
@@ -114,10 +126,11 @@ class LossLog:
         first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()  # int64: exact at any step count
         steps = max(self.steps, 1)
         self.sums, self.first_bad, self.bad_value, self.steps = {}, {}, {}, 0
-        bad = [(int(first), name, float(row[1])) for name, row, first in zip(names, values, first_bad)
-               if first < self._NONE]
+        bad = [(int(first), order, name, float(row[1]))
+               for order, (name, row, first) in enumerate(zip(names, values, first_bad)) if first < self._NONE]
         if bad:
-            raise NonFiniteLoss(*min(bad))
+            step, _, name, value = min(bad)  # the first step, and in it the term recorded first
+            raise NonFiniteLoss(step, name, value)
         return {name: float(row[0]) / steps for name, row in zip(names, values)}
 
 

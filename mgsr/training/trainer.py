@@ -1,12 +1,11 @@
 """The training loop: the noise-adaptive multi-scale training of section 5 (eq. 7), resumable and observable.
 
-One optimisation step, for every level count L of the recipe's scales: make
-the LR input and the references X^1..X^L from the HR patches (eq. 5-6), run
-the generator once per noise amplitude the losses read (W = 0 and W = 1 in
-the paper), let the adversarial losses give the discriminator its objective
-(eq. 9), and sum the weighted generator terms (eq. 7).  Gradients are
-accumulated level by level (one graph alive at a time) and both optimizers
-step once.  Which terms, weights, amplitudes and scales: all from the recipe.
+The optimisation step itself (eq. 7, under the recipe's precision) is
+:class:`mgsr.training.step.TrainStep`.  The loop reads the losses back only
+every ``log_every`` steps and before it validates, writes samples or saves:
+a non-finite loss is then reported with the step and term that produced it,
+and no checkpoint is ever written after it (the last good one is kept).
+Which terms, weights, amplitudes and scales: all from the recipe.
 """
 
 from __future__ import annotations
@@ -32,7 +31,9 @@ from mgsr.training.checkpoint import (
     save_checkpoint,
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scale_pyramid, scan_images, validation_arrays
+from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays
+from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
+from mgsr.training.step import TrainStep
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.state import load_module_state
@@ -89,6 +90,12 @@ class Trainer:
         self.generator = built.generator.to(self.device).train()
         self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
         self.losses = [loss.to(self.device) for loss in built.losses]
+        self.amp = MixedPrecision(self.spec.precision, self.device)
+        self.to_batch = channels_last(self.spec.channels_last)
+        if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
+            for module in (self.generator, self.discriminator, *self.losses):
+                if module is not None:
+                    module.to(memory_format=torch.channels_last)
         # What steps call: DistributedDataParallel wrappers when data-parallel, the modules themselves otherwise.
         self.g_step, self.d_step = self.generator, self.discriminator
         if ctx.active:
@@ -98,6 +105,12 @@ class Trainer:
             self.g_step = DistributedDataParallel(self.generator, device_ids=ids)
             if self.discriminator is not None:
                 self.d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
+        if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
+            # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
+            # upscaler's border) and asserts; that small part stays eager
+            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)
+            self.g_step = torch.compile(self.g_step)
+            self.d_step = torch.compile(self.d_step) if self.d_step is not None else None
         betas = tuple(self.spec.adam_betas)
         if len(betas) != 2:
             raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
@@ -109,6 +122,11 @@ class Trainer:
             self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sqrt_decay(self.spec.lr_decay_steps))
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
+        self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
+                                  d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
+                                  optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
+                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
+                                  compiled=self.spec.compile)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
@@ -145,6 +163,7 @@ class Trainer:
                            "discriminator": self.sched_d.state_dict() if self.sched_d else None},
             "samples_seen": self.samples_seen,
             "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
+            "scaler": self.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
         }
 
     def restore(self, path: Path, data: dict[str, Any]) -> None:
@@ -164,6 +183,7 @@ class Trainer:
                 self.sched_d.load_state_dict(data["schedulers"]["discriminator"])
             torch.set_rng_state(data["rng"]["torch"])
             self.noise_rng.set_state(data["rng"]["noise"])
+            self.amp.load_state_dict(data.get("scaler"))
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
         self.step = int(data["step"])
@@ -178,91 +198,38 @@ class Trainer:
         if self.sched_d is not None:
             _set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
-    # --- one step --------------------------------------------------------------------------------
-    def _noise(self, lr_in: torch.Tensor, levels: int) -> list[torch.Tensor]:
-        """Unit draws for the *global* batch (same RNG on every rank), this rank's samples kept.
+    # --- one step and its losses ---------------------------------------------------------------
+    def train_step(self, hr: torch.Tensor) -> None:
+        """One optimisation step on the HR patches ``hr``; its losses stay on the device (see ``read_losses``)."""
+        self.one_step(self.to_batch(hr.to(self.device, non_blocking=True)), self.step + 1)
 
-        Rank r holds samples r, r + world, ... of the global batch (see ResumableSampler), so a
-        data-parallel run sees exactly the noise a single process would.
+    def read_losses(self, *, flush: bool) -> dict[str, float]:
+        """The loss means since the last flush (``flush``) or only the non-finite check, in one read-back.
+
+        Raises TrainingError naming the step and term of the first non-finite
+        loss (on every rank when any rank met one, so all stop before saving).
         """
-        n, _, h, w = lr_in.shape
-        world, rank = self.ctx.world_size, self.ctx.rank
-        source, channels = self.generator.noise_source, self.generator.noise_channels
-        return [source.sample((n * world, channels, h << j, w << j), generator=self.noise_rng,
-                              device=self.device, dtype=lr_in.dtype)[rank::world] for j in range(levels)]
-
-    def _outputs(self, lr_in: torch.Tensor, levels: int, amplitudes: list[float]) -> dict[float, list[torch.Tensor]]:
-        """Generator outputs at every W in one batched forward (one forward per backward, as DDP wants)."""
-        if all(w == 0 for w in amplitudes):
-            out = self.g_step(lr_in, levels, noise_amp=0.0)
-            return {w: out for w in amplitudes}
-        n, k = lr_in.shape[0], len(amplitudes)
-        draws = [z.repeat(k, 1, 1, 1) for z in self._noise(lr_in, levels)]
-        amp = torch.tensor(amplitudes, dtype=lr_in.dtype, device=lr_in.device).repeat_interleave(n).view(-1, 1, 1, 1)
-        out = self.g_step(lr_in.repeat(k, 1, 1, 1), levels, noise_amp=[amp] * levels, noise=draws)
-        return {w: [y[i * n : (i + 1) * n] for y in out] for i, w in enumerate(amplitudes)}
-
-    def train_step(self, hr: torch.Tensor) -> dict[str, float]:
-        hr = hr.to(self.device, non_blocking=True)
-        self.opt_g.zero_grad(set_to_none=True)
-        if self.opt_d is not None:
-            self.opt_d.zero_grad(set_to_none=True)
-        logs: dict[str, float] = {}
-        scales = [lv for lv in self.spec.scales if any(loss.active(lv) for loss in self.losses)]
-        for index, levels in enumerate(scales):
-            last = index == len(scales) - 1
-            lr_in, targets = scale_pyramid(hr, levels)
-            active = [loss for loss in self.losses if loss.active(levels)]
-            needed = sorted({w for loss in active for w in loss.config.noise})
-            with self._accumulate(self.g_step, last):
-                outputs = self._outputs(lr_in, levels, needed)
-                self._discriminator_trainable(False)  # the generator's terms must not move D
-                total = 0.0
-                for loss in active:
-                    value = loss(outputs, targets, discriminator=self.discriminator)
-                    self._check_finite(value, loss.name, levels)
-                    logs[f"loss/{loss.name}@L{levels}"] = float(value.detach())
-                    total = total + value
-                total.backward()
-                self._discriminator_trainable(True)
-            adversarial = [loss for loss in active if isinstance(loss, AdversarialLoss)]
-            if adversarial:
-                with self._accumulate(self.d_step, last):
-                    d_total = 0.0
-                    for loss in adversarial:  # eq. 9; the losses detach the generator outputs themselves
-                        value = loss.discriminator_loss(outputs, targets, discriminator=self.d_step)
-                        self._check_finite(value, f"{loss.name} (discriminator)", levels)
-                        logs[f"d_loss/{loss.name}@L{levels}"] = float(value.detach())
-                        d_total = d_total + value
-                    d_total.backward()
-        self.opt_g.step()
-        self.sched_g.step()
-        if self.opt_d is not None:
-            self.opt_d.step()
-            self.sched_d.step()
-        logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
-        logs["lr"] = self.opt_g.param_groups[0]["lr"]
-        return logs
-
-    def _accumulate(self, module: torch.nn.Module, last: bool):
-        """DDP's no_sync for all but the last level: gradients are averaged across ranks once per step."""
-        import contextlib
-
-        if self.ctx.active and not last and hasattr(module, "no_sync"):
-            return module.no_sync()
-        return contextlib.nullcontext()
-
-    def _discriminator_trainable(self, flag: bool) -> None:
-        if self.discriminator is not None:
-            for p in self.discriminator.parameters():
-                p.requires_grad_(flag)
-
-    def _check_finite(self, value: torch.Tensor, term: str, levels: int) -> None:
-        if not torch.isfinite(value).all():
+        bad, logs = None, {}
+        try:
+            if flush:
+                logs = self.one_step.log.flush()
+            else:
+                self.one_step.log.check()
+        except NonFiniteLoss as exc:
+            bad = exc
+        if any_rank(self.ctx, bad is not None, self.device):  # every rank asks: all stop, none saves
             last = list_checkpoints(self.run_dir / "checkpoints")
             kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
-            raise TrainingError(f"step {self.step + 1}: loss term '{term}' at L={levels} is {float(value.detach())}; "
+            if bad is None:
+                raise TrainingError(f"another rank met a non-finite loss by step {self.step}; "
+                                    f"stopping without saving ({kept})")
+            term, levels = self.one_step.terms[bad.term]
+            raise TrainingError(f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; "
                                 f"stopping without saving ({kept})")
+        if logs:
+            logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
+            logs["lr"] = self.opt_g.param_groups[0]["lr"]
+        return logs
 
     # --- validation and samples ------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
@@ -278,7 +245,11 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
-        """Rank 0 writes; every rank waits for it, so a resumed job finds the same file everywhere."""
+        """Rank 0 writes; every rank waits for it, so a resumed job finds the same file everywhere.
+
+        The losses since the last read are checked first: never a checkpoint after a non-finite loss.
+        """
+        self.read_losses(flush=False)
         path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         if self.ctx.is_main:
             path = save_checkpoint(self.run_dir / "checkpoints", self.step, self.state(),
@@ -298,7 +269,8 @@ class Trainer:
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
         return patch_loader(self.dataset, self.local_batch, self.spec.seed, self.samples_seen,
-                            data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size)
+                            data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size,
+                            pin_memory=self.device.type == "cuda")
 
     def run(self) -> Path:
         """Train to ``training.steps``; returns the exported generator file."""
@@ -337,18 +309,22 @@ class Trainer:
                     if not self.stop_requested:
                         raise
                     continue  # the stop check above saves and exits
-                logs = self.train_step(batch)
+                self.train_step(batch)
                 self.step += 1
                 self.samples_seen += self.spec.batch_size
                 done_since += 1
                 bar.update(1)
                 if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
+                    logs = self.read_losses(flush=True)  # the one read-back of these log_every steps
                     rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
                     record = {"step": self.step, "samples_per_s": rate, **logs}
                     bar.set_postfix(loss=f"{logs['loss/total']:.4g}", rate=f"{rate:.1f}/s")
                     self._log(record)
                     started, done_since = time.perf_counter(), 0
-                if self.step % self.spec.validate_every == 0 or self.step == self.spec.steps:
+                validating = self.step % self.spec.validate_every == 0 or self.step == self.spec.steps
+                if validating or self.step % self.spec.sample_every == 0:
+                    self.read_losses(flush=False)  # nothing is scored or drawn from weights a NaN reached
+                if validating:
                     scores = self.validate()
                     if scores:
                         self._log({"step": self.step, **scores})
