@@ -89,7 +89,7 @@ class OpenVinoGenerator:
                                          example_input=(x, *z, torch.ones(levels)), input=[*shapes, [levels]])
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp.xml")
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.xml")  # torchrun ranks may convert at once
                 ov.save_model(model, str(tmp), compress_to_fp16=False)
                 tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
                 tmp.replace(path)
