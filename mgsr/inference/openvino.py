@@ -34,9 +34,11 @@ from mgsr.errors import MgsrError
 from mgsr.model.generator import GMGBP
 
 
-#: Output pixels (of one call) from which a model compiled for the exact shape is used: compiling takes
-#: ~1 CPU-second, ~13 % of a 0.5-megapixel forward pass.
+#: Output pixels of one call from which a new shape gets a model compiled for it at once: compiling takes
+#: ~1 CPU-second, ~13 % of a 0.5-megapixel forward pass (what the static model saves).
 STATIC_FROM_OUTPUT_PIXELS = 500_000
+#: Below this, always the dynamic model (a compile would cost more than the pass).
+SMALL_OUTPUT_PIXELS = 100_000
 
 
 def openvino_available() -> bool:
@@ -107,24 +109,41 @@ class OpenVinoGenerator:
         self.core, self.model = core, model
         # as many threads as torch: one knob for both backends (torchrun's ranks get 1 each via OMP_NUM_THREADS)
         self.config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
-        self.compiled = core.compile_model(model, "CPU", self.config)
-        self.request = self.compiled.create_infer_request()
+        self._dynamic: Any = None  # openvino.InferRequest of the model with free height and width
+        self._dynamic_pixels = 0  # the largest call it has run: its buffers stay allocated at that size
+        self._seen: set[tuple[int, int, int]] = set()
         self._static_shape: tuple[int, int, int] | None = None
-        self._static: Any = None  # openvino.InferRequest
+        self._static: Any = None  # openvino.InferRequest of the model compiled for _static_shape
 
     def _request_for(self, n: int, h: int, w: int) -> Any:
-        """The dynamic model for small inputs, else one compiled for (n, h, w) (the last such shape is kept)."""
-        if n * (h * w << 2 * self.levels) < STATIC_FROM_OUTPUT_PIXELS:
-            return self.request
-        if self._static_shape != (n, h, w):
+        """The model compiled for (n, h, w) when that pays, else the dynamic one.
+
+        Compiling for a shape costs ~1 CPU-second and saves ~13 % of the pass: it pays at once for large
+        calls, and for mid-sized ones from the second call with the same shape (tiles of one image, a
+        folder of same-sized photos).  Only the last shape's model is kept (its buffers are the tile's
+        working set), and the dynamic model is dropped before a static one is built when it holds buffers
+        for a large call, so the two never hold a large working set each.
+        """
+        pixels, shape = n * (h * w << 2 * self.levels), (n, h, w)
+        if pixels < SMALL_OUTPUT_PIXELS or (pixels < STATIC_FROM_OUTPUT_PIXELS and shape not in self._seen):
+            if len(self._seen) > 10_000:
+                self._seen.clear()
+            self._seen.add(shape)
+            if self._dynamic is None:
+                self._dynamic = self.core.compile_model(self.model, "CPU", self.config).create_infer_request()
+            self._dynamic_pixels = max(self._dynamic_pixels, pixels)
+            return self._dynamic
+        if self._static_shape != shape:
             self._static = None  # the old shape's buffers go before the new ones are allocated
+            if self._dynamic_pixels >= SMALL_OUTPUT_PIXELS:
+                self._dynamic, self._dynamic_pixels = None, 0
             model = self.model.clone()
             shapes = {model.inputs[0]: [n, model.inputs[0].partial_shape[1].get_length(), h, w]}
             for j in range(self.levels):
                 shapes[model.inputs[1 + j]] = [n, self.noise_channels, h << j, w << j]
             model.reshape(shapes)
             self._static = self.core.compile_model(model, "CPU", self.config).create_infer_request()
-            self._static_shape = (n, h, w)
+            self._static_shape = shape
         return self._static
 
     def __call__(self, x: torch.Tensor, amplitudes: list[float | torch.Tensor],
