@@ -9,11 +9,9 @@ minute or more, loading the cached file about two seconds.  Inference runs in
 float32, so outputs match the PyTorch path to ~1e-5 (on AVX2 bit for bit).
 
 Large tiles run a copy compiled for their exact shape: OpenVINO then plans its
-buffers statically, measured on a 2-core EPYC at 200x200 input, 4x: 1130 instead
-of 1540 bytes per output pixel and 1.13x the throughput (benchmarks/upscale_bench.py
-``--openvino-shapes``); the automatic tile grows accordingly, so a 256x256 image
-runs whole instead of in two strips with 24 pixels of recomputed context each
-(1.27x).  Compiling costs ~1 CPU-second, so small inputs keep the dynamic model.
+buffers statically, 1130 instead of 1540-1615 bytes per output pixel at the same
+speed (2-core EPYC, 4x), so the automatic tile grows: a 256x256 image runs whole
+instead of in two strips that recompute 24 pixels of context each (x1.27 measured).
 """
 
 from __future__ import annotations
@@ -34,10 +32,10 @@ from mgsr.errors import MgsrError
 from mgsr.model.generator import GMGBP
 
 
-#: Output pixels of one call from which a new shape gets a model compiled for it at once: compiling takes
-#: ~1 CPU-second, ~13 % of a 0.5-megapixel forward pass (what the static model saves).
+#: Output pixels of one call from which the call runs a model compiled for its shape (less memory, so larger
+#: automatic tiles); below, the dynamic model (no compile per new image size).
 STATIC_FROM_OUTPUT_PIXELS = 500_000
-#: Below this, always the dynamic model (a compile would cost more than the pass).
+#: A dynamic model that has run calls this large is dropped before a static model is compiled.
 SMALL_OUTPUT_PIXELS = 100_000
 
 
@@ -111,24 +109,20 @@ class OpenVinoGenerator:
         self.config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}
         self._dynamic: Any = None  # openvino.InferRequest of the model with free height and width
         self._dynamic_pixels = 0  # the largest call it has run: its buffers stay allocated at that size
-        self._seen: set[tuple[int, int, int]] = set()
         self._static_shape: tuple[int, int, int] | None = None
         self._static: Any = None  # openvino.InferRequest of the model compiled for _static_shape
 
     def _request_for(self, n: int, h: int, w: int) -> Any:
-        """The model compiled for (n, h, w) when that pays, else the dynamic one.
+        """The dynamic model for small calls, else one compiled for (n, h, w): a smaller working set.
 
-        Compiling for a shape costs ~1 CPU-second and saves ~13 % of the pass: it pays at once for large
-        calls, and for mid-sized ones from the second call with the same shape (tiles of one image, a
-        folder of same-sized photos).  Only the last shape's model is kept (its buffers are the tile's
-        working set), and the dynamic model is dropped before a static one is built when it holds buffers
-        for a large call, so the two never hold a large working set each.
+        Measured on a 2-core EPYC (benchmarks/upscale_bench.py; in-process A/B of the two): compiled for the
+        shape, 1130 instead of 1540-1615 bytes per output pixel at the same speed (x0.98 at 160x160 in); a
+        compile costs ~1-2 s, so only calls large enough for memory to matter use it.  Only the last shape's
+        model is kept (its buffers are the tile's working set), and the dynamic model is dropped first when
+        it holds buffers for a mid-sized call, so the two never hold a large working set each.
         """
         pixels, shape = n * (h * w << 2 * self.levels), (n, h, w)
-        if pixels < SMALL_OUTPUT_PIXELS or (pixels < STATIC_FROM_OUTPUT_PIXELS and shape not in self._seen):
-            if len(self._seen) > 10_000:
-                self._seen.clear()
-            self._seen.add(shape)
+        if pixels < STATIC_FROM_OUTPUT_PIXELS:
             if self._dynamic is None:
                 self._dynamic = self.core.compile_model(self.model, "CPU", self.config).create_infer_request()
             self._dynamic_pixels = max(self._dynamic_pixels, pixels)
