@@ -40,3 +40,28 @@ def test_openvino_matches_torch(tmp_path, monkeypatch):
         theirs = super_resolve(generator, rgb, scale=4, seed=3, tile=12, margin=8, backend="openvino", **options)
         assert np.abs(ours - theirs).max() < 1e-4, options
     assert list(tmp_path.glob("openvino/*.xml"))  # converted once, cached
+
+
+def test_shapes_compiled_for_give_the_same_output(tmp_path, monkeypatch):
+    """Large calls run a model compiled for their shape, small ones the dynamic model: the same values."""
+    pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
+    from mgsr.build import build_generator
+    from mgsr.inference import openvino
+    from mgsr.recipe import structure_model_spec
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvino, "SMALL_OUTPUT_PIXELS", 20 * 20 * 16)
+    monkeypatch.setattr(openvino, "STATIC_FROM_OUTPUT_PIXELS", 30 * 30 * 16)
+    torch.manual_seed(1)
+    generator = build_generator(structure_model_spec(TINY)).eval()
+    runner = openvino.OpenVinoGenerator(generator, 2)
+    shapes = []
+    for h, w in ((16, 16), (24, 22), (32, 31), (33, 31), (16, 16)):
+        x = torch.rand(1, 3, h, w)
+        z = generator.draw_noise(x, 2, torch.Generator().manual_seed(h))
+        with torch.no_grad():
+            expected = generator(x, 2, noise_amp=[1.0, 0.5], noise=z)[-1]
+        assert (runner(x, [1.0, 0.5], z) - expected).abs().max() < 1e-4, (h, w)
+        shapes.append(runner._static_shape)
+    # small: dynamic; large: compiled for the shape, one kept at a time; the dynamic one is dropped before it
+    assert shapes == [None, None, (1, 32, 31), (1, 33, 31), (1, 33, 31)]

@@ -108,7 +108,7 @@ def test_calibration_file_sets_w(tmp_path):
 def roundtrip(tmp_path: Path, im: Image.Image, suffix: str = ".png", **save) -> Image.Image:
     src = tmp_path / f"in{suffix}"
     im.save(src, **save)
-    code, out = upscale_cli(tmp_path, src, "--noise", "0", name=f"out{suffix}")
+    code, out = upscale_cli(tmp_path, src, "--noise", "0", "--overwrite", name=f"out{suffix}")  # reused names
     assert code == 0
     return Image.open(out)
 

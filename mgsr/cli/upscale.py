@@ -7,9 +7,13 @@ import glob
 import sys
 import warnings
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from mgsr.errors import ImageError, MgsrError
+
+if TYPE_CHECKING:
+    from mgsr.io.jobs import Task
+    from mgsr.training.distributed import Context
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
@@ -39,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
                         "instructions they run, ~6x slower)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo outputs that exist already (default: skip them, so an interrupted job continues)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -100,13 +106,9 @@ def _target(source: Path, out: Path, single_file: bool, scale: int, fmt: str | N
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
-
-    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
-    from mgsr.inference.core import auto_tile, check_noise, check_precision, choose_backend, levels_for
-    from mgsr.inference.pictures import upscale_picture
-    from mgsr.model.loading import resolve_model
+    from mgsr.io.images import IMAGE_SUFFIXES
+    from mgsr.io.jobs import plan, refuse_overwriting_inputs
+    from mgsr.training.distributed import from_environment, shutdown
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
@@ -119,35 +121,89 @@ def run(args: argparse.Namespace) -> int:
     if single_file and args.format and same.get(out.suffix.lower().lstrip("."), out.suffix.lower().lstrip(".")) \
             != same.get(args.format, args.format):
         raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
+    tasks = plan(inputs, lambda source: _target(source, out, single_file, args.scale, args.format))
+    refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
     try:
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    # under torchrun: one process per rank (gloo on CPU, NCCL with each rank on cuda:LOCAL_RANK)
+    ctx, device = from_environment(args.device)
+    try:
+        return _run_tasks(args, tasks, noise, tile, ctx, device)
+    finally:
+        shutdown(ctx)
+
+
+def _pending(tasks: list[Task], overwrite: bool, ctx: Context) -> list[Task]:
+    """The tasks still to do; rank 0 looks at the file system once and tells the others (one view for all)."""
+    import torch.distributed as dist
+
+    from mgsr.io.jobs import already_done
+
+    done = [False] * len(tasks)
+    if not overwrite and ctx.is_main:
+        done = [t.source.is_file() and already_done(t) for t in tasks]
+    if ctx.active:
+        box = [done]
+        dist.broadcast_object_list(box, src=0)
+        done = box[0]
+    return [t for t, d in zip(tasks, done) if not d]
+
+
+def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
+    """The counts summed over all ranks (the same dict where there is one process)."""
+    if not ctx.active:
+        return counts
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(counts)
+    values = torch.tensor([counts[k] for k in keys], dtype=torch.int64, device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return dict(zip(keys, (int(v) for v in values.tolist())))
+
+
+def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | None, tile: int | str | None, ctx: Context,
+               device: str) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
+    from mgsr.io.jobs import describe, share
+    from mgsr.inference.core import auto_tile, check_noise, check_precision, choose_backend, levels_for
+    from mgsr.inference.pictures import upscale_picture
+    from mgsr.model.loading import resolve_model
+
     noise_map = None
     if args.noise_map:
         noise_map = noise_map_of(read_picture(args.noise_map))
-    model = resolve_model(args.model, args.device)
+    model = resolve_model(args.model, device)
     if noise is None:
         noise = model.default_noise
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
     check_precision(args.precision)
-    backend = choose_backend(args.backend, args.device, args.precision)
-    tile_px = auto_tile(args.scale, torch.device(args.device), backend=backend) if tile == "auto" else tile
+    backend = choose_backend(args.backend, device, args.precision)
+    tile_px = auto_tile(args.scale, torch.device(device), backend=backend) if tile == "auto" else tile
 
-    failures, written = 0, set()
-    bar = tqdm(inputs, unit="image", disable=args.quiet or None, file=sys.stderr)
-    for source in bar:
-        target = _target(source, out, single_file, args.scale, args.format)
+    pending = _pending(tasks, args.overwrite, ctx)
+    counts = {"written": 0, "failed": 0, "skipped": 0}
+    if ctx.is_main:
+        counts["skipped"] = len(tasks) - len(pending)
+    mine = share(pending, ctx.rank, ctx.world_size)
+    bar = tqdm(mine, unit="image", disable=args.quiet or not ctx.is_main or None, file=sys.stderr)
+    for task in bar:
+        source, target = task.source, task.target
         try:
             if source.is_dir():
                 raise ImageError(f"{source}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            if target in written:
-                raise ImageError(f"{source}: its output {target} was already written by another input; rename one")
+            if task.clash is not None:
+                raise ImageError(f"{source}: its output {target} is also the output of {task.clash}; rename one")
             picture = read_picture(source)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
-                                         seed=args.seed, tile=tile_px, device=args.device, backend=backend,
+                                         seed=args.seed, tile=tile_px, device=device, backend=backend,
                                          precision=args.precision,
                                          on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
                 try:
@@ -156,13 +212,13 @@ def run(args: argparse.Namespace) -> int:
                     raise ImageError(f"{exc} (output of {source})") from None
             for warning in caught:
                 bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)
-            written.add(target)
+            counts["written"] += 1
             if args.quiet or not sys.stderr.isatty():
                 print(f"{source} -> {target}")
         except MgsrError as exc:
-            failures += 1
+            counts["failed"] += 1
             bar.write(f"mgsr: error: {exc}", file=sys.stderr)
-    if failures:
-        print(f"mgsr: {failures} of {len(inputs)} images failed", file=sys.stderr)
-        return ImageError.exit_code
-    return 0
+    counts = _total(counts, ctx, device)
+    if ctx.is_main:
+        print(f"mgsr: {describe(counts)} (of {len(tasks)} images)", file=sys.stderr)
+    return ImageError.exit_code if counts["failed"] else 0
