@@ -31,8 +31,10 @@ from mgsr.model.generator import GMGBP
 DEFAULT_MARGIN = 24
 #: Peak working memory per (padded) output pixel of one forward pass: float32 CPU, pirm-r3 at 4x, measured
 #: as peak RSS growth (benchmarks/upscale_bench.py, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
-#: 2450 without).  The automatic tile size keeps a tile under the budget.
-BYTES_PER_OUTPUT_PIXEL = 2900
+#: 2450 without; 3380 for one interior 8x tile, benchmarks/memory_bench.py).  The largest, 8x, sizes the tile
+#: so that every scale stays under the budget.  Of it, ~1870 B/px are live tensors (a full-resolution dense
+#: block's feature buffer, its bias+ReLU copy and the loop's last maps), the rest freed blocks the allocator keeps.
+BYTES_PER_OUTPUT_PIXEL = 3400
 #: The same with the OpenVINO backend (fused ops, fewer live maps; large tiles compiled for their shape, which
 #: plans buffers statically): 1130 measured at 200x200 in, 4x; 1700 with dynamic shapes.
 OPENVINO_BYTES_PER_OUTPUT_PIXEL = 1250
