@@ -51,26 +51,6 @@ def _float32_outputs(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
     return output
 
 
-class _GradInOutputLayout(torch.autograd.Function):
-    """Identity whose gradient comes back in the layout of the output it passes.
-
-    Why: a compiled generator's backward expects its output gradients in the
-    memory layout it traced (inductor asserts the strides); the losses'
-    backward (a resize's permutes, slices of the batched W forward) may hand
-    back another.  Only used with ``training.compile``.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, y: torch.Tensor) -> torch.Tensor:
-        nhwc = y.dim() == 4 and not y.is_contiguous() and y.is_contiguous(memory_format=torch.channels_last)
-        ctx.layout = torch.channels_last if nhwc else torch.contiguous_format
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        return grad.contiguous(memory_format=ctx.layout)
-
-
 class TrainStep:
     """The step's parts: the modules (and what calls them: DDP or compiled wrappers), losses, optimizers.
 
@@ -82,14 +62,13 @@ class TrainStep:
                  g_call: Callable[..., Any], d_call: Callable[..., Any] | None, losses: Sequence[Loss],
                  scales: Sequence[int], optimizers: Sequence[torch.optim.Optimizer | None],
                  schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None], amp: MixedPrecision,
-                 noise_rng: torch.Generator, device: torch.device, ctx: Context, compiled: bool = False) -> None:
+                 noise_rng: torch.Generator, device: torch.device, ctx: Context) -> None:
         self.generator, self.discriminator = generator, discriminator
         self.g_call, self.d_call = g_call, d_call
         self.losses = list(losses)
         self.scales = [lv for lv in scales if any(loss.active(lv) for loss in self.losses)]
         self.optimizers, self.schedulers = list(optimizers), list(schedulers)
         self.amp, self.noise_rng, self.device, self.ctx = amp, noise_rng, device, ctx
-        self.compiled = compiled
         self.log = LossLog(device)
         self.terms: dict[str, tuple[str, int]] = {}
         if amp.dtype is not None and discriminator is not None:
@@ -119,8 +98,8 @@ class TrainStep:
         return {w: [y[i * n : (i + 1) * n] for y in out] for i, w in enumerate(amplitudes)}
 
     def _float32(self, out: list[torch.Tensor]) -> list[torch.Tensor]:
-        """G's outputs as float32 (the losses reduce in float32); compiled: gradients in the traced layout."""
-        return [(_GradInOutputLayout.apply(y) if self.compiled else y).float() for y in out]
+        """G's outputs as float32 (the losses reduce in float32)."""
+        return [y.float() for y in out]
 
     def _record(self, key: str, value: torch.Tensor, term: str, levels: int, step: int) -> None:
         self.terms[key] = (term, levels)

@@ -125,8 +125,7 @@ class Trainer:
         self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
                                   d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
                                   optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
-                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
-                                  compiled=self.spec.compile)
+                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
