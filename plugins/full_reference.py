@@ -31,12 +31,18 @@ class ShavedYConfig:
     shave: int = attrs.field(default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
 
 
-def shaved_y_pair(output: np.ndarray, reference: np.ndarray | None, shave: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shaved float64 Y of an output and its reference, which must have the same size."""
+def same_size_reference(output: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """``reference``, after checking there is one and that it has the output's size."""
     if reference is None:
         raise ValueError("this metric compares with a reference image, and none was given")
     if output.shape != reference.shape:
         raise ValueError(f"output is {output.shape[:2]} pixels but the reference is {reference.shape[:2]}")
+    return reference
+
+
+def shaved_y_pair(output: np.ndarray, reference: np.ndarray | None, shave: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shaved float64 Y of an output and its reference, which must have the same size."""
+    reference = same_size_reference(output, reference)
     return shaved_y(output, shave), shaved_y(reference, shave)
 
 
@@ -126,10 +132,7 @@ class L1(Metric):
     higher_is_better = False
 
     def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
-        if reference is None:
-            raise ValueError("l1 compares an output with its reference, and none was given")
-        if output.shape != reference.shape:
-            raise ValueError(f"output is {output.shape[:2]} pixels but the reference is {reference.shape[:2]}")
+        reference = same_size_reference(output, reference)
         s = self.config.shave
         a, b = (np.asarray(x[s : x.shape[0] - s, s : x.shape[1] - s], dtype=np.float64) for x in (output, reference))
         if a.size == 0:

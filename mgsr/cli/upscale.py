@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
-                   help="openvino: CPU only, pip install \"mgsr[openvino]\" (~2.8x faster here, same output to "
+                   help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: benchmarks/upscale_bench.py; same output to "
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
