@@ -65,3 +65,26 @@ def test_shapes_compiled_for_give_the_same_output(tmp_path, monkeypatch):
         shapes.append(runner._static_shape)
     # small: dynamic; large: compiled for the shape, one kept at a time; the dynamic one is dropped before it
     assert shapes == [None, None, (1, 32, 31), (1, 33, 31), (1, 33, 31)]
+
+
+def test_every_bias_relu_after_a_convolution_is_fused(tmp_path, monkeypatch):
+    """The modules run many times per level: each use gets its own constants, so OpenVINO folds every
+    convolution's following bias + ReLU into it (with shared constants it folded only the first use)."""
+    pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
+    from mgsr.build import build_generator
+    from mgsr.inference import openvino
+    from mgsr.recipe import structure_model_spec
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
+    generator = build_generator(structure_model_spec(TINY)).eval()
+    for fresh in (True, False):  # converted, then read back from the cache
+        openvino._compiled.cache_clear()
+        runner = openvino.openvino_generator(generator, 2)
+        assert list(tmp_path.glob("openvino/*.xml"))
+        shared = [n.get_friendly_name() for n in runner.model.get_ordered_ops()
+                  if n.get_type_name() == "Constant" and len(n.output(0).get_target_inputs()) > 1]
+        assert shared == [], fresh
+        compiled = runner.core.compile_model(runner.model, "CPU", runner.config).get_runtime_model()
+        squeezes = [str(n.get_rt_info()["originalLayersNames"].astype(str)) for n in compiled.get_ordered_ops()
+                    if n.get_rt_info()["layerType"].astype(str) == "Convolution" and "squeeze" in n.get_friendly_name()]
+        assert squeezes and all("Relu" in names for names in squeezes), squeezes[:3]
