@@ -1,6 +1,6 @@
 """Peak memory of `mgsr upscale` against its target: the final 8-bit image plus one tile's working set.
 
-    python benchmarks/memory_bench.py [--size 1000x750] [--scale 8] [--noise 1] [--tile auto] [--write]
+    python benchmarks/memory_bench.py [--size 1000x750] [--scale 8] [--noise 1] [--tile auto] [--backend auto] [--write]
     python benchmarks/memory_bench.py --size 200x150 --tile 16 --margin 4 --model tiny.safetensors --json
     python benchmarks/memory_bench.py --explain [--size 64x64 --scale 4]
 
@@ -55,7 +55,7 @@ def child(job: dict) -> dict:
     from PIL import Image
 
     torch.set_num_threads(job["threads"])
-    from mgsr.inference.core import auto_tile
+    from mgsr.inference.core import auto_tile, choose_backend
     from mgsr.inference.pictures import super_resolve, upscale_picture
     from mgsr.io.images import decode, write_picture
     from mgsr.model.loading import resolve_model
@@ -66,8 +66,9 @@ def child(job: dict) -> dict:
     base = rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
     picture = decode(Image.fromarray(base).resize((w, h), Image.BICUBIC))
     scale, margin = job["scale"], job["margin"]
-    tile = auto_tile(scale, "cpu", margin) if job["tile"] == "auto" else job["tile"]
-    options = dict(scale=scale, noise=job["noise"], seed=0, margin=margin, backend="torch")
+    backend = choose_backend(job["backend"], "cpu")  # auto: what `mgsr upscale` runs (OpenVINO when installed)
+    tile = auto_tile(scale, "cpu", margin, backend=backend) if job["tile"] == "auto" else job["tile"]
+    options = dict(scale=scale, noise=job["noise"], seed=0, margin=margin, backend=backend)
     if job["kind"] == "tile":  # one tile's padded region (tile + 2 margin), run whole
         side = tile + 2 * margin - 2 * scale
         if side < 1:
@@ -94,7 +95,7 @@ def child(job: dict) -> dict:
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"kind": job["kind"], "increase": (peak - rss_before) * 1024, "rss_before": rss_before * 1024,
-            "final_bytes": final, "tile": tile, "seconds": seconds, "hwm_reset": reset}
+            "final_bytes": final, "tile": tile, "seconds": seconds, "hwm_reset": reset, "backend": backend}
 
 
 def measure(job: dict) -> dict:
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--margin", type=int, default=24)
     parser.add_argument("--model", default="pirm-r3")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--backend", default="auto", help="torch, openvino or auto (as mgsr upscale)")
     parser.add_argument("--write", action="store_true", help="also write the result as PNG (Pillow's copy)")
     parser.add_argument("--float", action="store_true", help="also measure the float32 assembly")
     parser.add_argument("--json", action="store_true", help="print the measurements as one JSON line")
@@ -174,7 +176,7 @@ def main() -> None:
         return
     job = {"model": args.model, "height": height, "width": width, "scale": args.scale, "noise": args.noise,
            "tile": args.tile if args.tile == "auto" else int(args.tile), "margin": args.margin,
-           "threads": args.threads, "write": args.write}
+           "threads": args.threads, "write": args.write, "backend": args.backend}
     results = {kind: measure({**job, "kind": kind}) for kind in ("tile", "picture", *(["float"] if args.float else []))}
     if args.json:
         print(json.dumps(results))
@@ -182,7 +184,7 @@ def main() -> None:
     picture, one_tile = results["picture"], results["tile"]
     expected = picture["final_bytes"] + one_tile["increase"]
     print(f"{width}x{height} at {args.scale}x, W = {args.noise}, tile {picture['tile']} (margin {args.margin}), "
-          f"{args.threads} thread(s), {os.uname().machine}")
+          f"{args.threads} thread(s), backend {picture['backend']}, {os.uname().machine}")
     print(f"  before the job (torch, model, input): {picture['rss_before'] / MIB:8.0f} MiB resident")
     print(f"  final 8-bit image:                    {picture['final_bytes'] / MIB:8.0f} MiB")
     print(f"  one tile's working set (measured):    {one_tile['increase'] / MIB:8.0f} MiB")

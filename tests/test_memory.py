@@ -31,7 +31,8 @@ def test_peak_is_the_final_image_plus_one_tile(tmp_path):
                              ModelCard(name="small", default_noise=1.0))
     # 8x of 128x96 in 48 tiles of 16 (margin 4): 1024x768x3 = 2.25 MiB of uint8 output, 9 MiB as float32
     done = subprocess.run([sys.executable, str(BENCH), "--size", "128x96", "--scale", "8", "--tile", "16",
-                           "--margin", "4", "--model", str(weights), "--float", "--json"],
+                           "--margin", "4", "--model", str(weights), "--float", "--json",
+                           "--backend", "torch"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = json.loads(done.stdout.strip().splitlines()[-1])

@@ -88,3 +88,32 @@ def test_every_bias_relu_after_a_convolution_is_fused(tmp_path, monkeypatch):
         squeezes = [str(n.get_rt_info()["originalLayersNames"].astype(str)) for n in compiled.get_ordered_ops()
                     if n.get_rt_info()["layerType"].astype(str) == "Convolution" and "squeeze" in n.get_friendly_name()]
         assert squeezes and all("Relu" in names for names in squeezes), squeezes[:3]
+
+
+def test_tiles_of_one_shape_run_together(tmp_path, monkeypatch):
+    """Large tiles run a model compiled for their shape: a 3 x 3 grid has 4 tile shapes (edge/interior in
+    each direction), so 4 compiles, not one at every change of shape in row order (9)."""
+    pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
+    from mgsr.build import build_generator
+    from mgsr.inference import openvino
+    from mgsr.recipe import structure_model_spec
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvino, "STATIC_FROM_OUTPUT_PIXELS", 1)
+    requested = []
+    real = openvino.OpenVinoGenerator._request_for
+
+    def spy(self, n, h, w):
+        requested.append((n, h, w))
+        return real(self, n, h, w)
+
+    monkeypatch.setattr(openvino.OpenVinoGenerator, "_request_for", spy)
+    torch.manual_seed(1)
+    generator = build_generator(structure_model_spec(TINY)).eval()
+    rgb = np.random.default_rng(0).random((30, 30, 3)).astype(np.float32)
+    tiled = super_resolve(generator, rgb, scale=4, seed=3, tile=10, margin=6, backend="openvino", noise=1.0)
+    whole = super_resolve(generator, rgb, scale=4, seed=3, backend="torch", noise=1.0)
+    assert np.abs(tiled - whole).max() < 1e-3
+    assert len(requested) == 9 and len(set(requested)) == 4
+    changes = sum(a != b for a, b in zip(requested, requested[1:]))
+    assert changes == 3, requested

@@ -238,10 +238,24 @@ def upscale_tensor(
 
     give = sink if sink is not None else keep
     tiles = [(0, height, 0, width)] if tile is None else plan_tiles(height, width, tile, margin, scale)
+
+    def region(t: Box) -> Box:
+        """Tile bounds in padded coordinates, with context, clipped to the padded image (the whole: no tiles)."""
+        if len(tiles) == 1:
+            return 0, hp, 0, wp
+        return (max(0, t[0] + scale - margin), min(hp, t[1] + scale + margin),
+                max(0, t[2] + scale - margin), min(wp, t[3] + scale + margin))
+
+    def shape(t: Box) -> tuple[int, int]:
+        y0, y1, x0, x1 = region(t)
+        return y1 - y0, x1 - x0
+
+    # tiles of one region shape run one after the other: a backend compiled per shape (OpenVINO's large
+    # tiles) then compiles each shape once, not at every change between edge and interior tiles (16 Mpx
+    # at 4x in 4 x 4 tiles: 4 compiles instead of 12, ~1 s each plus a fresh allocation)
+    tiles.sort(key=shape)
     for i, (ty0, ty1, tx0, tx1) in enumerate(tiles):
-        # tile bounds in padded coordinates, with context, clipped to the padded image (the whole: no tiles)
-        ry0, ry1 = (0, hp) if len(tiles) == 1 else (max(0, ty0 + scale - margin), min(hp, ty1 + scale + margin))
-        rx0, rx1 = (0, wp) if len(tiles) == 1 else (max(0, tx0 + scale - margin), min(wp, tx1 + scale + margin))
+        ry0, ry1, rx0, rx1 = region((ty0, ty1, tx0, tx1))
         part = run(ry0, ry1, rx0, rx1)
         oy, ox = (ty0 + scale - ry0) * scale, (tx0 + scale - rx0) * scale
         give((ty0 * scale, ty1 * scale, tx0 * scale, tx1 * scale),
