@@ -38,9 +38,10 @@ BYTES_PER_OUTPUT_PIXEL = 3400
 #: The same with the OpenVINO backend (fused ops, fewer live maps; large tiles compiled for their shape, which
 #: plans buffers statically): 1130 measured at 200x200 in, 4x; 1700 with dynamic shapes.
 OPENVINO_BYTES_PER_OUTPUT_PIXEL = 1250
-#: Working-set budget of the automatic tile: with the ~250 MB the process holds before (torch, the model),
-#: the peak stays under 2 GB.
-AUTO_MEMORY_BUDGET = 1750 * 1024**2
+#: Working-set budget of the automatic tile: with the ~345 MiB the process holds before (torch, OpenVINO, the
+#: model; measured by benchmarks/memory_bench.py) and the final 8-bit image, the peak stays under 2 GB up to
+#: ~16 Mpx of output (1750 MiB let a 16 Mpx 4x upscale peak at 2249 MiB: its interior tiles are the largest).
+AUTO_MEMORY_BUDGET = 1550 * 1024**2
 MIN_TILE = 32
 
 #: W for every level, one W per 2x level (2x first), or per level a tensor broadcastable to its noise map.
