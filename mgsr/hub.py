@@ -12,11 +12,15 @@ vice versa:
   nothing behind and the next call simply tries again.
 
 ``MGSR_OFFLINE=1`` (or true/yes/on) forbids any network access: a missing file
-is then an error saying where to put it.
+is then an error saying where to put it.  :func:`download_progress` turns the
+progress bars of every download in a block on or off (``mgsr train -q``), for
+the plugins that fetch files without knowing how the run was started.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import http.client
 import os
@@ -25,6 +29,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -32,13 +37,25 @@ from tqdm import tqdm
 
 from mgsr.errors import DownloadError
 
-__all__ = ["DownloadError", "cache_dir", "expected_sha256_prefix", "fetch", "offline"]
+__all__ = ["DownloadError", "cache_dir", "download_progress", "expected_sha256_prefix", "fetch", "offline"]
 
 OFFLINE_ENV = "MGSR_OFFLINE"
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
 _CHUNK = 1 << 20
 #: seconds without a byte from the server before giving up (not the whole download's limit)
 TIMEOUT = 60.0
+#: whether a download whose caller did not say shows a progress bar (see download_progress)
+_SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("mgsr_download_progress", default=True)
+
+
+@contextlib.contextmanager
+def download_progress(enabled: bool) -> Iterator[None]:
+    """Within the block, :func:`fetch` calls that pass no ``progress`` show a bar only when ``enabled``."""
+    token = _SHOW_PROGRESS.set(enabled)
+    try:
+        yield
+    finally:
+        _SHOW_PROGRESS.reset(token)
 
 
 def offline() -> bool:
@@ -66,7 +83,7 @@ def filename_of(url: str) -> str:
 
 
 def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = None,
-          folder: str | os.PathLike[str] | None = None, progress: bool = True, label: str = "",
+          folder: str | os.PathLike[str] | None = None, progress: bool | None = None, label: str = "",
           hint: str = "") -> Path:
     """The cached file for ``url``, downloaded first if it is not in ``folder`` yet.
 
@@ -74,7 +91,8 @@ def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = 
     hex in that name (no check when it has none); ``folder`` defaults to
     :func:`cache_dir`.  ``label`` says what the file is in messages (e.g.
     "VGG-19 ImageNet weights"); ``hint`` is appended to every error (e.g. how to name
-    a local copy instead).  Raises :class:`DownloadError` (exit code 4) when
+    a local copy instead).  ``progress`` defaults to the enclosing :func:`download_progress` (on
+    outside any).  Raises :class:`DownloadError` (exit code 4) when
     the file is missing and cannot be downloaded: offline, no network, an
     HTTP error, a transfer cut short or a hash mismatch.
     """
@@ -97,7 +115,7 @@ def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = 
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _download(url, out, name, progress)
+            digest = _download(url, out, name, _SHOW_PROGRESS.get() if progress is None else progress)
         if prefix is not None and not digest.startswith(prefix):
             raise DownloadError(f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
                                 f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "

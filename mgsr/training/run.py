@@ -12,6 +12,7 @@ import torch
 
 from mgsr.build import build
 from mgsr.errors import TrainingError
+from mgsr.hub import download_progress
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, refuse_newer
@@ -44,8 +45,9 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
     """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
     ctx, device = from_environment(device)
     try:
-        return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
-                      progress=progress, ctx=ctx)
+        with download_progress(progress):  # files the plugins fetch (VGG-19) are quiet under -q too
+            return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
+                          progress=progress, ctx=ctx)
     except BaseException as exc:
         if ctx.active:  # name the rank: torchrun then stops the others and the job exits non-zero
             print(f"mgsr: rank {ctx.rank} of {ctx.world_size} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
