@@ -8,18 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from mgsr import hookimpl
-from mgsr.interfaces import FilterBlock
+from mgsr.interfaces import FilterBlock, odd
 from mgsr.nn import BiasReLU, conv_bias_relu
-
-
-def _positive(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value}")
-
-
-def _odd(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if value < 1 or value % 2 == 0:
-        raise ValueError(f"{attribute.name} must be a positive odd number, got {value}")
 
 
 class DenseLayer(nn.Module):
@@ -50,10 +40,10 @@ class DenseBlock(FilterBlock):
 
     @attrs.frozen
     class Config:
-        layers: int = attrs.field(default=4, validator=_positive)
-        growth: int = attrs.field(default=16, validator=_positive)
-        bottleneck: int = attrs.field(default=4, validator=_positive)
-        kernel_size: int = attrs.field(default=3, validator=_odd)
+        layers: int = attrs.field(default=4, validator=attrs.validators.gt(0))
+        growth: int = attrs.field(default=16, validator=attrs.validators.gt(0))
+        bottleneck: int = attrs.field(default=4, validator=attrs.validators.gt(0))
+        kernel_size: int = attrs.field(default=3, validator=odd)
 
     def __init__(self, config: Config, *, channels: int) -> None:
         super().__init__(config, channels=channels)

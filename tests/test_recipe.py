@@ -78,7 +78,7 @@ def test_wrong_scalar_types_are_refused(tmp_path, old, new, fragment):
 
 def test_validator_errors_carry_the_path(tmp_path):
     text = r3_text().replace("layers = 4", "layers = 0")
-    expect_error(tmp_path, text, "layers must be >= 1", "$.model.downscaling")
+    expect_error(tmp_path, text, "'layers' must be > 0: 0", "$.model.downscaling")
 
 
 def test_missing_type_and_missing_section(tmp_path):
