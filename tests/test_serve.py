@@ -164,6 +164,11 @@ def test_preview_of_a_crop_follows_the_settings(tmp_path):
                                  handling.request_folder(tmp_path / "work"))
     region = full.after[0:16, 44:60].astype(int)
     assert np.abs(region - sharp[1].astype(int))[2:-2, 2:-2].max() <= 1
+    # with noise too: the preview draws the full result's noise at the crop's place, not its own
+    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None,
+                                 handling.request_folder(tmp_path / "work"))
+    region = full.after[0:16, 44:60].astype(int)
+    assert np.abs(region - noisy[1].astype(int))[2:-2, 2:-2].max() <= 1
 
 
 def test_serve_says_what_to_install_without_gradio():

@@ -162,6 +162,7 @@ def upscale_tensor(
     backend: str = "torch",
     precision: str = "fp32",
     sink: Sink | None = None,
+    noise_origin: tuple[int, int] = (0, 0),
 ) -> torch.Tensor | None:
     """Upscale a ``(N, C, H, W)`` batch in [0, 1] by ``scale``; the result is not clamped.
 
@@ -184,6 +185,8 @@ def upscale_tensor(
     :param sink: when given, each finished piece of the output goes to ``sink(box, piece)`` -- ``box`` its
         (y0, y1, x0, x1) in output pixels, ``piece`` (N, C, y1 - y0, x1 - x0) float32 on the run device --
         and nothing is assembled (``None`` is returned): the caller keeps only what it converts the pieces to.
+    :param noise_origin: (row, column) of ``lr``'s top left pixel in a larger image: the seeded noise is that
+        image's at this place, so a crop upscaled alone (a preview) has the grain of the whole result there.
     """
     levels = levels_for(scale)
     if noise_amp is None:
@@ -212,7 +215,9 @@ def upscale_tensor(
         if explicit is not None:
             z = explicit[j][..., rows[0]: rows[1], cols[0]: cols[1]]
         else:
-            z = noise_region(model.noise_source, batch, model.noise_channels, base, j, rows, cols)
+            oy, ox = noise_origin[0] << j, noise_origin[1] << j
+            z = noise_region(model.noise_source, batch, model.noise_channels, base, j,
+                             (rows[0] + oy, rows[1] + oy), (cols[0] + ox, cols[1] + ox))
         w = amps[j] if padded_map is None else (amplitude_region(padded_map, j, rows, cols) * amps[j]).to(run_on)
         return z.to(run_on), w
 

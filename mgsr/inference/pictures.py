@@ -54,6 +54,7 @@ def super_resolve(
     backend: str = "torch",
     precision: str = "fp32",
     out: np.ndarray | None = None,
+    noise_origin: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """Upscale an (H, W, 3) float image in [0, 1] through :func:`~mgsr.inference.core.upscale_tensor`.
 
@@ -72,7 +73,8 @@ def super_resolve(
     with torch.inference_mode(), reuse_freed_memory():
         result = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
                                 margin=margin, device=device, on_tile=on_tile, backend=backend,
-                                precision=precision, sink=None if out is None else _storing(out))
+                                precision=precision, sink=None if out is None else _storing(out),
+                                noise_origin=noise_origin)
     return out if result is None else result[0].permute(1, 2, 0).numpy()
 
 

@@ -252,9 +252,9 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
             ) -> tuple[np.ndarray, np.ndarray]:
     """(bicubic, result) of a crop around ``centre``: seconds, so it can follow the slider.
 
-    The crop is upscaled with some context around it and the same settings; the noise
-    it draws is the crop's own, so its grain differs from the full result's at that
-    place while its amount of detail is the same.
+    The crop is upscaled with some context around it and the same settings, and draws
+    the noise the full result has at that place: the preview shows the grain the
+    download will have there (to about a grey level; the full result sees more context).
     """
     side = max(8, out_side // settings.scale)
     y0, y1, x0, x1 = crop_box(upload.picture.size, centre, side)
@@ -271,7 +271,7 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
         values = full[cy0:cy1, cx0:cx1]
     generator = catalog.generator(settings.model)
     out = super_resolve(generator, rgb, scale=settings.scale, noise=settings.noise_arg, noise_map=values,
-                        seed=settings.seed, tile=None, device=catalog.device)
+                        seed=settings.seed, tile=None, device=catalog.device, noise_origin=(cy0, cx0))
     s = settings.scale
     out = out[(y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
     color = to_grey(out) if upload.picture.color.shape[2] == 1 else out
