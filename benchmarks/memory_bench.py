@@ -55,7 +55,7 @@ def child(job: dict) -> dict:
     from PIL import Image
 
     torch.set_num_threads(job["threads"])
-    from mgsr.inference.core import auto_tile, choose_backend
+    from mgsr.inference.core import auto_tile, choose_backend, margin_for
     from mgsr.inference.pictures import super_resolve, upscale_picture
     from mgsr.io.images import decode, write_picture
     from mgsr.model.loading import resolve_model
@@ -65,7 +65,8 @@ def child(job: dict) -> dict:
     rng = np.random.default_rng(0)  # a smooth random photo stand-in: noise at 1/8 resolution, bicubic up
     base = rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
     picture = decode(Image.fromarray(base).resize((w, h), Image.BICUBIC))
-    scale, margin = job["scale"], job["margin"]
+    scale = job["scale"]
+    margin = margin_for(8) if job["margin"] is None else job["margin"]  # default: mgsr upscale's for 8-bit
     backend = choose_backend(job["backend"], "cpu")  # auto: what `mgsr upscale` runs (OpenVINO when installed)
     tile = auto_tile(scale, "cpu", margin, backend=backend) if job["tile"] == "auto" else job["tile"]
     options = dict(scale=scale, noise=job["noise"], seed=0, margin=margin, backend=backend)
@@ -95,7 +96,8 @@ def child(job: dict) -> dict:
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"kind": job["kind"], "increase": (peak - rss_before) * 1024, "rss_before": rss_before * 1024,
-            "final_bytes": final, "tile": tile, "seconds": seconds, "hwm_reset": reset, "backend": backend}
+            "final_bytes": final, "tile": tile, "seconds": seconds, "hwm_reset": reset, "backend": backend,
+            "margin": margin}
 
 
 def measure(job: dict) -> dict:
@@ -158,7 +160,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=8)
     parser.add_argument("--noise", type=float, default=1.0)
     parser.add_argument("--tile", default="auto")
-    parser.add_argument("--margin", type=int, default=24)
+    parser.add_argument("--margin", type=int, default=None, help="tile context (default: mgsr upscale's for 8-bit)")
     parser.add_argument("--model", default="pirm-r3")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--backend", default="auto", help="torch, openvino or auto (as mgsr upscale)")
@@ -183,7 +185,7 @@ def main() -> None:
         return
     picture, one_tile = results["picture"], results["tile"]
     expected = picture["final_bytes"] + one_tile["increase"]
-    print(f"{width}x{height} at {args.scale}x, W = {args.noise}, tile {picture['tile']} (margin {args.margin}), "
+    print(f"{width}x{height} at {args.scale}x, W = {args.noise}, tile {picture['tile']} (margin {picture['margin']}), "
           f"{args.threads} thread(s), backend {picture['backend']}, {os.uname().machine}")
     print(f"  before the job (torch, model, input): {picture['rss_before'] / MIB:8.0f} MiB resident")
     print(f"  final 8-bit image:                    {picture['final_bytes'] / MIB:8.0f} MiB")

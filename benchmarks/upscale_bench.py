@@ -3,7 +3,8 @@
     python benchmarks/upscale_bench.py [--sizes 0.25,1,4,16] [--scale 4] [--tile auto] [--backend auto]
     python benchmarks/upscale_bench.py --vs-release [--repeats 3]
 
-For each output size (megapixels) it upscales a synthetic photo in a fresh
+For each output size (megapixels) it upscales a synthetic 8-bit photo as
+``mgsr upscale`` does (tiles, their 8-bit context, into a uint8 image) in a fresh
 subprocess (so peak RSS belongs to that size alone) and reports output
 megapixels per second, peak resident memory, and the GFLOP/s the network
 achieved (FLOPs counted by torch's FlopCounterMode) against the machine's own
@@ -63,27 +64,28 @@ def model_flops_per_output_pixel(scale: int) -> float:
 
 
 def one_size(megapixels: float, scale: int, tile: str, backend: str = "auto") -> dict:
-    """Run in a child process: upscale one synthetic image with ``backend``, report time and peak RSS.
+    """Run in a child process: upscale one synthetic 8-bit image as `mgsr upscale` does; time and peak RSS.
 
     A small image first converts/loads the backend's model, so the time is that of the upscale alone.
     """
     import mgsr
-    from mgsr.inference.core import auto_tile
+    from mgsr.inference.core import auto_tile, margin_for
     from mgsr.inference.openvino import resolve_backend
-    from mgsr.inference.pictures import super_resolve
+    from mgsr.inference.pictures import picture_from_array, upscale_picture
 
     backend = resolve_backend(backend, "cpu")
 
     side_out = int((megapixels * 1e6) ** 0.5) // scale * scale
     side_in = side_out // scale
-    rgb = synthetic_photo(side_in)
+    picture = picture_from_array(np.round(synthetic_photo(side_in) * 255).astype(np.uint8))
     model = mgsr.pretrained("pirm-r3")
-    tile_px = auto_tile(scale, torch.device("cpu"), backend=backend) if tile == "auto" else \
+    tile_px = auto_tile(scale, torch.device("cpu"), margin_for(8), backend=backend) if tile == "auto" else \
         (None if tile == "0" else int(tile))
-    super_resolve(model, synthetic_photo(16), scale=scale, noise=1.0, seed=0, backend=backend)
+    upscale_picture(model, picture_from_array(np.zeros((16, 16, 3), np.uint8)), scale=scale, noise=1.0, seed=0,
+                    backend=backend)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t, c = time.perf_counter(), time.process_time()
-    super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, tile=tile_px, backend=backend)
+    upscale_picture(model, picture, scale=scale, noise=1.0, seed=0, tile=tile_px, backend=backend)
     seconds, cpu = time.perf_counter() - t, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"megapixels_out": side_out * side_out / 1e6, "seconds": seconds, "cpu_seconds": cpu, "tile": tile_px,

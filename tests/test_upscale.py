@@ -58,6 +58,24 @@ def test_tiled_equals_untiled(r3, noise):
     assert np.abs(whole - tiled).max() < 1e-5
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_tiles_keep_a_picture_within_its_rounding(r3, bits):
+    """Pictures get the tile context their depth needs (less for 8-bit: faster): tiled stays within one
+    level of the untiled result, and almost every value is the same."""
+    from mgsr.inference.pictures import picture_from_array, upscale_picture
+
+    top = 2**bits - 1
+    rng = np.random.default_rng(0)  # texture at every frequency: the context matters most there
+    rgb = (smooth_rgb(64, 64).astype(np.float64) / 255 * 0.6 + 0.4 * rng.random((64, 64, 3)))
+    picture = picture_from_array(np.round(rgb * top).astype(np.uint8 if bits == 8 else np.uint16))
+    run = lambda tile: upscale_picture(r3, picture, scale=2, noise=1.0, seed=2, tile=tile).color.astype(int)  # noqa: E731
+    whole, tiled = run(None), run(20)
+    levels = np.abs(whole - tiled)
+    # measured at 2x: 8-bit with 12 pixels of context 0.11 % of values off, 16 0.002 %; 16-bit with 16
+    # pixels 0.5 % off, 24 none
+    assert levels.max() <= 1 and (levels > 0).mean() < 1e-3, (levels.max(), (levels > 0).mean())
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
     src = tmp_path / "in.png"
     Image.fromarray(smooth_rgb(20, 24)).save(src)

@@ -166,12 +166,11 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
 
 def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | None, tile: int | str | None, ctx: Context,
                device: str) -> int:
-    import torch
     from tqdm import tqdm
 
     from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
     from mgsr.io.jobs import describe, share
-    from mgsr.inference.core import auto_tile, check_noise, check_precision, choose_backend, levels_for
+    from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
     from mgsr.inference.pictures import upscale_picture
     from mgsr.model.loading import resolve_model
 
@@ -184,7 +183,6 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
-    tile_px = auto_tile(args.scale, torch.device(device), backend=backend) if tile == "auto" else tile
 
     pending = _pending(tasks, args.overwrite, ctx)
     counts = {"written": 0, "failed": 0, "skipped": 0}
@@ -203,7 +201,7 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
-                                         seed=args.seed, tile=tile_px, device=device, backend=backend,
+                                         seed=args.seed, tile=tile, device=device, backend=backend,
                                          precision=args.precision,
                                          on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
                 try:

@@ -29,6 +29,11 @@ from mgsr.model.generator import GMGBP
 #: float rounding).  24 keeps 8- and 16-bit outputs within rounding of the untiled result and costs 16 %
 #: less context work than 32 for the automatic tile (tests/test_upscale.py checks tiled == untiled).
 DEFAULT_MARGIN = 24
+#: Context for 8-bit outputs, where a grey level is 3.9e-3: measured on astronaut.png (160x160 crop, pirm-r3,
+#: 4x, W = 1, 48-pixel tiles) against the untiled result: 16 -> max |diff| 1.5e-3, 0.11 % of the 8-bit values
+#: one level off (none more); 20 -> 0.012 %; 24 -> 0.003 %.  16 computes 12 % less than 24 for a 16 Mpx output
+#: (the tiles' context is most of the cost of tiling), which is what keeps large images at the small ones' Mpx/s.
+MARGIN_8BIT = 16
 #: Peak working memory per (padded) output pixel of one forward pass: float32 CPU, pirm-r3 at 4x, measured
 #: as peak RSS growth (benchmarks/upscale_bench.py, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
 #: 2450 without; 3380 for one interior 8x tile, benchmarks/memory_bench.py).  The largest, 8x, sizes the tile
@@ -77,6 +82,11 @@ def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
     if any(not math.isfinite(v) or v < 0 for v in values):
         raise MgsrError(f"noise amplitudes must be finite and >= 0, got {values}")
     return values
+
+
+def margin_for(bits: int) -> int:
+    """The context to give tiles of a picture written with ``bits`` per sample (8, 16, or 32 for float)."""
+    return MARGIN_8BIT if bits == 8 else DEFAULT_MARGIN
 
 
 def auto_tile(scale: int, device: torch.device | str, margin: int = DEFAULT_MARGIN, backend: str = "torch") -> int:

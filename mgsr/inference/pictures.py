@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.inference.core import DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, upscale_tensor
+from mgsr.inference.core import (DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, margin_for,
+                                 upscale_tensor)
 from mgsr.inference.memory import reuse_freed_memory
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.generator import GMGBP
@@ -95,17 +96,25 @@ def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray
     return out
 
 
-def upscale_picture(model: GMGBP, picture: Picture, **options: object) -> Picture:
+def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = "auto",
+                    margin: int | None = None, **options: object) -> Picture:
     """Upscale a decoded Picture: colour through the network, alpha with bicubic, modes and depth kept.
 
     The result holds its final values (uint8 / uint16 at 8 / 16 bits, float32 for float pictures),
-    written tile by tile: its size in memory is the output file's, uncompressed.
+    written tile by tile: its size in memory is the output file's, uncompressed.  ``margin`` defaults to
+    the context the picture's depth needs (:func:`~mgsr.inference.core.margin_for`) and ``tile="auto"`` to
+    the largest tile that fits the memory budget with it; the other options are :func:`super_resolve`'s.
     """
     scale = int(options.get("scale", 4))  # type: ignore[arg-type]
+    margin = margin_for(picture.bits) if margin is None else margin
+    if tile == "auto":
+        device = torch.device(options.get("device", "cpu"))  # type: ignore[arg-type]
+        backend = choose_backend(str(options.get("backend", "torch")), device, str(options.get("precision", "fp32")))
+        tile = auto_tile(scale, device, margin, backend=backend)
     h, w = picture.size
     dtype = {8: np.uint8, 16: np.uint16}.get(picture.bits, np.float32)
     color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
-    super_resolve(model, picture.rgb(), out=color, **options)  # type: ignore[arg-type]
+    super_resolve(model, picture.rgb(), out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
     alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
     return Picture(color=color, alpha=alpha, bits=picture.bits, mode=picture.mode, icc_profile=picture.icc_profile)
 
@@ -140,10 +149,9 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    backend = choose_backend(backend, device, precision)
-    tile_px = auto_tile(scale, torch.device(device), backend=backend) if tile == "auto" else tile
     result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
-                             tile=tile_px, device=device, backend=backend, precision=precision)
+                             tile=tile, device=device, backend=choose_backend(backend, device, precision),
+                             precision=precision)
     if isinstance(image, Image.Image):
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-import torch
 from PIL import Image
 
 from mgsr.errors import MgsrError
-from mgsr.inference.core import auto_tile, check_noise, levels_for
+from mgsr.inference.core import check_noise, choose_backend, levels_for
 from mgsr.inference.pictures import super_resolve, upscale_picture
 from mgsr.io.images import Picture, read_picture, to_grey, write_picture
 from mgsr.model.loading import resolve_model
@@ -53,6 +52,8 @@ class Catalog:
 
     def __init__(self, extra: Sequence[str] = (), device: str = "cpu") -> None:
         self.device = device
+        # what `mgsr upscale` runs on this device, so the command shown under a result gives its bytes
+        self.backend = choose_backend("auto", device)
         self.choices: dict[str, ModelChoice] = {}
         for name, (_, w) in BUNDLED.items():
             self.choices[name] = ModelChoice(name, name, w)
@@ -225,10 +226,9 @@ def upscale_full(catalog: Catalog, upload: Upload, settings: Settings, mask: Mas
     """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it."""
     choice = catalog.get(settings.model)
     generator = catalog.generator(settings.model)
-    tile = auto_tile(settings.scale, torch.device(catalog.device))
     result: Picture = upscale_picture(generator, upload.picture, scale=settings.scale, noise=settings.noise_arg,
                                       noise_map=None if mask is None else mask.values, seed=settings.seed,
-                                      tile=tile, device=catalog.device, on_tile=on_tile)
+                                      device=catalog.device, backend=catalog.backend, on_tile=on_tile)
     stem = Path(upload.name).stem
     output = folder / f"{stem}_x{settings.scale}.png"
     write_picture(output, result)
@@ -271,7 +271,8 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
         values = full[cy0:cy1, cx0:cx1]
     generator = catalog.generator(settings.model)
     out = super_resolve(generator, rgb, scale=settings.scale, noise=settings.noise_arg, noise_map=values,
-                        seed=settings.seed, tile=None, device=catalog.device, noise_origin=(cy0, cx0))
+                        seed=settings.seed, tile=None, device=catalog.device, backend=catalog.backend,
+                        noise_origin=(cy0, cx0))
     s = settings.scale
     out = out[(y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
     color = to_grey(out) if upload.picture.color.shape[2] == 1 else out
