@@ -66,7 +66,7 @@ def child(job: dict) -> dict:
     base = rng.integers(0, 256, (max(2, h // 8), max(2, w // 8), 3), dtype=np.uint8)
     picture = decode(Image.fromarray(base).resize((w, h), Image.BICUBIC))
     scale = job["scale"]
-    margin = margin_for(8) if job["margin"] is None else job["margin"]  # default: mgsr upscale's for 8-bit
+    margin = margin_for(8, scale) if job["margin"] is None else job["margin"]  # default: mgsr upscale's for 8-bit
     backend = choose_backend(job["backend"], "cpu")  # auto: what `mgsr upscale` runs (OpenVINO when installed)
     tile = auto_tile(scale, "cpu", margin, backend=backend) if job["tile"] == "auto" else job["tile"]
     options = dict(scale=scale, noise=job["noise"], seed=0, margin=margin, backend=backend)

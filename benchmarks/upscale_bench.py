@@ -79,7 +79,7 @@ def one_size(megapixels: float, scale: int, tile: str, backend: str = "auto") ->
     side_in = side_out // scale
     picture = picture_from_array(np.round(synthetic_photo(side_in) * 255).astype(np.uint8))
     model = mgsr.pretrained("pirm-r3")
-    tile_px = auto_tile(scale, torch.device("cpu"), margin_for(8), backend=backend) if tile == "auto" else \
+    tile_px = auto_tile(scale, torch.device("cpu"), margin_for(8, scale), backend=backend) if tile == "auto" else \
         (None if tile == "0" else int(tile))
     upscale_picture(model, picture_from_array(np.zeros((16, 16, 3), np.uint8)), scale=scale, noise=1.0, seed=0,
                     backend=backend)

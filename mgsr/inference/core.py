@@ -29,10 +29,12 @@ from mgsr.model.generator import GMGBP
 #: float rounding).  24 keeps 8- and 16-bit outputs within rounding of the untiled result and costs 16 %
 #: less context work than 32 for the automatic tile (tests/test_upscale.py checks tiled == untiled).
 DEFAULT_MARGIN = 24
-#: Context for 8-bit outputs, where a grey level is 3.9e-3: measured on astronaut.png (160x160 crop, pirm-r3,
-#: 4x, W = 1, 48-pixel tiles) against the untiled result: 16 -> max |diff| 1.5e-3, 0.11 % of the 8-bit values
-#: one level off (none more); 20 -> 0.012 %; 24 -> 0.003 %.  16 computes 12 % less than 24 for a 16 Mpx output
-#: (the tiles' context is most of the cost of tiling), which is what keeps large images at the small ones' Mpx/s.
+#: Context for 8-bit outputs up to 4x, where a grey level is 3.9e-3: measured on astronaut.png (160x160 crop,
+#: pirm-r3, 4x, W = 1, 48-pixel tiles) against the untiled result: 16 -> max |diff| 1.5e-3, 0.11 % of the 8-bit
+#: values one level off (none more); 20 -> 0.012 %; 24 -> 0.003 %.  16 computes 12 % less than 24 for a 16 Mpx
+#: output (the tiles' context is most of the cost of tiling), which keeps large images at the small ones'
+#: Mpx/s.  At 8x the context matters over more input pixels (72x72 crop, 24-pixel tiles: 16 -> max 4.2e-3,
+#: 0.43 % one level off; 24 -> 4.7e-5, 0.007 %): 8x keeps 24.
 MARGIN_8BIT = 16
 #: Peak working memory per (padded) output pixel of one forward pass: float32 CPU, pirm-r3 at 4x, measured
 #: as peak RSS growth (benchmarks/upscale_bench.py, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
@@ -84,9 +86,9 @@ def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
     return values
 
 
-def margin_for(bits: int) -> int:
+def margin_for(bits: int, scale: int) -> int:
     """The context to give tiles of a picture written with ``bits`` per sample (8, 16, or 32 for float)."""
-    return MARGIN_8BIT if bits == 8 else DEFAULT_MARGIN
+    return MARGIN_8BIT if bits == 8 and scale <= 4 else DEFAULT_MARGIN
 
 
 def auto_tile(scale: int, device: torch.device | str, margin: int = DEFAULT_MARGIN, backend: str = "torch") -> int:

@@ -106,7 +106,7 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     the largest tile that fits the memory budget with it; the other options are :func:`super_resolve`'s.
     """
     scale = int(options.get("scale", 4))  # type: ignore[arg-type]
-    margin = margin_for(picture.bits) if margin is None else margin
+    margin = margin_for(picture.bits, scale) if margin is None else margin
     if tile == "auto":
         device = torch.device(options.get("device", "cpu"))  # type: ignore[arg-type]
         backend = choose_backend(str(options.get("backend", "torch")), device, str(options.get("precision", "fp32")))
