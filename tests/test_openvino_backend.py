@@ -117,3 +117,29 @@ def test_tiles_of_one_shape_run_together(tmp_path, monkeypatch):
     assert len(requested) == 9 and len(set(requested)) == 4
     changes = sum(a != b for a, b in zip(requested, requested[1:]))
     assert changes == 3, requested
+
+
+def test_one_model_compiled_for_a_shape_per_process(tmp_path, monkeypatch):
+    """A model compiled for a large tile holds that tile's buffers: after a 4x job, a 2x job (another
+    generator) drops the 4x one's, so a server running several scales holds one working set, not one each."""
+    pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
+    from mgsr.build import build_generator
+    from mgsr.inference import openvino
+    from mgsr.recipe import structure_model_spec
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvino, "STATIC_FROM_OUTPUT_PIXELS", 1)
+    torch.manual_seed(1)
+    generator = build_generator(structure_model_spec(TINY)).eval()
+    x4, x2 = openvino.OpenVinoGenerator(generator, 2), openvino.OpenVinoGenerator(generator, 1)
+    x = torch.rand(1, 3, 12, 12)
+    z = generator.draw_noise(x, 2, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = generator(x, 2, noise_amp=[1.0, 1.0], noise=z)[-1]
+    first = x4(x, [1.0, 1.0], z)
+    assert x4._static is not None
+    x2(x, [1.0], z[:1])
+    assert x4._static is None and x2._static is not None
+    again = x4(x, [1.0, 1.0], z)  # compiled anew, same values
+    assert x2._static is None
+    assert (first - expected).abs().max() < 1e-4 and torch.equal(first, again)

@@ -21,6 +21,7 @@ import hashlib
 import os
 import sys
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ from mgsr.model.generator import GMGBP
 STATIC_FROM_OUTPUT_PIXELS = 500_000
 #: A dynamic model that has run calls this large is dropped before a static model is compiled.
 SMALL_OUTPUT_PIXELS = 100_000
+#: The generator (any weights, any scale) whose model compiled for a shape holds its buffers now: one per
+#: process, so a server that ran 2x, 4x and 8x jobs holds one large tile's working set, not three.
+_static_holder: weakref.ref[OpenVinoGenerator] | None = None
 
 
 def openvino_available() -> bool:
@@ -160,6 +164,8 @@ class OpenVinoGenerator:
             return self._dynamic
         if self._static_shape != shape:
             self._static = None  # the old shape's buffers go before the new ones are allocated
+            self._static_shape = None
+            self._take_static_slot()
             if self._dynamic_pixels >= SMALL_OUTPUT_PIXELS:
                 self._dynamic, self._dynamic_pixels = None, 0
             model = self.model.clone()
@@ -170,6 +176,14 @@ class OpenVinoGenerator:
             self._static = self.core.compile_model(model, "CPU", self.config).create_infer_request()
             self._static_shape = shape
         return self._static
+
+    def _take_static_slot(self) -> None:
+        """Drop the model another generator compiled for a shape (its buffers) before this one compiles."""
+        global _static_holder
+        other = _static_holder() if _static_holder is not None else None
+        if other is not None and other is not self:
+            other._static, other._static_shape = None, None  # a call running on it keeps its own reference
+        _static_holder = weakref.ref(self)
 
     def __call__(self, x: torch.Tensor, amplitudes: list[float | torch.Tensor],
                  noise: list[torch.Tensor] | None) -> torch.Tensor:
