@@ -43,11 +43,13 @@ MARGIN_8BIT = 16
 #: block's feature buffer, its bias+ReLU copy and the loop's last maps), the rest freed blocks the allocator keeps.
 BYTES_PER_OUTPUT_PIXEL = 3400
 #: The same with the OpenVINO backend (fused ops, fewer live maps; large tiles compiled for their shape, which
-#: plans buffers statically): 1130 measured at 200x200 in, 4x; 1700 with dynamic shapes.
+#: plans buffers statically): 1130 measured at 200x200 in, 4x; 1700 with dynamic shapes; with one constant per
+#: use (benchmarks/memory_bench.py, one tile run whole): 1236 at 294x294 in, 4x, and 1228 at 126x126 in, 8x.
 OPENVINO_BYTES_PER_OUTPUT_PIXEL = 1250
 #: Working-set budget of the automatic tile: with the ~345 MiB the process holds before (torch, OpenVINO, the
 #: model; measured by benchmarks/memory_bench.py) and the final 8-bit image, the peak stays under 2 GB up to
-#: ~16 Mpx of output (1750 MiB let a 16 Mpx 4x upscale peak at 2249 MiB: its interior tiles are the largest).
+#: ~16 Mpx of output: a 16 Mpx 4x upscale peaks at 1948 MiB (benchmarks/upscale_bench.py --sizes 16; 2249 MiB
+#: with the 1750 MiB budget assumed before: its interior tiles are the largest).
 AUTO_MEMORY_BUDGET = 1550 * 1024**2
 MIN_TILE = 32
 
