@@ -109,6 +109,20 @@ def _digest(generator: GMGBP, levels: int) -> str:
     return h.hexdigest()[:24]
 
 
+@functools.cache
+def _core() -> Any:
+    """The process's one ``openvino.Core``, kept to the end.
+
+    A Core per generator was destroyed with its generator (an evicted cache entry, a test clearing the
+    cache) while requests compiled by it could still be alive elsewhere; freeing those later crashed the
+    test process now and then (a segfault in a fresh-clone CI run).  One Core that outlives every request
+    avoids the question.
+    """
+    import openvino as ov
+
+    return ov.Core()
+
+
 class OpenVinoGenerator:
     """Calls the compiled generator; ``(x, amplitudes, noise) -> Y_L`` like ``GMGBP.forward(...)[-1]``."""
 
@@ -118,7 +132,7 @@ class OpenVinoGenerator:
         self.levels = levels
         self.noise_channels = generator.noise_channels
         path = cache_dir() / f"{_digest(generator, levels)}.xml"
-        core = ov.Core()
+        core = _core()
         if path.is_file():
             model = core.read_model(str(path))
         else:
