@@ -212,7 +212,10 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
                 bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)
             counts["written"] += 1
             if args.quiet or not sys.stderr.isatty():
-                print(f"{source} -> {target}")
+                # one write per line, flushed: under torchrun the ranks share this pipe, and print's separate
+                # newline write (PYTHONUNBUFFERED) let another rank's line land in between
+                sys.stdout.write(f"{source} -> {target}\n")
+                sys.stdout.flush()
         except MgsrError as exc:
             counts["failed"] += 1
             bar.write(f"mgsr: error: {exc}", file=sys.stderr)
