@@ -2,6 +2,7 @@
 
     python benchmarks/upscale_bench.py [--sizes 0.25,1,4,16] [--scale 4] [--tile auto] [--backend auto]
     python benchmarks/upscale_bench.py --vs-release [--repeats 3]
+    python benchmarks/upscale_bench.py --precisions fp32,fp16,bf16 --device cuda [--side 256]
 
 For each output size (megapixels) it upscales a synthetic 8-bit photo as
 ``mgsr upscale`` does (tiles, their 8-bit context, into a uint8 image) in a fresh
@@ -18,6 +19,11 @@ R3): 128->512 and 256->1024 at 4x and 64->512 at 8x, alternating the two
 so that load from other processes hits both alike.  Each repeat gives one
 ratio; the median is reported.  Its last line reads
 ``speed-up vs release: A (128->512), B (256->1024)``.
+
+``--precisions`` upscales one synthetic photo at each precision on ``--device``
+(the card's name, or the CPU's, is printed) and reports each one's time and
+its 8-bit difference from float32 on the same device: the check that fp16/bf16
+stay within one grey level where a GPU exists.
 """
 
 from __future__ import annotations
@@ -169,6 +175,49 @@ def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None
     print(f"speed-up vs release: {named}")
 
 
+def device_name(device: torch.device) -> str:
+    """The card (CUDA) or the CPU model (lscpu's, else platform's): the figures are this machine's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
+def precision_check(precisions: list[str], device: torch.device, side: int, scale: int, repeats: int) -> None:
+    """Each precision's time and its 8-bit distance from float32 on ``device`` (torch backend: fp16/bf16)."""
+    import mgsr
+    from mgsr.inference.pictures import super_resolve
+
+    model = mgsr.pretrained("pirm-r3", device=device)
+    rgb = synthetic_photo(side)
+    print(f"{device_name(device)} ({device}); torch {torch.__version__}; pirm-r3, W = 1, {side}->{side * scale}")
+
+    def run(precision: str) -> tuple[np.ndarray, float]:
+        best = float("inf")
+        for _ in range(repeats + 1):  # the first call warms up (kernels, autotuning): not timed
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t = time.perf_counter()
+            out = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, device=device, backend="torch",
+                                precision=precision)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - t) if _ else best
+        return np.round(np.clip(out, 0, 1) * 255).astype(np.int16), best
+
+    ref, t_ref = run("fp32")
+    for precision in precisions:
+        out, seconds = (ref, t_ref) if precision == "fp32" else run(precision)
+        diff = np.abs(out - ref)
+        print(f"  {precision}: {seconds:7.3f} s (x{t_ref / seconds:.2f} vs fp32), max {diff.max()} grey levels, "
+              f"{(diff > 1).mean() * 100:.3f} % of values more than 1 off, mean {diff.mean():.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0.25,1,4,16",
@@ -182,10 +231,18 @@ def main() -> None:
                         help="--vs-release: input side x scale, comma-separated")
     parser.add_argument("--backend", default="auto", help="mgsr's backend (default: as mgsr upscale)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--precisions", default=None,
+                        help="compare these precisions (e.g. fp32,fp16,bf16) on --device against fp32")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="--precisions: the device (default: cuda when there is one)")
+    parser.add_argument("--side", type=int, default=256, help="--precisions: input side in pixels")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.precisions:
+        precision_check(args.precisions.split(","), torch.device(args.device), args.side, args.scale, args.repeats)
+        return
     if args.vs_release:
         vs_release(args.repeats, [tuple(int(v) for v in c.split("x")) for c in args.cases.split(",")], args.backend)
         return

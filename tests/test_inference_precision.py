@@ -15,13 +15,16 @@ from mgsr.io.images import to_uint8
 
 @pytest.fixture(scope="module")
 def lr() -> torch.Tensor:
+    """A smooth picture with grain: pirm-r3 at W = 1 amplifies input rounding most where there is texture."""
     g = torch.Generator().manual_seed(0)
-    return torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g), size=(24, 24), mode="bicubic").clamp(0, 1)
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 6, generator=g), size=(24, 24), mode="bicubic")
+    return (smooth + 0.05 * torch.randn(smooth.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
 
 
-@pytest.mark.parametrize("precision,worst,mean", [("bf16", 5, 0.4), ("fp16", 2, 0.1)])
+@pytest.mark.parametrize("precision,worst,mean", [("bf16", 5, 0.55), ("fp16", 1, 0.08)])
 def test_reduced_precision_on_cpu_is_near_fp32(lr, precision, worst, mean):
-    # measured on pirm-r3, this case: bf16 at most 3 grey levels off, mean 0.22 (48x48 at 4x: 5, 0.22); fp16 1, 0.03
+    # measured on pirm-r3, this case at 2x (AVX2 EPYC): bf16 at most 4 grey levels off, mean 0.43; fp16 1, 0.057.
+    # With the image's first convolution under autocast too (not kept in float32): bf16 6, 0.73; fp16 1, 0.097
     model = mgsr.pretrained("pirm-r3")
     ref = to_uint8(upscale_tensor(model, lr, scale=2, noise_amp=1.0, seed=0)).astype(int)
     low = upscale_tensor(model, lr, scale=2, noise_amp=1.0, seed=0, precision=precision)
