@@ -43,3 +43,43 @@ def test_unknown_precision_is_a_clear_error(lr, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["upscale", "in.png", "-o", str(tmp_path / "o.png"), "--precision", "half"])
     assert "--precision: invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_inference_runs_ieee_float32_convolutions_and_restores_the_callers_setting(lr):
+    # cuDNN's default for float32 convolutions is TF32 (10-bit mantissa): at W = 1 that alone is grey levels off
+    cudnn = torch.backends.cudnn
+    model = mgsr.pretrained("pirm-r3")
+    seen = []
+    handle = model.analysis.conv_in.register_forward_pre_hook(lambda *_: seen.append(cudnn.conv.fp32_precision))
+    before = (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision)
+    try:
+        upscale_tensor(model, lr[..., :8, :8], scale=2, noise_amp=1.0, seed=0)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {"ieee"}
+    assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == before == ("tf32", "tf32")
+    assert cudnn.allow_tf32  # the legacy flag stays readable (conv and rnn agree) and is the caller's again
+
+
+def test_nested_and_concurrent_inference_restore_only_at_the_end():
+    import threading
+
+    from mgsr.inference.exact import ieee_float32
+
+    cudnn = torch.backends.cudnn
+    inside, release = threading.Event(), threading.Event()
+
+    def other_call() -> None:
+        with ieee_float32():
+            inside.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=other_call)
+    worker.start()
+    inside.wait(10)
+    with ieee_float32():
+        assert cudnn.conv.fp32_precision == "ieee"
+    assert cudnn.conv.fp32_precision == "ieee"  # the other call still runs: not restored under it
+    release.set()
+    worker.join()
+    assert cudnn.conv.fp32_precision == "tf32"

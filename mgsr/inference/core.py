@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mgsr.errors import MgsrError
+from mgsr.inference.exact import ieee_float32
 from mgsr.inference.noise import amplitude_region, base_seed, noise_region
 from mgsr.inference.openvino import openvino_generator, resolve_backend
 from mgsr.model.generator import GMGBP
@@ -242,7 +243,7 @@ def upscale_tensor(
             z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels))))  # type: ignore[assignment]
         if forward is not None:
             return forward(crop, w, z)
-        with torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
+        with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
             return model(crop, levels, noise_amp=w, noise=z)[-1].float()
 
     out: torch.Tensor | None = None
