@@ -12,31 +12,29 @@ after; training keeps whatever the process chose (TF32 is fine there).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-
 import torch
 
-_lock = threading.Lock()
-_depth = 0  # calls inside ieee_float32() now (serve runs several threads): the last one out restores
-_saved: tuple[str, str] = ("", "")
+from mgsr.inference.shared_setting import SharedSetting
 
 
-@contextlib.contextmanager
-def ieee_float32() -> Iterator[None]:
-    """cuDNN convolutions (and RNNs, so the legacy ``allow_tf32`` flag stays readable) in IEEE float32."""
-    global _depth, _saved
+def _to_ieee() -> tuple[str, str] | bool:
     cudnn = torch.backends.cudnn
-    with _lock:
-        if _depth == 0:
-            _saved = (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision)
-            cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = _saved
+    if not hasattr(cudnn, "conv"):  # torch < 2.9: only the legacy flag exists
+        saved_flag = cudnn.allow_tf32
+        cudnn.allow_tf32 = False
+        return saved_flag
+    saved = (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision)
+    cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"  # both: the legacy allow_tf32 stays readable
+    return saved
+
+
+def _restore(saved: tuple[str, str] | bool) -> None:
+    cudnn = torch.backends.cudnn
+    if isinstance(saved, bool):
+        cudnn.allow_tf32 = saved
+    else:
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision = saved
+
+
+#: ``with ieee_float32():`` cuDNN convolutions in IEEE float32, the caller's setting back after the last call.
+ieee_float32 = SharedSetting(_to_ieee, _restore)

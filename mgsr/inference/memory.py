@@ -12,19 +12,16 @@ the settings are restored, and the heap trimmed, when the block ends.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import sys
-import threading
-from collections.abc import Iterator
+
+from mgsr.inference.shared_setting import SharedSetting
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _DEFAULT_MMAP_MAX = 65536
 _DEFAULT_TRIM_THRESHOLD = 128 * 1024
-_lock = threading.Lock()
-_depth = 0
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -41,24 +38,18 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
-@contextlib.contextmanager
-def reuse_freed_memory() -> Iterator[None]:
-    """Within the block, large freed blocks stay in the process for reuse (no-op off glibc); re-entrant."""
-    global _depth
-    if _LIBC is None:
-        yield
-        return
-    with _lock:
-        _depth += 1
-        if _depth == 1:
-            _LIBC.mallopt(_M_MMAP_MAX, 0)
-            _LIBC.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                _LIBC.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-                _LIBC.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
-                _LIBC.malloc_trim(0)
+def _keep_freed() -> None:
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_MAX, 0)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+
+
+def _release_freed(_: None) -> None:
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+        _LIBC.malloc_trim(0)
+
+
+#: ``with reuse_freed_memory():`` large freed blocks stay in the process for reuse (no-op off glibc).
+reuse_freed_memory = SharedSetting(_keep_freed, _release_freed)
