@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                    help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
-                        "instructions they run, ~6x slower; at W = 1 fp16 is ~2 grey levels off fp32, bf16 ~20)")
+                        "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs that exist already (default: skip them, so an interrupted job continues)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
