@@ -199,7 +199,7 @@ def precision_check(precisions: list[str], device: torch.device, side: int, scal
 
     def run(precision: str) -> tuple[np.ndarray, float]:
         best = float("inf")
-        for _ in range(repeats + 1):  # the first call warms up (kernels, autotuning): not timed
+        for attempt in range(repeats + 1):  # the first call warms up (kernels, autotuning): not timed
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t = time.perf_counter()
@@ -207,7 +207,8 @@ def precision_check(precisions: list[str], device: torch.device, side: int, scal
                                 precision=precision)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            best = min(best, time.perf_counter() - t) if _ else best
+            if attempt:
+                best = min(best, time.perf_counter() - t)
         return np.round(np.clip(out, 0, 1) * 255).astype(np.int16), best
 
     ref, t_ref = run("fp32")

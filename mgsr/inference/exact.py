@@ -3,8 +3,8 @@
 Why: PyTorch lets cuDNN run float32 convolutions in TF32 on Ampere and later
 cards (``torch.backends.cudnn.conv.fp32_precision`` is ``"tf32"`` by default),
 which keeps 10 bits of mantissa, as float16 does.  At W = 1 the released
-weights amplify rounding ~100-fold (rounding the input to float16's precision
-moves 4x outputs by up to 7 grey levels, measured), so ``--precision fp32`` on
+weights amplify rounding ~100-fold (a relative error of 2**-12 in the input
+image moves 4x outputs by up to 7 grey levels, measured), so ``--precision fp32`` on
 such a card would not be the release's float32 result.  Inference switches
 cuDNN to IEEE float32 for its duration and restores the caller's setting
 after; training keeps whatever the process chose (TF32 is fine there).
