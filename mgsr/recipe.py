@@ -78,13 +78,17 @@ class DataSpec:
     val_crop: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
 
 
-def _steps_or_epochs(spec: Any, _field: attrs.Attribute, epochs: int | None) -> None:
+def _steps_or_epochs(table: str):
     """``epochs`` replaces ``steps``: a recipe sets one of them (resolved in mgsr.training.schedule)."""
-    if epochs is not None and epochs <= 0:
-        raise ValueError(f"training.epochs must be > 0, got {epochs}")
-    if epochs is not None and spec.steps:
-        raise ValueError(f"training.steps = {spec.steps} and training.epochs = {epochs} are both set; keep one "
-                         f"(--set training.steps=0 counts epochs, --set training.epochs=none counts steps)")
+
+    def check(spec: Any, _field: attrs.Attribute, epochs: int | None) -> None:
+        if epochs is not None and epochs <= 0:
+            raise ValueError(f"{table}.epochs must be > 0, got {epochs}")
+        if epochs is not None and spec.steps:
+            raise ValueError(f"{table}.steps = {spec.steps} and {table}.epochs = {epochs} are both set; keep one "
+                             f"(--set {table}.steps=0 counts epochs, --set {table}.epochs=none counts steps)")
+
+    return check
 
 
 def _trained_scale(spec: Any, _field: attrs.Attribute, scale: int | None) -> None:
@@ -112,7 +116,7 @@ class TrainingSpec:
     steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     #: train for this many epochs instead of ``steps`` (which must then be 0).  An epoch is
     #: ceil(training images / batch_size) steps: one random patch of every image, in whole batches.
-    epochs: int | None = attrs.field(default=None, validator=_steps_or_epochs)
+    epochs: int | None = attrs.field(default=None, validator=_steps_or_epochs("training"))
     #: validate at the end of every N-th epoch; when set it replaces ``validate_every`` (steps)
     validate_every_epochs: int | None = attrs.field(default=None,
                                                     validator=attrs.validators.optional(attrs.validators.gt(0)))
@@ -140,6 +144,42 @@ class TrainingSpec:
     channels_last: bool = False
     #: torch.compile G and D (the first steps of each scale compile; needs a C++ compiler on CPU)
     compile: bool = False
+    #: start an adversarial objective from random weights, with neither a [pretrain] stage nor
+    #: model.weights (the quickstart does; the paper pre-trains with L1 first, and without it the classic
+    #: upscaler's phases can split into a period-2 grid)
+    from_scratch: bool = False
+
+
+def _optional_gt0(_spec: Any, field: attrs.Attribute, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"pretrain.{field.name} must be > 0, got {value}")
+
+
+@attrs.frozen
+class PretrainSpec:
+    """The pre-training stage (section 6.1): "We pre-trained the network with W = 0 and only L1 loss, and used
+    [it] as initial setting for our overall loss (7)."
+
+    ``mgsr train`` runs it before the recipe's own objective, in ``RUN_DIR/pretrain``, and starts the
+    objective from its result; it is skipped when ``model.weights`` gives the starting point.  Model,
+    data, batch, scales, precision and the validation schedule are the recipe's; what differs is here.
+    """
+
+    #: the stage's objective: its own ``[[pretrain.losses]]`` tables (the paper: ``l1`` at W = 0)
+    losses: tuple[LossSpec, ...] = ()
+    steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    epochs: int | None = attrs.field(default=None, validator=_steps_or_epochs("pretrain"))
+    #: none: training.lr and training.lr_decay_steps
+    lr: float | None = attrs.field(default=None, validator=_optional_gt0)
+    lr_decay_steps: int | None = attrs.field(default=None, validator=_optional_gt0)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.steps and self.epochs is None:
+            raise ValueError("pretrain needs steps or epochs (> 0); to train without pre-training remove the "
+                             "[pretrain] table or give model.weights")
+        if not self.losses:
+            raise ValueError("pretrain has no losses: add [[pretrain.losses]] tables (the paper: type = \"l1\", "
+                             "noise = [0.0])")
 
 
 @attrs.frozen
@@ -151,6 +191,8 @@ class Recipe:
     losses: tuple[LossSpec, ...] = ()
     data: DataSpec = DataSpec()
     training: TrainingSpec = TrainingSpec()
+    #: the pre-training stage run before this objective (see :class:`PretrainSpec`); none: no such stage
+    pretrain: PretrainSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The fully resolved recipe as plain TOML-able data (defaults filled in, no ``None``)."""

@@ -55,7 +55,7 @@ def tiny_recipe(tmp_path: Path, **training) -> Path:
     table["model"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")})
     table["discriminator"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "pooling", "synthesis")})
     table["data"].update(patch_size=16, val_crop=32)
-    table["training"] = {"steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
+    table["training"] = {"from_scratch": True, "steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
                          "log_every": 1, "validate_every": 2, "sample_every": 2, "checkpoint_every": 2,
                          "keep_checkpoints": 10, **training}
     path = tmp_path / "tiny.toml"

@@ -47,7 +47,7 @@ def test_bf16_trains_the_quickstart_on_cpu_with_finite_losses(tmp_path):
     records = _loss_records(run)
     assert [r["step"] for r in records] == [2, 4]  # one read-back per log_every steps
     assert {"loss/gan@L1", "loss/l1@L2", "d_loss/gan@L2"} <= set(records[0])
-    assert all(math.isfinite(v) for r in records for v in r.values())
+    assert all(math.isfinite(v) for r in records for k, v in r.items() if k != "stage")
     state = final_state(run)
     assert state["step"] == 4 and state["scaler"] == {}  # no scaler outside fp16
     torch.manual_seed(3)  # the recipe's seed: the initial weights train() started from

@@ -8,16 +8,22 @@ from typing import Any
 
 
 class Logbook:
-    """Appends one JSON record per call to ``RUN_DIR/metrics.jsonl``; mirrors scalars to ``RUN_DIR/tensorboard``."""
+    """Appends one JSON record per call to ``RUN_DIR/metrics.jsonl``; mirrors scalars to ``RUN_DIR/tensorboard``.
 
-    def __init__(self, run_dir: Path) -> None:
+    Every record carries the training ``stage`` it belongs to (``"pretrain"`` or ``"train"``): the stages of
+    one run share its ``metrics.jsonl``, and their step counts start over.  TensorBoard gets one run per
+    stage (``tensorboard/<stage>``), so the curves do not fold back onto each other.
+    """
+
+    def __init__(self, run_dir: Path, stage: str = "train") -> None:
         self.run_dir = Path(run_dir)
+        self.stage = stage
         self._writer: Any = None
         self._writer_checked = False
 
     def write(self, record: dict[str, Any]) -> None:
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.write(json.dumps({**record, "stage": self.stage}, sort_keys=True) + "\n")
         writer = self._tensorboard()
         if writer is not None:
             for key, value in record.items():
@@ -34,7 +40,7 @@ class Logbook:
             except ImportError:
                 self._writer = None
             else:
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+                self._writer = SummaryWriter(str(self.run_dir / "tensorboard" / self.stage))
         return self._writer
 
     def close(self) -> None:

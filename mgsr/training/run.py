@@ -1,4 +1,4 @@
-"""The entry point of ``mgsr train``: the run folder, what to resume from, one process or many."""
+"""The entry point of ``mgsr train``: the run folder, its stages, what to resume from, one process or many."""
 
 from __future__ import annotations
 
@@ -6,37 +6,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
 import torch
 
 from mgsr.build import build
 from mgsr.errors import TrainingError
 from mgsr.hub import download_progress
 from mgsr.recipe import load_recipe
-from mgsr.registry import default_registry
-from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, refuse_newer
+from mgsr.registry import Registry, default_registry
+from mgsr.training.checkpoint import refuse_newer
 from mgsr.training.distributed import Context, from_environment, shutdown
+from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Stage, Start, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
-
-
-def prepare_run(run_dir: Path, resume: str | None) -> tuple[Path, dict[str, Any]] | None:
-    """Which checkpoint to resume from; refuses to train over an existing run unless asked to resume."""
-    folder = run_dir / "checkpoints"
-    if resume is None:
-        if list_checkpoints(folder):
-            raise TrainingError(f"{run_dir} already holds checkpoints; continue it with --resume auto "
-                                f"or choose another --out")
-        return None
-    if resume == "auto":
-        return newest_loadable(folder)
-    path = Path(resume)
-    if path.is_dir():
-        found = newest_loadable(path / "checkpoints") or newest_loadable(path)
-        if found is None:
-            raise TrainingError(f"no loadable checkpoint in {path}")
-        return found
-    return path, load_checkpoint(path)
 
 
 def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
@@ -66,14 +46,36 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
     if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
         raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
     run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
-    start = prepare_run(run_dir, resume)
+    stages = plan_stages(recipe, run_dir, registry, where=f"recipe {recipe_path}")
+    starts = starting_points(stages, resume)
+    if recipe.pretrain is not None and len(stages) == 1 and ctx.is_main:
+        print(f"mgsr: no pre-training: starting from model.weights = {recipe.model.weights}", file=sys.stderr)
+    path = run_dir / EXPORTED
+    for stage, start in zip(stages, starts):
+        if start == SKIP:
+            if stage.name == PRETRAIN and ctx.is_main:
+                print(f"mgsr: pre-training done ({stage.run_dir}); continuing with the objective", file=sys.stderr)
+            continue
+        path = _train_stage(stage, start, device=device, progress=progress, ctx=ctx, log_dir=run_dir,
+                            registry=registry, announce=len(stages) > 1)
+    return path
+
+
+def _train_stage(stage: Stage, start: Start, *, device: str, progress: bool, ctx: Context, log_dir: Path,
+                 registry: Registry, announce: bool) -> Path:
+    """Build and train one stage from ``start`` (None: from its beginning); its exported generator."""
     if start is not None:
-        refuse_newer(run_dir / "checkpoints", int(start[1]["step"]))
+        refuse_newer(stage.run_dir / "checkpoints", int(start[1]["step"]))
+    recipe = stage.recipe
     if recipe.training.deterministic:
         torch.use_deterministic_algorithms(True)
     torch.manual_seed(recipe.training.seed)
+    if announce and ctx.is_main:
+        losses = ", ".join(spec.type for spec in recipe.losses)
+        print(f"mgsr: stage '{stage.name}' ({losses}) in {stage.run_dir}", file=sys.stderr)
     built = build(recipe, registry, training=True)
-    trainer = Trainer(built, run_dir, device=device, progress=progress, ctx=ctx)
+    trainer = Trainer(built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name,
+                      log_dir=log_dir)
     if start is not None:
         trainer.restore(*start)
         print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)

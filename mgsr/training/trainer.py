@@ -68,7 +68,7 @@ class Trainer:
     """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
 
     def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True,
-                 ctx: Context = SINGLE) -> None:
+                 ctx: Context = SINGLE, stage: str = "train", log_dir: Path | None = None) -> None:
         if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
         if built.discriminator is not None and not any(isinstance(l, AdversarialLoss) for l in built.losses):
@@ -86,7 +86,8 @@ class Trainer:
         self.device = torch.device(device)
         self.progress = progress
         self.run_dir = Path(run_dir)
-        self.logbook = Logbook(self.run_dir)
+        self.stage = stage
+        self.logbook = Logbook(Path(log_dir) if log_dir is not None else self.run_dir, stage)
         self.generator = built.generator.to(self.device).train()
         self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
         self.losses = [loss.to(self.device) for loss in built.losses]
@@ -288,7 +289,7 @@ class Trainer:
 
         for sig in previous:
             signal.signal(sig, request_stop)
-        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step",
+        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step", desc=self.stage,
                    disable=(not self.progress or not self.ctx.is_main) or None,
                    file=sys.stderr, dynamic_ncols=True)
         try:
