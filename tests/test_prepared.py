@@ -131,3 +131,26 @@ def test_a_second_process_waits_for_the_lock(tmp_path, cache):
         assert waiter.is_alive() and not store.exists()
     waiter.join(30)
     assert result == [[str(store)]] and source_status(raw, MP).state == "ready"
+
+
+def test_train_with_two_raw_folders_prepares_once_then_reuses(tmp_path, cache, capsys):
+    from mgsr.cli import main
+
+    from .helpers import tiny_recipe
+
+    recipe = tiny_recipe(tmp_path, steps=1, validate_every=10, sample_every=10, checkpoint_every=10)
+    a = make_images(tmp_path / "a", [(40, 48), (36, 36)])
+    b = make_images(tmp_path / "b", [(50, 40)])
+    args = ["train", str(recipe), "--data", str(a), "--data", str(b), "--set", f"data.target_megapixels={MP}",
+            "--set", "data.val=[]"]
+    try:
+        assert main([*args, "--out", str(tmp_path / "run1")]) == 0
+        first = capsys.readouterr().err
+        assert main([*args, "--out", str(tmp_path / "run2")]) == 0
+        second = capsys.readouterr().err
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for folder, count in ((a, 2), (b, 1)):
+        assert f"preparing {folder} into {cached_store(folder, MP)}" in first
+        assert f"using prepared store {cached_store(folder, MP)} ({count} images, up to date)" in second
+    assert "preparing" not in second
