@@ -1,10 +1,13 @@
 """Patches per second of the training stream from raw PNGs vs from a prepared store (not run in CI).
 
     python benchmarks/data_bench.py [--images 4] [--megapixels 0.29] [--patch 128]
+    python benchmarks/data_bench.py --smoke    # seconds: small images, few patches (checks it runs)
 
 It writes DIV2K-size PNGs (2040x1356, synthetic but textured: smooth gradients,
-edges and noise, so PNG compresses them about as badly as photos), prepares a
-store from them with ``mgsr.store.prepare``, and times
+edges and noise, so PNG compresses them about as badly as photos), prepares
+them into the cache as training does (``mgsr.training.prepared.training_sources``
+with ``MGSR_CACHE`` in a temporary folder; then once more, which must decode
+nothing), and times
 ``PatchDataset.__getitem__`` in this one process with one torch thread — what
 one DataLoader worker does.  For the raw stream the decoded-image cache is
 emptied before every patch: with thousands of images and a random
@@ -15,6 +18,7 @@ line is ``patches/s per worker: raw R, prepared P``.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -56,32 +60,46 @@ def main() -> None:
     parser.add_argument("--raw-patches", type=int, default=8)
     parser.add_argument("--prepared-patches", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=None, help="processes for the prepare step (default: all)")
+    parser.add_argument("--smoke", action="store_true", help="2 images of 400x300, 0.03 Mpx (unless 0), 32-pixel patches")
     args = parser.parse_args()
+    if args.smoke:
+        args.images, args.patch, args.raw_patches, args.prepared_patches = 2, 32, 2, 50
+        args.megapixels = args.megapixels and 0.03
+    size = (300, 400) if args.smoke else (1356, 2040)
     torch.set_num_threads(1)
 
     from mgsr.training.data import PatchDataset, ResumableSampler, scan_images
-    from mgsr.store import prepare
+    from mgsr.training.prepared import training_sources
+    from mgsr.training.store import open_store, prepare
 
     megapixels = args.megapixels or None
     with tempfile.TemporaryDirectory(prefix="mgsr-data-bench-") as tmp:
+        os.environ["MGSR_CACHE"] = str(Path(tmp) / "cache")
         raw = Path(tmp) / "raw"
         raw.mkdir()
         rng = np.random.default_rng(0)
         for i in range(args.images):
-            Image.fromarray(textured_image(rng)).save(raw / f"{i:04d}.png")
+            Image.fromarray(textured_image(rng, *size)).save(raw / f"{i:04d}.png")
         png_mb = sum(p.stat().st_size for p in raw.iterdir()) / args.images / 1e6
         t = time.perf_counter()
-        report = prepare([raw], Path(tmp) / "store", target_megapixels=megapixels, workers=args.workers,
-                         progress=False)
+        if megapixels is None:  # training keeps such folders raw; `mgsr data prepare` still makes a store
+            store = str(prepare([raw], Path(tmp) / "store", workers=args.workers, progress=False).store.folder)
+        else:
+            [store] = training_sources([str(raw)], megapixels, progress=False, workers=args.workers)
         prepare_s = time.perf_counter() - t
-        first = report.store.images[0]
-        print(f"{args.images} PNGs 2040x1356 ({png_mb:.1f} MB each); prepared to {first.width}x{first.height} "
-              f"in {prepare_s:.1f} s ({args.images / prepare_s:.2f} images/s, all workers)")
+        t = time.perf_counter()
+        assert training_sources([str(raw)], megapixels, progress=False) == [store if megapixels else str(raw)]
+        reuse_s = time.perf_counter() - t
+        first = open_store(store).images[0]
+        store_mb = sum(p.stat().st_size for p in Path(store).rglob("*.npy")) / args.images / 1e6
+        print(f"{args.images} PNGs {size[1]}x{size[0]} ({png_mb:.1f} MB each); prepared to {first.width}x"
+              f"{first.height} ({store_mb:.2f} MB each) in {prepare_s:.1f} s ({args.images / prepare_s:.2f} "
+              f"images/s, all workers); the next run found it up to date in {reuse_s * 1e3:.0f} ms")
 
         sampler = ResumableSampler(args.images, seed=0)
         keys = [sampler.key(i) for i in range(max(args.raw_patches, args.prepared_patches))]
         raw_set = PatchDataset(scan_images([raw], args.patch, megapixels).usable, args.patch, megapixels, True)
-        stored = PatchDataset(scan_images([Path(tmp) / "store"], args.patch, megapixels).usable, args.patch,
+        stored = PatchDataset(scan_images([store], args.patch, megapixels).usable, args.patch,
                               megapixels, True)
         assert torch.equal(raw_set[keys[0]], stored[keys[0]]), "store and raw folder disagree"
         patches_per_second(stored, keys[:50], clear_cache=False)  # warm the page cache and imports

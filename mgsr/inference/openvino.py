@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from mgsr.errors import MgsrError
+from mgsr.io.cache import cache_root
 from mgsr.model.generator import GMGBP
 
 
@@ -53,7 +54,7 @@ def openvino_available() -> bool:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MGSR_CACHE") or Path.home() / ".cache" / "mgsr") / "openvino"
+    return cache_root() / "openvino"
 
 
 class _LastLevel(nn.Module):

@@ -166,6 +166,53 @@ def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict
     return {**entry, "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
 
 
+def _split(files: Sequence[str], old: dict[str, dict[str, Any]],
+           arrays: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The manifest entries still valid (same path, size and mtime, array present) and the sources to decode."""
+    done: dict[str, dict[str, Any]] = {}
+    todo: list[str] = []
+    for source in files:
+        entry = old.get(source)
+        try:
+            unchanged = entry is not None and _stat(Path(source)) == (entry.get("size"), entry.get("mtime_ns"))
+        except OSError:
+            unchanged = False
+        if unchanged and ("reason" in entry or (arrays / entry["array"]).is_file()):
+            done[source] = entry
+        else:
+            todo.append(source)
+    return done, todo
+
+
+@attrs.frozen
+class Pending:
+    """What :func:`prepare` would do to a store now, found from file sizes and mtimes alone (nothing decoded)."""
+
+    images: int  # images the store lists now
+    to_decode: int  # sources new or changed since (a touched but unchanged file counts: its hash decides later)
+    removed: int  # sources the store lists that are gone
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.to_decode and not self.removed
+
+
+def pending(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str]) -> Pending:
+    """Compare the store ``folder`` (possibly absent) with the images in ``sources``, read-only.
+
+    Why: a caller (the trainer, ``--dry-run``) says "up to date" or "N to prepare" without taking a lock or
+    decoding.  Raises StoreError when the manifest is unreadable, DataError when a source folder is gone.
+    """
+    folder = Path(folder)
+    files = [str(p.resolve()) for p in image_folders(sources)]
+    if not is_store(folder):
+        return Pending(0, len(files), 0)
+    manifest = _read_manifest(folder)
+    old = {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
+    _, todo = _split(files, old, folder / ARRAYS)
+    return Pending(len(manifest.get("images", [])), len(todo), len(set(old) - set(files)))
+
+
 def _init_worker() -> None:
     import torch
 
@@ -203,18 +250,7 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
     except OSError as exc:
         raise StoreError(f"cannot create the store folder {folder} ({exc.strerror or exc})") from None
 
-    done: dict[str, dict[str, Any]] = {}
-    todo: list[str] = []
-    for source in files:
-        entry = old.get(source)
-        try:
-            unchanged = entry is not None and _stat(Path(source)) == (entry.get("size"), entry.get("mtime_ns"))
-        except OSError:
-            unchanged = False
-        if unchanged and ("reason" in entry or (arrays / entry["array"]).is_file()):
-            done[source] = entry
-        else:
-            todo.append(source)
+    done, todo = _split(files, old, arrays)
     order = {source: i for i, source in enumerate(files)}
 
     def write_manifest() -> None:

@@ -32,6 +32,7 @@ from mgsr.training.checkpoint import (
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays
+from mgsr.training.prepared import training_sources
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
 from mgsr.training.step import TrainStep
 from mgsr.errors import Interrupted, TrainingError
@@ -140,7 +141,9 @@ class Trainer:
         if data.patch_size % (1 << self.max_levels):
             raise TrainingError(f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
                                 f"for scales {list(self.spec.scales)}")
-        report = scan_images([resolve_folder(f) for f in data.train], data.patch_size, data.target_megapixels)
+        sources = training_sources([resolve_folder(f) for f in data.train], data.target_megapixels,
+                                   progress=progress and ctx.is_main)  # raw folders -> cached stores when resizing
+        report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
         self.dataset = PatchDataset(report.usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
