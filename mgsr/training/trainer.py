@@ -141,8 +141,13 @@ class Trainer:
         if data.patch_size % (1 << self.max_levels):
             raise TrainingError(f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
                                 f"for scales {list(self.spec.scales)}")
-        sources = training_sources([resolve_folder(f) for f in data.train], data.target_megapixels,
-                                   progress=progress and ctx.is_main)  # raw folders -> cached stores when resizing
+        # raw folders -> cached stores when resizing: rank 0 prepares, the others then find them up to date
+        folders = [resolve_folder(f) for f in data.train]
+        if ctx.is_main:
+            sources = training_sources(folders, data.target_megapixels, progress=progress)
+        barrier(ctx)
+        if not ctx.is_main:
+            sources = training_sources(folders, data.target_megapixels, progress=False)
         report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
         self.dataset = PatchDataset(report.usable, data.patch_size, data.target_megapixels, data.augment)
