@@ -23,7 +23,7 @@ def free_port() -> int:
 def torchrun(recipe, out, *extra: str, nproc: int = 2) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
            "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "mgsr",
-           "train", str(recipe), "--out", str(out), "-q", *extra]
+           "train", str(recipe), "--out", str(out), "--device", "cpu", "-q", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -34,15 +34,15 @@ def test_two_ranks_equal_one_process_and_resume_on_one(tmp_path):
     result = torchrun(recipe, tmp_path / "ddp", "--set", "training.steps=2")
     assert result.returncode == 0, result.stderr[-3000:]
     single2 = tmp_path / "single2"
-    train(recipe, out=str(single2), overrides=["training.steps=2"], progress=False)
+    train(recipe, out=str(single2), overrides=["training.steps=2"], device="cpu", progress=False)
     ddp_state = final_state(tmp_path / "ddp")
     assert_same_state(final_state(single2), ddp_state, exact=False)
     # rank 0 wrote the only copies: one checkpoint per save, one metrics line per logged step
     steps = [line for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines() if "loss/total" in line]
     assert len(steps) == 2
     # ... then resumed by a single process (world size 2 -> 1) to step 4: same as 4 single-process steps
-    train(recipe, out=str(tmp_path / "ddp"), resume="auto", progress=False)
-    train(recipe, out=str(tmp_path / "single4"), progress=False)
+    train(recipe, out=str(tmp_path / "ddp"), resume="auto", device="cpu", progress=False)
+    train(recipe, out=str(tmp_path / "single4"), device="cpu", progress=False)
     assert_same_state(final_state(tmp_path / "single4"), final_state(tmp_path / "ddp"), exact=False)
     torch.use_deterministic_algorithms(False)
 

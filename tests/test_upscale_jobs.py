@@ -104,11 +104,13 @@ def test_torchrun_splits_a_folder_over_two_gloo_ranks(tmp_path):
     Image.fromarray(smooth_rgb(4, 4)).save(out / "img3_x2.png")  # done before: skipped, counted once
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={free_port()}", "-m", "mgsr", "upscale", str(folder), "-o", str(out), "--scale", "2",
-           "--device", "cpu", "-q"]
+           "--device", "cpu"]
     result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", "MGSR_BACKEND": "torch"},
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     done = [line.rsplit(" -> ", 1)[1] for line in result.stdout.splitlines() if " -> " in line]
     assert sorted(Path(p).name for p in done) == ["img0_x2.png", "img1_x2.png", "img2_x2.png", "img4_x2.png"]
     assert summary(result.stderr).startswith("mgsr: 4 written, 1 skipped")  # rank 0 only, summed over ranks
+    ranks = sorted(line.split(" running on ")[0] for line in result.stderr.splitlines() if " running on " in line)
+    assert ranks == ["mgsr: rank 0 of 2", "mgsr: rank 1 of 2"]  # each rank says where it runs, once
     assert Image.open(out / "img1_x2.png").size == (20, 12) and Image.open(out / "img3_x2.png").size == (4, 4)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from mgsr.cli import data, evaluate, export, import_weights, plugins, recipe, serve, train, upscale
+from mgsr.devices import check_device  # re-exported: the CLI checks --device before any work
 from mgsr.errors import MgsrError
 from mgsr.version import __version__
 
@@ -25,24 +26,6 @@ def make_parser() -> argparse.ArgumentParser:
 
 def _version() -> str:
     return f"mgsr {__version__}"
-
-
-def check_device(name: str) -> None:
-    """Refuse a device this machine does not have with one clear line, before any work starts."""
-    import torch
-
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MgsrError(f"--device {name!r} is not a device name; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise MgsrError(f"--device {name}: no CUDA device is available here (this torch build: "
-                            f"{torch.__version__}); use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise MgsrError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise MgsrError(f"--device {name}: MPS is not available here; use --device cpu")
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature

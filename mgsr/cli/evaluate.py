@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
 from mgsr.version import __version__
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
@@ -35,10 +36,14 @@ def _registry():
 
 def _model_evaluator(args: argparse.Namespace):
     """The set evaluator for ``--model`` and ``--hr``, and the W to use when ``--noise`` is not given."""
-    from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
+    from mgsr.devices import announce_device, resolve_device
+    from mgsr.evaluation.upscalers import BICUBIC, SetEvaluator, make_upscaler
 
     protocol = get_protocol(args.protocol)
-    upscale, default_noise = make_upscaler(args.model, args.scale, protocol.seed, args.device)
+    device = resolve_device(args.device)
+    if args.model != BICUBIC and not args.quiet:  # bicubic runs no network: no device to report
+        announce_device(args.device, device)
+    upscale, default_noise = make_upscaler(args.model, args.scale, protocol.seed, device)
     return SetEvaluator.create(upscale, args.hr, args.scale, protocol, _registry(), args.metric), default_noise
 
 
@@ -82,7 +87,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     noises = parse_noise_values(args.noise)
     evaluator, _ = _model_evaluator(args)
-    points = sweep(evaluator.evaluate, noises, progress=_progress)
+    points = sweep(evaluator.evaluate, noises, progress=None if args.quiet else _progress)
     prefix = Path(args.output)
     context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
@@ -114,7 +119,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     def rmse_at(w: float) -> float:
         evaluation = evaluator.evaluate(w)
         protocol.update(evaluation.protocol)
-        _progress(f"W={w:.6g}: RMSE {evaluation.aggregate['rmse']:.4f}")
+        if not args.quiet:
+            _progress(f"W={w:.6g}: RMSE {evaluation.aggregate['rmse']:.4f}")
         return evaluation.aggregate["rmse"]
 
     result = calibrate(rmse_at, args.max_rmse, low, high, args.tolerance)
@@ -132,7 +138,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="evaluation conventions, recorded in the results (default: %(default)s)")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8),
                    help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="torch device that runs the model (default: %(default)s)")
+    add_device(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no device line and no progress lines on stderr")
     p.add_argument("--metric", action="append", default=[], metavar="NAME",
                    help="also report this metric beyond the protocol's, e.g. cx (repeatable; recorded in results)")
 

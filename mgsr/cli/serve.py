@@ -11,6 +11,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from mgsr.cli.options import add_device
 from mgsr.errors import MgsrError
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -36,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest accepted image in pixels, checked before decoding (default %(default)d)")
     p.add_argument("--preview-size", type=int, default=DEFAULT_PREVIEW_SIDE,
                    help="side of the preview in output pixels (default %(default)d)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    add_device(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the address to open")
     p.set_defaults(func=run)
 
 
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MgsrError(f'mgsr serve cannot import its web dependencies ({exc}); reinstall them with: '
                         f'pip install "mgsr[web]"') from None
+    from mgsr.devices import announce_device
     from mgsr.serve.uploads import Limits
 
     if not is_local(args.host):
@@ -78,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
     server = make_server(args.model, args.device, limits, work, args.preview_size)
-    print(f"mgsr serve: models {', '.join(server.catalog.labels)}; uploads up to {args.max_upload_mb:g} MB and "
-          f"{args.max_pixels / 1e6:g} Mpx", file=sys.stderr)
+    if not args.quiet:
+        announce_device(args.device, server.catalog.device)
+        print(f"mgsr serve: models {', '.join(server.catalog.labels)}; uploads up to {args.max_upload_mb:g} MB "
+              f"and {args.max_pixels / 1e6:g} Mpx", file=sys.stderr)
     try:
         demo, url = launch(server, args.host, args.port, block=False)
     except OSError as exc:

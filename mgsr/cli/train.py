@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mgsr.cli.options import add_device
+
 
 def run(args: argparse.Namespace) -> int:
     from mgsr.training.run import train
@@ -25,6 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set training.steps=100; KEY=none restores the default "
                         "(repeatable)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_device(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
     p.set_defaults(func=run)

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mgsr.cli.options import add_device
 from mgsr.errors import ImageError, MgsrError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "default auto")
     p.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: the input's)")
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    add_device(p)
     p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
                    help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: benchmarks/upscale_bench.py; same output to "
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)")
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs that exist already (default: skip them, so an interrupted job continues)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
     p.set_defaults(func=run)
 
 
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
     # under torchrun: one process per rank (gloo on CPU, NCCL with each rank on cuda:LOCAL_RANK)
-    ctx, device = from_environment(args.device)
+    ctx, device = from_environment(args.device, announce=not args.quiet)
     try:
         return _run_tasks(args, tasks, noise, tile, ctx, device)
     finally:

@@ -16,6 +16,7 @@ import attrs
 import numpy as np
 import torch
 
+from mgsr.devices import resolve_device
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
 from mgsr.io.images import to_uint8
@@ -76,11 +77,15 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 
 
 def make_upscaler(model_name: str, scale: int, seed: int, device: str = "cpu") -> tuple[Upscaler, float | None]:
-    """The upscaler called ``model_name`` (``bicubic``, a bundled model or a weights file) and its default W."""
+    """The upscaler called ``model_name`` (``bicubic``, a bundled model or a weights file) and its default W.
+
+    ``device`` may be ``auto`` (:func:`mgsr.devices.resolve_device`).
+    """
     if model_name == BICUBIC:
         return bicubic_upscaler(scale), None
     from mgsr.model.loading import load_generator
 
+    device = resolve_device(device)
     model = load_generator(model_name, device=device)
     return model_upscaler(model, scale, seed, device), model.default_noise
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from mgsr.inference.core import (DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, margin_for,
                                  upscale_tensor)
+from mgsr.devices import resolve_device
 from mgsr.inference.memory import reuse_freed_memory
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.generator import GMGBP
@@ -138,6 +139,7 @@ def upscale(
     uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``tile="auto"``
     bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
     """
+    device = resolve_device(device) if isinstance(device, str) else device  # "auto" accepted, as on the CLI
     generator = resolve_model(model, device)
     if noise is None:
         noise = generator.default_noise

@@ -209,7 +209,8 @@ def make_server(models: list[str], device: str, limits: Limits, work: Path,
     """The server state; also lowers Pillow's decompression-bomb limit to ours for this process.
 
     Gradio decodes what the client sends for the painting layers itself; with the
-    limit lowered, a layer claiming more than twice ``max_pixels`` is refused as well.
+    limit lowered, a layer claiming more than twice ``max_pixels`` is refused as well.  ``device`` may be
+    ``auto``; ``server.catalog.device`` is what it resolved to.
     """
     from PIL import Image
 

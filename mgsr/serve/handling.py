@@ -20,6 +20,7 @@ import attrs
 import numpy as np
 from PIL import Image
 
+from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, choose_backend, levels_for
 from mgsr.inference.pictures import super_resolve, upscale_picture
@@ -51,16 +52,16 @@ class Catalog:
     """
 
     def __init__(self, extra: Sequence[str] = (), device: str = "cpu") -> None:
-        self.device = device
+        self.device = resolve_device(device)  # "auto" becomes the card or the CPU, once, at start-up
         # what `mgsr upscale` runs on this device, so the command shown under a result gives its bytes
-        self.backend = choose_backend("auto", device)
+        self.backend = choose_backend("auto", self.device)
         self.choices: dict[str, ModelChoice] = {}
         for name, (_, w) in BUNDLED.items():
             self.choices[name] = ModelChoice(name, name, w)
         for ref in extra:
             if ref in self.choices:
                 continue
-            generator = resolve_model(ref, device)  # fails now, at start-up, with the loader's message
+            generator = resolve_model(ref, self.device)  # fails now, at start-up, with the loader's message
             name = generator.card.name if generator.card is not None else Path(ref).stem
             label = ref if ref in BUNDLED else f"{name} ({Path(ref).name})"
             self.choices[label] = ModelChoice(label, ref, float(generator.default_noise))

@@ -16,6 +16,8 @@ import attrs
 import torch
 import torch.distributed as dist
 
+from mgsr.devices import announce_device, resolve_device
+
 
 @attrs.frozen
 class Context:
@@ -37,23 +39,26 @@ class Context:
 SINGLE = Context()
 
 
-def from_environment(device: str) -> tuple[Context, str]:
-    """Join the process group torchrun describes (if any); returns the context and this rank's device."""
+def from_environment(device: str, *, announce: bool = False) -> tuple[Context, str]:
+    """Join the process group torchrun describes (if any); returns the context and this rank's device.
+
+    ``device`` may be ``auto`` (:func:`mgsr.devices.resolve_device`); under torchrun a CUDA choice becomes
+    ``cuda:LOCAL_RANK``.  ``announce`` prints the device line once per process (each rank its own).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return SINGLE, device
-    rank = int(os.environ["RANK"])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.startswith("cuda"):
-        device = f"cuda:{local}"
-        torch.cuda.set_device(device)
-        backend = "nccl"
+        ctx, placed = SINGLE, resolve_device(device)
     else:
-        backend = "gloo"
-    if not dist.is_initialized():
-        timeout = timedelta(seconds=float(os.environ.get("MGSR_DIST_TIMEOUT", "600")))
-        dist.init_process_group(backend=backend, timeout=timeout)
-    return Context(rank=rank, world_size=world, local_rank=local), device
+        ctx = Context(rank=int(os.environ["RANK"]), world_size=world, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        placed = resolve_device(device, local_rank=ctx.local_rank)
+        if placed.startswith("cuda"):
+            torch.cuda.set_device(placed)
+        if not dist.is_initialized():
+            timeout = timedelta(seconds=float(os.environ.get("MGSR_DIST_TIMEOUT", "600")))
+            dist.init_process_group(backend="nccl" if placed.startswith("cuda") else "gloo", timeout=timeout)
+    if announce:
+        announce_device(device, placed, ctx.rank, ctx.world_size)
+    return ctx, placed
 
 
 def barrier(ctx: Context) -> None:

@@ -20,10 +20,10 @@ from mgsr.training.trainer import Trainer
 
 
 def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
-          resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "cpu",
+          resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "auto",
           progress: bool = True) -> Path:
     """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
-    ctx, device = from_environment(device)
+    ctx, device = from_environment(device, announce=progress)  # device "auto": mgsr.devices.resolve_device
     try:
         with download_progress(progress):  # files the plugins fetch (VGG-19) are quiet under -q too
             return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
