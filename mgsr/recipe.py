@@ -76,6 +76,9 @@ class DataSpec:
     #: validation images are cut to at most this many pixels per side, at their centre; none (the default,
     #: as in the paper's recipes): whole images, scored as ``mgsr eval`` scores them
     val_crop: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: with ``val`` empty, this many training images (at most 10 %, never all) are held out and validated on,
+    #: so a run without its own validation set still shows numbers and samples; 0 disables
+    holdout: int = attrs.field(default=10, validator=attrs.validators.ge(0))
 
 
 def _steps_or_epochs(spec: Any, _field: attrs.Attribute, epochs: int | None) -> None:
