@@ -31,7 +31,8 @@ import torch
 
 import mgsr
 from mgsr.interfaces import AdversarialLoss
-from mgsr.recipe import apply_overrides, load_recipe, read_recipe_table
+from mgsr.recipe import load_recipe
+from mgsr.recipe_tables import apply_overrides, read_recipe_table
 from mgsr.training.data import scale_pyramid
 from mgsr.training.trainer import Trainer
 

@@ -70,10 +70,11 @@ def resolve_device(name: str = AUTO, local_rank: int | None = None) -> str:
     return device
 
 
-def describe_device(requested: str, device: str) -> str:
+def describe_device(requested: str | None, device: str) -> str:
     """``cuda:0 (NVIDIA H100 80GB HBM3)``, ``cpu (no CUDA device; 2 threads)`` or ``cpu (--device cpu; 2 threads)``.
 
-    ``requested`` is what the user asked for (``auto`` or an explicit name), ``device`` what it resolved to.
+    ``requested`` is what the user asked for (``auto`` or an explicit name; None: not said), ``device`` what it
+    resolved to.
     """
     kind = torch.device(device)
     if kind.type == "cuda":
@@ -81,9 +82,9 @@ def describe_device(requested: str, device: str) -> str:
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     if kind.type == "mps":
         return "mps (Apple GPU)"
-    why = "no CUDA device" if requested == AUTO else f"--device {requested}"
+    why = "" if requested is None else "no CUDA device; " if requested == AUTO else f"--device {requested}; "
     threads = torch.get_num_threads()
-    return f"{device} ({why}; {threads} thread{'' if threads == 1 else 's'})"
+    return f"{device} ({why}{threads} thread{'' if threads == 1 else 's'})"
 
 
 def device_line(requested: str, device: str, rank: int = 0, world_size: int = 1) -> str:

@@ -93,6 +93,16 @@ class ClassicUpscaler(ChannelModule):
     @abc.abstractmethod
     def forward(self, x: torch.Tensor) -> torch.Tensor: ...
 
+    def phase_gains(self) -> torch.Tensor | None:
+        """The DC gain of each of the four output phases, ``(channels, 4)``; None for an upscaler without phases.
+
+        Why: a stride-2 upscaler makes the output pixels of each phase (row and column parity) from their own
+        subset of taps.  When those subsets sum to different gains, a flat input comes out as a period-2 grid,
+        so training watches their spread (:mod:`mgsr.training.watch`).  Overridden by upscalers that have
+        such phases (a transposed convolution); the default says there are none.
+        """
+        return None
+
 
 class NoiseSource(Component, abc.ABC):
     """Draws the unit-amplitude noise maps the generator scales by W.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -22,6 +21,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.v import format_exception, transform_error
 
 from mgsr.errors import MgsrError, RecipeError
+from mgsr.recipe_tables import apply_overrides, read_recipe_table
 from mgsr.interfaces import level_counts
 from mgsr.kinds import kind_of
 from mgsr.registry import Registry, default_registry
@@ -76,6 +76,9 @@ class DataSpec:
     #: validation images are cut to at most this many pixels per side, at their centre; none (the default,
     #: as in the paper's recipes): whole images, scored as ``mgsr eval`` scores them
     val_crop: int | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    #: with ``val`` empty, this many training images (at most 10 %, never all) are held out and validated on,
+    #: so a run without its own validation set still shows numbers and samples; 0 disables
+    holdout: int = attrs.field(default=10, validator=attrs.validators.ge(0))
 
 
 def _steps_or_epochs(table: str):
@@ -340,81 +343,3 @@ def structure_model_spec(data: Mapping[str, Any], registry: Registry | None = No
     """Structure a ``[model]`` table on its own (weights files carry one in their metadata)."""
     recipe = load_recipe({"model": dict(data)}, registry)
     return recipe.model
-
-
-def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe") -> dict[str, Any]:
-    """``--set key.path=value`` on a parsed recipe: values are TOML (``3``, ``0.1``, ``true``, ``[1, 2]``),
-    anything that does not parse as TOML is a string.  ``losses.2.weight`` indexes a list of tables.
-    ``key=none`` removes the key, so its default applies (TOML has no null).
-    """
-    result: dict[str, Any] = json.loads(json.dumps(data))  # a deep, plain copy: the loaded table is never mutated
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise RecipeError(f"--set {item!r}: expected key.path=value")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        node: Any = result
-        parts = key.strip().split(".")
-        for depth, part in enumerate(parts[:-1]):
-            path = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise RecipeError(f"--set {key}: {path} is not an index of the {len(node)}-item list in the {where}")
-                node = node[int(part)]
-            else:
-                node = node.setdefault(part, {})
-            if not isinstance(node, (dict, list)):
-                raise RecipeError(f"--set {key}: {path} is a value, not a table, in the {where}")
-        last = parts[-1]
-        if isinstance(node, list):
-            if not last.isdigit() or int(last) >= len(node):
-                raise RecipeError(f"--set {key}: {last} is not an index of the {len(node)}-item list")
-            node[int(last)] = value
-        elif raw.strip() == "none":
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return result
-
-
-def read_recipe_table(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The raw TOML table of a recipe file, with its ``base`` recipes merged in; file errors as RecipeError.
-
-    ``base = "other.toml"`` (relative to this file) starts from that recipe: tables
-    merge key by key, everything else (values, arrays such as ``[[losses]]``) is
-    replaced, and a component table whose ``type`` changes is replaced whole.
-    """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file not found: {path}") from None
-    except IsADirectoryError:
-        raise RecipeError(f"recipe path is a directory, expected a .toml file: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"{path}: not valid TOML: {exc}") from None
-    base = data.pop("base", None)
-    if base is None:
-        return data
-    if not isinstance(base, str):
-        raise RecipeError(f"{path}: 'base' must be a file name string, got {base!r}")
-    base_path = (path.parent / base).resolve()
-    if base_path in _seen:
-        raise RecipeError(f"{path}: 'base' chain loops back to {base_path}")
-    return _merge(read_recipe_table(base_path, (*_seen, path.resolve())), data)
-
-
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        old = merged.get(key)
-        same_component = not (isinstance(value, dict) and "type" in value and isinstance(old, dict)
-                              and old.get("type") != value["type"])
-        if isinstance(value, dict) and isinstance(old, dict) and same_component:
-            merged[key] = _merge(old, value)
-        else:
-            merged[key] = value
-    return merged

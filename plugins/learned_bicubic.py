@@ -62,6 +62,11 @@ class LearnedBicubic(ClassicUpscaler):
         offset = (TAPS - 1) // 2 + 2  # kernel centre plus the two outputs made by the padding pixel
         return y[..., offset : offset + 2 * h, offset : offset + 2 * w]
 
+    def phase_gains(self) -> torch.Tensor:
+        """``(channels, 4)``: the taps of one parity pair feed one output phase; x4 as ``forward`` scales them."""
+        taps = self.weight.detach()[:, 0].float() * 4
+        return torch.stack([taps[:, r::2, s::2].sum(dim=(-2, -1)) for r in (0, 1) for s in (0, 1)], dim=1)
+
 
 @hookimpl
 def mgsr_classic_upscalers() -> list[type]:

@@ -11,7 +11,7 @@ import torch
 import tomli_w
 from PIL import Image
 
-from mgsr.recipe import read_recipe_table
+from mgsr.recipe_tables import read_recipe_table
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
 
 from .conftest import RECIPES

@@ -9,7 +9,7 @@ import torch
 
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, save_checkpoint
 from mgsr.errors import WeightsError
-from mgsr.recipe import apply_overrides
+from mgsr.recipe_tables import apply_overrides
 from mgsr.errors import RecipeError
 import numpy as np
 from PIL import Image

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from mgsr.cli import main
 from mgsr.errors import TrainingError
-from mgsr.recipe import load_recipe, read_recipe_table
+from mgsr.recipe import load_recipe
+from mgsr.recipe_tables import read_recipe_table
 from mgsr.registry import default_registry
 from mgsr.samples import sample_folder
 from mgsr.training.run import train

@@ -214,19 +214,31 @@ def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | No
     return images
 
 
-def validation_arrays(folders: Sequence[str | Path], min_side: int, crop: int | None) -> list[tuple[str, np.ndarray]]:
-    """Validation images as (name, (H, W, 3) uint8), as read from their files (no resize), or their centre
-    ``crop`` x ``crop`` part when ``crop`` is set; the scorer crops them to a multiple of the scale."""
+def validation_arrays(folders: Sequence[str | Path], min_side: int, crop: int | None,
+                      megapixels: float | None = None) -> list[tuple[str, np.ndarray]]:
+    """The images of ``folders`` (files or prepared stores) as :func:`validation_set` prepares them."""
+    return validation_set(scan_images(folders, min_side=min_side, megapixels=megapixels).usable, crop, megapixels)
+
+
+def validation_set(images: Sequence[Path | StoredImage], crop: int | None,
+                   megapixels: float | None) -> list[tuple[str, np.ndarray]]:
+    """Validation images as (name, (H, W, 3) uint8): resized to ``megapixels`` as the training images are
+    (by the training stream's decoder, so a held-out image has the pixels it would have had in the store), or
+    as read from their files when the recipe does not resize; their centre ``crop`` x ``crop`` part when
+    ``crop`` is set.  The scorer crops them to a multiple of the scale."""
     from mgsr.evaluation.scoring import read_uint8  # the reader of `mgsr eval`, for the same pixels
 
-    images = []
-    for path in scan_images(folders, min_side=min_side).usable:
-        rgb = read_uint8(path)
+    prepared = []
+    for image in images:
+        if isinstance(image, StoredImage):  # prepared with the recipe's megapixels (scan_images checks)
+            rgb, name = np.array(image.array()), Path(image.source).stem  # in memory: a small set
+        else:
+            rgb, name = (read_uint8(image) if megapixels is None else load_rgb_uint8(image, megapixels)), image.stem
         h, w = rgb.shape[:2]
         th, tw = min(h, crop or h), min(w, crop or w)
         y, x = (h - th) // 2, (w - tw) // 2
-        images.append((path.stem, rgb[y : y + th, x : x + tw]))
-    return images
+        prepared.append((name, rgb[y : y + th, x : x + tw]))
+    return prepared
 
 
 def resolve_folder(folder: str) -> str:

@@ -12,7 +12,10 @@ whole steps keeps every epoch the same length, so "after epoch e" is step
 
 from __future__ import annotations
 
+import math
+
 import attrs
+import torch
 
 from mgsr.errors import TrainingError
 from mgsr.recipe import TrainingSpec
@@ -45,3 +48,16 @@ def resolve_schedule(spec: TrainingSpec, images: int) -> TrainingSpec:
     if spec.validate_every_epochs is not None:
         changes.update(validate_every=spec.validate_every_epochs * per_epoch, validate_every_epochs=None)
     return attrs.evolve(spec, **changes)
+
+
+def sqrt_decay(decay_steps: int):
+    """lr factor at step t: 1 / sqrt(1 + t / decay_steps) (the paper's square-root decay)."""
+    return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
+
+
+def set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
+    """Make a restored schedule follow the recipe's base learning rate from its current step on."""
+    scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
+    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas):
+        group["initial_lr"] = lr
+        group["lr"] = lr * factor(scheduler.last_epoch)

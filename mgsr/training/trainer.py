@@ -11,12 +11,11 @@ Which terms, weights, amplitudes and scales: all from the recipe.
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +30,23 @@ from mgsr.training.checkpoint import (
     save_checkpoint,
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays
+from mgsr.training.data import (PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays,
+                                validation_set)
+from mgsr.training.holdout import (HOLDOUT_FILE, choose_holdout, read_holdout, source_of, split_holdout,
+                                   write_holdout)
 from mgsr.training.prepared import training_sources
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
 from mgsr.training.step import TrainStep
+from mgsr.training.store import StoredImage
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.state import load_module_state
 from mgsr.model.weights import ModelCard, save_generator
 from mgsr.training.logbook import Logbook
-from mgsr.training.schedule import resolve_schedule, validation_scale
+from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
+from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, write_sample_grid
-
-
-def _set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
-    """Make a restored schedule follow the recipe's base learning rate from its current step on."""
-    scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
-    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas):
-        group["initial_lr"] = lr
-        group["lr"] = lr * factor(scheduler.last_epoch)
+from mgsr.training.watch import phase_spread, warn_alarms
 
 
 def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -58,11 +55,6 @@ def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
         return [k for key in sorted(set(old) | set(new))
                 for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
     return [] if old == new else [prefix.rstrip(".")]
-
-
-def sqrt_decay(decay_steps: int):
-    """lr factor at step t: 1 / sqrt(1 + t / decay_steps) (the paper's square-root decay)."""
-    return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
 
 
 class Trainer:
@@ -150,13 +142,61 @@ class Trainer:
             sources = training_sources(folders, data.target_megapixels, progress=False)
         report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
-        self.dataset = PatchDataset(report.usable, data.patch_size, data.target_megapixels, data.augment)
+        usable, self.held_out = self._split_holdout(report.usable)
+        self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
         if data.val and ctx.is_main:
             scale = validation_scale(self.spec)
-            self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop),
+            self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop,
+                                                          data.target_megapixels),
                                         scale, built.registry)
+        elif self.held_out and ctx.is_main:
+            self.validation = Validator(validation_set(self.held_out, data.val_crop, data.target_megapixels),
+                                        validation_scale(self.spec), built.registry)
+        self.times = StepTimes()
+
+    # --- held-out validation images ----------------------------------------------------------------
+    @property
+    def holdout_file(self) -> Path:
+        """In the folder of the whole run: the pre-training and the objective hold out the same images."""
+        return self.logbook.run_dir / HOLDOUT_FILE
+
+    def _split_holdout(self, images: Sequence[Path | StoredImage]) -> tuple[list[Path | StoredImage],
+                                                                            list[Path | StoredImage]]:
+        """``(training, held_out)``: with no ``data.val``, ``data.holdout`` images (chosen under the seed, or
+        the ones ``RUN/holdout.json`` recorded, so a resumed run keeps them) leave the patch stream."""
+        data = self.recipe.data
+        if data.val or not data.holdout:
+            return list(images), []
+        recorded = self.holdout_file.is_file()
+        sources = read_holdout(self.holdout_file) if recorded else choose_holdout(images, data.holdout,
+                                                                                   self.spec.seed)
+        return split_holdout(images, sources, self.holdout_file)
+
+    def _announce_holdout(self) -> None:
+        """Record the held-out images in the run folder and say so (rank 0, at the start of ``run``)."""
+        data = self.recipe.data
+        if not self.ctx.is_main or data.val or not data.holdout:
+            return
+        if not self.held_out:
+            print(f"mgsr: no validation: data.val is empty and {len(self.dataset)} training images are too few "
+                  f"to hold out any (at most 10 %); set data.val to validate", file=sys.stderr)
+            return
+        write_holdout(self.holdout_file, [source_of(image) for image in self.held_out])
+        print(f"mgsr: validating on {len(self.held_out)} held-out training images (listed in {self.holdout_file}); "
+              f"set data.val to choose your own", file=sys.stderr)
+
+    def summary(self) -> str:
+        """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
+        if self.validation is None:
+            validated_on = "nothing"
+        elif self.held_out:
+            validated_on = f"{len(self.held_out)} held-out training images at {self.validation.scale}x"
+        else:
+            validated_on = f"{len(self.validation.images)} data.val images at {self.validation.scale}x"
+        return run_summary(self.run_dir, self.step, self.times, self.device, validated_on,
+                           self.logbook.run_dir / "metrics.jsonl", self.stage)
 
     # --- state -----------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -202,9 +242,9 @@ class Trainer:
             warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
                           f"continuing with the new recipe: weights, optimizer moments and data position carry "
                           f"over, learning rates follow the new recipe", stacklevel=2)
-        _set_base_lr(self.sched_g, self.spec.lr)
+        set_base_lr(self.sched_g, self.spec.lr)
         if self.sched_d is not None:
-            _set_base_lr(self.sched_d, self.spec.discriminator_lr)
+            set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
     # --- one step and its losses ---------------------------------------------------------------
     def train_step(self, hr: torch.Tensor) -> None:
@@ -241,8 +281,16 @@ class Trainer:
 
     # --- validation and samples ------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
-        """Validation scores (rank 0 only; empty without validation images)."""
-        return self.validation(self.generator) if self.validation is not None else {}
+        """Validation scores and the classic upscaler's phase spread (rank 0 only); a warning names the step
+        and the number when either shows a period-2 grid (see :mod:`mgsr.training.watch`)."""
+        if not self.ctx.is_main:
+            return {}
+        scores = self.validation(self.generator) if self.validation is not None else {}
+        spread = phase_spread(self.generator.classic_upscaler.phase_gains())
+        if spread is not None:
+            scores["val/phase_spread"] = spread
+        warn_alarms(self.step, scores)
+        return scores
 
     def write_samples(self) -> Path | None:
         """The sample grid of this step (rank 0 only)."""
@@ -287,6 +335,7 @@ class Trainer:
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
+        self._announce_holdout()
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
         def request_stop(signum: int, frame: object) -> None:
@@ -307,12 +356,15 @@ class Trainer:
                           f"training on {len(self.dataset)}")
             batches = self._batches()
             started, done_since = time.perf_counter(), 0
+            self.times.restart()
             while self.step < self.spec.steps:
                 if any_rank(self.ctx, self.stop_requested, self.device):
                     path = self.checkpoint()
                     raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
                 try:
+                    waiting = time.perf_counter()
                     batch = next(batches)
+                    self.times.waited(time.perf_counter() - waiting)
                 except RuntimeError:  # a Ctrl-C sent to the process group also stops the loader's workers
                     if not self.stop_requested:
                         raise
@@ -325,10 +377,11 @@ class Trainer:
                 if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
                     logs = self.read_losses(flush=True)  # the one read-back of these log_every steps
                     rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
-                    record = {"step": self.step, "samples_per_s": rate, **logs}
+                    record = {"step": self.step, "samples_per_s": rate, **logs, **self.times.interval(done_since)}
                     bar.set_postfix(loss=f"{logs['loss/total']:.4g}", rate=f"{rate:.1f}/s")
                     self._log(record)
                     started, done_since = time.perf_counter(), 0
+                aside = time.perf_counter()  # validation, samples and checkpoints are not the step's time
                 validating = self.step % self.spec.validate_every == 0 or self.step == self.spec.steps
                 if validating or self.step % self.spec.sample_every == 0:
                     self.read_losses(flush=False)  # nothing is scored or drawn from weights a NaN reached
@@ -341,11 +394,13 @@ class Trainer:
                     self.write_samples()
                 if self.step % self.spec.checkpoint_every == 0 and self.step < self.spec.steps:
                     self.checkpoint()
+                self.times.set_aside(time.perf_counter() - aside)
             self.checkpoint()
             self.write_samples()
             path = self.run_dir / "generator.safetensors"
             if self.ctx.is_main:
                 path = self.export_generator()
+                print(self.summary(), file=sys.stderr)
             barrier(self.ctx)
             return path
         finally:

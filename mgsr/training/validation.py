@@ -8,7 +8,9 @@ uint8), the one inference core with the protocol's noise seed, outputs
 quantised to uint8, and the protocol's metrics (RMSE-Y, PSNR-Y, SSIM-Y, NIQE)
 plus ``l1`` (figure 8's distortion axis), each at W = 0 and W = 1.  The record
 of step s is therefore what ``mgsr eval --model <checkpoint of step s> --hr
-<val folder> --scale S --noise W --metric l1`` prints, as ``val/<metric>_w<W>``.
+<val folder> --scale S --noise W --metric l1`` prints, as ``val/<metric>_w<W>`` (for images resized by
+``data.target_megapixels``: what it prints for the images so resized).  Beside them, the worst image's
+period-2 share over its HR's, ``val/period2_ratio_w<W>`` (see :mod:`mgsr.training.watch`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from mgsr.interfaces import Metric
 from mgsr.io.images import Picture, write_picture
 from mgsr.model.generator import GMGBP
 from mgsr.registry import Registry
+from mgsr.training.watch import worst_ratio
 
 #: figure 8's distortion axis, scored beyond the protocol's own metrics (``mgsr eval --metric l1``)
 EXTRA_METRICS = ("l1",)
@@ -74,6 +77,29 @@ class Validator:
         self.metrics = _usable_metrics(metrics, self.images)
         self.description = protocol.describe(self.metrics)
         self._bicubic: dict[str, float] | None = None
+        self.period2, self._hr_period2 = self._period2_baseline(registry)
+
+    def _period2_baseline(self, registry: Registry) -> tuple[Metric | None, list[float]]:
+        """The ``period2`` metric (through the registry: the host does not import plugins) and each HR's
+        share; no metric when it is not installed or an HR has none (a flat image): no ratio is logged then."""
+        if "period2" not in registry.names("metric") or not self.images:
+            return None, []
+        cls = registry.get("metric", "period2")
+        metric = cls(cls.Config())
+        try:
+            return metric, [metric.score(image.hr) for image in self.images]
+        except ValueError as exc:
+            warnings.warn(f"validation leaves out the period-2 ratio: {exc}", stacklevel=3)
+            return None, []
+
+    def _period2_ratio(self, outputs: Sequence[np.ndarray], suffix: str) -> dict[str, float]:
+        if self.period2 is None:
+            return {}
+        try:
+            shares = [self.period2.score(out) for out in outputs]
+        except ValueError:  # a flat output has no spectrum besides DC: no grid to report
+            return {}
+        return {f"val/period2_ratio_{suffix}": worst_ratio(shares, self._hr_period2)}
 
     def _score(self, outputs: Sequence[np.ndarray], suffix: str) -> dict[str, float]:
         items = ((im.name, out, im.hr) for im, out in zip(self.images, outputs))
@@ -110,6 +136,7 @@ class Validator:
                     except (RuntimeError, ValueError) as exc:
                         raise EvaluationError(f"validation image {image.name}: upscaling failed: {exc}") from exc
                 scores.update(self._score(outputs, f"w{w:g}"))
+                scores.update(self._period2_ratio(outputs, f"w{w:g}"))
         finally:
             generator.train(was_training)
         return {**scores, **self.bicubic()}
