@@ -150,3 +150,22 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(server, on
     assert (tmp_path / "run" / "pretrain" / "generator.safetensors").stat().st_mtime_ns == pretrained
     stages = [(r["stage"], r["step"]) for r in records(tmp_path / "run") if "loss/total" in r]
     assert stages == [("pretrain", 1), ("pretrain", 2), ("train", 1)]
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from .helpers import make_images
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
+    data = make_images(tmp_path / "photos", [(64, 48)] * 3)
+    recipe = staged_recipe(tmp_path)
+    args = ["train", str(recipe), "--data", str(data), "--out", str(tmp_path / "run"), "--dry-run",
+            "--set", "data.target_megapixels=0.002", "--set", "pretrain.steps=40", "--set", "training.steps=500"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "device      cpu (no CUDA device;" in out
+    assert "3 training images, resized to 0.002 Mpx" in out and "not prepared yet" in out
+    assert "stage 'pretrain'  40 steps" in out and "l1 1 (W 0)" in out
+    assert f"stage 'train'  500 steps" in out and f"starts from {tmp_path / 'run' / 'pretrain'}" in out
+    assert out.count("s/step measured over 3 steps") == 2
+    assert "start       stage 'pretrain' from its first step" in out
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # nothing trained or prepared

@@ -10,9 +10,24 @@ from mgsr.cli.options import add_device
 def run(args: argparse.Namespace) -> int:
     from mgsr.training.run import train
 
+    if args.dry_run:
+        return _plan(args)
     path = train(args.recipe, data=args.data, out=args.out, resume=args.resume, overrides=args.set,
                  device=args.device, progress=not args.quiet)
     print(f"trained generator: {path}  (use it with: mgsr upscale IMAGE -o OUT --model {path.parent})")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from mgsr.registry import default_registry
+    from mgsr.training.plan import dry_run
+    from mgsr.training.run import run_folder, training_recipe
+
+    registry = default_registry()
+    recipe = training_recipe(args.recipe, args.data, args.set, registry)
+    lines = dry_run(recipe, run_folder(args.recipe, args.out), resume=args.resume, device=args.device,
+                    where=f"recipe {args.recipe}", registry=registry)
+    print("\n".join(lines))
     return 0
 
 
@@ -28,5 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override a recipe value, e.g. --set training.steps=100; KEY=none restores the default "
                         "(repeatable)")
     add_device(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (device, stages, data and its stores, validation, files to download, where "
+                        "--resume continues, seconds per step measured on 3 steps per stage) without training")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
     p.set_defaults(func=run)

@@ -11,7 +11,7 @@ import torch
 from mgsr.build import build
 from mgsr.errors import TrainingError
 from mgsr.hub import download_progress
-from mgsr.recipe import load_recipe
+from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
 from mgsr.training.distributed import Context, from_environment, shutdown
@@ -36,16 +36,28 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
         shutdown(ctx)
 
 
-def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
-           overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
-    registry = default_registry()
+def training_recipe(recipe_path: str | os.PathLike[str], data: list[str] | None,
+                    overrides: list[str] | tuple[str, ...], registry: Registry) -> Recipe:
+    """The recipe ``mgsr train`` trains: the file with ``--set`` overrides, ``--data`` in place of data.train."""
     extra = list(overrides)
     if data:
         extra.append("data.train=" + json.dumps(list(data)))
     recipe = load_recipe(recipe_path, registry, overrides=extra)
     if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
         raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
-    run_dir = Path(out) if out else Path("runs") / Path(recipe_path).stem
+    return recipe
+
+
+def run_folder(recipe_path: str | os.PathLike[str], out: str | None) -> Path:
+    """``--out``, or ``runs/<recipe name>``."""
+    return Path(out) if out else Path("runs") / Path(recipe_path).stem
+
+
+def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
+           overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
+    registry = default_registry()
+    recipe = training_recipe(recipe_path, data, overrides, registry)
+    run_dir = run_folder(recipe_path, out)
     stages = plan_stages(recipe, run_dir, registry, where=f"recipe {recipe_path}")
     starts = starting_points(stages, resume)
     if recipe.pretrain is not None and len(stages) == 1 and ctx.is_main:

@@ -61,7 +61,10 @@ class Trainer:
     """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
 
     def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True,
-                 ctx: Context = SINGLE, stage: str = "train", log_dir: Path | None = None) -> None:
+                 ctx: Context = SINGLE, stage: str = "train", log_dir: Path | None = None,
+                 with_data: bool = True) -> None:
+        """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
+        patches without preparing a store)."""
         if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
         if built.discriminator is not None and not any(isinstance(l, AdversarialLoss) for l in built.losses):
@@ -127,6 +130,15 @@ class Trainer:
         if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
             raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; "
                                 f"check the losses' scales")
+        self.skipped, self.held_out, self.dataset, self.validation = 0, [], None, None
+        if with_data:
+            self._load_data()
+        self.times = StepTimes()
+
+    # --- data ------------------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        """The training images (raw folders prepared into cached stores when the recipe resizes), the held-out
+        ones, the schedule in steps, and the validation set."""
         data = self.recipe.data
         if not data.train:
             raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
@@ -135,10 +147,10 @@ class Trainer:
                                 f"for scales {list(self.spec.scales)}")
         # raw folders -> cached stores when resizing: rank 0 prepares, the others then find them up to date
         folders = [resolve_folder(f) for f in data.train]
-        if ctx.is_main:
-            sources = training_sources(folders, data.target_megapixels, progress=progress)
-        barrier(ctx)
-        if not ctx.is_main:
+        if self.ctx.is_main:
+            sources = training_sources(folders, data.target_megapixels, progress=self.progress)
+        barrier(self.ctx)
+        if not self.ctx.is_main:
             sources = training_sources(folders, data.target_megapixels, progress=False)
         report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
@@ -146,15 +158,14 @@ class Trainer:
         self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
-        if data.val and ctx.is_main:
+        if data.val and self.ctx.is_main:
             scale = validation_scale(self.spec)
             self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop,
                                                           data.target_megapixels),
-                                        scale, built.registry)
-        elif self.held_out and ctx.is_main:
+                                        scale, self.built.registry)
+        elif self.held_out and self.ctx.is_main:
             self.validation = Validator(validation_set(self.held_out, data.val_crop, data.target_megapixels),
-                                        validation_scale(self.spec), built.registry)
-        self.times = StepTimes()
+                                        validation_scale(self.spec), self.built.registry)
 
     # --- held-out validation images ----------------------------------------------------------------
     @property

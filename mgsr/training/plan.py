@@ -1,0 +1,193 @@
+"""``mgsr train RECIPE --dry-run``: what a run would do and how long it would take, before a GPU is committed.
+
+Why: the paper's schedule is 150,000 steps over two stages on 4,271 images; a user should learn before
+starting it that the data is not prepared yet, that the VGG-19 file will be downloaded, what it validates
+on, and whether a step takes 0.2 s or 2 s on this machine.  The plan prints the device, each stage with its
+length and losses, the training images and whether their cached stores are ready, the validation set, the
+files the losses need, where ``--resume`` would continue, and a step time measured on 3 steps per stage.
+
+Nothing is written: no store is prepared, no file is downloaded, no run folder is created.  The steps are
+timed on random patches of the recipe's batch and patch size (a step's cost does not depend on the
+pixels) with the stage's real modules; when a file the losses need is missing (VGG-19), they are timed with
+random weights of the same shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from mgsr.build import build
+from mgsr.devices import describe_device, resolve_device
+from mgsr.errors import MgsrError, WeightsError
+from mgsr.hub import OFFLINE_ENV
+from mgsr.recipe import Recipe, load_recipe
+from mgsr.registry import Registry, default_registry
+from mgsr.training.data import resolve_folder, scan_images
+from mgsr.training.holdout import holdout_count
+from mgsr.training.prepared import source_status
+from mgsr.training.schedule import resolve_schedule, validation_scale
+from mgsr.training.stages import SKIP, Stage, plan_stages, starting_points
+from mgsr.training.trainer import Trainer
+
+#: steps timed per stage (after one warm-up step)
+TIMED_STEPS = 3
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """No download while planning: a missing file is reported, not fetched."""
+    saved = os.environ.get(OFFLINE_ENV)
+    os.environ[OFFLINE_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(OFFLINE_ENV, None)
+        else:
+            os.environ[OFFLINE_ENV] = saved
+
+
+def _without_pretrained(value: Any) -> Any:
+    """A recipe table with every ``pretrained = true`` feature network switched to random weights."""
+    if isinstance(value, dict):
+        return {k: (False if k == "pretrained" and v is True else _without_pretrained(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_pretrained(v) for v in value]
+    return value
+
+
+def _files_needed(recipe: Recipe, registry: Registry) -> tuple[str, Recipe]:
+    """Whether the losses' files (VGG-19) are on this machine: (a line, the recipe to time steps with)."""
+    try:
+        with _offline():
+            build(recipe, registry, training=True)
+    except WeightsError as exc:
+        timing = load_recipe(_without_pretrained(recipe.to_dict()), registry)
+        what = str(exc).split(f" and {OFFLINE_ENV}=1")[0]  # "VGG-19 ImageNet weights PATH not found"
+        return f"{what}: the run downloads it on first use", timing
+    return "all present (nothing to download)", recipe
+
+
+def _seconds_per_step(recipe: Recipe, registry: Registry, device: str) -> float:
+    """Median-free mean of ``TIMED_STEPS`` steps after one warm-up, on random patches (CUDA synchronised)."""
+    torch.manual_seed(recipe.training.seed)
+    with tempfile.TemporaryDirectory(prefix="mgsr-plan-") as tmp:
+        trainer = Trainer(build(recipe, registry, training=True), Path(tmp), device=device, progress=False,
+                          with_data=False)
+        size = recipe.data.patch_size
+        hr = torch.rand(trainer.local_batch, 3, size, size, device=trainer.device)
+
+        def sync() -> None:
+            trainer.read_losses(flush=True)  # the read-back a run does once per log_every steps
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize(trainer.device)
+
+        trainer.train_step(hr)
+        sync()
+        start = time.perf_counter()
+        for _ in range(TIMED_STEPS):
+            trainer.train_step(hr)
+        sync()
+        return (time.perf_counter() - start) / TIMED_STEPS
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _losses(recipe: Recipe) -> str:
+    parts = []
+    for spec in recipe.losses:
+        config = spec.config
+        amps = "/".join(f"{w:g}" for w in getattr(config, "noise", ()))
+        parts.append(f"{spec.type} {getattr(config, 'weight', 1.0):g} (W {amps})" if amps else spec.type)
+    return ", ".join(parts)
+
+
+@attrs.frozen
+class DataPlan:
+    lines: tuple[str, ...]
+    images: int
+
+
+def _data(recipe: Recipe) -> DataPlan:
+    data = recipe.data
+    statuses = [source_status(resolve_folder(f), data.target_megapixels) for f in data.train]
+    total = sum(s.images for s in statuses)
+    resize = f"resized to {data.target_megapixels:g} Mpx" if data.target_megapixels else "at their own size"
+    lines = [f"{total} training images, {resize}, {data.patch_size}x{data.patch_size} patches"]
+    lines += [f"  {status}" for status in statuses]
+    return DataPlan(tuple(lines), total)
+
+
+def _validation(recipe: Recipe, images: int) -> str:
+    data = recipe.data
+    scale = validation_scale(recipe.training)
+    if data.val:
+        found = len(scan_images([resolve_folder(f) for f in data.val], min_side=scale).usable)
+        return f"{found} data.val images at {scale}x ({', '.join(data.val)})"
+    held = holdout_count(data.holdout, images)
+    if not held:
+        return "none (no data.val, and data.holdout holds out nothing from this many images)"
+    return f"{held} held-out training images at {scale}x (data.holdout; set data.val to choose your own)"
+
+
+def _resume(stages: list[Stage], resume: str | None) -> str:
+    try:
+        starts = starting_points(stages, resume)
+    except MgsrError as exc:
+        return f"cannot start: {exc}"
+    for stage, start in zip(stages, starts):
+        if start == SKIP:
+            continue
+        if start is None:
+            return f"stage '{stage.name}' from its first step" + (" (a new run)" if stage is stages[0] else "")
+        return f"stage '{stage.name}' from {start[0]} (step {int(start[1]['step'])})"
+    return "nothing left to train"
+
+
+def dry_run(recipe: Recipe, run_dir: Path, *, resume: str | None, device: str, where: str,
+            registry: Registry | None = None, measure: bool = True) -> list[str]:
+    """The plan's lines (see the module docstring); ``measure=False`` skips the timed steps."""
+    registry = registry or default_registry()
+    placed = resolve_device(device)
+    stages = plan_stages(recipe, run_dir, registry, where=where)
+    data = _data(recipe)
+    held = 0 if recipe.data.val else holdout_count(recipe.data.holdout, data.images)
+    files, stage_lines = "all present (nothing to download)", []
+    for stage in stages:
+        # the pre-training's result does not exist yet: the modules are timed from random weights
+        unweighted = attrs.evolve(stage.recipe, model=attrs.evolve(stage.recipe.model, weights=None))
+        present, timed = _files_needed(unweighted, registry)
+        files = present if timed is not unweighted else files
+        spec = resolve_schedule(stage.recipe.training, max(data.images - held, 1))
+        scales = "/".join(f"{1 << s}x" for s in spec.scales)
+        start = f"; starts from {stage.recipe.model.weights}" if stage.recipe.model.weights else ""
+        stage_lines.append(f"stage '{stage.name}'  {spec.steps} steps, batch {spec.batch_size}, {scales}, "
+                           f"{spec.precision}: {_losses(stage.recipe)}{start}")
+        if measure:
+            seconds = _seconds_per_step(timed, registry, placed)
+            stage_lines.append(f"            {seconds:.3g} s/step measured over {TIMED_STEPS} steps -> "
+                               f"{_duration(seconds * spec.steps)} for {spec.steps} steps")
+    lines = [f"mgsr: plan of {where} in {run_dir} (dry run: nothing is trained, prepared or downloaded)",
+             f"device      {describe_device(device, placed)}"]
+    lines += [("data        " if i == 0 else "            ") + line for i, line in enumerate(data.lines)]
+    lines.append(f"validation  {_validation(recipe, data.images)}")
+    lines.append(f"files       {files}")
+    lines.append(f"start       {_resume(stages, resume)}")
+    return lines + stage_lines
