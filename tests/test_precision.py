@@ -122,3 +122,12 @@ def test_training_statistics_run_in_ieee_float32_on_cuda(tmp_path, monkeypatch):
     seen = _flags_inside_a_training_step(tmp_path, monkeypatch, "cuda")
     assert len(seen) > 4 and set(seen) == {("ieee", "ieee")}
 
+
+def test_loss_means_count_only_the_steps_that_recorded_the_term():
+    log = LossLog(torch.device("cpu"))
+    for step, value in enumerate([2.0, 4.0, 6.0], start=1):
+        log.add("d_loss/a", torch.tensor(value), step)
+        if step == 3:  # a generator term first recorded after a discriminator warm-up
+            log.add("loss/g", torch.tensor(value), step)
+        log.end_step()
+    assert log.flush() == {"d_loss/a": 4.0, "loss/g": 6.0}

@@ -125,7 +125,8 @@ class Trainer:
         self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
                                   d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
                                   optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
-                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx)
+                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
+                                  discriminator_warmup_steps=self.spec.discriminator_warmup_steps)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
@@ -226,7 +227,9 @@ class Trainer:
             raise TrainingError(f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; "
                                 f"stopping without saving ({kept})")
         if logs:
-            logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
+            generator_terms = [v for k, v in logs.items() if k.startswith("loss/")]
+            if generator_terms:  # none while only the discriminator warms up
+                logs["loss/total"] = sum(generator_terms)
             logs["lr"] = self.opt_g.param_groups[0]["lr"]
         return logs
 
@@ -317,7 +320,8 @@ class Trainer:
                     logs = self.read_losses(flush=True)  # the one read-back of these log_every steps
                     rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
                     record = {"step": self.step, "samples_per_s": rate, **logs}
-                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}", rate=f"{rate:.1f}/s")
+                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}" if "loss/total" in logs else "D warm-up",
+                                    rate=f"{rate:.1f}/s")
                     self._log(record)
                     started, done_since = time.perf_counter(), 0
                 validating = self.step % self.spec.validate_every == 0 or self.step == self.spec.steps
