@@ -147,10 +147,19 @@ class TrainingSpec:
     channels_last: bool = False
     #: torch.compile G and D (the first steps of each scale compile; needs a C++ compiler on CPU)
     compile: bool = False
+    #: the run's first N steps train only the discriminator (G frozen, producing fakes): a fresh D added to
+    #: trained weights learns what they produce before its gradient reaches G.  They count in ``steps``.
+    discriminator_warmup_steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     #: start an adversarial objective from random weights, with neither a [pretrain] stage nor
     #: model.weights (the quickstart does; the paper pre-trains with L1 first, and without it the classic
     #: upscaler's phases can split into a period-2 grid)
     from_scratch: bool = False
+
+
+def _warmup_needs_discriminator(recipe: Any, _field: attrs.Attribute, training: TrainingSpec) -> None:
+    if training.discriminator_warmup_steps and recipe.discriminator is None:
+        raise ValueError(f"training.discriminator_warmup_steps = {training.discriminator_warmup_steps} warms up a "
+                         f"discriminator, but the recipe has no [discriminator] table: add one or set it to 0")
 
 
 def _optional_gt0(_spec: Any, field: attrs.Attribute, value: Any) -> None:
@@ -193,7 +202,7 @@ class Recipe:
     discriminator: DiscriminatorSpec | None = None
     losses: tuple[LossSpec, ...] = ()
     data: DataSpec = DataSpec()
-    training: TrainingSpec = TrainingSpec()
+    training: TrainingSpec = attrs.field(default=TrainingSpec(), validator=_warmup_needs_discriminator)
     #: the pre-training stage run before this objective (see :class:`PretrainSpec`); none: no such stage
     pretrain: PretrainSpec | None = None
 

@@ -11,8 +11,12 @@ import torch
 import tomli_w
 from PIL import Image
 
+from mgsr.build import build
+from mgsr.recipe import load_recipe
 from mgsr.recipe_tables import read_recipe_table
+from mgsr.registry import default_registry
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
+from mgsr.training.trainer import Trainer
 
 from .conftest import RECIPES
 
@@ -61,6 +65,14 @@ def tiny_recipe(tmp_path: Path, **training) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(tomli_w.dumps(table))
     return path
+
+
+def tiny_trainer(tmp_path: Path, overrides: list[str] = (), device: str = "cpu") -> Trainer:
+    """A Trainer of :func:`tiny_recipe` (no validation) whose steps a test drives itself with ``train_step``."""
+    registry = default_registry()
+    recipe = load_recipe(tiny_recipe(tmp_path), registry, overrides=["data.val=[]", *overrides])
+    torch.manual_seed(recipe.training.seed)
+    return Trainer(build(recipe, registry, training=True), tmp_path / "run", device=device, progress=False)
 
 
 def final_state(run: Path) -> dict:

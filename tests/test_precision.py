@@ -69,3 +69,65 @@ def test_precision_critical_numerics_stay_float32_under_autocast():
     torch.testing.assert_close(mixed[0], plain[0])  # float32 input: the same result as without autocast
     torch.testing.assert_close(mixed[1], plain[1], atol=4e-3, rtol=0)  # only the input was rounded to bf16
     torch.testing.assert_close(mixed[2], plain[2], atol=2e-2, rtol=0)
+
+
+def _tf32_flags() -> tuple[str, str]:
+    return torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision
+
+
+def test_full_precision_runs_ieee_float32_and_restores_the_callers_setting():
+    from mgsr.ops.precision import full_precision
+
+    @full_precision
+    def probe(x: torch.Tensor) -> tuple[str, str]:
+        return _tf32_flags()
+
+    before = _tf32_flags()
+    assert before[0] == "tf32"  # PyTorch's default for cuDNN convolutions: what must not reach these numerics
+    assert probe(torch.zeros(1)) == ("ieee", "ieee")
+    assert _tf32_flags() == before
+
+
+def _flags_inside_a_training_step(tmp_path, monkeypatch, device: str) -> list[tuple[str, str]]:
+    """The TF32 flags seen by the VN+SC local statistics and MATLAB's bicubic S_down during one real step."""
+    import mgsr.ops.imresize
+    import mgsr.ops.local_stats
+
+    from .helpers import tiny_trainer
+
+    seen: list[tuple[str, str]] = []
+
+    def recording(real):
+        def wrapper(*args, **kwargs):
+            seen.append(_tf32_flags())
+            return real(*args, **kwargs)
+        return wrapper
+
+    for module, name in ((mgsr.ops.local_stats, "local_mean"), (mgsr.ops.imresize, "resize_matrix")):
+        monkeypatch.setattr(module, name, recording(getattr(module, name)))
+    trainer = tiny_trainer(tmp_path, ['discriminator.input={type = "vn_sc"}'], device=device)
+    before = _tf32_flags()
+    trainer.train_step(torch.rand(4, 3, 16, 16))
+    assert _tf32_flags() == before == ("tf32", torch.backends.cuda.matmul.fp32_precision)
+    return seen
+
+
+def test_training_statistics_run_in_ieee_float32(tmp_path, monkeypatch):
+    seen = _flags_inside_a_training_step(tmp_path, monkeypatch, "cpu")
+    assert len(seen) > 4 and set(seen) == {("ieee", "ieee")}  # VN+SC at every level, S_down of the cycle loss
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run where one exists)")
+def test_training_statistics_run_in_ieee_float32_on_cuda(tmp_path, monkeypatch):
+    seen = _flags_inside_a_training_step(tmp_path, monkeypatch, "cuda")
+    assert len(seen) > 4 and set(seen) == {("ieee", "ieee")}
+
+
+def test_loss_means_count_only_the_steps_that_recorded_the_term():
+    log = LossLog(torch.device("cpu"))
+    for step, value in enumerate([2.0, 4.0, 6.0], start=1):
+        log.add("d_loss/a", torch.tensor(value), step)
+        if step == 3:  # a generator term first recorded after a discriminator warm-up
+            log.add("loss/g", torch.tensor(value), step)
+        log.end_step()
+    assert log.flush() == {"d_loss/a": 4.0, "loss/g": 6.0}

@@ -16,7 +16,7 @@ import ctypes
 import ctypes.util
 import sys
 
-from mgsr.inference.shared_setting import SharedSetting
+from mgsr.ops.shared_setting import SharedSetting
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4

@@ -10,6 +10,7 @@ images even if the list has grown since, or moved from raw folders to a prepared
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -73,3 +74,24 @@ def split_holdout(images: Sequence[Path | StoredImage], sources: Sequence[str],
                         f"other images (they were trained on before, so validation would flatter the model)")
     held = set(sources)
     return ([image for image in images if source_of(image) not in held], [by_source[s] for s in sources])
+
+
+def hold_out(images: Sequence[Path | StoredImage], wanted: int, seed: int,
+             record: Path) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
+    """``(training, held_out)``: ``wanted`` images (chosen under ``seed``, or the ones ``record`` lists, so a
+    resumed run keeps them) leave the patch stream; ``wanted = 0`` holds out nothing."""
+    if not wanted:
+        return list(images), []
+    sources = read_holdout(record) if record.is_file() else choose_holdout(images, wanted, seed)
+    return split_holdout(images, sources, record)
+
+
+def announce_holdout(record: Path, held_out: Sequence[Path | StoredImage], training: int) -> None:
+    """Write ``record`` and say on stderr what validation runs on (or that ``training`` images are too few)."""
+    if not held_out:
+        print(f"mgsr: no validation: data.val is empty and {training} training images are too few to hold out "
+              f"any (at most {MAX_SHARE:.0%}); set data.val to validate", file=sys.stderr)
+        return
+    write_holdout(record, [source_of(image) for image in held_out])
+    print(f"mgsr: validating on {len(held_out)} held-out training images (listed in {record}); "
+          f"set data.val to choose your own", file=sys.stderr)

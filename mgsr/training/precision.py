@@ -78,7 +78,11 @@ class NonFiniteLoss(Exception):
 
 
 class LossLog:
-    """Loss terms summed on the device between reads; the first non-finite one remembered there too."""
+    """Loss terms summed on the device between reads; the first non-finite one remembered there too.
+
+    Each term's mean is over the steps that recorded it: across the end of a discriminator warm-up, the
+    generator's terms are averaged over the steps in which G trained, not diluted by the warm-up's.
+    """
 
     _NONE = 2**62
 
@@ -87,11 +91,13 @@ class LossLog:
         self.sums: dict[str, torch.Tensor] = {}
         self.first_bad: dict[str, torch.Tensor] = {}
         self.bad_value: dict[str, torch.Tensor] = {}
-        self.steps = 0
+        self.steps: dict[str, int] = {}  # per term: the steps that recorded it since the last flush
+        self._this_step: set[str] = set()
 
     def add(self, name: str, value: torch.Tensor, step: int) -> None:
         """Record ``value`` (a 0-d tensor) for ``name`` at ``step``; no host synchronisation."""
         value = value.detach().float()
+        self._this_step.add(name)
         if name in self.sums:
             self.sums[name] = self.sums[name] + value
         else:
@@ -103,7 +109,9 @@ class LossLog:
         self.bad_value[name] = torch.where(fresh, value, self.bad_value[name])
 
     def end_step(self) -> None:
-        self.steps += 1
+        for name in self._this_step:
+            self.steps[name] = self.steps.get(name, 0) + 1
+        self._this_step = set()
 
     def check(self) -> None:
         """Raise NonFiniteLoss for the first bad step so far, reading back only the step markers; sums are kept."""
@@ -124,14 +132,14 @@ class LossLog:
         names = list(self.sums)
         values = torch.stack([torch.stack([self.sums[n], self.bad_value[n]]) for n in names]).cpu()
         first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()  # int64: exact at any step count
-        steps = max(self.steps, 1)
-        self.sums, self.first_bad, self.bad_value, self.steps = {}, {}, {}, 0
+        steps = {n: max(self.steps.get(n, 0), 1) for n in names}
+        self.sums, self.first_bad, self.bad_value, self.steps = {}, {}, {}, {}
         bad = [(int(first), order, name, float(row[1]))
                for order, (name, row, first) in enumerate(zip(names, values, first_bad)) if first < self._NONE]
         if bad:
             step, _, name, value = min(bad)  # the first step, and in it the term recorded first
             raise NonFiniteLoss(step, name, value)
-        return {name: float(row[0]) / steps for name, row in zip(names, values)}
+        return {name: float(row[0]) / steps[name] for name, row in zip(names, values)}
 
 
 def channels_last(enabled: bool) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -62,7 +62,8 @@ def pretrain_recipe(recipe: Recipe) -> Recipe:
         raise TrainingError("internal: the recipe has no [pretrain] table")
     training = attrs.evolve(recipe.training, steps=pre.steps, epochs=pre.epochs,
                             lr=pre.lr if pre.lr is not None else recipe.training.lr,
-                            lr_decay_steps=pre.lr_decay_steps or recipe.training.lr_decay_steps)
+                            lr_decay_steps=pre.lr_decay_steps or recipe.training.lr_decay_steps,
+                            discriminator_warmup_steps=0)  # nothing adversarial here: the warm-up is the objective's
     return attrs.evolve(recipe, losses=pre.losses, training=training, pretrain=None)
 
 

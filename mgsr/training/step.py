@@ -25,6 +25,12 @@ digits inside the networks or on their way opt out themselves through
 eq. 5-6 and the cycle loss (``mgsr.ops.imresize``) and the contextual
 similarity (``mgsr.ops.contextual``, relative cosine distances).  Backward
 runs outside autocast, as PyTorch recommends.
+
+The first ``training.discriminator_warmup_steps`` steps train D alone: G runs
+forward without a graph only to produce the fakes, and neither G's optimizer
+(its Adam moments) nor its learning-rate schedule moves.  A fresh
+discriminator beside trained weights (fine-tuning) would otherwise push G with
+the gradient of a random classifier from the first step.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import Any
 
 import torch
 
+from mgsr.errors import TrainingError
 from mgsr.interfaces import AdversarialLoss, Loss
 from mgsr.training.data import scale_pyramid
 from mgsr.training.distributed import Context
@@ -54,7 +61,8 @@ def _float32_outputs(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
 class TrainStep:
     """The step's parts: the modules (and what calls them: DDP or compiled wrappers), losses, optimizers.
 
-    ``terms`` maps every log key (``loss/gan@L2``) to the loss's name and L,
+    ``optimizers`` and ``schedulers`` are the generator's and the discriminator's (None without one), in that
+    order.  ``terms`` maps every log key (``loss/gan@L2``) to the loss's name and L,
     which the trainer's non-finite message names.
     """
 
@@ -62,7 +70,13 @@ class TrainStep:
                  g_call: Callable[..., Any], d_call: Callable[..., Any] | None, losses: Sequence[Loss],
                  scales: Sequence[int], optimizers: Sequence[torch.optim.Optimizer | None],
                  schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None], amp: MixedPrecision,
-                 noise_rng: torch.Generator, device: torch.device, ctx: Context) -> None:
+                 noise_rng: torch.Generator, device: torch.device, ctx: Context,
+                 discriminator_warmup_steps: int = 0) -> None:
+        if discriminator_warmup_steps and (discriminator is None
+                                           or not any(isinstance(l, AdversarialLoss) for l in losses)):
+            raise TrainingError(f"training.discriminator_warmup_steps = {discriminator_warmup_steps}, but no loss "
+                                f"trains a discriminator: add an adversarial loss (type = \"gan\") or set it to 0")
+        self.warmup_steps = discriminator_warmup_steps
         self.generator, self.discriminator = generator, discriminator
         self.g_call, self.d_call = g_call, d_call
         self.losses = list(losses)
@@ -107,6 +121,9 @@ class TrainStep:
 
     def __call__(self, hr: torch.Tensor, step: int) -> None:
         """Step ``step`` (counted from 1) on the HR patches ``hr`` (already on the device)."""
+        if step <= self.warmup_steps:
+            self._discriminator_only(hr, step)
+            return
         for optimizer in self.optimizers:
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
@@ -126,20 +143,44 @@ class TrainStep:
                 self._discriminator_trainable(True)
             adversarial = [loss for loss in active if isinstance(loss, AdversarialLoss)]
             if adversarial:
-                with self._accumulate(self.d_call, last):
-                    with self.amp.autocast():  # eq. 9; the losses detach the generator outputs themselves
-                        values = [loss.discriminator_loss(outputs, targets, discriminator=self.d_call)
-                                  for loss in adversarial]
-                    for loss, value in zip(adversarial, values):
-                        self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)",
-                                     levels, step)
-                    self.amp.backward(sum(values))
-        self.amp.step(*self.optimizers)
+                self._discriminator_backward(adversarial, outputs, targets, levels, step, last)
+        self._step(self.optimizers, self.schedulers)
+
+    def _discriminator_only(self, hr: torch.Tensor, step: int) -> None:
+        """A warm-up step: D learns from G's outputs; G runs without a graph, its optimizer and schedule stay."""
+        opt_d, sched_d = self.optimizers[1], self.schedulers[1]
+        opt_d.zero_grad(set_to_none=True)
+        adversarial = {lv: [loss for loss in self.losses if isinstance(loss, AdversarialLoss) and loss.active(lv)]
+                       for lv in self.scales}
+        levels_used = [lv for lv, found in adversarial.items() if found]
+        for levels in levels_used:
+            lr_in, targets = scale_pyramid(hr, levels)
+            needed = sorted({w for loss in adversarial[levels] for w in loss.config.noise})
+            with torch.no_grad(), self.amp.autocast():  # no graph of G: nothing flows back to it, and cheaper
+                outputs = self._outputs(lr_in, levels, needed)
+            self._discriminator_backward(adversarial[levels], outputs, targets, levels, step,
+                                         levels == levels_used[-1])
+        self._step([opt_d], [sched_d])
+
+    def _discriminator_backward(self, adversarial: list[AdversarialLoss], outputs: dict[float, list[torch.Tensor]],
+                                targets: list[torch.Tensor], levels: int, step: int, last: bool) -> None:
+        """Eq. 9 at one level count: D's gradients accumulate; the losses detach G's outputs themselves."""
+        with self._accumulate(self.d_call, last):
+            with self.amp.autocast():
+                values = [loss.discriminator_loss(outputs, targets, discriminator=self.d_call) for loss in adversarial]
+            for loss, value in zip(adversarial, values):
+                self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)", levels, step)
+            self.amp.backward(sum(values))
+
+    def _step(self, optimizers: Sequence[torch.optim.Optimizer | None],
+              schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None]) -> None:
+        """Step ``optimizers`` and advance ``schedulers``; the step's losses are complete."""
+        self.amp.step(*optimizers)
         with warnings.catch_warnings():
             # fp16: the scaler skips the optimizers' step on overflow (the first steps find the scale); the
             # schedule still counts every step, which is what a resumed run recomputes, so the warning is noise
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
-            for scheduler in self.schedulers:
+            for scheduler in schedulers:
                 if scheduler is not None:
                     scheduler.step()
         self.log.end_step()

@@ -24,6 +24,7 @@ import torch
 import tomli_w
 
 from mgsr.build import Built
+from mgsr.recipe_tables import changed_keys
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
@@ -32,8 +33,7 @@ from mgsr.training.checkpoint import (
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.data import (PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays,
                                 validation_set)
-from mgsr.training.holdout import (HOLDOUT_FILE, choose_holdout, read_holdout, source_of, split_holdout,
-                                   write_holdout)
+from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
 from mgsr.training.prepared import training_sources
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
 from mgsr.training.step import TrainStep
@@ -47,14 +47,6 @@ from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, va
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, write_sample_grid
 from mgsr.training.watch import phase_spread, warn_alarms
-
-
-def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two recipe tables differ."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [k for key in sorted(set(old) | set(new))
-                for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
-    return [] if old == new else [prefix.rstrip(".")]
 
 
 class Trainer:
@@ -122,7 +114,8 @@ class Trainer:
         self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
                                   d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
                                   optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
-                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx)
+                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
+                                  discriminator_warmup_steps=self.spec.discriminator_warmup_steps)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop_requested = False
@@ -175,28 +168,15 @@ class Trainer:
 
     def _split_holdout(self, images: Sequence[Path | StoredImage]) -> tuple[list[Path | StoredImage],
                                                                             list[Path | StoredImage]]:
-        """``(training, held_out)``: with no ``data.val``, ``data.holdout`` images (chosen under the seed, or
-        the ones ``RUN/holdout.json`` recorded, so a resumed run keeps them) leave the patch stream."""
+        """``(training, held_out)``: see :func:`mgsr.training.holdout.hold_out`."""
         data = self.recipe.data
-        if data.val or not data.holdout:
-            return list(images), []
-        recorded = self.holdout_file.is_file()
-        sources = read_holdout(self.holdout_file) if recorded else choose_holdout(images, data.holdout,
-                                                                                   self.spec.seed)
-        return split_holdout(images, sources, self.holdout_file)
+        return hold_out(images, 0 if data.val else data.holdout, self.spec.seed, self.holdout_file)
 
     def _announce_holdout(self) -> None:
         """Record the held-out images in the run folder and say so (rank 0, at the start of ``run``)."""
         data = self.recipe.data
-        if not self.ctx.is_main or data.val or not data.holdout:
-            return
-        if not self.held_out:
-            print(f"mgsr: no validation: data.val is empty and {len(self.dataset)} training images are too few "
-                  f"to hold out any (at most 10 %); set data.val to validate", file=sys.stderr)
-            return
-        write_holdout(self.holdout_file, [source_of(image) for image in self.held_out])
-        print(f"mgsr: validating on {len(self.held_out)} held-out training images (listed in {self.holdout_file}); "
-              f"set data.val to choose your own", file=sys.stderr)
+        if self.ctx.is_main and not data.val and data.holdout:
+            announce_holdout(self.holdout_file, self.held_out, len(self.dataset))
 
     def summary(self) -> str:
         """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
@@ -247,7 +227,7 @@ class Trainer:
             raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
         self.step = int(data["step"])
         self.samples_seen = int(data.get("samples_seen", self.step * self.spec.batch_size))
-        changed = [k for k in _changed_keys(json.loads(data.get("recipe", "{}")), self.recipe.to_dict())
+        changed = [k for k in changed_keys(json.loads(data.get("recipe", "{}")), self.recipe.to_dict())
                    if k not in ("training.steps", "training.epochs")]  # training longer is what resuming is for
         if changed:
             warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
@@ -286,7 +266,9 @@ class Trainer:
             raise TrainingError(f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; "
                                 f"stopping without saving ({kept})")
         if logs:
-            logs["loss/total"] = sum(v for k, v in logs.items() if k.startswith("loss/"))
+            generator_terms = [v for k, v in logs.items() if k.startswith("loss/")]
+            if generator_terms:  # none while only the discriminator warms up
+                logs["loss/total"] = sum(generator_terms)
             logs["lr"] = self.opt_g.param_groups[0]["lr"]
         return logs
 
@@ -389,7 +371,8 @@ class Trainer:
                     logs = self.read_losses(flush=True)  # the one read-back of these log_every steps
                     rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
                     record = {"step": self.step, "samples_per_s": rate, **logs, **self.times.interval(done_since)}
-                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}", rate=f"{rate:.1f}/s")
+                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}" if "loss/total" in logs else "D warm-up",
+                                    rate=f"{rate:.1f}/s")
                     self._log(record)
                     started, done_since = time.perf_counter(), 0
                 aside = time.perf_counter()  # validation, samples and checkpoints are not the step's time

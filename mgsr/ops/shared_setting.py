@@ -1,4 +1,7 @@
-"""A process-wide setting that overlapping inference calls share (serve runs several threads at once)."""
+"""A process-wide setting that overlapping calls share (serve runs several inference threads at once).
+
+It lives in the toolkit because training numerics need it too (see :data:`mgsr.ops.precision.ieee_float32`).
+"""
 
 from __future__ import annotations
 
