@@ -128,28 +128,46 @@ def test_bad_pretrain_tables_name_the_key(tmp_path):
 
 def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(server, online, monkeypatch, tmp_path,  # noqa: F811
                                                                       capsys):
-    """`mgsr train recipes/pirm_r3.toml --data DIR`, small: the pre-training finishes, then the objective's
-    VGG-19 download fails (the server lacks it: exit 4); `--resume auto` with the file served continues with
-    the objective from the finished pre-training, which does not run again."""
+    """Issue 19's 'done when', small: `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder
+    into the cache once, pre-trains, validates on held-out images with the period-2 and phase numbers, then
+    the objective's VGG-19 download fails (the server lacks it: exit 4); `--resume auto` with the file served
+    continues with the objective from the finished pre-training, which does not run again, and reuses the
+    store."""
+    from .helpers import make_images
+
+    monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
+    raw = make_images(tmp_path / "photos", [(72, 60)] * 10)  # 10 images: one is held out
     name, _ = serve_fake_vgg19(server, tmp_path)
-    small = ["model.features=8", "discriminator.features=8", "data.patch_size=16", "data.target_megapixels=none",
-             "data.workers=0", "pretrain.steps=2", "training.steps=1", "training.log_every=1", "training.batch_size=2", "training.scales=[1]",
-             "training.validate_every=10", "training.sample_every=10", "training.checkpoint_every=10"]
+    small = ["model.features=8", "discriminator.features=8", "data.patch_size=16", "data.target_megapixels=0.003",
+             "data.workers=0", "pretrain.steps=2", "training.steps=1", "training.log_every=1",
+             "training.batch_size=2", "training.scales=[1]", "training.validate_every=2",
+             "training.sample_every=10", "training.checkpoint_every=10"]
     for part in ("model.analysis", "model.upscaling", "model.downscaling", "model.synthesis",
                  "discriminator.analysis", "discriminator.pooling", "discriminator.synthesis"):
         small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
-    args = ["train", str(RECIPES / "pirm_r3.toml"), "--data", str(sample_folder("train")), "--out",
-            str(tmp_path / "run"), "-q", *[a for item in small for a in ("--set", item)]]
+    run = tmp_path / "run"
+    args = ["train", str(RECIPES / "pirm_r3.toml"), "--data", str(raw), "--out", str(run),
+            *[a for item in small for a in ("--set", item)]]
     monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # not served: 404 after pre-training
     assert main(args) == 4
     err = capsys.readouterr().err
-    assert "HTTP 404" in err and (tmp_path / "run" / "pretrain" / "generator.safetensors").is_file()
-    pretrained = (tmp_path / "run" / "pretrain" / "generator.safetensors").stat().st_mtime_ns
+    assert "mgsr: running on cpu" in err and "HTTP 404" in err
+    assert "preparing" in err and "validating on 1 held-out training images" in err
+    assert (run / "pretrain" / "generator.safetensors").is_file()
+    assert len(json.loads((run / "holdout.json").read_text())["sources"]) == 1
+    pretrained = (run / "pretrain" / "generator.safetensors").stat().st_mtime_ns
+    [store] = [p for p in (tmp_path / "cache" / "stores").iterdir() if p.is_dir()]
+    arrays = {p.name: p.stat().st_mtime_ns for p in (store / "arrays").iterdir()}
     monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
-    assert main([*args, "--resume", "auto"]) == 0, capsys.readouterr().err
-    assert (tmp_path / "run" / "pretrain" / "generator.safetensors").stat().st_mtime_ns == pretrained
-    stages = [(r["stage"], r["step"]) for r in records(tmp_path / "run") if "loss/total" in r]
+    assert main([*args, "-q", "--resume", "auto"]) == 0, capsys.readouterr().err
+    assert (run / "pretrain" / "generator.safetensors").stat().st_mtime_ns == pretrained
+    stages = [(r["stage"], r["step"]) for r in records(run) if "loss/total" in r]
     assert stages == [("pretrain", 1), ("pretrain", 2), ("train", 1)]
+    validation = [r for r in records(run) if "val/rmse_w0" in r]
+    assert [(r["stage"], r["step"]) for r in validation] == [("pretrain", 2), ("train", 1)]
+    assert all({"val/period2_ratio_w1", "val/phase_spread"} <= set(r) for r in validation)
+    assert len(arrays) == 10 and {p.name: p.stat().st_mtime_ns for p in (store / "arrays").iterdir()} == arrays
+    assert [p for p in (tmp_path / "cache" / "stores").iterdir() if p.is_dir()] == [store]  # prepared once
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
