@@ -138,3 +138,55 @@ def test_training_from_a_store_equals_training_from_its_folder(tmp_path):
     finally:
         torch.use_deterministic_algorithms(False)
     assert_same_state(final_state(tmp_path / "raw"), final_state(tmp_path / "prepared"))
+
+
+def test_prepare_into_a_file_or_from_an_empty_folder_is_one_line(tmp_path, capsys):
+    raw = make_images(tmp_path / "raw", [(40, 48)])
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "prepare", str(raw), "-o", str(tmp_path / "afile"), "--workers", "0"]) == 8
+    assert main(["data", "prepare", str(tmp_path / "empty"), "-o", str(tmp_path / "s"), "--workers", "0"]) == 8
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mgsr: error: {tmp_path / 'afile'} is a file, not a folder; give a new or empty folder for "
+                   f"the store",
+                   f"mgsr: error: no images (.bmp, .gif, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff, .webp) in "
+                   f"{tmp_path / 'empty'}; nothing to prepare"]
+    assert not (tmp_path / "s").exists() and (tmp_path / "afile").read_text() == "x"
+
+
+def _kill_when(condition, args: list[str], timeout: float = 60.0) -> None:
+    """Run ``mgsr`` in a process and kill -9 it as soon as ``condition()`` holds (or when it ends)."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "mgsr", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("moment", ["folder made", "first array", "third array"])
+def test_a_prepare_killed_at_any_moment_is_completed_by_the_next_run(tmp_path, moment):
+    """kill -9 at several moments (the issue: after the first arrays, before any manifest): the next run always
+    completes the store, and it equals a store prepared in one go."""
+    raw = make_images(tmp_path / "raw", [(120, 100)] * 8)
+    store = tmp_path / "store"
+    arrays = store / "arrays"
+
+    def npy() -> int:
+        return len(list(arrays.glob("*.npy"))) if arrays.is_dir() else 0
+
+    wanted = {"folder made": lambda: store.exists(), "first array": lambda: npy() >= 1,
+              "third array": lambda: npy() >= 3}[moment]
+    args = ["data", "prepare", str(raw), "-o", str(store), "--workers", "0", "--target-megapixels", "0.005"]
+    _kill_when(wanted, args)
+    assert main(args) == 0
+    again = prepare([raw], tmp_path / "fresh", target_megapixels=0.005, workers=0, progress=False).store
+    completed = open_store(store)
+    assert [(i.source, i.height, i.width) for i in completed.images] == [(i.source, i.height, i.width)
+                                                                         for i in again.images]
+    for a, b in zip(completed.images, again.images):
+        assert np.array_equal(a.array(), b.array())

@@ -114,3 +114,14 @@ def test_torchrun_splits_a_folder_over_two_gloo_ranks(tmp_path):
     ranks = sorted(line.split(" running on ")[0] for line in result.stderr.splitlines() if " running on " in line)
     assert ranks == ["mgsr: rank 0 of 2", "mgsr: rank 1 of 2"]  # each rank says where it runs, once
     assert Image.open(out / "img1_x2.png").size == (20, 12) and Image.open(out / "img3_x2.png").size == (4, 4)
+
+
+def test_a_symlink_loop_as_input_is_one_line_and_the_others_still_run(tmp_path, capsys):
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    Image.new("RGB", (6, 5), (90, 120, 30)).save(tmp_path / "ok.png")
+    code = main(["upscale", str(tmp_path / "loop.png"), str(tmp_path / "ok.png"), "-o", str(tmp_path / "out"),
+                 "--scale", "2", "-q"])
+    err = capsys.readouterr().err
+    assert code == 5 and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == [f"mgsr: error: {tmp_path / 'loop.png'}: no such file"]
+    assert (tmp_path / "out" / "ok_x2.png").is_file()

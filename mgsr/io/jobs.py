@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 
 from mgsr.errors import ImageError
+from mgsr.io.files import real_path
 
 
 @attrs.frozen
@@ -28,7 +29,7 @@ class Task:
 
 def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
     """The resolved path (symlinks followed) and, when the file exists, its (device, inode): hard links too."""
-    resolved = path.resolve()
+    resolved = real_path(path)
     try:
         st = resolved.stat()
     except OSError:
@@ -41,7 +42,7 @@ def plan(sources: Iterable[Path], target_of: Callable[[Path], Path]) -> list[Tas
     tasks, claimed = [], {}
     for source in sources:
         target = target_of(source)
-        key = target.resolve()
+        key = real_path(target)
         tasks.append(Task(source, target, claimed.get(key)))
         claimed.setdefault(key, source)
     return tasks

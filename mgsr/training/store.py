@@ -36,7 +36,8 @@ import attrs
 import numpy as np
 
 from mgsr.io.atomic import atomic_path
-from mgsr.errors import MgsrError
+from mgsr.io.images import IMAGE_SUFFIXES
+from mgsr.errors import DataError, MgsrError
 from mgsr.training.training_images import image_folders, load_rgb_uint8  # the raw stream's decoder
 
 MANIFEST = "manifest.json"
@@ -47,10 +48,8 @@ VERSION = 1
 CHECKPOINT_EVERY = 10.0
 
 
-class StoreError(MgsrError):
-    """A prepared store cannot be read or written as asked."""
-
-    exit_code = 8  # the data errors' code (mgsr.data.DataError)
+class StoreError(DataError):
+    """A prepared store cannot be read or written as asked (a training-data error: exit code 8)."""
 
 
 @attrs.frozen
@@ -233,7 +232,12 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
 
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder} is a file, not a folder; give a new or empty folder for the store")
     files = [str(p.resolve()) for p in image_folders(sources)]
+    if not files:
+        raise StoreError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; "
+                         f"nothing to prepare")
     old: dict[str, dict[str, Any]] = {}
     if is_store(folder):
         manifest = _read_manifest(folder)
@@ -242,7 +246,7 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
                              f"not {target_megapixels}; prepare into another folder (the recipe's "
                              f"data.target_megapixels must match the store's)")
         old = {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
-    elif folder.exists() and any(folder.iterdir()):
+    elif folder.exists() and not _interrupted_start(folder):
         raise StoreError(f"{folder} exists, is not empty and is not a store; choose a new or empty folder")
     arrays = folder / ARRAYS
     try:
@@ -261,6 +265,7 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
         with atomic_path(folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(data, indent=1))
 
+    write_manifest()  # before the first array: a store killed at any moment from here on is a (partial) store
     workers = (os.cpu_count() or 1) if workers is None else workers
     decoded = 0
     last = time.monotonic()
@@ -291,6 +296,17 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
     _remove_orphans(arrays, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
     store = open_store(folder)
     return PrepareReport(store, decoded, len(store.images) - decoded, store.skipped)
+
+
+def _interrupted_start(folder: Path) -> bool:
+    """Whether ``folder`` holds only what a preparation killed before its first manifest leaves (an empty
+    ``arrays/`` and the manifest's temporary file), or nothing: the next run may take it over."""
+    for entry in folder.iterdir():
+        ours = entry.name == ARRAYS and entry.is_dir() or (entry.name.startswith(f".{MANIFEST}.")
+                                                           and entry.name.endswith(".tmp"))
+        if not ours:
+            return False
+    return True
 
 
 def _remove_orphans(arrays: Path, wanted: set[str]) -> None:
