@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="W fixed in the graph (e.g. 0.5, one per 2x level as 0.3,1.0, or a calibration .json): "
                         "the graph has the one input image; default: noise_j and w inputs")
     p.add_argument("--seed", type=int, default=None,
-                   help="with --noise: whose noise is baked in (mgsr upscale --seed's, for images up to "
-                        "~500/scale*2 pixels a side; repeated beyond); default 0")
+                   help="with --noise: whose noise is baked in (mgsr upscale --seed's values for images up to "
+                        "1024/scale - 2*scale pixels a side, 248 at 4x; the grain repeats beyond); default 0")
     p.set_defaults(func=run)
 
 
