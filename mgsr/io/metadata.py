@@ -57,7 +57,12 @@ def read_metadata(im: Image.Image, orientation: int | None = None) -> Metadata:
     ``orientation``: the tag's value when Pillow applied and removed it already (it does so on loading a TIFF).
     """
     exif = Image.Exif()  # a copy: the caller's image keeps its own tags
-    exif.load(im.getexif().tobytes())
+    try:
+        exif.load(im.getexif().tobytes())
+    except (OSError, ValueError, SyntaxError, TypeError, KeyError, struct.error) as exc:
+        # a camera's broken EXIF must not make the picture unreadable: the pixels are still good
+        warnings.warn(f"unreadable EXIF dropped ({type(exc).__name__}: {exc})", stacklevel=3)
+        exif = Image.Exif()
     orientation_given = orientation is not None  # then ``im`` is turned already, its tags are not
     if orientation is None:
         orientation = exif.get(ORIENTATION, 1)
