@@ -73,3 +73,65 @@ def test_onnx_matches_mgsr(tiny, tmp_path, w):
 def test_export_command_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "x.onnx")]) != 0
     assert "missing.safetensors" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def one_image(tiny, tmp_path_factory):
+    """`mgsr export --noise W` of the tiny model, made on first use per W (~10 s each); seed 7's noise baked in."""
+    generator, _ = tiny
+    folder = tmp_path_factory.mktemp("one_image")
+    weights = folder / "tiny.safetensors"
+    save_generator(weights, generator, structure_model_spec(TINY), ModelCard(name="tiny", default_noise=1.0))
+    files = {}
+
+    def exported(w: float):
+        if w not in files:
+            files[w] = folder / f"w{w}.onnx"
+            args = ["export", str(weights), "-o", str(files[w]), "--scale", "2", "--noise", str(w), "--seed", "7"]
+            assert main(args) == 0
+        return files[w]
+
+    return generator, exported
+
+
+@pytest.mark.parametrize("w", [1.0, pytest.param(0.0, marks=pytest.mark.slow)])
+def test_one_image_onnx_equals_mgsr(one_image, w):
+    """One input, one output; the same values as mgsr at that seed (the baked pattern is mgsr's own draws)."""
+    generator, exported = one_image
+    session = ort.InferenceSession(str(exported(w)), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    assert [o.name for o in session.get_outputs()] == ["sr"]
+    for height, width in ((13, 17), (20, 9)):
+        image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height))
+        theirs = session.run(None, {"image": image.numpy()})[0]
+        again = session.run(None, {"image": image.numpy()})[0]
+        assert np.array_equal(theirs, again)  # deterministic: no random op in the graph
+        ours = upscale_tensor(generator, image, scale=2, noise_amp=w, seed=7).numpy()
+        assert theirs.shape == (1, 3, 2 * height, 2 * width)
+        assert np.abs(theirs - ours).max() < 1e-4
+    if w == 1.0:  # seed 7's noise, not any noise: seed 0 gives another image
+        other = upscale_tensor(generator, image, scale=2, noise_amp=w, seed=0).numpy()
+        assert np.abs(other - theirs).max() > 1e-3
+
+
+def test_baked_noise_repeats_mgsr_draws(tiny):
+    """Past the pattern's side the noise repeats it: mgsr's draws inside, unit-normal statistics all over."""
+    from mgsr.inference.noise import noise_maps
+    from mgsr.model.export import OneImageGraph
+
+    generator, _ = tiny
+    graph = OneImageGraph(generator, 4, [1.0, 1.0], seed=3, period=64)
+    padded = torch.zeros(1, 3, 150, 90)
+    maps = graph.unit_noise(padded)
+    mgsr_maps = noise_maps(generator.noise_source, (1, 1, 150, 90), 2, seed=3)
+    for j, (z, ref) in enumerate(zip(maps, mgsr_maps)):
+        assert z.shape == ref.shape == (1, 1, 150 << j, 90 << j)
+        assert torch.equal(z[..., :64, :64], ref[..., :64, :64])
+        assert torch.equal(z[..., 64:128, :64], z[..., :64, :64])
+        assert torch.equal(z[..., :64, 64:90], z[..., :64, :26])
+        assert abs(float(z.mean())) < 0.1 and abs(float(z.std()) - 1) < 0.1
+
+
+def test_export_seed_needs_noise(tmp_path, capsys):
+    assert main(["export", "pirm-r3", "-o", str(tmp_path / "x.onnx"), "--seed", "3"]) != 0
+    assert "--noise" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import attrs
 import numpy as np
 import torch
 from PIL import Image
@@ -117,7 +118,9 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
     super_resolve(model, picture.rgb(), out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
     alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
-    return Picture(color=color, alpha=alpha, bits=picture.bits, mode=picture.mode, icc_profile=picture.icc_profile)
+    # evolve, not a new Picture: the ICC profile and the metadata (EXIF, DPI, text) travel to the output file,
+    # which scales the DPI by the output's size over the size the metadata was read at
+    return attrs.evolve(picture, color=color, alpha=alpha)
 
 
 def upscale(

@@ -3,13 +3,15 @@
 The network sees RGB in [0, 1].  Everything else is bookkeeping so that what
 comes out matches what went in: grey stays grey, alpha is kept (upscaled
 separately), 16-bit stays 16-bit, CMYK is converted back where the format can
-hold it, EXIF orientation is applied.  Pillow cannot hold 16-bit RGB, so those
+hold it, EXIF orientation is applied and the metadata (EXIF, DPI, PNG text: :mod:`mgsr.io.metadata`)
+travels to the output.  Pillow cannot hold 16-bit RGB, so those
 PNGs go through pypng.  Writes go to a temporary file renamed into place, so a
 failure never leaves a partial output.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mgsr.io.atomic import atomic_path
+from mgsr.io.metadata import ORIENTATION, Metadata, orient, png_chunks, read_metadata, save_options
 from mgsr.errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
@@ -44,6 +47,7 @@ class Picture:
     bits: int = 8  # 8 or 16 (32 for float "F" images, written unquantised)
     mode: str = "RGB"  # colour family to write back: "L", "RGB" or "CMYK"
     icc_profile: bytes | None = None
+    metadata: Metadata = attrs.field(factory=Metadata)  # EXIF, DPI, PNG text, for the output file
 
     @property
     def size(self) -> tuple[int, int]:
@@ -69,17 +73,31 @@ def _png_header(path: Path) -> tuple[int, int] | None:
 
 
 def _read_png16(path: Path) -> Picture:
+    """Pixels through pypng; metadata and orientation through Pillow, which reads the chunks without the pixels."""
+    with Image.open(path) as im:
+        orientation = im.getexif().get(ORIENTATION, 1)  # before read_metadata resets it
+        metadata, icc = read_metadata(im), im.info.get("icc_profile")
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     planes = info["planes"]
-    data = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)
+    data = orient(np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes),
+                  orientation)
     alpha = _scaled(data[..., -1], 16) if info["alpha"] else None
     color = _scaled(data[..., : planes - (1 if info["alpha"] else 0)], 16)
-    return Picture(color=color, alpha=alpha, bits=16, mode="L" if color.shape[2] == 1 else "RGB")
+    return Picture(color=color, alpha=alpha, bits=16, mode="L" if color.shape[2] == 1 else "RGB",
+                   icc_profile=icc, metadata=metadata)
 
 
-def decode(im: Image.Image) -> Picture:
-    """Turn a PIL image of any mode into a Picture (EXIF orientation applied)."""
-    im = ImageOps.exif_transpose(im)
+def decode(im: Image.Image, orientation: int | None = None) -> Picture:
+    """Turn a PIL image of any mode into a Picture (EXIF orientation applied, metadata kept).
+
+    ``orientation``: the file's EXIF orientation where Pillow applied it on loading (TIFF), else read from ``im``.
+    """
+    picture = _decode_pixels(ImageOps.exif_transpose(im))
+    picture.metadata = read_metadata(im, orientation)
+    return picture
+
+
+def _decode_pixels(im: Image.Image) -> Picture:
     icc = im.info.get("icc_profile")
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":
@@ -115,8 +133,10 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
         if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
             return _read_png16(path)
         with Image.open(path) as im:
+            # Pillow turns a TIFF by its orientation as it loads it and drops the tag: note it first
+            turned = im.getexif().get(ORIENTATION) if im.format == "TIFF" else None
             im.load()
-            return decode(im)
+            return decode(im, turned)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -213,10 +233,21 @@ def write_picture(
                                     bitdepth=16)
                 with open(tmp, "wb") as fh:
                     writer.write(fh, raw16.reshape(h, w * planes))
+                _add_png_chunks(tmp, png_chunks(picture.metadata, picture.size, picture.icc_profile))
             else:
-                im.save(tmp, format=fmt, **options)
+                im.save(tmp, format=fmt, **options, **save_options(picture.metadata, fmt, picture.size))
     except (OSError, ValueError, png.Error) as exc:
         raise ImageError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _add_png_chunks(path: Path, chunks: list[tuple[bytes, bytes]]) -> None:
+    """Insert ``chunks`` after the IHDR of the PNG at ``path`` (pypng writes no metadata of its own)."""
+    if not chunks:
+        return
+    existing = list(png.Reader(filename=str(path)).chunks())
+    buffer = io.BytesIO()
+    png.write_chunks(buffer, existing[:1] + chunks + existing[1:])
+    path.write_bytes(buffer.getvalue())
 
 
 def noise_map_of(picture: Picture) -> np.ndarray:

@@ -11,6 +11,11 @@ gives the same, reproducible output:
   for that seed.  Multiply a draw by a map in [0, 1] for per-region control.
 * ``w``       (levels,) float32: W per level; zeros give the W = 0 (lowest distortion) result.
 
+With ``noise`` (:func:`export_onnx`, ``mgsr export --noise W``) the graph has the one input ``image`` instead:
+W is fixed and the unit noise is made inside the graph from a baked pattern (:class:`OneImageGraph`), so
+tools that run one image in, one image out (chainNNer, vs-mlrt) can use it, and the same input always gives
+the same output.
+
 Output ``sr``: (N, 3, sH, sW), not clamped.  Border handling is inside the
 graph: the image is reflect-padded by ``scale`` pixels and ``scale * scale``
 pixels are cut from each side of the result, as in the authors' release and
@@ -30,9 +35,15 @@ from torch import nn
 
 from mgsr.errors import MgsrError
 from mgsr.model.generator import GMGBP
-from mgsr.inference.core import border_pad, levels_for
+from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_for
+from mgsr.inference.noise import noise_region
 
 OPSET = 18
+
+#: Side, in pixels of its level, of the unit-noise pattern baked into a one-image graph per level: mgsr's own
+#: seeded draws (the top-left NOISE_PERIOD x NOISE_PERIOD of each level's map), repeated beyond.  512 keeps a
+#: 4x graph's patterns at 2 MB (the network is 1.1 MB) and makes the repeat 1024 output pixels or more.
+NOISE_PERIOD = 512
 
 
 class ExportGraph(nn.Module):
@@ -53,6 +64,51 @@ class ExportGraph(nn.Module):
         return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
 
 
+class OneImageGraph(nn.Module):
+    """``image -> sr`` with W fixed and the unit noise made in the graph: a baked pattern per level, repeated.
+
+    Why a baked pattern and not ONNX ``RandomNormal``: a seeded RandomNormal is only as deterministic as
+    each runtime's generator (onnxruntime's differs between versions and between CPU and CUDA, TensorRT does
+    not promise any seed), and it could never equal mgsr's output.  The pattern is mgsr's own per-block draws
+    for ``seed`` (:mod:`mgsr.inference.noise`), so for one image whose padded map fits the pattern at every
+    level ((H + 2s) * 2**j <= NOISE_PERIOD, likewise W) the graph gives ``mgsr upscale --seed``'s values;
+    larger images repeat the pattern with period NOISE_PERIOD, with the same unit-normal statistics.  Every
+    image of a batch gets the same noise (mgsr draws each its own).
+    """
+
+    def __init__(self, generator: GMGBP, scale: int, amps: list[float], seed: int = 0,
+                 period: int = NOISE_PERIOD) -> None:
+        super().__init__()
+        self.generator = generator
+        self.scale = scale
+        self.levels = levels_for(scale)
+        self.amps = amps
+        self.noisy = any(a != 0 for a in amps)
+        self.period = period
+        for j in range(self.levels if self.noisy else 0):
+            pattern = noise_region(generator.noise_source, 1, generator.noise_channels, seed, j, (0, period),
+                                   (0, period))
+            self.register_buffer(f"pattern_{j}", pattern)
+
+    def unit_noise(self, padded: torch.Tensor) -> list[torch.Tensor]:
+        """Each level's unit noise for the padded batch: the patterns repeated (Gather in ONNX) to its size."""
+        n, _, h, w = padded.shape
+        noise = []
+        for j in range(self.levels):
+            rows = torch.arange(h * (1 << j), device=padded.device) % self.period
+            cols = torch.arange(w * (1 << j), device=padded.device) % self.period
+            pattern = getattr(self, f"pattern_{j}")
+            noise.append(pattern.index_select(2, rows).index_select(3, cols).expand(n, -1, -1, -1))
+        return noise
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        padded = border_pad(image, self.scale)
+        noise = self.unit_noise(padded) if self.noisy else None
+        out = self.generator(padded, self.levels, noise_amp=self.amps, noise=noise)[-1]
+        crop = self.scale * self.scale
+        return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+
+
 def input_names(scale: int) -> list[str]:
     return ["image", *(f"noise_{j}" for j in range(levels_for(scale))), "w"]
 
@@ -66,26 +122,37 @@ def example_inputs(generator: GMGBP, scale: int, height: int = 24, width: int = 
     return (image, *noise, torch.ones(levels_for(scale)))
 
 
-def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4) -> Path:
-    """Write ``generator`` at ``scale`` as an ONNX file with dynamic batch, height and width; returns the path."""
+def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4,
+                noise: NoiseSetting | None = None, seed: int = 0) -> Path:
+    """Write ``generator`` at ``scale`` as an ONNX file with dynamic batch, height and width; returns the path.
+
+    ``noise=None``: inputs ``image``, ``noise_j`` and ``w`` (:class:`ExportGraph`).  ``noise=W`` (one W or
+    one per 2x level): the one input ``image``, W fixed, the noise of ``seed`` baked in (:class:`OneImageGraph`).
+    """
     path = Path(path)
     levels = levels_for(scale)
     # a loaded generator is channels-last for speed; its layout checks would pin the traced batch size
     generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
-    graph = ExportGraph(generator, scale).eval()
-    names = input_names(scale)
     h, w, n = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1), torch.export.Dim("batch")
-    rest: list[dict[int, object] | None] = [
-        {0: n, 2: (h + 2 * scale) * (1 << j), 3: (w + 2 * scale) * (1 << j)} for j in range(levels)
-    ]
-    shapes = {"image": {0: n, 2: h, 3: w}, "noise_and_w": (*rest, None)}
+    graph: nn.Module
+    if noise is None:
+        graph = ExportGraph(generator, scale).eval()
+        names = input_names(scale)
+        rest: list[dict[int, object] | None] = [
+            {0: n, 2: (h + 2 * scale) * (1 << j), 3: (w + 2 * scale) * (1 << j)} for j in range(levels)
+        ]
+        shapes: dict[str, object] = {"image": {0: n, 2: h, 3: w}, "noise_and_w": (*rest, None)}
+        example = example_inputs(generator, scale)
+    else:
+        graph = OneImageGraph(generator, scale, check_noise(noise, levels), seed).eval()
+        names, shapes, example = ["image"], {"image": {0: n, 2: h, 3: w}}, example_inputs(generator, scale)[:1]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with torch.no_grad(), warnings.catch_warnings():
             # the exporter's own deprecation notes and axis-renaming remarks are not the user's business
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
-            torch.onnx.export(graph, example_inputs(generator, scale), str(path), input_names=names,
+            torch.onnx.export(graph, example, str(path), input_names=names,
                               output_names=["sr"], dynamic_shapes=shapes, opset_version=OPSET,
                               dynamo=True, external_data=False, optimize=True, verbose=False)
     except ImportError as exc:
