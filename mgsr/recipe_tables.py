@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mgsr.errors import RecipeError
+from mgsr.recipe_names import find_base, find_recipe
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe") -> dict[str, Any]:
@@ -54,13 +55,15 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, .
 
 
 def read_recipe_table(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The raw TOML table of a recipe file, with its ``base`` recipes merged in; file errors as RecipeError.
+    """The raw TOML table of a recipe file or bundled recipe name, with its ``base`` recipes merged in; file
+    errors as RecipeError.
 
-    ``base = "other.toml"`` (relative to this file) starts from that recipe: tables
+    ``base = "other.toml"`` (relative to this file, else a bundled name such as ``"pirm_r3"``) starts from
+    that recipe: tables
     merge key by key, everything else (values, arrays such as ``[[losses]]``) is
     replaced, and a component table whose ``type`` changes is replaced whole.
     """
-    path = Path(path)
+    path = find_recipe(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -74,7 +77,7 @@ def read_recipe_table(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[st
         return data
     if not isinstance(base, str):
         raise RecipeError(f"{path}: 'base' must be a file name string, got {base!r}")
-    base_path = (path.parent / base).resolve()
+    base_path = find_base(base, path).resolve()
     if base_path in _seen:
         raise RecipeError(f"{path}: 'base' chain loops back to {base_path}")
     return _merge(read_recipe_table(base_path, (*_seen, path.resolve())), data)

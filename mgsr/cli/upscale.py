@@ -13,6 +13,7 @@ from mgsr.cli.options import add_device
 from mgsr.errors import ImageError, MgsrError
 
 if TYPE_CHECKING:
+    from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
     from mgsr.training.distributed import Context
 
@@ -25,7 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
     p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt")
-    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    p.add_argument("--scale", type=int, default=None, choices=(2, 4, 8),
+                   help="the network's factor (default 4); for any other size use --outscale, --width, --height")
+    p.add_argument("--outscale", type=float, default=None, metavar="F",
+                   help="any factor in (1, 8], e.g. 3 or 2.5: the next larger of 2x/4x/8x, then an antialiased "
+                        "bicubic downscale to the exact size (outputs photo_x3.png, photo_x2.5.png)")
+    p.add_argument("--width", type=int, default=None, metavar="W",
+                   help="output width in pixels; the height follows the aspect ratio (outputs photo_1920w.png)")
+    p.add_argument("--height", type=int, default=None, metavar="H",
+                   help="output height in pixels; with --width too, it must keep the aspect (no stretching)")
     p.add_argument("--noise", default=None,
                    help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "
                         "`mgsr calibrate`; default: the model's recorded W")
@@ -95,7 +104,19 @@ def collect_inputs(patterns: list[str]) -> list[Path]:
     return found
 
 
-def _target(source: Path, out: Path, single_file: bool, scale: int, fmt: str | None) -> Path:
+def size_request(args: argparse.Namespace) -> SizeRequest:
+    """--scale, or --outscale, or --width / --height, as one request (--scale S is outscale S: no resize)."""
+    from mgsr.inference.outsize import SizeRequest
+
+    sized = (args.outscale, args.width, args.height) != (None, None, None)
+    if sized and args.scale is not None:
+        raise MgsrError("--scale contradicts --outscale / --width / --height: give one way of sizing")
+    if sized:
+        return SizeRequest(args.outscale, args.width, args.height)
+    return SizeRequest(outscale=float(args.scale or 4))
+
+
+def _target(source: Path, out: Path, single_file: bool, tag: str, fmt: str | None) -> Path:
     if single_file:
         return out
     from mgsr.io.images import IMAGE_SUFFIXES
@@ -103,7 +124,7 @@ def _target(source: Path, out: Path, single_file: bool, scale: int, fmt: str | N
     suffix = f".{fmt}" if fmt else source.suffix.lower()
     if suffix not in IMAGE_SUFFIXES or suffix in (".gif", ".ppm", ".pgm"):
         suffix = ".png"
-    return out / f"{source.stem}_x{scale}{suffix}"
+    return out / f"{source.stem}_{tag}{suffix}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
+    request = size_request(args)
     inputs = collect_inputs(args.inputs)
     out = Path(args.output)
     single_file = out.suffix.lower() in IMAGE_SUFFIXES
@@ -122,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if single_file and args.format and same.get(out.suffix.lower().lstrip("."), out.suffix.lower().lstrip(".")) \
             != same.get(args.format, args.format):
         raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
-    tasks = plan(inputs, lambda source: _target(source, out, single_file, args.scale, args.format))
+    tasks = plan(inputs, lambda source: _target(source, out, single_file, request.tag, args.format))
     refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
     try:
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
@@ -131,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     # under torchrun: one process per rank (gloo on CPU, NCCL with each rank on cuda:LOCAL_RANK)
     ctx, device = from_environment(args.device, announce=not args.quiet)
     try:
-        return _run_tasks(args, tasks, noise, tile, ctx, device)
+        return _run_tasks(args, tasks, noise, tile, ctx, device, request)
     finally:
         shutdown(ctx)
 
@@ -166,13 +188,13 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
 
 
 def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | None, tile: int | str | None, ctx: Context,
-               device: str) -> int:
+               device: str, request: SizeRequest) -> int:
     from tqdm import tqdm
 
     from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
     from mgsr.io.jobs import describe, share
     from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
-    from mgsr.inference.pictures import upscale_picture
+    from mgsr.inference.pictures import upscale_picture_to
     from mgsr.model.loading import resolve_model
 
     noise_map = None
@@ -181,7 +203,8 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     model = resolve_model(args.model, device)
     if noise is None:
         noise = model.default_noise
-    check_noise(noise, levels_for(args.scale))  # once, before any image, not once per image
+    if request.fixed_level is not None:  # once, before any image, not once per image
+        check_noise(noise, levels_for(request.fixed_level))
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
 
@@ -201,8 +224,8 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
             picture = read_picture(source)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = upscale_picture(model, picture, scale=args.scale, noise=noise, noise_map=noise_map,
-                                         seed=args.seed, tile=tile, device=device, backend=backend,
+                result = upscale_picture_to(model, picture, request, where=str(source), noise=noise,
+                                         noise_map=noise_map, seed=args.seed, tile=tile, device=device, backend=backend,
                                          precision=args.precision,
                                          on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
                 try:

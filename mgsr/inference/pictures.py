@@ -17,7 +17,9 @@ from PIL import Image
 from mgsr.inference.core import (DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, margin_for,
                                  upscale_tensor)
 from mgsr.devices import resolve_device
+from mgsr.errors import MgsrError
 from mgsr.inference.memory import reuse_freed_memory
+from mgsr.inference.outsize import SizeRequest, resize_picture
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
@@ -123,11 +125,28 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     return attrs.evolve(picture, color=color, alpha=alpha)
 
 
+def upscale_picture_to(model: GMGBP, picture: Picture, request: SizeRequest, *, where: str = "image",
+                       **options: object) -> Picture:
+    """Upscale a decoded Picture to the size ``request`` asks for (any factor, a width, a height).
+
+    The network runs at the smallest of 2x, 4x, 8x at or above the request (tiles, bit depth and alpha as
+    :func:`upscale_picture`, whose other options these are), then the assembled result is shrunk to the
+    exact size by :func:`~mgsr.inference.outsize.resize_picture`; a request that is a level is not resized.
+    ``where`` names the image in errors (a width smaller than the image's, say).
+    """
+    level, size = request.plan(picture.size, where)
+    result = upscale_picture(model, picture, scale=level, **options)
+    return result if result.size == size else resize_picture(result, size)
+
+
 def upscale(
     image: Image.Image | np.ndarray,
     *,
     model: str | os.PathLike[str] | GMGBP = "pirm-r3",
-    scale: int = 4,
+    scale: int | None = None,
+    outscale: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
     noise: NoiseSetting | None = None,
     noise_map: np.ndarray | Image.Image | None = None,
     seed: int = 0,
@@ -141,7 +160,13 @@ def upscale(
     Arrays: (H, W) or (H, W, 1) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA; uint8,
     uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``tile="auto"``
     bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
+    ``scale`` (2, 4 or 8; default 4) is the network's factor; instead, ``outscale`` (any factor in (1, 8]) or
+    ``width`` and/or ``height`` (the other side follows the aspect) give any size (:func:`upscale_picture_to`).
     """
+    sized = (outscale, width, height) != (None, None, None)
+    if scale is not None and sized:
+        raise MgsrError("give scale (2, 4 or 8) or outscale / width / height, not both")
+    request = SizeRequest(outscale, width, height) if sized else None  # a bad request fails before any work
     device = resolve_device(device) if isinstance(device, str) else device  # "auto" accepted, as on the CLI
     generator = resolve_model(model, device)
     if noise is None:
@@ -154,9 +179,10 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    result = upscale_picture(generator, picture, scale=scale, noise=noise, noise_map=noise_map, seed=seed,
-                             tile=tile, device=device, backend=choose_backend(backend, device, precision),
-                             precision=precision)
+    options = dict(noise=noise, noise_map=noise_map, seed=seed, tile=tile, device=device,
+                   backend=choose_backend(backend, device, precision), precision=precision)
+    result = upscale_picture_to(generator, picture, request, **options) if request is not None \
+        else upscale_picture(generator, picture, scale=scale or 4, **options)
     if isinstance(image, Image.Image):
         pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead
