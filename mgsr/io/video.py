@@ -87,11 +87,16 @@ def _video_stream(source: Path, container: Any) -> Any:
     return container.streams.video[0]
 
 
-def _count(stream: Any) -> int | None:
+def _count(container: Any, stream: Any) -> int | None:
+    """The frame count the header gives, else duration x rate (Matroska records only the file's duration)."""
     if stream.frames:
         return int(stream.frames)
-    if stream.duration and stream.average_rate:
+    if not stream.average_rate:
+        return None
+    if stream.duration:
         return round(float(stream.duration * stream.time_base * stream.average_rate))
+    if container.duration:  # in microseconds (AV_TIME_BASE)
+        return round(container.duration / 1_000_000 * float(stream.average_rate))
     return None
 
 
@@ -102,7 +107,7 @@ def probe(source: str | os.PathLike[str]) -> VideoInfo:
     with _open_input(av, source) as container:
         stream = _video_stream(source, container)
         return VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height,
-                         frames=_count(stream), rate=stream.average_rate,
+                         frames=_count(container, stream), rate=stream.average_rate,
                          audio_streams=len(container.streams.audio))
 
 
