@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mgsr.cli.options import add_device
+from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="redo outputs that exist already (default: skip them, so an interrupted job continues)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
+    add_video_options(p)
     p.set_defaults(func=run)
 
 
@@ -130,12 +132,15 @@ def _target(source: Path, out: Path, single_file: bool, tag: str, fmt: str | Non
 def run(args: argparse.Namespace) -> int:
     from mgsr.io.images import IMAGE_SUFFIXES
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
+    from mgsr.io.video import is_video
     from mgsr.training.distributed import from_environment, shutdown
 
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
     request = size_request(args)
     inputs = collect_inputs(args.inputs)
+    if any(is_video(p) for p in inputs):  # clips go their own way, frame by frame: mgsr.cli.upscale_video
+        return run_videos(args, inputs, noise, tile)
     out = Path(args.output)
     single_file = out.suffix.lower() in IMAGE_SUFFIXES
     if single_file and len(inputs) > 1:

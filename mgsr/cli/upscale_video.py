@@ -1,0 +1,106 @@
+"""``mgsr upscale clip.mp4 -o clip_x4.mp4``: the video branch of ``mgsr upscale`` (one clip at a time, frames in order).
+
+Kept apart from :mod:`mgsr.cli.upscale`, which only dispatches here when its inputs are videos, so the
+picture path (batches, skipping, torchrun sharing) stays as it is.  A clip is one output file, written
+whole or not at all; outputs that exist are skipped unless ``--overwrite``, as for pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mgsr.errors import ImageError, MgsrError
+from mgsr.io.video import DEFAULT_CRF, VIDEO_SUFFIXES, is_video
+
+
+def add_video_options(p: argparse.ArgumentParser) -> None:
+    """The options only video inputs use (grouped under their own heading in ``--help``)."""
+    group = p.add_argument_group("video (inputs .mp4 .m4v .mov .mkv .webm .avi; pip install \"mgsr[video]\")")
+    group.add_argument("--seed-per-frame", action="store_true",
+                       help="seed frame i with --seed + i: grain that changes every frame (default: the same seed "
+                            "for every frame, so W > 0 grain does not flicker on a static shot)")
+    group.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                       help=f"video quality, H.264 (VP9 for .webm) constant rate factor: 0 lossless .. 51, "
+                            f"default {DEFAULT_CRF} (near-lossless; +6 about halves the file)")
+
+
+def _target(source: Path, out: Path, single_file: bool, scale: int) -> Path:
+    return out if single_file else out / f"{source.stem}_x{scale}{source.suffix.lower()}"
+
+
+def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list[float] | None,
+               tile: int | str | None) -> int:
+    """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
+    from tqdm import tqdm
+
+    from mgsr.devices import announce_device, resolve_device
+    from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
+    from mgsr.inference.video import upscale_video
+    from mgsr.io.images import noise_map_of, read_picture
+    from mgsr.io.jobs import plan, refuse_overwriting_inputs
+    from mgsr.io.video import require_av
+    from mgsr.model.loading import resolve_model
+
+    require_av()  # before the model loads: the one thing a fresh install lacks
+    others = [p for p in inputs if not is_video(p)]
+    if others:
+        raise MgsrError(f"{others[0]} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))}): upscale videos and "
+                        f"images in separate commands")
+    if (args.outscale, args.width, args.height) != (None, None, None):
+        raise MgsrError("videos are upscaled by a network level: use --scale 2, 4 or 8 (--outscale, --width and "
+                        "--height apply to pictures)")
+    args.scale = args.scale or 4  # the default level of pictures too
+    out = Path(args.output)
+    single_file = is_video(out)
+    if not single_file and out.suffix:
+        raise MgsrError(f"-o {out}: a video output needs one of {', '.join(sorted(VIDEO_SUFFIXES))} (or a folder)")
+    if single_file and len(inputs) > 1:
+        raise MgsrError(f"{len(inputs)} videos need an output folder, but {out} is a file name")
+    tasks = plan(inputs, lambda source: _target(source, out, single_file, args.scale))
+    refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
+    try:
+        (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    device = resolve_device(args.device)
+    if not args.quiet:
+        announce_device(args.device, device)
+    model = resolve_model(args.model, device)
+    noise = model.default_noise if noise is None else noise
+    check_noise(noise, levels_for(args.scale))
+    check_precision(args.precision)
+    backend = choose_backend(args.backend, device, args.precision)
+    noise_map = noise_map_of(read_picture(args.noise_map)) if args.noise_map else None
+
+    failed = written = skipped = 0
+    for task in tasks:
+        if task.target.is_file() and not args.overwrite:
+            skipped += 1
+            continue
+        bar = tqdm(unit="frame", desc=task.source.name, disable=args.quiet or None, file=sys.stderr)
+        try:
+            if task.clash is not None:
+                raise ImageError(f"{task.source}: its output {task.target} is also the output of {task.clash}")
+            frames = upscale_video(model, task.source, task.target, scale=args.scale, seed=args.seed,
+                                   seed_per_frame=args.seed_per_frame, crf=args.crf, noise=noise,
+                                   noise_map=noise_map, tile=tile, device=device, backend=backend,
+                                   precision=args.precision,
+                                   on_start=lambda total: setattr(bar, "total", total),
+                                   on_frame=lambda _: bar.update(),
+                                   on_note=lambda line: bar.write(f"mgsr: note: {line}", file=sys.stderr))
+            bar.close()
+            written += 1
+            if args.quiet or not sys.stderr.isatty():
+                sys.stdout.write(f"{task.source} -> {task.target} ({frames} frames)\n")
+                sys.stdout.flush()
+        except MgsrError as exc:
+            bar.close()
+            failed += 1
+            print(f"mgsr: error: {exc}", file=sys.stderr)
+    from mgsr.io.jobs import describe
+
+    print(f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
+          file=sys.stderr)
+    return ImageError.exit_code if failed else 0
