@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mgsr.cli.curve import add_arguments as add_curve_arguments
 from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
 from mgsr.version import __version__
@@ -107,6 +108,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import calibrate
 
+    if args.curve:
+        from mgsr.cli.curve import run_curve
+
+        return run_curve(args, *_model_evaluator(args), _progress)
+    if args.max_rmse is None:
+        raise EvaluationError("give --max-rmse B (the RMSE budget), or --curve to measure the whole curve")
+    args.output = args.output or "calib.json"
+
     try:
         low, high = (float(v) for v in args.range.split(":"))
     except ValueError:
@@ -173,9 +182,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("calibrate", help="the largest W whose RMSE on a set stays within a budget")
     _add_model(p)
-    p.add_argument("--max-rmse", type=float, required=True, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
+    p.add_argument("--max-rmse", type=float, default=None, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
     p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
-    p.add_argument("-o", "--output", default="calib.json", help="calibration record (default: %(default)s)")
+    p.add_argument("-o", "--output", default=None,
+                   help="calibration record (default: calib.json; curve.json with --curve)")
+    add_curve_arguments(p)
     _add_common(p)
     p.set_defaults(func=_cmd_calibrate)
