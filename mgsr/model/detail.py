@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mgsr.errors import WeightsError
+from mgsr.errors import MgsrError, WeightsError
 from mgsr.model.card import ModelCard, PDCurve
 
 #: what to tell a user whose model has no curve
@@ -41,15 +41,15 @@ def arc_progress(rmse: Sequence[float], niqe: Sequence[float]) -> np.ndarray:
 def _curve_of(card: ModelCard | None) -> PDCurve:
     if card is None or card.curve is None:
         name = "this model" if card is None else f"model '{card.name}'"
-        raise WeightsError(f"{name} has no perception-distortion curve in its card, so --detail cannot be "
-                           f"mapped to a W: {MEASURE_HINT}, or give --noise W instead")
+        raise WeightsError(f"{name} has no perception-distortion curve in its card, so a detail value "
+                           f"cannot be mapped to a noise W: {MEASURE_HINT}, or give the noise W instead")
     return card.curve
 
 
 def _check_fraction(t: float) -> float:
     t = float(t)
     if not (math.isfinite(t) and 0.0 <= t <= 1.0):
-        raise WeightsError(f"detail must be a number in [0, 1] (0: least distortion, 1: the model's most "
+        raise MgsrError(f"detail must be a number in [0, 1] (0: least distortion, 1: the model's most "
                            f"detail), got {t}")
     return t
 
@@ -57,11 +57,13 @@ def _check_fraction(t: float) -> float:
 def noise_for_detail(card: ModelCard | None, t: float) -> float:
     """The W at which the model has gone a fraction ``t`` of its way along its curve (see the module doc).
 
-    Monotone in ``t``; ``t = 0`` gives 0.0 and ``t = 1`` the curve's last W.  Where the curve stands still
-    between two samples (equal points), the first W reaching ``t`` is returned.
+    Monotone in ``t``; ``t = 0`` gives 0.0 and ``t = 1`` the curve's last W (the model's top).  Where the
+    curve stands still between two samples (equal points), the first W reaching ``t`` is returned.
     """
     t = _check_fraction(t)
     curve = _curve_of(card)
+    if t == 1.0:
+        return float(curve.noise[-1])
     p, w = arc_progress(curve.rmse, curve.niqe), curve.noise
     for i in range(len(w) - 1):
         if p[i + 1] >= t and p[i + 1] > p[i]:
@@ -76,5 +78,5 @@ def detail_for_noise(card: ModelCard | None, w: float) -> float:
     curve = _curve_of(card)
     w = float(w)
     if not (math.isfinite(w) and w >= 0):
-        raise WeightsError(f"noise amplitude W must be finite and >= 0, got {w}")
+        raise MgsrError(f"noise amplitude W must be finite and >= 0, got {w}")
     return float(np.interp(w, curve.noise, arc_progress(curve.rmse, curve.niqe)))
