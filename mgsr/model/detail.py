@@ -8,7 +8,7 @@ model's recorded W, where ``mgsr calibrate --curve`` stops by default), linear i
 Progress is the **arc length in the normalised (RMSE, NIQE) plane**, each axis divided by its range on the
 curve.  Why not RMSE or NIQE alone: neither is monotone in W on real sets (R3's RMSE peaks near W = 0.3 and
 falls back by W = 1; its NIQE rises again past W = 0.3), so a fraction of either does not name one W; and the
-two do not move in step (from W = 0.005 to 0.01, R3's NIQE covers half its range, its RMSE an eighth), so
+two do not move in step (from W = 0.003 to 0.012, R3's NIQE covers 3/4 of its range, its RMSE 3/10), so
 either alone crowds the visible change into a small part of t.  Arc length grows with W by construction,
 counts a step in either measure, and weighs the two equally after normalising: equal steps of t are equal
 steps along the plotted curve.
