@@ -40,6 +40,14 @@ def test_detail_is_monotone_from_zero_to_the_top():
     assert noise_for_detail(CARD, 0.8) < 0.04
 
 
+def test_a_curve_that_starts_or_ends_flat_still_spans_zero_to_the_top():
+    flat_ends = attrs.evolve(CURVE, rmse=(8.1, 8.1, *CURVE.rmse[2:-1], 9.43), niqe=(7.5, 7.5, *CURVE.niqe[2:-1], 4.33))
+    card = ModelCard("flat", 1.0, curve=flat_ends)
+    assert noise_for_detail(card, 0.0) == 0.0 and noise_for_detail(card, 1.0) == 1.0
+    assert 0.005 < noise_for_detail(card, 1e-9) < 0.006  # the first W where it moves
+    assert noise_for_detail(card, 1 - 1e-9) == pytest.approx(0.1, rel=1e-6)  # where it stops moving
+
+
 def test_detail_and_noise_round_trip():
     for t in np.linspace(0, 1, 41):
         assert detail_for_noise(CARD, noise_for_detail(CARD, t)) == pytest.approx(t, abs=1e-12)

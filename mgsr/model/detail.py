@@ -57,20 +57,18 @@ def _check_fraction(t: float) -> float:
 def noise_for_detail(card: ModelCard | None, t: float) -> float:
     """The W at which the model has gone a fraction ``t`` of its way along its curve (see the module doc).
 
-    Monotone in ``t``; ``t = 0`` gives 0.0 and ``t = 1`` the curve's last W (the model's top).  Where the
-    curve stands still between two samples (equal points), the first W reaching ``t`` is returned.
+    Monotone in ``t``; ``t = 0`` gives 0.0 and ``t = 1`` the curve's last W (the model's top, even where the
+    curve ends flat).  Where the curve stands still between samples, the first W reaching ``t`` is returned.
     """
     t = _check_fraction(t)
     curve = _curve_of(card)
     if t == 1.0:
         return float(curve.noise[-1])
     p, w = arc_progress(curve.rmse, curve.niqe), curve.noise
-    for i in range(len(w) - 1):
-        if p[i + 1] >= t and p[i + 1] > p[i]:
-            if t <= p[i]:
-                return float(w[i])
-            return float(w[i] + (t - p[i]) / (p[i + 1] - p[i]) * (w[i + 1] - w[i]))
-    return float(w[-1])  # not reached: p ends at 1 >= t
+    k = int(np.searchsorted(p, t, side="left"))  # the first sample with p >= t: p[k - 1] < t <= p[k]
+    if k == 0:
+        return float(w[0])
+    return float(w[k - 1] + (t - p[k - 1]) / (p[k] - p[k - 1]) * (w[k] - w[k - 1]))
 
 
 def detail_for_noise(card: ModelCard | None, w: float) -> float:
