@@ -2,7 +2,7 @@
 
 Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
 :func:`list_components`, :func:`pretrained`, :func:`upscale` (images and arrays),
-:func:`upscale_tensor` (tensors).
+:func:`upscale_tensor` (tensors), :func:`noise_for_detail` / :func:`detail_for_noise` (the detail scale).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from mgsr.version import __version__
 from mgsr.build import Built, build, build_generator  # noqa: E402
 from mgsr.errors import MgsrError  # noqa: E402
 from mgsr.inference.core import upscale_tensor  # noqa: E402
+from mgsr.model.detail import detail_for_noise, noise_for_detail  # noqa: E402
 from mgsr.model.loading import load_generator, pretrained  # noqa: E402
 from mgsr.recipe import Recipe, load_recipe  # noqa: E402
 from mgsr.inference.pictures import upscale  # noqa: E402
@@ -27,11 +28,13 @@ __all__ = [
     "build",
     "build_generator",
     "default_registry",
+    "detail_for_noise",
     "hookimpl",
     "list_components",
     "load_generator",
     "load_recipe",
     "make_plugin_manager",
+    "noise_for_detail",
     "pretrained",
     "upscale",
     "upscale_tensor",

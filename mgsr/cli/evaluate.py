@@ -12,12 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mgsr.cli.curve import add_arguments as add_curve_arguments
 from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
 from mgsr.version import __version__
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 
 DEFAULT_PROTOCOL = "pirm2018"
+DEFAULT_SWEEP = "0:1:21"
 
 
 def _progress(message: str) -> None:
@@ -85,9 +87,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
 
-    noises = parse_noise_values(args.noise)
-    evaluator, _ = _model_evaluator(args)
-    points = sweep(evaluator.evaluate, noises, progress=None if args.quiet else _progress)
+    if args.detail is not None:
+        if args.noise is not None:
+            raise EvaluationError("give --noise or --detail, not both: --detail sweeps t, each t chooses its W")
+        evaluator, _ = _model_evaluator(args)
+        points = _detail_points(args, evaluator)
+    else:
+        noises = parse_noise_values(args.noise or DEFAULT_SWEEP)
+        evaluator, _ = _model_evaluator(args)
+        points = sweep(evaluator.evaluate, noises, progress=None if args.quiet else _progress)
     prefix = Path(args.output)
     context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
@@ -95,17 +103,42 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     title = f"{args.model}: RMSE vs NIQE over W ({args.protocol}, {len(evaluator.images)} images, x{args.scale})"
     plot_sweep(png_path, points, title)
     metrics = points[0].evaluation.metrics
-    print(f"{'W':>8}" + "".join(f"{m:>11}" for m in metrics))
+    print(("" if args.detail is None else f"{'detail':>8}") + f"{'W':>10}" + "".join(f"{m:>11}" for m in metrics))
     for p in points:
-        print(f"{p.noise:>8.4g}" + "".join(f"{p.evaluation.aggregate[m]:>11.4f}" for m in metrics))
+        print(("" if p.detail is None else f"{p.detail:>8.4g}") + f"{p.noise:>10.4g}"
+              + "".join(f"{p.evaluation.aggregate[m]:>11.4f}" for m in metrics))
     for note in points[0].evaluation.notes:
         print(f"note: {note}")
     print(f"wrote {csv_path} and {png_path}")
     return 0
 
 
+def _detail_points(args: argparse.Namespace, evaluator):  # noqa: ANN202 - SweepPoint list, imported lazily
+    """``mgsr sweep --detail``: each t through the model's curve to its W, scored; the points carry both."""
+    import attrs
+
+    from mgsr.evaluation.tradeoff import parse_noise_values, sweep
+    from mgsr.model.detail import noise_for_detail
+    from mgsr.model.loading import MODELS
+
+    details = parse_noise_values(args.detail, "--detail")
+    card = MODELS.get(args.model).card
+    noises = [noise_for_detail(card, t) for t in details]  # monotone: the order of W is the order of t
+    points = sweep(evaluator.evaluate, sorted(set(noises)), progress=None if args.quiet else _progress)
+    by_noise = {p.noise: p for p in points}
+    return [attrs.evolve(by_noise[w], detail=t) for t, w in zip(details, noises)]
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import calibrate
+
+    if args.curve:
+        from mgsr.cli.curve import run_curve
+
+        return run_curve(args, *_model_evaluator(args), _progress)
+    if args.max_rmse is None:
+        raise EvaluationError("give --max-rmse B (the RMSE budget), or --curve to measure the whole curve")
+    args.output = args.output or "calib.json"
 
     try:
         low, high = (float(v) for v in args.range.split(":"))
@@ -166,16 +199,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("sweep", help="the perception-distortion path of W: CSV and PNG of RMSE vs NIQE")
     _add_model(p)
-    p.add_argument("--noise", default="0:1:21", help="START:STOP:COUNT or a list A,B,C (default: %(default)s)")
+    p.add_argument("--noise", default=None, help=f"START:STOP:COUNT or a list A,B,C (default: {DEFAULT_SWEEP})")
+    p.add_argument("--detail", default=None,
+                   help="instead of --noise, sweep the detail t in [0, 1] (e.g. 0:1:11): each t is mapped "
+                        "to its W through the model's curve; the CSV has both")
     p.add_argument("-o", "--output", default="sweep", help="writes OUTPUT.csv and OUTPUT.png (default: %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = subparsers.add_parser("calibrate", help="the largest W whose RMSE on a set stays within a budget")
     _add_model(p)
-    p.add_argument("--max-rmse", type=float, required=True, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
+    p.add_argument("--max-rmse", type=float, default=None, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
     p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
-    p.add_argument("-o", "--output", default="calib.json", help="calibration record (default: %(default)s)")
+    p.add_argument("-o", "--output", default=None,
+                   help="calibration record (default: calib.json; curve.json with --curve)")
+    add_curve_arguments(p)
     _add_common(p)
     p.set_defaults(func=_cmd_calibrate)

@@ -16,6 +16,7 @@ from mgsr.errors import ImageError, MgsrError
 if TYPE_CHECKING:
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
+    from mgsr.model.generator import GMGBP
     from mgsr.training.distributed import Context
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", default=None,
                    help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "
                         "`mgsr calibrate`; default: the model's recorded W")
+    p.add_argument("--detail", type=float, default=None, metavar="T",
+                   help="instead of --noise: T in [0, 1], how far along the model's measured perception-"
+                        "distortion curve to go (0: W = 0, 1: the model's recorded W); prints the W it means")
     p.add_argument("--noise-map", default=None,
                    help="grayscale image whose values (black 0 .. white 1) multiply W per region")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (same seed, same output)")
@@ -74,6 +78,16 @@ def parse_noise(value: str | None) -> float | list[float] | None:
     except ValueError:
         raise MgsrError(f"--noise {value!r}: give a number, comma-separated numbers, or a .json file") from None
     return values[0] if len(values) == 1 else values
+
+
+def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:
+    """The W that ``--detail`` means for ``model``, said once on stderr so the user learns the W scale too."""
+    from mgsr.model.detail import noise_for_detail
+
+    noise = noise_for_detail(model.card, detail)
+    if announce:
+        print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {model.card.name}", file=sys.stderr)
+    return noise
 
 
 def parse_tile(value: str) -> int | str | None:
@@ -135,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     from mgsr.io.video import is_video
     from mgsr.training.distributed import from_environment, shutdown
 
+    if args.detail is not None and args.noise is not None:
+        raise MgsrError("give --noise or --detail, not both: --detail T chooses the noise W itself")
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
     request = size_request(args)
@@ -206,6 +222,8 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     if args.noise_map:
         noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, device)
+    if args.detail is not None:
+        noise = detail_noise(model, args.detail, announce=not args.quiet and ctx.is_main)
     if noise is None:
         noise = model.default_noise
     if request.fixed_level is not None:  # once, before any image, not once per image

@@ -68,6 +68,10 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
     if not args.quiet:
         announce_device(args.device, device)
     model = resolve_model(args.model, device)
+    if args.detail is not None:
+        from mgsr.cli.upscale import detail_noise
+
+        noise = detail_noise(model, args.detail, announce=not args.quiet)
     noise = model.default_noise if noise is None else noise
     check_noise(noise, levels_for(args.scale))
     check_precision(args.precision)

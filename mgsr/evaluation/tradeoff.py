@@ -25,8 +25,11 @@ from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation, write_json
 
 
-def parse_noise_values(text: str) -> list[float]:
-    """``START:STOP:COUNT`` (COUNT evenly spaced values, ends included) or ``A,B,C``; sorted, without repeats."""
+def parse_noise_values(text: str, option: str = "--noise") -> list[float]:
+    """``START:STOP:COUNT`` (COUNT evenly spaced values, ends included) or ``A,B,C``; sorted, without repeats.
+
+    ``option`` names the flag in errors (``--detail`` sweeps take the same forms).
+    """
     try:
         if ":" in text:
             start, stop, count = text.split(":")
@@ -37,10 +40,10 @@ def parse_noise_values(text: str) -> list[float]:
             values = [float(part) for part in text.split(",")]
     except ValueError as exc:
         raise EvaluationError(
-            f"--noise {text!r}: expected START:STOP:COUNT (e.g. 0:1:21) or a list like 0,0.1,1 ({exc})"
+            f"{option} {text!r}: expected START:STOP:COUNT (e.g. 0:1:21) or a list like 0,0.1,1 ({exc})"
         ) from None
     if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise EvaluationError(f"--noise {text!r}: noise amplitudes must be finite and >= 0")
+        raise EvaluationError(f"{option} {text!r}: values must be finite and >= 0")
     return sorted({round(v, 12) for v in values})
 
 
@@ -50,6 +53,8 @@ class SweepPoint:
 
     noise: float
     evaluation: Evaluation
+    #: the detail t that chose ``noise`` (``mgsr sweep --detail``), else None
+    detail: float | None = None
 
 
 def sweep(evaluate: Callable[[float], Evaluation], noises: Sequence[float],
@@ -74,9 +79,11 @@ def write_sweep_csv(path: str | os.PathLike[str], points: Sequence[SweepPoint], 
             for note in points[0].evaluation.notes:
                 f.write(f"# note: {note}\n")
             writer = csv.writer(f)
-            writer.writerow(["noise", *metrics])
+            by_detail = points[0].detail is not None  # a detail sweep: t first, then the W it means
+            writer.writerow([*(["detail"] if by_detail else []), "noise", *metrics])
             for p in points:
-                writer.writerow([repr(p.noise), *(repr(p.evaluation.aggregate[m]) for m in metrics)])
+                writer.writerow([*([repr(p.detail)] if by_detail else []), repr(p.noise),
+                                 *(repr(p.evaluation.aggregate[m]) for m in metrics)])
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
 

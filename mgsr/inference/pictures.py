@@ -21,6 +21,8 @@ from mgsr.errors import MgsrError
 from mgsr.inference.memory import reuse_freed_memory
 from mgsr.inference.outsize import SizeRequest, resize_picture
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
+from mgsr.errors import MgsrError
+from mgsr.model.detail import noise_for_detail
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
 
@@ -154,11 +156,14 @@ def upscale(
     device: str | torch.device = "cpu",
     backend: str = "auto",
     precision: str = "fp32",
+    detail: float | None = None,
 ) -> Image.Image | np.ndarray:
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
     Arrays: (H, W) or (H, W, 1) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA; uint8,
-    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``tile="auto"``
+    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``detail`` (t in
+    [0, 1], instead of ``noise``) is the W at which the model has gone a fraction t of its measured
+    perception-distortion curve (:func:`mgsr.model.detail.noise_for_detail` gives that W); ``tile="auto"``
     bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
     ``scale`` (2, 4 or 8; default 4) is the network's factor; instead, ``outscale`` (any factor in (1, 8]) or
     ``width`` and/or ``height`` (the other side follows the aspect) give any size (:func:`upscale_picture_to`).
@@ -169,6 +174,10 @@ def upscale(
     request = SizeRequest(outscale, width, height) if sized else None  # a bad request fails before any work
     device = resolve_device(device) if isinstance(device, str) else device  # "auto" accepted, as on the CLI
     generator = resolve_model(model, device)
+    if detail is not None:
+        if noise is not None:
+            raise MgsrError("give noise or detail, not both: detail t in [0, 1] chooses the noise W itself")
+        noise = noise_for_detail(generator.card, detail)
     if noise is None:
         noise = generator.default_noise
     if isinstance(noise_map, Image.Image):

@@ -16,6 +16,7 @@ import torch
 
 from mgsr.build import build_generator
 from mgsr.errors import RecipeError, WeightsError
+from mgsr.model.card import PDCurve
 from mgsr.model.generator import GMGBP
 from mgsr.model.state import load_module_state
 from mgsr.model.weights import BUNDLED, CARD_KEY, MODEL_KEY, ModelCard, read_weights, resolve_weights_path
@@ -53,8 +54,9 @@ def load_generator(
             default_noise=float(card_data.get("default_noise", spec.default_noise)),
             source=str(card_data.get("source", "")),
             license=str(card_data.get("license", "")),
+            curve=None if card_data.get("curve") is None else PDCurve.from_dict(card_data["curve"]),
         )
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError, KeyError) as exc:
         raise WeightsError(f"{path}: its model card is invalid ({exc})") from None
     return generator.to(device, memory_format=torch.channels_last).eval()
 
