@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mgsr.cli.options import add_device
+from mgsr.cli.options import add_device, detail_noise
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 
@@ -78,16 +78,6 @@ def parse_noise(value: str | None) -> float | list[float] | None:
     except ValueError:
         raise MgsrError(f"--noise {value!r}: give a number, comma-separated numbers, or a .json file") from None
     return values[0] if len(values) == 1 else values
-
-
-def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:
-    """The W that ``--detail`` means for ``model``, said once on stderr so the user learns the W scale too."""
-    from mgsr.model.detail import noise_for_detail
-
-    noise = noise_for_detail(model.card, detail)
-    if announce:
-        print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {model.card.name}", file=sys.stderr)
-    return noise
 
 
 def parse_tile(value: str) -> int | str | None:

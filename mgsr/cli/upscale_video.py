@@ -69,7 +69,7 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
         announce_device(args.device, device)
     model = resolve_model(args.model, device)
     if args.detail is not None:
-        from mgsr.cli.upscale import detail_noise
+        from mgsr.cli.options import detail_noise
 
         noise = detail_noise(model, args.detail, announce=not args.quiet)
     noise = model.default_noise if noise is None else noise
