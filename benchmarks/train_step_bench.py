@@ -1,4 +1,4 @@
-"""Training steps/s of a recipe: mgsr's step against a bare hand-written one, at fp32 and bf16 (not run in CI).
+"""Training steps/s of a recipe: mgsr's step against a bare hand-written one, at fp32 and bf16 (CI runs only --smoke).
 
     python benchmarks/train_step_bench.py recipes/quickstart.toml [--steps 3] [--rounds 3]
         [--precisions fp32,bf16] [--set key=value ...] [--device cpu|cuda] [--threads N]

@@ -1,4 +1,4 @@
-"""Throughput, peak memory and FLOP efficiency of `mgsr upscale` (not run in CI).
+"""Throughput, peak memory and FLOP efficiency of `mgsr upscale` (CI runs only --smoke).
 
     python benchmarks/upscale_bench.py [--sizes 0.25,1,4,16] [--scale 4] [--tile auto] [--backend auto]
     python benchmarks/upscale_bench.py --vs-release [--repeats 3]
