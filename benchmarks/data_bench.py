@@ -1,4 +1,4 @@
-"""Patches per second of the training stream from raw PNGs vs from a prepared store (not run in CI).
+"""Patches per second of the training stream from raw PNGs vs from a prepared store (CI runs only --smoke).
 
     python benchmarks/data_bench.py [--images 4] [--megapixels 0.29] [--patch 128]
     python benchmarks/data_bench.py --smoke    # seconds: small images, few patches (checks it runs)

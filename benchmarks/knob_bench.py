@@ -2,6 +2,7 @@
 
     nice -n 15 python benchmarks/knob_bench.py [--recipe recipes/quickstart.toml] [--steps 1500]
         [--validate-every 100] [--set key=value ...] [--out runs/knob]
+    python benchmarks/knob_bench.py --smoke    # seconds: benchmarks/smoke.toml, 4 steps (checks it runs)
 
 Runs ``mgsr train``'s own entry point (:func:`mgsr.training.run.train`) with the
 learning-rate decay stretched over the run (``lr_decay_steps = steps``, as a
@@ -30,14 +31,13 @@ import torch
 
 import mgsr
 from mgsr.io.images import to_uint8
-from mgsr.model.state import load_module_state
 from mgsr.ops.imresize import imresize
-from mgsr.recipe import load_recipe
-from mgsr.training.checkpoint import checkpoint_name, load_checkpoint
+from mgsr.training.checkpoint import checkpoint_name
 from mgsr.training.data import load_validation, resolve_folder
 from mgsr.training.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
+SMOKE_RECIPE = ROOT / "benchmarks" / "smoke.toml"
 
 
 def knob_overrides(steps: int, validate_every: int, extra: list[str]) -> list[str]:
@@ -59,11 +59,9 @@ def period2_rows(run: Path, recipe: mgsr.Recipe, steps: list[int]) -> dict[int, 
         raise SystemExit("knob_bench: the recipe has no validation images (data.val)")
     lrs = [(imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255 for _, hr in images]
     hr_share = [period2.score(to_uint8(hr)) for _, hr in images]
-    generator = mgsr.build_generator(recipe.model, registry).eval()
     rows = {}
     for step in steps:
-        state = load_checkpoint(run / "checkpoints" / checkpoint_name(step))
-        load_module_state(generator, state["generator"], f"checkpoint of step {step}")
+        generator = mgsr.load_generator(run / "checkpoints" / checkpoint_name(step), registry)
         row: dict[str, float] = {"share_hr": max(hr_share)}
         for w in (0.0, 1.0):
             shares = [period2.score(to_uint8(mgsr.upscale_tensor(generator, lr, scale=scale, noise_amp=w, seed=0)))
@@ -81,7 +79,7 @@ def run_knob_bench(recipe_path: str, steps: int, validate_every: int, overrides:
     with tempfile.TemporaryDirectory(prefix="knob-bench-") as tmp:
         run = Path(out) if out else Path(tmp) / "run"
         train(recipe_path, out=str(run), overrides=overrides, progress=False)
-        recipe = load_recipe(run / "recipe.toml")
+        recipe = mgsr.load_recipe(run / "recipe.toml")
         logged: dict[int, dict[str, float]] = {}
         for line in (run / "metrics.jsonl").read_text().splitlines():
             record = json.loads(line)
@@ -106,7 +104,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--validate-every", type=int, default=100)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="run folder to keep (default: a temporary one)")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 4 steps, validation at 2 and 4")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.recipe, args.steps, args.validate_every = str(SMOKE_RECIPE), 4, 2
     if os.environ.get("OMP_NUM_THREADS") is None:
         torch.set_num_threads(1)  # a quality benchmark, not a speed one: leave the other cores alone
     rows = run_knob_bench(args.recipe, args.steps, args.validate_every, args.set, args.out)

@@ -3,6 +3,7 @@
     python benchmarks/memory_bench.py [--size 1000x750] [--scale 8] [--noise 1] [--tile auto] [--backend auto] [--write]
     python benchmarks/memory_bench.py --size 200x150 --tile 16 --margin 4 --model tiny.safetensors --json
     python benchmarks/memory_bench.py --explain [--size 64x64 --scale 4]
+    python benchmarks/memory_bench.py --smoke    # seconds: 32x24 at 4x, tiles of 16, torch (checks it runs)
 
 Each measurement runs in a fresh subprocess that loads the model and the input, upscales a tiny image
 once (one-time setup: oneDNN kernels, thread pool), resets the kernel's resident-set high-water mark (``/proc/self/clear_refs``), runs one job, and reports ``VmHWM`` minus the
@@ -10,7 +11,8 @@ resident set just before the job: torch's allocations are malloc'd, so only the 
 Jobs: ``picture`` (what `mgsr upscale` does: into a buffer of the final dtype, tile by tile), ``tile`` (one
 tile's region upscaled whole: the working set of one tile) and ``float`` (the float32 assembly of
 ``upscale_tensor``, the pre-issue-12 picture path, for comparison).  The breakdown printed:
-final size + one tile (measured) against the job's measured increase.
+final size + one tile (measured) against the job's measured increase; its last line (without ``--float``)
+is ``measured peak increase of the job: M MiB (R x the sum, S s)``.
 
 ``--explain`` counts the bytes of live torch tensors during one untiled forward (a dispatch mode
 tracking every storage) and prints, at the peak, which tensors are live: what the bytes per output
@@ -168,7 +170,10 @@ def main() -> None:
     parser.add_argument("--float", action="store_true", help="also measure the float32 assembly")
     parser.add_argument("--json", action="store_true", help="print the measurements as one JSON line")
     parser.add_argument("--explain", action="store_true", help="what the eager working set is made of")
+    parser.add_argument("--smoke", action="store_true", help="32x24 at 4x, tiles of 16, torch backend, no --float")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.scale, args.tile, args.backend, args.float = "32x24", 4, "16", "torch", False
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return

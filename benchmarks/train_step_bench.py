@@ -1,7 +1,8 @@
-"""Training steps/s of a recipe: mgsr's step against a bare hand-written one, at fp32 and bf16 (not run in CI).
+"""Training steps/s of a recipe: mgsr's step against a bare hand-written one, at fp32 and bf16 (CI runs only --smoke).
 
     python benchmarks/train_step_bench.py recipes/quickstart.toml [--steps 3] [--rounds 3]
         [--precisions fp32,bf16] [--set key=value ...] [--device cpu|cuda] [--threads N]
+    python benchmarks/train_step_bench.py --smoke    # seconds: benchmarks/smoke.toml, 1 x 1 step (checks it runs)
 
 For each precision the same modules (G, D, the losses and their feature
 networks, both Adam optimizers) take two kinds of step on the same random HR
@@ -16,7 +17,8 @@ patches, interleaved so that a shared machine's load hits both alike:
 It prints the framework's overhead (mgsr / bare − 1, target <= 5 %) and each
 precision's steps/s, with the CPU model and, on CUDA, the card.  Random
 patches stand in for data (the step's cost does not depend on the pixels);
-the contextual loss's VGG-19 runs with random weights (same cost).
+the contextual loss's VGG-19 runs with random weights (same cost).  The last line
+compares bf16 with fp32 (``bf16 / fp32 = R x``) when both are measured.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 import mgsr
 from mgsr.interfaces import AdversarialLoss
-from mgsr.recipe import load_recipe
 from mgsr.recipe_tables import apply_overrides, read_recipe_table
 from mgsr.training.data import scale_pyramid
 from mgsr.training.trainer import Trainer
+
+SMOKE_RECIPE = Path(__file__).resolve().parent / "smoke.toml"
 
 
 def cpu_model() -> str:
@@ -91,9 +96,16 @@ def measure(table: dict, precision: str, device: str, steps: int, rounds: int) -
     neighbours (with one thread, CPU time is the step's own cost); on CUDA it is the wall clock after a sync.
     """
     clock = time.perf_counter if torch.device(device).type == "cuda" else time.process_time
-    recipe = load_recipe(apply_overrides(table, [f'training.precision="{precision}"']))
+    recipe = mgsr.load_recipe(apply_overrides(table, [f'training.precision="{precision}"']))
     torch.manual_seed(0)
-    trainer = Trainer(mgsr.build(recipe, training=True), Path("/tmp/mgsr-bench-run"), device=device, progress=False)
+    with tempfile.TemporaryDirectory(prefix="mgsr-train-step-bench-") as run:
+        trainer = Trainer(mgsr.build(recipe, training=True), Path(run), device=device, progress=False)
+        return _interleaved(trainer, recipe, steps, rounds, clock)
+
+
+def _interleaved(trainer: Trainer, recipe: mgsr.Recipe, steps: int, rounds: int,
+                 clock: Callable[[], float]) -> tuple[float, float]:
+    """``measure``'s timed part: a warm-up of each kind of step, then ``rounds`` windows of each in turn."""
     dtype = trainer.amp.dtype
     hr = torch.rand(recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size,
                     device=trainer.device)
@@ -119,14 +131,20 @@ def measure(table: dict, precision: str, device: str, steps: int, rounds: int) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("recipe")
+    parser.add_argument("recipe", nargs="?", help="recipe file (required unless --smoke)")
     parser.add_argument("--steps", type=int, default=3, help="steps per timed window")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved windows per kind of step")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a shared CPU")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 1 round of 1 step per precision")
     args = parser.parse_args()
+    if args.smoke:
+        args.recipe, args.steps, args.rounds = args.recipe or str(SMOKE_RECIPE), 1, 1
+    if args.recipe is None:
+        parser.error("a recipe file is required (or --smoke)")
     if args.threads:
         torch.set_num_threads(args.threads)
     table = apply_overrides(read_recipe_table(args.recipe),
@@ -137,7 +155,7 @@ def main() -> None:
     where = f"CPU {cpu_model()}, {torch.get_num_threads()} threads"
     if torch.device(args.device).type == "cuda":
         where = f"{torch.cuda.get_device_name(torch.device(args.device))}; {where}"
-    recipe = load_recipe(table)
+    recipe = mgsr.load_recipe(table)
     spec = recipe.training
     print(f"{args.recipe}: batch {spec.batch_size}, patch {recipe.data.patch_size}, scales {list(spec.scales)}, "
           f"torch {torch.__version__}, {where}", flush=True)

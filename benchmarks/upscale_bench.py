@@ -1,8 +1,9 @@
-"""Throughput, peak memory and FLOP efficiency of `mgsr upscale` (not run in CI).
+"""Throughput, peak memory and FLOP efficiency of `mgsr upscale` (CI runs only --smoke).
 
     python benchmarks/upscale_bench.py [--sizes 0.25,1,4,16] [--scale 4] [--tile auto] [--backend auto]
     python benchmarks/upscale_bench.py --vs-release [--repeats 3]
     python benchmarks/upscale_bench.py --precisions fp32,fp16,bf16 --device cuda [--side 256]
+    python benchmarks/upscale_bench.py --smoke [--vs-release | --precisions ...]   # seconds (checks it runs)
 
 For each output size (megapixels) it upscales a synthetic 8-bit photo as
 ``mgsr upscale`` does (tiles, their 8-bit context, into a uint8 image) in a fresh
@@ -10,7 +11,8 @@ subprocess (so peak RSS belongs to that size alone) and reports output
 megapixels per second, peak resident memory, and the GFLOP/s the network
 achieved (FLOPs counted by torch's FlopCounterMode) against the machine's own
 peak measured in the same run with a large 3x3 convolution.  Ratios, not
-absolute times, are the figures to compare across machines.
+absolute times, are the figures to compare across machines.  Its last line reads
+``Mpx per CPU-second from A to B Mpx: min/max = R (flat within P %)``.
 
 ``--vs-release`` times the authors' release (imported, never copied, from
 ``../shared/reference/official-code`` or ``$MGSR_REFERENCE/official-code``) and
@@ -24,6 +26,9 @@ ratio; the median is reported.  Its last line reads
 (the card's name, or the CPU's, is printed) and reports each one's time and
 its 8-bit difference from float32 on the same device: the check that fp16/bf16
 stay within one grey level where a GPU exists.
+
+``--smoke`` runs any of the three modes at toy size with one repeat and the torch backend: one output size
+of 0.01 Mpx, release and mgsr on 32->128, or a 32-pixel side.
 """
 
 from __future__ import annotations
@@ -43,9 +48,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def conv_peak_gflops(repeats: int = 5) -> float:
+def conv_peak_gflops(repeats: int = 5, side: int = 512) -> float:
     """GFLOP/s of a large 3x3 convolution (64 -> 64 channels, 512x512): the machine's practical peak."""
-    x = torch.randn(1, 64, 512, 512)
+    x = torch.randn(1, 64, side, side)
     w = torch.randn(64, 64, 3, 3)
     with torch.inference_mode():
         torch.nn.functional.conv2d(x, w, padding=1)
@@ -54,7 +59,7 @@ def conv_peak_gflops(repeats: int = 5) -> float:
             t = time.perf_counter()
             torch.nn.functional.conv2d(x, w, padding=1)
             best = min(best, time.perf_counter() - t)
-    return 2 * 64 * 64 * 9 * 512 * 512 / best / 1e9
+    return 2 * 64 * 64 * 9 * side * side / best / 1e9
 
 
 def model_flops_per_output_pixel(scale: int) -> float:
@@ -238,7 +243,12 @@ def main() -> None:
                         help="--precisions: the device (default: cuda when there is one)")
     parser.add_argument("--side", type=int, default=256, help="--precisions: input side in pixels")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 0.01 Mpx, 32->128 (--vs-release) or a 32-pixel side (--precisions), "
+                             "one repeat, torch backend")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.cases, args.side, args.repeats, args.backend = "0.01", "32x4", 32, 1, "torch"
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.precisions:
@@ -250,7 +260,7 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(one_size(float(args.child), args.scale, args.tile, args.backend)))
         return
-    peak = conv_peak_gflops()
+    peak = conv_peak_gflops(*((1, 128) if args.smoke else ()))
     flops_px = model_flops_per_output_pixel(args.scale)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 3x3 conv peak {peak:.1f} GFLOP/s; "
           f"model {flops_px / 1e6:.2f} MFLOP per output pixel at {args.scale}x; one fresh process per size")
