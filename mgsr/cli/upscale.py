@@ -16,7 +16,6 @@ from mgsr.errors import ImageError, MgsrError
 if TYPE_CHECKING:
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
-    from mgsr.model.generator import GMGBP
     from mgsr.training.distributed import Context
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
