@@ -126,6 +126,9 @@ class TrainingSpec:
     #: upscaling factor of validation (2, 4 or 8, a trained scale); none: 4 when the recipe trains 4x
     #: (the PIRM-SR scale the paper reports), else the largest trained scale
     validate_scale: int | None = attrs.field(default=None, validator=_trained_scale)
+    #: metrics scored at each validation beyond the protocol's and ``l1``, e.g. ["lpips"] (its weights are
+    #: downloaded on first use); the names of ``mgsr eval --metric``
+    validate_metrics: tuple[str, ...] = ()
     batch_size: int = attrs.field(default=16, validator=attrs.validators.gt(0))
     lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))
     discriminator_lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))

@@ -46,6 +46,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.niqe",
     "mgsr_plugins.cx",
     "mgsr_plugins.spectral",
+    "mgsr_plugins.lpips",
 )
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -35,7 +35,7 @@ def test_builtins_are_registered(builtin_registry):
     assert builtin_registry.names("filter_block") == ["dense"]
     assert builtin_registry.names("classic_upscaler") == ["learned_bicubic"]
     assert builtin_registry.names("noise_source") == ["gaussian"]
-    assert builtin_registry.names("metric") == ["cx", "l1", "niqe", "period2", "psnr", "rmse", "ssim"]
+    assert builtin_registry.names("metric") == ["cx", "l1", "lpips", "niqe", "period2", "psnr", "rmse", "ssim"]
     assert mgsr.list_components("filter_block", builtin_registry) == ["dense"]
     assert builtin_registry.providers("filter_block", "dense")[0].plugin.name == "mgsr_plugins.dense"
 
@@ -51,6 +51,7 @@ OFFLINE = {
     ("feature_extractor", "vgg19"): {"pretrained": False},
     ("loss", "contextual"): {"features": {"type": "vgg19", "layer": "conv1_2", "pretrained": False}},
     ("metric", "cx"): {"features": {"type": "vgg19", "layer": "conv1_2", "pretrained": False}, "max_side": 32},
+    ("metric", "lpips"): {"pretrained": False},
 }
 
 

@@ -89,15 +89,16 @@ def write_sweep_csv(path: str | os.PathLike[str], points: Sequence[SweepPoint], 
 
 
 def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title: str) -> None:
-    """RMSE against NIQE (and against PI when computed), one point per W joined in order of W, as a PNG."""
+    """RMSE against NIQE (and against PI and LPIPS when computed), one point per W joined in order of W, as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     metrics = points[0].evaluation.metrics
-    perceptual = [m for m in ("niqe", "pi") if m in metrics]
+    perceptual = [m for m in ("niqe", "pi", "lpips") if m in metrics]
     if "rmse" not in metrics or not perceptual:
         raise EvaluationError("the plot needs RMSE and NIQE; the protocol provides neither")
-    labels = {"niqe": "NIQE (lower: more natural)", "pi": "perceptual index PI (lower: more natural)"}
+    labels = {"niqe": "NIQE (lower: more natural)", "pi": "perceptual index PI (lower: more natural)",
+              "lpips": "LPIPS to the reference (lower: more alike)"}
     noises = np.array([p.noise for p in points])
     rmse = np.array([p.evaluation.aggregate["rmse"] for p in points])
     fig = Figure(figsize=(6.4 * len(perceptual), 4.8), layout="constrained")

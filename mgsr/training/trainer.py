@@ -155,10 +155,11 @@ class Trainer:
             scale = validation_scale(self.spec)
             self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop,
                                                           data.target_megapixels),
-                                        scale, self.built.registry)
+                                        scale, self.built.registry, extra=self.spec.validate_metrics)
         elif self.held_out and self.ctx.is_main:
             self.validation = Validator(validation_set(self.held_out, data.val_crop, data.target_megapixels),
-                                        validation_scale(self.spec), self.built.registry)
+                                        validation_scale(self.spec), self.built.registry,
+                                        extra=self.spec.validate_metrics)
 
     # --- held-out validation images ----------------------------------------------------------------
     @property

@@ -6,7 +6,8 @@ evaluation code rather than a look-alike: the protocol's LR maker (HR cropped
 to a multiple of the scale from the top-left, MATLAB bicubic, rounded to
 uint8), the one inference core with the protocol's noise seed, outputs
 quantised to uint8, and the protocol's metrics (RMSE-Y, PSNR-Y, SSIM-Y, NIQE)
-plus ``l1`` (figure 8's distortion axis), each at W = 0 and W = 1.  The record
+plus ``l1`` (figure 8's distortion axis) and the recipe's ``training.validate_metrics`` (e.g. ``lpips``),
+each at W = 0 and W = 1.  The record
 of step s is therefore what ``mgsr eval --model <checkpoint of step s> --hr
 <val folder> --scale S --noise W --metric l1`` prints, as ``val/<metric>_w<W>`` (for images resized by
 ``data.target_megapixels``: what it prints for the images so resized).  Beside them, the worst image's
@@ -69,11 +70,11 @@ class Validator:
     """Scores a generator on the validation images at one scale, with the evaluation protocol's own code."""
 
     def __init__(self, images: Sequence[tuple[str, np.ndarray]], scale: int, registry: Registry,
-                 protocol: Protocol = PIRM2018) -> None:
+                 protocol: Protocol = PIRM2018, extra: Sequence[str] = ()) -> None:
         self.scale = scale
         self.protocol = protocol
         self.images = validation_images(images, scale)
-        metrics = protocol.metric_instances(registry, with_reference=True, extra=EXTRA_METRICS)
+        metrics = protocol.metric_instances(registry, with_reference=True, extra=(*EXTRA_METRICS, *extra))
         self.metrics = _usable_metrics(metrics, self.images)
         self.description = protocol.describe(self.metrics)
         self._bicubic: dict[str, float] | None = None
