@@ -212,7 +212,7 @@ def test_narrow_window_bad_uploads_and_lasting_messages(browser, url, tmp_path):
         if bad.name == "notes.png":
             bad.write_text("shopping list")
         page.goto(url, wait_until="load")  # a fresh page: its file box is empty
-        page.wait_for_selector("#mgsr-image input[type=file]", timeout=60_000)
+        page.wait_for_selector("#mgsr-image input[type=file]", state="attached", timeout=60_000)
         page.locator("#mgsr-image input[type=file]").set_input_files(str(bad))
         toast = page.locator(".toast-body", has_text=says).first
         toast.wait_for(timeout=60_000)
