@@ -23,7 +23,8 @@ from mgsr.errors import ImageError, MgsrError, WeightsError
 from mgsr.model.weights import bundled_path
 from mgsr.serve import handling
 from mgsr.serve.handling import Catalog, Settings
-from mgsr.serve.uploads import Limits, check_limits, clean_name, open_upload
+from mgsr.serve.handling import public_message
+from mgsr.serve.uploads import Limits, check_limits, claimed_size, clean_name, open_upload
 from mgsr.cli.serve import is_local
 
 from .helpers import smooth_rgb
@@ -40,23 +41,47 @@ def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: in
     return layer
 
 
-def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path):
+def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path, monkeypatch):
     limits = Limits(max_bytes=4096, max_pixels=1_000_000)
-    with pytest.raises(ImageError, match="decompression bomb"):  # Pillow's own limit: 10^10 px
-        check_limits(png_claiming(tmp_path / "a.png", 100_000, 100_000), limits)
-    with pytest.raises(ImageError, match=r"5000 x 5000 = 25.0 Mpx.*at most 1.0 Mpx"):  # ours
-        check_limits(png_claiming(tmp_path / "b.png", 5000, 5000), limits)
+    # Pillow's own bomb limit is the server's (mgsr serve sets it); ours must speak first, with its numbers
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limits.max_pixels)
+    for width, height in [(100_000, 100_000), (5000, 5000)]:
+        with pytest.raises(ImageError, match=rf"'b.png' is {width} x {height} = .* Mpx, over this server's "
+                                             r"--max-pixels of 1.0 Mpx"):
+            check_limits(png_claiming(tmp_path / "b.png", width, height), limits, name="b.png")
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 5000)
     with pytest.raises(ImageError, match="at most 0.00391 MB"):
         check_limits(big, limits)
     text = tmp_path / "t.png"
     text.write_text("not an image")
-    with pytest.raises(ImageError, match="not an image"):
-        check_limits(text, limits)
+    with pytest.raises(ImageError, match="'t.png' is not an image mgsr can read") as caught:
+        check_limits(text, limits, name="t.png")
+    assert str(tmp_path) not in str(caught.value)
     ok = tmp_path / "ok.png"
-    Image.fromarray(smooth_rgb(8, 8)).save(ok)
+    Image.fromarray(smooth_rgb(8, 12)).save(ok)
     check_limits(ok, limits)
+    assert claimed_size(ok) == (12, 8) and claimed_size(text) is None
+
+
+def test_messages_for_the_page_name_no_server_folder():
+    said = public_message("the image 'a.png' cannot be used: cannot identify image file "
+                          "'/tmp/gradio/3f9c2e/notes.png' (C:\\Temp\\x\\b.png)")
+    assert said == "the image 'a.png' cannot be used: cannot identify image file 'notes.png' (b.png)"
+    assert public_message("W 0.5/1 at --max-pixels") == "W 0.5/1 at --max-pixels"
+
+
+def test_preview_line_names_its_settings_and_mask(tmp_path):
+    settings = Settings.make("pirm-r1", 4, 0.25, None, 3)
+    assert handling.describe(settings, None) == "pirm-r1 · 4x · W 0.25 · seed 3 · no painted regions"
+    folder = tmp_path / "f"
+    folder.mkdir()
+    grey = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
+    line = handling.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0),
+                             handling.save_painted(grey, folder, "p"))
+    assert line.startswith("pirm-r3 · 8x · W per level 0.1,0.2,0.3 · seed 0 · painted: W lowered on 50.0 % ")
+    other = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
+    assert handling.describe(settings, handling.save_painted(other, folder, "q")) != line  # the mask's digest
 
 
 def test_client_names_never_become_paths():

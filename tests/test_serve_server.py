@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -77,8 +78,13 @@ def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tm
     broken.write_bytes(files["image"].read_bytes()[:60])
     with pytest.raises(Exception, match="cannot be used|not an image"):
         upscale(client, broken, None)
-    with pytest.raises(Exception, match="decompression bomb"):
-        upscale(client, png_claiming(tmp_path / "bomb.png", 3000, 3000), None)
+    with pytest.raises(Exception, match=r"'bomb.png' is 3000 x 3000 = 9.0 Mpx, over this server's --max-pixels"):
+        upscale(client, png_claiming(tmp_path / "bomb.png", 3000, 3000), None)  # over Pillow's limit too
+    text = tmp_path / "notes.png"
+    text.write_text("shopping list")
+    with pytest.raises(Exception, match="'notes.png' is not an image mgsr can read") as caught:
+        upscale(client, text, None)
+    assert not re.search(r"/tmp|gradio|[0-9a-f]{20}", str(caught.value)), str(caught.value)
     with pytest.raises(Exception, match="not in the list of choices|not offered"):
         upscale(client, files["image"], None, model="/etc/passwd")
     _slider, downloads, _command = upscale(client, files["image"], None, w=0.0)

@@ -7,6 +7,7 @@ Only layout and plumbing live here.  Each event handler turns any failure into a
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import traceback
@@ -19,21 +20,67 @@ import gradio as gr
 from mgsr.errors import MgsrError
 from mgsr.inference.core import levels_for
 from mgsr.serve import handling
-from mgsr.serve.handling import Catalog, Mask, Settings
+from mgsr.serve.handling import Catalog, Mask, Settings, public_message
 from mgsr.serve.uploads import Limits, Upload, open_upload
 
 _CSS = """
 #mgsr-command textarea { font-family: ui-monospace, monospace; }
 footer { display: none !important; }
+#mgsr-legend p { margin: 0; }
+#mgsr-preview-status p { margin: 0; padding: 4px 8px; border-radius: 4px; }
+#mgsr-preview-status [data-state=stale], #mgsr-preview-status [data-state=failed] {
+  background: #fff3cd; color: #664d03; font-weight: 600; }
+.gradio-container:has(#mgsr-preview-status [data-state=stale]) #mgsr-preview img,
+.gradio-container:has(#mgsr-preview-status [data-state=failed]) #mgsr-preview img { opacity: 0.45; }
 """
 
 _INTRO = """## mgsr — the perception–distortion knob
 **W = 0**: the sharpest faithful upscale (lowest distortion).  **W = 1**: the most realistic detail.
-Paint regions on the image to change W there (white = W, black = 0), click the small image to move the preview."""
+Paint regions on the image to change W there, click the small image to move the preview."""
+
+_LEGEND = ("**Paint:** black = 0 (no added detail), grey = half of W, white = W; unpainted = W. "
+           "Each stroke counts at once, for the preview and the whole image.")
+
+# What the line above the preview says; the browser sets it (no round trip), so it is never late.
+_STALE = ('<p data-state="stale">⟳ Out of date: the preview does not show the current settings yet; '
+          'it is being updated.</p>')
+_CURRENT = '<p data-state="current">✓ The preview shows the current settings.</p>'
+_FAILED = '<p data-state="failed">⚠ Out of date: the preview failed (see the message at the top right).</p>'
+#: a settings change: one more request for a preview (``wanted``), and the preview marked out of date
+_MARK_JS = f"(n) => [(Number(n) || 0) + 1, {json.dumps(_STALE)}]"
+#: a preview arrived: it is current only if no change came after the request it answers
+_SETTLE_JS = (f"(wanted, shown, view) => !view ? '' : Number(wanted) === Number(shown) ? {json.dumps(_CURRENT)} "
+              f": {json.dumps(_STALE)}")
+_FAILED_JS = f"() => {json.dumps(_FAILED)}"
+#: names for what Gradio leaves unnamed: the crop chooser's button and the preview's and result's images
+_HEAD = """<script>
+(() => {
+  const put = (el, key, value) => { if (el.getAttribute(key) !== value) el.setAttribute(key, value); };
+  const name = () => {
+    const crop = document.querySelector('#mgsr-crop');
+    if (crop) {
+      crop.querySelectorAll('button').forEach(b => put(b, 'aria-label',
+        'Move the preview: click the point of the image to preview'));
+      crop.querySelectorAll('img').forEach(i => put(i, 'alt', 'The input with the preview crop outlined'));
+    }
+    const made = (document.querySelector('#mgsr-preview-caption') || {}).innerText || '';
+    document.querySelectorAll('#mgsr-preview img').forEach((i, k) => put(i, 'alt',
+      (k === 0 ? 'Preview crop, bicubic upscale' : 'Preview crop, mgsr upscale') + (made ? ': ' + made : '')));
+    document.querySelectorAll('#mgsr-result img').forEach((i, k) => put(i, 'alt',
+      k === 0 ? 'Whole image, bicubic upscale' : 'Whole image, mgsr upscale'));
+  };
+  new MutationObserver(name).observe(document.documentElement,
+    {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']});
+})();
+</script>"""
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Every failure becomes a message in the page; unexpected ones are also logged with their traceback."""
+    """Every failure becomes a message in the page; unexpected ones are also logged with their traceback.
+
+    The message stays until the user closes it (a message that vanishes after seconds
+    leaves a bare "Error" badge), and names no server path.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -42,11 +89,11 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except gr.Error:
             raise
         except MgsrError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(public_message(str(exc)), duration=None, print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - a server must survive whatever one request does
             traceback.print_exc(file=sys.stderr)
-            raise gr.Error(f"this request failed ({type(exc).__name__}: {exc}); the server keeps running",
-                           print_exception=False) from None
+            raise gr.Error(public_message(f"this request failed ({type(exc).__name__}: {exc}); the server keeps "
+                                          f"running"), duration=None, print_exception=False) from None
 
     return wrapper
 
@@ -57,6 +104,7 @@ class Server:
     def __init__(self, catalog: Catalog, limits: Limits, work: Path, preview_side: int) -> None:
         self.catalog, self.limits, self.work, self.preview_side = catalog, limits, work, preview_side
         self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
+        self._last_preview: tuple[tuple[str, str, Any], tuple[Any, Any]] | None = None
 
     def _open_uncached(self, path: str, stamp: tuple[int, int]) -> Upload:
         return open_upload(path, Path(path).name, self.work / "uploads", self.limits)
@@ -81,6 +129,20 @@ class Server:
         grey = handling.painted_mask(layers, upload.picture.size)
         return None if grey is None else handling.save_painted(grey, folder, stem)
 
+    def refresh_preview(self, upload: Upload, settings: Settings, mask: Mask | None,
+                        centre: tuple[float, float] | None) -> tuple[tuple[Any, Any], str]:
+        """The preview for these settings, and the line naming them that the page shows under it.
+
+        Every knob of the page reaches the preview through here, as ``settings`` and ``mask``:
+        a new knob is a new field of them.
+        """
+        made_with = handling.describe(settings, mask)
+        key = (str(upload.path), made_with, centre)  # the mask's digest is in its description
+        if self._last_preview is None or self._last_preview[0] != key:  # a repeated request costs nothing
+            images = handling.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
+            self._last_preview = (key, images)
+        return self._last_preview[1], f"Preview made with: {made_with}"
+
 
 def build_app(server: Server) -> gr.Blocks:
     """The Blocks of the page; ``launch`` it (see :func:`mgsr.serve.launch`)."""
@@ -90,12 +152,15 @@ def build_app(server: Server) -> gr.Blocks:
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
         gr.Markdown(_INTRO)
         centre = gr.State(None)
+        # requests for a preview, counted in the browser, and the one the shown preview answers
+        wanted = gr.Number(0, precision=0, visible="hidden", elem_id="mgsr-wanted")
+        shown = gr.Number(-1, precision=0, visible="hidden", elem_id="mgsr-shown")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image_file = gr.File(label="Image (any mode mgsr upscale reads; kept byte for byte)",
                                      file_types=["image"], type="filepath", elem_id="mgsr-image")
-                model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model")
-                scale = gr.Radio([2, 4, 8], value=4, label="Scale")
+                model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
+                scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale")
                 w = gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01, label="W (noise amplitude)",
                               info="0 = lowest distortion, 1 = most detail; default: the model's W",
                               elem_id="mgsr-w")
@@ -103,23 +168,28 @@ def build_app(server: Server) -> gr.Blocks:
                     per_level_on = gr.Checkbox(False, label="W per 2x level (replaces W above)")
                     levels = [gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01,
                                         label=f"W at the {2 << j}x level", visible=j < 2) for j in range(3)]
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same bytes)")
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same bytes)",
+                                     elem_id="mgsr-seed")
                     mask_file = gr.File(label="Mask image instead of painting (white = W, black = 0)",
                                         file_types=["image"], type="filepath")
             with gr.Column(scale=2):
-                editor = gr.ImageEditor(label="Paint regions: white = W, black = 0 (unpainted = W)",
+                gr.Markdown(_LEGEND, elem_id="mgsr-legend")
+                # opaque paint: what the stroke looks like is what it does (black = no added detail)
+                editor = gr.ImageEditor(label="Paint regions (see the legend above)",
                                         type="numpy", sources=(), transforms=(), layers=False,
-                                        brush=gr.Brush(colors=[("#000000", 0.6), ("#ffffff", 0.6), ("#808080", 0.6)],
-                                                       default_color=("#000000", 0.6), color_mode="fixed"),
+                                        brush=gr.Brush(colors=["#000000", "#ffffff", "#808080"],
+                                                       default_color="#000000", color_mode="fixed"),
                                         eraser=gr.Eraser(), height=420, format="png", elem_id="mgsr-editor")
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
                 chooser = gr.Image(label="Preview crop (click to move)", interactive=False, height=260,
                                    elem_id="mgsr-crop")
-                preview_btn = gr.Button("Preview", variant="secondary")
+                preview_btn = gr.Button("Refresh the preview", variant="secondary")
             with gr.Column(scale=2):
+                status = gr.HTML("", elem_id="mgsr-preview-status")
                 preview_view = gr.ImageSlider(label="Preview: bicubic | mgsr", format="png", height=340,
                                               interactive=False, elem_id="mgsr-preview")
+                caption = gr.Markdown("", elem_id="mgsr-preview-caption")
         run_btn = gr.Button("Upscale the whole image", variant="primary")
         full_view = gr.ImageSlider(label="Result: bicubic | mgsr (drag the divider)", format="png",
                                    interactive=False, max_height=700, elem_id="mgsr-result")
@@ -144,11 +214,6 @@ def build_app(server: Server) -> gr.Blocks:
                     chooser_view(upload, scale_value, None), None)
 
         @_guarded
-        def on_model(label: str) -> tuple[Any, ...]:
-            value = catalog.get(label).default_noise
-            return (gr.Slider(value=value),) + tuple(gr.Slider(value=value) for _ in levels)
-
-        @_guarded
         def on_scale(path: str | None, scale_value: Any, point: Any) -> tuple[Any, ...]:
             count = levels_for(int(scale_value))
             view = chooser_view(server.upload(path), scale_value, point) if path else None
@@ -163,16 +228,14 @@ def build_app(server: Server) -> gr.Blocks:
 
         @_guarded
         def on_preview(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
-                       mask_path, point):  # noqa: ANN001 - Gradio passes the components' values
+                       mask_path, point, request):  # noqa: ANN001 - Gradio passes the components' values
             if not path:
-                return None
+                return None, "", request
             upload = server.upload(path)
             settings = server.settings(model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value)
-            folder = handling.request_folder(server.work)
-            mask = server.mask(upload, editor_value, mask_path, folder)
-            before, after = handling.preview(catalog, upload, settings, mask, tuple(point) if point else None,
-                                             server.preview_side)
-            return before, after
+            mask = server.mask(upload, editor_value, mask_path, handling.request_folder(server.work))
+            images, made_with = server.refresh_preview(upload, settings, mask, tuple(point) if point else None)
+            return images, made_with, request
 
         @_guarded
         def on_run(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
@@ -188,33 +251,49 @@ def build_app(server: Server) -> gr.Blocks:
             files = [str(result.output)] + ([str(result.mask)] if result.mask else [])
             return (result.before, result.after), files, result.command
 
-        image_file.change(on_image, [image_file, scale], [editor, chooser, centre], api_name="load") \
-            .then(on_preview, knobs + [centre], preview_view, api_visibility="private")
-        model.change(on_model, model, [w, *levels], api_visibility="private")
+        def stale_after(*events: Callable[..., Any]) -> None:
+            """Each of these events changes what the preview should show: mark it out of date, ask for a new one."""
+            for event in events:
+                event(None, [wanted], [wanted, status], js=_MARK_JS, queue=False, show_progress="hidden")
+
+        # a new model brings its own W, set in the browser (no round trip): W's own change follows it
+        model_w = {label: catalog.get(label).default_noise for label in catalog.labels}
+        model.change(None, [model, wanted], [w, *levels, wanted, status], queue=False, show_progress="hidden",
+                     js=f"(label, n) => {{ const w = {json.dumps(model_w)}[label]; "
+                        f"return [w, {', '.join('w' for _ in levels)}, (Number(n) || 0) + 1, {json.dumps(_STALE)}]; }}")
         scale.change(on_scale, [image_file, scale, centre], [*levels, chooser], api_visibility="private")
-        chooser.select(on_select, [image_file, scale], [centre, chooser], api_visibility="private") \
-            .then(on_preview, knobs + [centre], preview_view, api_visibility="private")
-        preview_btn.click(on_preview, knobs + [centre], preview_view, api_name="preview",
-                          trigger_mode="always_last")
-        for trigger in (w.release, scale.change, seed.submit, per_level_on.change, mask_file.change,
-                        editor.apply, *(level.release for level in levels)):
-            trigger(on_preview, knobs + [centre], preview_view, trigger_mode="always_last",
-                    api_visibility="private", show_progress="minimal")
+        # a new image or crop place: out of date at once, a new preview once the server has taken it
+        loaded = image_file.change(on_image, [image_file, scale], [editor, chooser, centre], api_name="load")
+        moved = chooser.select(on_select, [image_file, scale], [centre, chooser], api_visibility="private")
+        for event in (image_file.change, chooser.select):
+            event(None, None, [status], js=f"() => {json.dumps(_STALE)}", queue=False, show_progress="hidden")
+        stale_after(loaded.then, moved.then, w.change, scale.change, per_level_on.change, seed.change,
+                    mask_file.change, *(level.change for level in levels), editor.change, editor.input,
+                    editor.apply, preview_btn.click)
+        # one preview at a time; changes during one collapse into a single next one (always_last)
+        made = wanted.change(on_preview, knobs + [centre, wanted], [preview_view, caption, shown],
+                             api_name="preview", trigger_mode="always_last", show_progress="minimal")
+        made.success(None, [wanted, shown, preview_view], [status], js=_SETTLE_JS, queue=False)
+        made.failure(None, None, [status], js=_FAILED_JS, queue=False)
         run_btn.click(on_run, knobs, [full_view, downloads, command], api_name="upscale")
     return demo
 
 
 def make_server(models: list[str], device: str, limits: Limits, work: Path,
                 preview_side: int = handling.DEFAULT_PREVIEW_SIDE) -> Server:
-    """The server state; also lowers Pillow's decompression-bomb limit to ours for this process.
+    """The server state; also makes Pillow's decompression-bomb limit ours for this process.
 
-    Gradio decodes what the client sends for the painting layers itself; with the
-    limit lowered, a layer claiming more than twice ``max_pixels`` is refused as well.  ``device`` may be
-    ``auto``; ``server.catalog.device`` is what it resolved to.
+    Uploads meet ``--max-pixels`` first, in mgsr's words (:func:`mgsr.serve.uploads.check_limits`).
+    Gradio decodes what the client sends for the painting layers itself; Pillow refuses there
+    whatever is over ``max_pixels`` too (its warning made an error), so the two limits agree.
+    ``device`` may be ``auto``; ``server.catalog.device`` is what it resolved to.
     """
+    import warnings
+
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
     return Server(Catalog(models, device), limits, work, preview_side)
 
 
@@ -230,7 +309,7 @@ def launch(server: Server, host: str, port: int, *, block: bool = True) -> tuple
     demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(server_name=host, server_port=port, max_file_size=server.limits.max_bytes,
                             allowed_paths=[str(server.work)], ssr_mode=False, share=False, quiet=True,
-                            prevent_thread_lock=not block, show_error=True, theme=theme(), css=_CSS,
+                            prevent_thread_lock=not block, show_error=True, theme=theme(), css=_CSS, head=_HEAD,
                             footer_links=[], pwa=False, mcp_server=False)
     return demo, url
 

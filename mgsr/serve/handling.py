@@ -9,6 +9,8 @@ page gives the same bytes.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shlex
 import shutil
 import time
@@ -199,16 +201,50 @@ class Result:
     after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
 
 
+def noise_text(settings: Settings) -> str:
+    """W as ``--noise`` takes it (one value, or one per level, comma-separated, each exact)."""
+    return ",".join(repr(v) for v in settings.noise)
+
+
 def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
                  mask_name: str | None) -> str:
     """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them)."""
-    noise = ",".join(repr(v) for v in settings.noise)
     parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref, "--scale",
-             str(settings.scale), "--noise", noise]
+             str(settings.scale), "--noise", noise_text(settings)]
     if mask_name is not None:
         parts += ["--noise-map", mask_name]
     parts += ["--seed", str(settings.seed)]
     return shlex.join(parts)
+
+
+def describe(settings: Settings, mask: Mask | None) -> str:
+    """One line naming what a preview was made with.
+
+    The page shows it under the preview, so a user (and the browser test) can check the
+    preview against the knobs; the mask part changes with every stroke that changes W.
+    """
+    w = f"W {noise_text(settings)}" if len(settings.noise) == 1 else f"W per level {noise_text(settings)}"
+    if mask is None:
+        regions = "no painted regions"
+    else:
+        lowered = float((mask.values < 1.0).mean()) * 100
+        digest = hashlib.sha256(np.ascontiguousarray(mask.values).tobytes()).hexdigest()[:6]
+        regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
+    return f"{settings.model} · {settings.scale}x · {w} · seed {settings.seed} · {regions}"
+
+
+#: a file path in a message: at least two separators; only its last part is kept
+_PATH = re.compile(r"""(?:[A-Za-z]:)?[\\/](?:[^\s'"\\/:]+[\\/])+([^\s'"\\/]*)""")
+
+
+def public_message(text: str) -> str:
+    """``text`` with every file path cut to its file name, for the page.
+
+    The server's folders (Gradio's upload cache and its hash folders, mgsr's work
+    folder) say nothing to the user and much to an attacker; the file name is what
+    the user knows the file by.
+    """
+    return _PATH.sub(lambda m: m.group(1) or "(a folder)", text)
 
 
 def bicubic(display: np.ndarray, scale: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import shutil
-import warnings
+import struct
 from pathlib import Path
 
 import attrs
@@ -55,27 +55,52 @@ def clean_name(name: str, fallback: str = "image.png") -> str:
     return f"{stem[:80]}{suffix.lower() if suffix.lower() in IMAGE_SUFFIXES else '.png'}"
 
 
-def check_limits(path: Path, limits: Limits, what: str = "image") -> None:
-    """Refuse a file over the byte limit, or whose header claims more pixels than allowed (no decoding)."""
+def claimed_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) as the file's header claims it, or None when no image reader recognises the file.
+
+    Pillow's format readers are called directly rather than through ``Image.open``, which
+    first applies Pillow's own decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``,
+    with Pillow's wording): the user is to meet one limit, ``--max-pixels``, in mgsr's words.
+    Reading a header decodes no pixels, so skipping Pillow's check here costs nothing.
+    """
+    Image.init()
+    with open(path, "rb") as fh:
+        prefix = fh.read(16)
+        for kind in list(Image.ID):
+            factory, accepts = Image.OPEN[kind]
+            verdict = accepts(prefix) if accepts is not None else True
+            if not verdict or isinstance(verdict, str):  # a str is Pillow's "almost, but no"
+                continue
+            fh.seek(0)
+            try:
+                return factory(fh, str(path)).size
+            except (SyntaxError, IndexError, TypeError, struct.error, OSError, ValueError, EOFError):
+                continue
+    return None
+
+
+def check_limits(path: Path, limits: Limits, what: str = "image", name: str | None = None) -> None:
+    """Refuse a file over the byte limit, or whose header claims more pixels than allowed (no decoding).
+
+    ``name`` is the client's name of the file, for the message; ``path`` (the server's copy)
+    never appears in one.
+    """
+    called = f"the {what}" + (f" {name!r}" if name else "")
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise ImageError(f"the {what} is {size / 2**20:.1f} MB; this server accepts at most "
+        raise ImageError(f"{called} is {size / 2**20:.1f} MB; this server accepts at most "
                          f"{limits.max_bytes / 2**20:.3g} MB (mgsr serve --max-upload-mb)")
     if size == 0:
-        raise ImageError(f"the {what} is an empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit follows
-            with Image.open(path) as im:  # reads the header only
-                width, height = im.size
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"the {what} was refused as a possible decompression bomb ({exc})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"the {what} is not an image mgsr can read ({type(exc).__name__}: {exc})") from None
+        raise ImageError(f"{called} is an empty file (0 bytes)")
+    claimed = claimed_size(path)
+    if claimed is None:
+        raise ImageError(f"{called} is not an image mgsr can read (PNG, JPEG, TIFF, BMP, WebP, PPM/PGM or GIF); "
+                         f"choose an image file")
+    width, height = claimed
     if width * height > limits.max_pixels:
-        raise ImageError(f"the {what} claims {width} x {height} = {width * height / 1e6:.1f} Mpx; this server "
-                         f"accepts at most {limits.max_pixels / 1e6:.1f} Mpx (a decompression bomb, or start "
-                         f"mgsr serve with a larger --max-pixels)")
+        raise ImageError(f"{called} is {width} x {height} = {width * height / 1e6:.1f} Mpx, over this server's "
+                         f"--max-pixels of {limits.max_pixels / 1e6:.1f} Mpx; reduce it, or start mgsr serve "
+                         f"with a larger --max-pixels")
 
 
 def content_digest(path: Path) -> str:
@@ -93,7 +118,7 @@ def accept(source: str | os.PathLike[str], client_name: str, work: Path, limits:
     ``source`` is the file the web framework stored for this upload, never a path from the client.
     """
     source = Path(source)
-    check_limits(source, limits, what)
+    check_limits(source, limits, what, clean_name(client_name))
     suffix = Path(clean_name(client_name)).suffix
     folder = work / content_digest(source)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,8 +128,9 @@ def accept(source: str | os.PathLike[str], client_name: str, work: Path, limits:
     try:
         picture = read_picture(copy)
     except ImageError as exc:
-        # read_picture names the file; ours is an internal copy, so say what it was instead
-        raise ImageError(f"the {what} cannot be used: {str(exc).replace(str(copy) + ': ', '')}") from None
+        # read_picture names the file; ours is an internal copy, so name the client's file instead
+        reason = str(exc).replace(str(copy) + ": ", "").replace(str(copy), clean_name(client_name))
+        raise ImageError(f"the {what} {clean_name(client_name)!r} cannot be used: {reason}") from None
     return copy, picture
 
 
