@@ -25,7 +25,7 @@ from mgsr.recipe_tables import apply_overrides, read_recipe_table
 from mgsr.interfaces import level_counts
 from mgsr.kinds import kind_of
 from mgsr.registry import Registry, default_registry
-from mgsr.training.precision import PRECISIONS
+from mgsr.number_formats import PRECISIONS
 from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe schema
     ClassicUpscalerSpec,
     ComponentSpec,

@@ -8,7 +8,7 @@ import torch
 
 from mgsr.cli import main
 from mgsr.inference.core import upscale_tensor
-from mgsr.model.export import example_inputs, input_names
+from mgsr.inference.export import example_inputs, input_names
 from mgsr.model.weights import ModelCard, save_generator
 from mgsr.recipe import structure_model_spec
 
@@ -117,7 +117,7 @@ def test_one_image_onnx_equals_mgsr(one_image, w):
 def test_baked_noise_repeats_mgsr_draws(tiny):
     """Past the pattern's side the noise repeats it: mgsr's draws inside, unit-normal statistics all over."""
     from mgsr.inference.noise import noise_maps
-    from mgsr.model.export import OneImageGraph
+    from mgsr.inference.export import OneImageGraph
 
     generator, _ = tiny
     graph = OneImageGraph(generator, 4, [1.0, 1.0], seed=3, period=64)

@@ -1,4 +1,5 @@
-"""The package's shape: no import cycles (function-local imports included) and small modules."""
+"""The package's shape: imports only downward through the layers (function-local imports included), no import
+cycles, small modules."""
 
 from __future__ import annotations
 
@@ -41,6 +42,53 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             if target and target != name and target != "mgsr":  # the package root only re-exports
                 found.add(target)
     return found
+
+
+#: the layers, lowest first; a module may import its own layer and the ones below, never one above
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("contract", ("mgsr.errors", "mgsr.specs", "mgsr.hookspecs", "mgsr.interfaces", "mgsr.kinds", "mgsr.registry",
+                  "mgsr.recipe", "mgsr.recipe_tables", "mgsr.recipe_names", "mgsr.number_formats", "mgsr.version")),
+    ("toolkit", ("mgsr.ops", "mgsr.io", "mgsr.nn", "mgsr.hub", "mgsr.devices", "mgsr.samples", "mgsr.weights",
+                 "mgsr.niqe_model")),
+    ("plugins", ("mgsr_plugins",)),
+    ("model", ("mgsr.model", "mgsr.build")),
+    ("inference", ("mgsr.inference",)),
+    ("evaluation", ("mgsr.evaluation",)),
+    ("training", ("mgsr.training",)),
+    ("applications", ("mgsr.serve", "mgsr.cli", "mgsr.spandrel", "mgsr.__main__")),
+)
+
+
+def _layer(module: str) -> int | None:
+    """The index in LAYERS of ``module`` (the longest matching prefix wins), None when it is in none."""
+    best, length = None, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = index, len(prefix)
+    return best
+
+
+def test_every_module_has_a_layer_and_imports_only_downward():
+    modules = _modules()
+    upward = []
+    for name, path in sorted(modules.items()):
+        if name == "mgsr":  # the package root re-exports the public API from every layer
+            continue
+        layer = _layer(name)
+        assert layer is not None, f"{name} is in no layer: add it to LAYERS in {Path(__file__).name}"
+        for target in sorted(_imports(name, path, set(modules))):
+            if (above := _layer(target)) is not None and above > layer:
+                upward.append(f"{name} ({LAYERS[layer][0]}) imports {target} ({LAYERS[above][0]})")
+    assert not upward, "imports that run up a layer:\n  " + "\n  ".join(upward)
+
+
+def test_the_layer_check_sees_a_function_local_upward_import(tmp_path):
+    """The check above can fail: a toolkit module importing training inside a function is found."""
+    module = tmp_path / "probe.py"
+    module.write_text("def f():\n    from mgsr.training.run import train\n    return train\n")
+    found = _imports("mgsr.ops.probe", module, set(_modules()))
+    assert "mgsr.training.run" in found and _layer("mgsr.training.run") > _layer("mgsr.ops.probe")
 
 
 def test_no_import_cycles():

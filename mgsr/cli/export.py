@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mgsr.cli.upscale import parse_noise
     from mgsr.errors import MgsrError
-    from mgsr.model.export import export_onnx, input_names
+    from mgsr.inference.export import export_onnx, input_names
     from mgsr.model.loading import load_generator
 
     noise = parse_noise(args.noise)

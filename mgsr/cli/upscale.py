@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mgsr.cli.options import add_device, detail_noise
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
+from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
     from mgsr.inference.outsize import SizeRequest
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
                    help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: benchmarks/upscale_bench.py; same output to "
                         "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
                    help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
                         "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)")
     p.add_argument("--overwrite", action="store_true",

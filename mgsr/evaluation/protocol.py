@@ -19,8 +19,8 @@ import torch
 from mgsr.errors import EvaluationError
 from mgsr.ops.imresize import imresize
 from mgsr.build import part_builder
-from mgsr.interfaces import Composite, Metric
-from mgsr.recipe import resolve_parts
+from mgsr.interfaces import Metric
+from mgsr.specs import MetricSpec
 from mgsr.registry import Registry
 
 #: The metric whose presence makes the evaluator report PIRM-SR's perceptual index.
@@ -68,11 +68,7 @@ class Protocol:
                 config = cls.Config(**self.metrics.get(name, {}))
             except (TypeError, ValueError) as exc:
                 raise EvaluationError(f"protocol '{self.name}': metric '{name}' rejects its settings: {exc}") from exc
-            if issubclass(cls, Composite):
-                config = resolve_parts(config, registry)
-                built.append(cls(config, build=build_part))
-            else:
-                built.append(cls(config))
+            built.append(build_part(MetricSpec(type=name, config=config)))  # parts resolved as a recipe's are
         return built
 
     def describe(self, metrics: list[Metric]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from mgsr.number_formats import PRECISIONS
 from mgsr.errors import MgsrError
 from mgsr.inference.exact import ieee_float32
 from mgsr.inference.noise import amplitude_region, base_seed, noise_region
@@ -61,7 +62,6 @@ Box = tuple[int, int, int, int]
 #: Receives each finished piece of the output: ``sink(box, piece)``.
 Sink = Callable[[Box, torch.Tensor], None]
 #: ``precision`` -> the dtype the convolutions run in (under autocast).
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def levels_for(scale: int) -> int:

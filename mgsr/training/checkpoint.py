@@ -19,8 +19,8 @@ import torch
 
 from mgsr.io.atomic import atomic_path
 from mgsr.errors import WeightsError
+from mgsr.model.checkpoint_file import FORMAT, load_checkpoint
 
-FORMAT = "mgsr-checkpoint-1"
 _NAME = re.compile(r"^step-(\d{9})\.pt$")
 
 
@@ -66,20 +66,6 @@ def list_checkpoints(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if _NAME.match(p.name))
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; any problem is a WeightsError naming the file."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"checkpoint not found: {path}") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise WeightsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}): it is damaged, not a "
-                           f"PyTorch file, or holds objects other than tensors, which mgsr never unpickles") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise WeightsError(f"{path}: not an mgsr training checkpoint (format {FORMAT} expected)")
-    return data
 
 
 def newest_loadable(folder: Path) -> tuple[Path, dict[str, Any]] | None:

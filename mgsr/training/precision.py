@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from mgsr.number_formats import PRECISIONS
+
 
 
 class MixedPrecision:
@@ -38,7 +39,7 @@ class MixedPrecision:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.precision = precision
-        self.dtype = PRECISIONS[precision]
+        self.dtype = None if PRECISIONS[precision] is torch.float32 else PRECISIONS[precision]  # None: no autocast
         self.device_type = device.type
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
