@@ -10,13 +10,31 @@ once (one-time setup: oneDNN kernels, thread pool), resets the kernel's resident
 resident set just before the job: torch's allocations are malloc'd, so only the resident set sees them all.
 Jobs: ``picture`` (what `mgsr upscale` does: into a buffer of the final dtype, tile by tile), ``tile`` (one
 tile's region upscaled whole: the working set of one tile) and ``float`` (the float32 assembly of
-``upscale_tensor``, the pre-issue-12 picture path, for comparison).  The breakdown printed:
+``upscale_tensor``, for comparison).  The breakdown printed:
 final size + one tile (measured) against the job's measured increase; its last line (without ``--float``)
 is ``measured peak increase of the job: M MiB (R x the sum, S s)``.
 
 ``--explain`` counts the bytes of live torch tensors during one untiled forward (a dispatch mode
 tracking every storage) and prints, at the peak, which tensors are live: what the bytes per output
 pixel of the eager path are made of.
+
+The measurements behind the constants of :mod:`mgsr.inference.tiles` (2-core AMD EPYC):
+
+* ``DEFAULT_MARGIN``: pirm-r3 at 4x, W = 1, 96x96 input in 48-pixel tiles, max |tiled - untiled|: 0.06 at 8
+  pixels of context, 8e-3 at 12, 8e-4 at 16, 1e-4 at 20, 1.1e-5 at 24 (at 32: float rounding); 24 costs 16 %
+  less context work than 32 for the automatic tile.
+* ``MARGIN_8BIT``: astronaut.png (160x160 crop, pirm-r3, 4x, W = 1, 48-pixel tiles) against the untiled
+  result: 16 -> max |diff| 1.5e-3, 0.11 % of the 8-bit values one level off (none more); 20 -> 0.012 %;
+  24 -> 0.003 %.  16 computes 12 % less than 24 for a 16 Mpx output.  At 8x (72x72 crop, 24-pixel tiles):
+  16 -> max 4.2e-3, 0.43 % one level off; 24 -> 4.7e-5, 0.007 %, so 8x keeps 24.
+* ``BYTES_PER_OUTPUT_PIXEL``: peak RSS growth, 128 -> 512 untiled: 2900 with freed memory kept for reuse,
+  2450 without; 3380 for one interior 8x tile.  ~1870 B/px are live tensors (``--explain``: a full-resolution
+  dense block's feature buffer, its bias+ReLU copy and the loop's last maps), the rest freed blocks the
+  allocator keeps.
+* ``OPENVINO_BYTES_PER_OUTPUT_PIXEL``: 1130 at 200x200 in, 4x, compiled for the shape; 1700 with dynamic
+  shapes; with one constant per use 1236 at 294x294 in, 4x, and 1228 at 126x126 in, 8x.
+* ``AUTO_MEMORY_BUDGET``: the process holds ~345 MiB before a job (torch, OpenVINO, the model); a 16 Mpx 4x
+  upscale peaks at 1948 MiB (``benchmarks/upscale_bench.py --sizes 16``; 2249 MiB with a 1750 MiB budget).
 """
 
 from __future__ import annotations
@@ -57,7 +75,8 @@ def child(job: dict) -> dict:
     from PIL import Image
 
     torch.set_num_threads(job["threads"])
-    from mgsr.inference.core import auto_tile, choose_backend, margin_for
+    from mgsr.inference.core import choose_backend
+    from mgsr.inference.tiles import auto_tile, margin_for
     from mgsr.inference.pictures import super_resolve, upscale_picture
     from mgsr.io.images import decode, write_picture
     from mgsr.model.loading import resolve_model

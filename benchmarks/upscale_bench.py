@@ -80,7 +80,7 @@ def one_size(megapixels: float, scale: int, tile: str, backend: str = "auto") ->
     A small image first converts/loads the backend's model, so the time is that of the upscale alone.
     """
     import mgsr
-    from mgsr.inference.core import auto_tile, margin_for
+    from mgsr.inference.tiles import auto_tile, margin_for
     from mgsr.inference.openvino import resolve_backend
     from mgsr.inference.pictures import picture_from_array, upscale_picture
 
@@ -137,7 +137,7 @@ def load_release(root: Path, scale: int) -> torch.nn.Module:
 def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None:
     import mgsr
     from mgsr.inference.openvino import resolve_backend
-    from mgsr.inference.core import auto_tile
+    from mgsr.inference.tiles import auto_tile
     from mgsr.inference.pictures import super_resolve
 
     root = reference_root()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mgsr.inference.core import plan_tiles
+from mgsr.inference.tiles import plan_tiles
 
 
 def computed(tiles, height, width, margin, pad):
