@@ -33,13 +33,14 @@ import attrs
 
 from mgsr.errors import TrainingError
 from mgsr.interfaces import AdversarialLoss
+from mgsr.model.weights import RUN_GENERATOR_FILE
 from mgsr.recipe import Recipe
 from mgsr.registry import Registry
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable
 
 PRETRAIN, TRAIN = "pretrain", "train"
 #: what a finished stage leaves in its folder (written last, atomically)
-EXPORTED = "generator.safetensors"
+EXPORTED = RUN_GENERATOR_FILE
 
 
 @attrs.frozen

@@ -11,7 +11,6 @@ Which terms, weights, amplitudes and scales: all from the recipe.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 import warnings
@@ -41,7 +40,8 @@ from mgsr.training.store import StoredImage
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.state import load_module_state
-from mgsr.model.weights import ModelCard, save_generator
+from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
+from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
 from mgsr.training.summary import StepTimes, run_summary
@@ -118,7 +118,7 @@ class Trainer:
                                   discriminator_warmup_steps=self.spec.discriminator_warmup_steps)
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
-        self.stop_requested = False
+        self.stop = StopRequest()  # installed while run() runs
         self.max_levels = max(self.spec.scales)
         if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
             raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; "
@@ -310,7 +310,7 @@ class Trainer:
     def export_generator(self) -> Path:
         card = ModelCard(name=self.run_dir.name, default_noise=self.recipe.model.default_noise,
                          source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, step {self.step}")
-        return save_generator(self.run_dir / "generator.safetensors", self.generator, self.recipe.model, card)
+        return save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.ctx.is_main:
@@ -322,6 +322,41 @@ class Trainer:
                             data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size,
                             pin_memory=self.device.type == "cuda")
 
+    def _next_batch(self, batches: Iterator[torch.Tensor]) -> torch.Tensor | None:
+        """The next batch (its wait counted), or None when a stop was requested while waiting for it."""
+        waiting = time.perf_counter()
+        try:
+            batch = next(batches)
+        except RuntimeError:  # a Ctrl-C sent to the process group also stops the loader's workers
+            if not self.stop.requested:
+                raise
+            return None  # the loop's stop check saves and exits
+        self.times.waited(time.perf_counter() - waiting)
+        return batch
+
+    def _log_interval(self, bar: Any, steps: int, seconds: float) -> None:
+        """The one loss read-back of the last ``steps`` steps, logged with the rate and the step times."""
+        logs = self.read_losses(flush=True)
+        rate = steps * self.spec.batch_size / seconds
+        self._log({"step": self.step, "samples_per_s": rate, **logs, **self.times.interval(steps)})
+        bar.set_postfix(loss=f"{logs['loss/total']:.4g}" if "loss/total" in logs else "D warm-up", rate=f"{rate:.1f}/s")
+
+    def _periodic(self, bar: Any) -> None:
+        """Validation, sample grids and checkpoints due at this step (their time is not the step's)."""
+        aside = time.perf_counter()
+        last = self.step == self.spec.steps
+        validating = self.step % self.spec.validate_every == 0 or last
+        if validating or self.step % self.spec.sample_every == 0:
+            self.read_losses(flush=False)  # nothing is scored or drawn from weights a NaN reached
+        if validating and (scores := self.validate()):
+            self._log({"step": self.step, **scores})
+            bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+        if self.step % self.spec.sample_every == 0:
+            self.write_samples()
+        if self.step % self.spec.checkpoint_every == 0 and not last:
+            self.checkpoint()
+        self.times.set_aside(time.perf_counter() - aside)
+
     def run(self) -> Path:
         """Train to ``training.steps``; returns the exported generator file."""
         from tqdm import tqdm
@@ -330,76 +365,44 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
         self._announce_holdout()
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-        def request_stop(signum: int, frame: object) -> None:
-            if self.stop_requested:  # a second Ctrl-C stops at once
-                signal.signal(signum, previous[signum])
-                raise KeyboardInterrupt
-            self.stop_requested = True
-
-        for sig in previous:
-            signal.signal(sig, request_stop)
         bar = tqdm(total=self.spec.steps, initial=self.step, unit="step", desc=self.stage,
-                   disable=(not self.progress or not self.ctx.is_main) or None,
-                   file=sys.stderr, dynamic_ncols=True)
+                   disable=(not self.progress or not self.ctx.is_main) or None, file=sys.stderr, dynamic_ncols=True)
         try:
-            self._log({"step": self.step, "data/images": len(self.dataset), "data/skipped": self.skipped})
-            if self.skipped and self.ctx.is_main:
-                bar.write(f"{self.skipped} training image(s) skipped (warnings above name them); "
-                          f"training on {len(self.dataset)}")
-            batches = self._batches()
-            started, done_since = time.perf_counter(), 0
-            self.times.restart()
-            while self.step < self.spec.steps:
-                if any_rank(self.ctx, self.stop_requested, self.device):
-                    path = self.checkpoint()
-                    raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
-                try:
-                    waiting = time.perf_counter()
-                    batch = next(batches)
-                    self.times.waited(time.perf_counter() - waiting)
-                except RuntimeError:  # a Ctrl-C sent to the process group also stops the loader's workers
-                    if not self.stop_requested:
-                        raise
-                    continue  # the stop check above saves and exits
-                self.train_step(batch)
-                self.step += 1
-                self.samples_seen += self.spec.batch_size
-                done_since += 1
-                bar.update(1)
-                if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
-                    logs = self.read_losses(flush=True)  # the one read-back of these log_every steps
-                    rate = done_since * self.spec.batch_size / (time.perf_counter() - started)
-                    record = {"step": self.step, "samples_per_s": rate, **logs, **self.times.interval(done_since)}
-                    bar.set_postfix(loss=f"{logs['loss/total']:.4g}" if "loss/total" in logs else "D warm-up",
-                                    rate=f"{rate:.1f}/s")
-                    self._log(record)
-                    started, done_since = time.perf_counter(), 0
-                aside = time.perf_counter()  # validation, samples and checkpoints are not the step's time
-                validating = self.step % self.spec.validate_every == 0 or self.step == self.spec.steps
-                if validating or self.step % self.spec.sample_every == 0:
-                    self.read_losses(flush=False)  # nothing is scored or drawn from weights a NaN reached
-                if validating:
-                    scores = self.validate()
-                    if scores:
-                        self._log({"step": self.step, **scores})
-                        bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-                if self.step % self.spec.sample_every == 0:
-                    self.write_samples()
-                if self.step % self.spec.checkpoint_every == 0 and self.step < self.spec.steps:
-                    self.checkpoint()
-                self.times.set_aside(time.perf_counter() - aside)
-            self.checkpoint()
-            self.write_samples()
-            path = self.run_dir / "generator.safetensors"
-            if self.ctx.is_main:
-                path = self.export_generator()
-                print(self.summary(), file=sys.stderr)
-            barrier(self.ctx)
-            return path
+            with self.stop:
+                self._log({"step": self.step, "data/images": len(self.dataset), "data/skipped": self.skipped})
+                if self.skipped and self.ctx.is_main:
+                    bar.write(f"{self.skipped} training image(s) skipped (warnings above name them); "
+                              f"training on {len(self.dataset)}")
+                batches = self._batches()
+                started, done_since = time.perf_counter(), 0
+                self.times.restart()
+                while self.step < self.spec.steps:
+                    if any_rank(self.ctx, self.stop.requested, self.device):
+                        path = self.checkpoint()
+                        raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
+                    if (batch := self._next_batch(batches)) is None:
+                        continue
+                    self.train_step(batch)
+                    self.step += 1
+                    self.samples_seen += self.spec.batch_size
+                    done_since += 1
+                    bar.update(1)
+                    if self.step % self.spec.log_every == 0 or self.step == self.spec.steps:
+                        self._log_interval(bar, done_since, time.perf_counter() - started)
+                        started, done_since = time.perf_counter(), 0
+                    self._periodic(bar)
+                return self._finish()
         finally:
             bar.close()
             self.logbook.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+
+    def _finish(self) -> Path:
+        """The last checkpoint and samples, the exported generator and the summary (rank 0)."""
+        self.checkpoint()
+        self.write_samples()
+        path = self.run_dir / RUN_GENERATOR_FILE
+        if self.ctx.is_main:
+            path = self.export_generator()
+            print(self.summary(), file=sys.stderr)
+        barrier(self.ctx)
+        return path
