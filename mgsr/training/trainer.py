@@ -85,31 +85,8 @@ class Trainer:
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
                     module.to(memory_format=torch.channels_last)
-        # What steps call: DistributedDataParallel wrappers when data-parallel, the modules themselves otherwise.
-        self.g_step, self.d_step = self.generator, self.discriminator
-        if ctx.active:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.g_step = DistributedDataParallel(self.generator, device_ids=ids)
-            if self.discriminator is not None:
-                self.d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
-        if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
-            # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
-            # upscaler's border) and asserts; that small part stays eager
-            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)
-            self.g_step = torch.compile(self.g_step)
-            self.d_step = torch.compile(self.d_step) if self.d_step is not None else None
-        betas = tuple(self.spec.adam_betas)
-        if len(betas) != 2:
-            raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
-        self.opt_g = torch.optim.Adam([p for p in self.generator.parameters() if p.requires_grad],
-                                      lr=self.spec.lr, betas=betas)
-        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, sqrt_decay(self.spec.lr_decay_steps))
-        self.opt_d = self.sched_d = None
-        if self.discriminator is not None:
-            self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
-            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, sqrt_decay(self.spec.lr_decay_steps))
+        self.g_step, self.d_step = self._callers()
+        self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
         self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
                                   d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
@@ -127,6 +104,39 @@ class Trainer:
         if with_data:
             self._load_data()
         self.times = StepTimes()
+
+    def _callers(self) -> tuple[Any, Any]:
+        """What the step calls for G and D: DistributedDataParallel wrappers when data-parallel, compiled when
+        ``training.compile``, the modules themselves otherwise."""
+        g_step, d_step = self.generator, self.discriminator
+        if self.ctx.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            g_step = DistributedDataParallel(self.generator, device_ids=ids)
+            if self.discriminator is not None:
+                d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
+        if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
+            # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
+            # upscaler's border) and asserts; that small part stays eager
+            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)
+            g_step = torch.compile(g_step)
+            d_step = torch.compile(d_step) if d_step is not None else None
+        return g_step, d_step
+
+    def _optimizers(self) -> tuple[Any, Any, Any, Any]:
+        """Adam for G (its trainable parameters) and D, each with the square-root learning-rate decay."""
+        betas = tuple(self.spec.adam_betas)
+        if len(betas) != 2:
+            raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
+        opt_g = torch.optim.Adam([p for p in self.generator.parameters() if p.requires_grad],
+                                      lr=self.spec.lr, betas=betas)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, sqrt_decay(self.spec.lr_decay_steps))
+        opt_d = sched_d = None
+        if self.discriminator is not None:
+            opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
+            sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, sqrt_decay(self.spec.lr_decay_steps))
+        return opt_g, sched_g, opt_d, sched_d
 
     # --- data ------------------------------------------------------------------------------------
     def _load_data(self) -> None:
