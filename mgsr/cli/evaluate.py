@@ -72,13 +72,47 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.hr is None:
             raise EvaluationError("--model needs --hr DIR: the high-resolution images to downscale and compare with")
         evaluator, default_noise = _model_evaluator(args)
-        noise = args.noise if args.noise is not None else default_noise
+        noise = _eval_noise(args.noise) if args.noise is not None else default_noise
         evaluation = evaluator.evaluate(noise)
-        context.update(model=args.model, noise=noise, hr=str(args.hr))
+        context.update(model=args.model, noise=getattr(noise, "to_dict", lambda: noise)(), hr=str(args.hr))
     print(evaluation.table())
     if args.json:
         write_json(args.json, evaluation.to_dict(**context))
         print(f"wrote {args.json}")
+    return 0
+
+
+def _eval_noise(value: str) -> Any:
+    """``mgsr eval --noise``: a W, or a calibration file (a global W or an adaptive rule)."""
+    if value.lower().endswith(".json"):
+        from mgsr.evaluation.adaptive_fit import load_calibration
+
+        return load_calibration(value)
+    try:
+        return float(value)
+    except ValueError:
+        raise EvaluationError(f"--noise {value!r}: give a number or a calibration .json file") from None
+
+
+def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
+    """``mgsr calibrate --adaptive``: fit an adaptive W map's rule to ``--max-rmse`` and save it."""
+    import time
+
+    from mgsr.evaluation.adaptive_fit import candidate_shapes, fit_for_budget, measure_curves
+    from mgsr.inference.core import levels_for
+
+    evaluator, _ = _model_evaluator(args)
+    lrs = [im.lr for im in evaluator.images]
+    start = time.perf_counter()
+    curves = measure_curves(evaluator.evaluate, candidate_shapes(levels_for(args.scale), lrs), lrs,
+                            progress=None if args.quiet else _progress)
+    result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, time.perf_counter() - start)
+    result.save(args.output, model=args.model, protocol=evaluator.protocol, hr=str(args.hr), scale=args.scale,
+                mgsr_version=_version())
+    rmse, niqe = result.measured or result.predicted
+    print(f"{args.model}: adaptive map '{result.name}' (W per level {', '.join(f'{w:.4g}' for w in result.rule.levels)}"
+          f" at map value 1) gives RMSE {rmse:.4f} <= {args.max_rmse:g}, NIQE {niqe:.4f} on "
+          f"{len(evaluator.images)} images ({args.protocol}), fitted in {result.seconds:.0f} s; wrote {args.output}")
     return 0
 
 
@@ -107,6 +141,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import calibrate
 
+    if args.adaptive:
+        return _cmd_calibrate_adaptive(args)
     try:
         low, high = (float(v) for v in args.range.split(":"))
     except ValueError:
@@ -159,7 +195,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sr", default=None, help="folder of outputs to score (names match --hr, _x4 suffix allowed)")
     p.add_argument("--hr", default=None, help="folder of high-resolution reference images")
     p.add_argument("--model", default=None, help="upscale with this model (or 'bicubic' for the baseline)")
-    p.add_argument("--noise", type=float, default=None, help="noise amplitude W for --model (default: the model's)")
+    p.add_argument("--noise", default=None,
+                   help="noise amplitude W for --model, or a calibration .json (global or --adaptive) "
+                        "(default: the model's W)")
     p.add_argument("--json", default=None, help="also write per-image and set scores to this JSON file")
     _add_common(p)
     p.set_defaults(func=_cmd_eval)
@@ -176,6 +214,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rmse", type=float, required=True, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
     p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="fit an adaptive W map (W per pixel from the input's local statistics) instead of one W: "
+                        "the map shape and amplitude with the lowest set NIQE within --max-rmse")
     p.add_argument("-o", "--output", default="calib.json", help="calibration record (default: %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_calibrate)

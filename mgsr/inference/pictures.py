@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mgsr.inference.adaptive import AdaptiveRule, resolve_noise
 from mgsr.inference.core import (DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, margin_for,
                                  upscale_tensor)
 from mgsr.devices import resolve_device
@@ -115,7 +116,9 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     h, w = picture.size
     dtype = {8: np.uint8, 16: np.uint16}.get(picture.bits, np.float32)
     color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
-    super_resolve(model, picture.rgb(), out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
+    rgb = picture.rgb()
+    options["noise"], options["noise_map"] = resolve_noise(options.get("noise"), rgb, options.get("noise_map"))
+    super_resolve(model, rgb, out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
     alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
     return Picture(color=color, alpha=alpha, bits=picture.bits, mode=picture.mode, icc_profile=picture.icc_profile)
 
@@ -125,7 +128,7 @@ def upscale(
     *,
     model: str | os.PathLike[str] | GMGBP = "pirm-r3",
     scale: int = 4,
-    noise: NoiseSetting | None = None,
+    noise: NoiseSetting | AdaptiveRule | None = None,
     noise_map: np.ndarray | Image.Image | None = None,
     seed: int = 0,
     tile: int | str | None = "auto",
@@ -136,7 +139,8 @@ def upscale(
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
     Arrays: (H, W) or (H, W, 1) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA; uint8,
-    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``tile="auto"``
+    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; an
+    :class:`~mgsr.inference.adaptive.AdaptiveRule` (``AdaptiveRule.load("calib.json")``) sets W per pixel; ``tile="auto"``
     bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
     """
     device = resolve_device(device) if isinstance(device, str) else device  # "auto" accepted, as on the CLI
