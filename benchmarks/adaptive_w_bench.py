@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--budgets", default=None, help="RMSE budgets A,B,C (default: from the fitting set)")
     parser.add_argument("--figure", default=None, help="write the before/after figure of the middle budget here")
+    parser.add_argument("--shapes", default=None, help="search only these map shapes, e.g. global,flat-relative")
+    parser.add_argument("--sweep", default=None, help="held-out global W values A,B,C (default: 10 from 0 to 0.045)")
     parser.add_argument("--crop", type=int, default=0, help="use centre crops of this side (0: whole images)")
     parser.add_argument("--smoke", action="store_true", help="tiny images, two shapes, two budgets: seconds")
     args = parser.parse_args(argv)
@@ -143,6 +145,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
     levels = args.scale.bit_length() - 1
     shapes = candidate_shapes(levels, lrs)
     base = BASE_AMPLITUDES
+    if args.shapes:
+        shapes = [s for s in shapes if s[0] in args.shapes.split(",")]
+        if not shapes or shapes[0][0] != "global":
+            raise SystemExit("adaptive_w_bench: --shapes must include global (the budgets come from it)")
     if args.smoke:
         shapes, base = [shapes[0], shapes[2]], base[::2]
     say = lambda m: print(f"  {m}", flush=True)  # noqa: E731
@@ -158,7 +164,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
     print(f"fitting: {fit_seconds:.0f} s for {len(shapes)} shapes x {len(base)} amplitudes + W=0 "
           f"({sum(im.hr.shape[0] * im.hr.shape[1] for im in fit.images) / 1e6:.2f} Mpx of HR)", flush=True)
     sweep = []
-    for w in GLOBAL_SWEEP[::3] if args.smoke else GLOBAL_SWEEP:
+    for w in GLOBAL_SWEEP[::3] if args.smoke else [float(v) for v in args.sweep.split(",")] if args.sweep else GLOBAL_SWEEP:
         agg = test.evaluate(w).aggregate
         sweep.append((w, agg["rmse"], agg["niqe"]))
         say(f"held-out global W={w:g}: RMSE {agg['rmse']:.4f}, NIQE {agg['niqe']:.4f}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,3 +106,23 @@ def test_fit_reads_each_curve_at_the_budget_and_takes_the_lowest_niqe():
     assert steep.at_budget(7.9) is None
     with pytest.raises(MgsrError, match="--max-rmse 7.9"):
         choose([steep], 7.9)
+
+
+@pytest.mark.slow  # 18 passes over one 104x104 image: ~20 s on a free 2-core CPU
+def test_calibrate_adaptive_meets_its_budget_in_eval_and_sweep(tmp_path):
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    Image.open(Path(mgsr.__file__).parent / "samples" / "val" / "grace_hopper_face.png").convert("RGB").crop((40, 40, 144, 144)).save(hr / "face.png")
+    common = ["--model", "pirm-r3", "--hr", str(hr), "-q"]
+    assert main(["eval", *common, "--noise", "0.015", "--json", str(tmp_path / "g.json")]) == 0
+    budget = json.loads((tmp_path / "g.json").read_text())["aggregate"]["rmse"]
+    calib = tmp_path / "calib.json"
+    assert main(["calibrate", *common, "--adaptive", "--max-rmse", str(budget), "-o", str(calib)]) == 0
+    record = json.loads(calib.read_text())
+    assert main(["eval", *common, "--noise", str(calib), "--json", str(tmp_path / "a.json")]) == 0
+    scores = json.loads((tmp_path / "a.json").read_text())["aggregate"]
+    assert scores["rmse"] <= budget + 1e-9
+    assert scores["rmse"] == pytest.approx(record["rmse"]) and scores["niqe"] == pytest.approx(record["niqe"])
+    assert main(["sweep", *common, "--noise", str(calib), "-o", str(tmp_path / "pd")]) == 0
+    rows = (tmp_path / "pd.csv").read_text().splitlines()
+    assert '"adaptive"' in rows[0] and len([r for r in rows if not r.startswith("#")]) == 9

@@ -116,14 +116,33 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``mgsr sweep --noise calib.json``: multiples of the calibrated amplitude swept along the map's path
+ADAPTIVE_SWEEP_FACTORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
+
+
+def _adaptive_sweep(path: str, evaluator: Any, context: dict[str, Any]) -> tuple[Any, list[float]]:
+    """(evaluate, W values) sweeping a calibration file: an adaptive map at multiples of its fitted W (the
+    W column is then the last level's W at map value 1, the rule recorded in the CSV), a global W alone."""
+    from mgsr.evaluation.adaptive_fit import load_calibration
+    from mgsr.inference.adaptive import AdaptiveRule
+
+    setting = load_calibration(path)
+    if not isinstance(setting, AdaptiveRule):
+        return evaluator.evaluate, [setting]
+    top = setting.levels[-1] or 1.0
+    context["adaptive"] = {"calibration": path, "rule": setting.to_dict(), "noise_column": "last level's W at map 1"}
+    return (lambda w: evaluator.evaluate(setting.scaled(w / top))), [top * f for f in ADAPTIVE_SWEEP_FACTORS]
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
 
-    noises = parse_noise_values(args.noise)
     evaluator, _ = _model_evaluator(args)
-    points = sweep(evaluator.evaluate, noises, progress=None if args.quiet else _progress)
-    prefix = Path(args.output)
     context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
+    evaluate, noises = _adaptive_sweep(args.noise, evaluator, context) if args.noise.lower().endswith(".json") \
+        else (evaluator.evaluate, parse_noise_values(args.noise))
+    points = sweep(evaluate, noises, progress=None if args.quiet else _progress)
+    prefix = Path(args.output)
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     write_sweep_csv(csv_path, points, context)
     title = f"{args.model}: RMSE vs NIQE over W ({args.protocol}, {len(evaluator.images)} images, x{args.scale})"
@@ -204,7 +223,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("sweep", help="the perception-distortion path of W: CSV and PNG of RMSE vs NIQE")
     _add_model(p)
-    p.add_argument("--noise", default="0:1:21", help="START:STOP:COUNT or a list A,B,C (default: %(default)s)")
+    p.add_argument("--noise", default="0:1:21",
+                   help="START:STOP:COUNT, a list A,B,C, or a calibration .json (an adaptive map swept at 0-4x "
+                        "its fitted W) (default: %(default)s)")
     p.add_argument("-o", "--output", default="sweep", help="writes OUTPUT.csv and OUTPUT.png (default: %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_sweep)
