@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from mgsr.inference.adaptive import AdaptiveRule, adaptive_map
 from mgsr.inference.pictures import super_resolve
 from .helpers import smooth_rgb
 
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "adaptive_w_bench.py"
 RULE = AdaptiveRule((0.5, 1.0), centre=0.6, softness=0.1, floor=0.1, smooth=1.0)
 
 
@@ -67,7 +69,8 @@ def test_cli_and_api_write_the_same_bytes_from_an_adaptive_calibration(tmp_path)
     fit.save(calib, model="pirm-r3")
     out = tmp_path / "cli.png"
     assert main(["upscale", str(src), "-o", str(out), "--scale", "2", "-q", "--noise", str(calib)]) == 0
-    api = mgsr.upscale(Image.open(src), scale=2, noise=AdaptiveRule.load(calib))
+    assert np.array_equal(adaptive_map(calib, rgb), adaptive_map(fit.rule, rgb))  # a path or the rule
+    api = mgsr.upscale(Image.open(src), scale=2, noise=mgsr.AdaptiveRule.load(calib))
     api.save(tmp_path / "api.png")
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(api))
     assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--scale", "2", "-q", "--noise", str(calib),
@@ -126,3 +129,17 @@ def test_calibrate_adaptive_meets_its_budget_in_eval_and_sweep(tmp_path):
     assert main(["sweep", *common, "--noise", str(calib), "-o", str(tmp_path / "pd")]) == 0
     rows = (tmp_path / "pd.csv").read_text().splitlines()
     assert '"adaptive"' in rows[0] and len([r for r in rows if not r.startswith("#")]) == 9
+
+
+def test_adaptive_bench_smoke(capsys):
+    spec = importlib.util.spec_from_file_location("adaptive_w_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gain = bench.main(["--smoke"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("adaptive vs global at equal RMSE: mean NIQE gain ")
+    assert lines[-1].endswith(f"{gain:.3f} over 2 budgets") or "over 1 budgets" in lines[-1]
+    assert any(line.startswith("cost on ") for line in lines)
+    sweep = [(0.0, 8.0, 7.0), (0.01, 9.0, 5.0), (0.02, 10.0, 4.5), (0.03, 9.9, 4.4)]
+    assert bench.frontier_niqe(sweep, 9.5) == pytest.approx(4.75)  # the leading rising run only
+    assert np.isnan(bench.frontier_niqe(sweep, 10.5))

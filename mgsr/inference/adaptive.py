@@ -141,12 +141,16 @@ def activity(rule: AdaptiveRule, rgb: np.ndarray | torch.Tensor) -> torch.Tensor
     return torch.log10(1 + stat)[0, 0]
 
 
-def adaptive_map(rule: AdaptiveRule, lr_image: np.ndarray | torch.Tensor) -> np.ndarray:
-    """The (H, W) map in [0, 1] of ``rule`` for an (H, W, 3) LR image in [0, 1]; W of level j = levels[j] * map.
+def adaptive_map(rule: AdaptiveRule | str | os.PathLike[str], lr_image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The (H, W) map in [0, 1] of ``rule`` (or of the adaptive calibration file at that path) for an
+    (H, W, 3) LR image in [0, 1]; W of level j = ``levels[j] * map``.
 
     Pass it as ``noise_map`` with ``noise_amp=rule.levels`` (:func:`resolve_noise` does both); the map is
-    that of the whole image, so any tiling of the upscale sees the same W at every pixel.
+    that of the whole image, so any tiling of the upscale sees the same W at every pixel.  A painted
+    correction of it (``mgsr serve``'s overlay) goes the same way, as ``noise_map``.
     """
+    if not isinstance(rule, AdaptiveRule):
+        rule = AdaptiveRule.load(rule)
     s = activity(rule, lr_image)
     centre = float(torch.quantile(s.flatten()[:: max(1, s.numel() // 1_000_000)], rule.centre)) \
         if rule.relative else rule.centre
