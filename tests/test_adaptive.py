@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -137,9 +138,11 @@ def test_adaptive_bench_smoke(capsys):
     spec.loader.exec_module(bench)
     gain = bench.main(["--smoke"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[-1].startswith("adaptive vs global at equal RMSE: mean NIQE gain ")
-    assert lines[-1].endswith(f"{gain:.3f} over 2 budgets") or "over 1 budgets" in lines[-1]
+    assert re.fullmatch(r"adaptive vs global at equal RMSE: mean NIQE gain (-?\d+\.\d{3}|nan) over [12] budgets",
+                        lines[-1])
+    assert f"{gain:.3f}" in lines[-1]
     assert any(line.startswith("cost on ") for line in lines)
-    sweep = [(0.0, 8.0, 7.0), (0.01, 9.0, 5.0), (0.02, 10.0, 4.5), (0.03, 9.9, 4.4)]
-    assert bench.frontier_niqe(sweep, 9.5) == pytest.approx(4.75)  # the leading rising run only
-    assert np.isnan(bench.frontier_niqe(sweep, 10.5))
+    sweep = [(0.0, 8.0, 7.0), (0.005, 7.9, 7.2), (0.01, 9.0, 5.0), (0.02, 10.0, 4.5), (0.03, 9.5, 4.4)]
+    assert bench.frontier_niqe(sweep, 9.25) == pytest.approx(4.7)  # W = 0.02 is beaten on both: not on it
+    assert bench.frontier_niqe(sweep, 7.95) == pytest.approx(7.1)
+    assert np.isnan(bench.frontier_niqe(sweep, 9.6))
