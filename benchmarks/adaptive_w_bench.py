@@ -90,19 +90,30 @@ def cost(model: str, rule: AdaptiveRule, image: Path, repeats: int) -> tuple[flo
     return times["plain"], times["adaptive"]
 
 
-def figure(path: Path, model: str, scale: int, image: Path, rule: AdaptiveRule, global_w: float) -> None:
-    """Global W | adaptive map | the map (white = levels' W, black = 0), side by side, for one held-out image."""
+def figure(path: Path, model: str, scale: int, images: list[Path], rule: AdaptiveRule, global_w: float) -> None:
+    """Per held-out image a row: global W | adaptive map | the map (white = the levels' W, black = 0)."""
+    from PIL import ImageDraw
+
     from mgsr.evaluation.protocol import crop_to_multiple, make_lr
     from mgsr.evaluation.scoring import read_uint8
 
     upscale, _ = make_upscaler(model, scale, 0)
-    hr = crop_to_multiple(read_uint8(image), scale)
-    lr = make_lr(hr, scale)
-    a, b = upscale(lr, global_w), upscale(lr, rule)
-    m = adaptive_map(rule, lr.astype(np.float32) / 255)
-    m = np.asarray(Image.fromarray((m * 255).round().astype(np.uint8)).resize(a.shape[1::-1], Image.NEAREST))
-    gap = np.full((a.shape[0], 8, 3), 255, np.uint8)
-    Image.fromarray(np.concatenate([a, gap, b, gap, np.repeat(m[..., None], 3, 2)], 1)).save(path)
+    rows = []
+    for image in images:
+        hr = crop_to_multiple(read_uint8(image), scale)
+        lr = make_lr(hr, scale)
+        a, b = upscale(lr, global_w), upscale(lr, rule)
+        m = adaptive_map(rule, lr.astype(np.float32) / 255)
+        m = np.asarray(Image.fromarray((m * 255).round().astype(np.uint8)).resize(a.shape[1::-1], Image.NEAREST))
+        gap = np.full((a.shape[0], 8, 3), 255, np.uint8)
+        rows.append(np.concatenate([a, gap, b, gap, np.repeat(m[..., None], 3, 2)], 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    picture = Image.fromarray(np.concatenate([np.full((16, width, 3), 255, np.uint8), *rows], 0))
+    draw, panel = ImageDraw.Draw(picture), rows[0].shape[1] // 3
+    for k, label in enumerate((f"global W = {global_w:.4g}", "adaptive map, same set RMSE", "map: white = W, black = 0")):
+        draw.text((k * panel + 4, 2), label, fill=(0, 0, 0))
+    picture.save(path)
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -184,7 +195,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
         f, rmse = held[len(held) // 2]
         r = [p[1] for p in sweep]
         w = float(np.interp(rmse, r, [p[0] for p in sweep]))
-        figure(Path(args.figure), args.model, args.scale, sorted(test_dir.iterdir())[0], f.rule, w)
+        figure(Path(args.figure), args.model, args.scale, sorted(test_dir.iterdir()), f.rule, w)
         print(f"wrote {args.figure}: global W={w:.4g} | adaptive ({f.name}) | map, at held-out RMSE {rmse:.3f}")
     valid = [g for g in gains if np.isfinite(g)]
     mean = float(np.mean(valid)) if valid else float("nan")
