@@ -76,6 +76,7 @@ def test_cli_and_api_write_the_same_bytes_from_an_adaptive_calibration(tmp_path)
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(api))
     assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--scale", "2", "-q", "--noise", str(calib),
                  "--noise-map", str(src)]) != 0  # a map of its own and a painted one: refused
+    assert main(["upscale", str(src), "-o", str(tmp_path / "y.png"), "--scale", "4", "-q", "--noise", str(calib)]) != 0
 
 
 def test_calibration_file_round_trip_and_old_files(tmp_path):

@@ -185,6 +185,9 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     model = resolve_model(args.model, device)
     if noise is None:
         noise = model.default_noise
+    if isinstance(noise, AdaptiveRule) and len(noise.levels) != levels_for(args.scale):
+        raise MgsrError(f"--noise {args.noise}: fitted for {len(noise.levels)} 2x levels, --scale {args.scale} has "
+                        f"{levels_for(args.scale)}; use the scale it was fitted at or calibrate at this one")
     check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels_for(args.scale))  # once
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
