@@ -23,6 +23,7 @@ BENCHMARKS = REPO / "benchmarks"
 NUM = r"-?\d+(?:\.\d+)?"  # a finite number as the reports print it: nan or inf does not match
 #: the last report line of each run, by script and extra arguments after --smoke
 LAST_LINE = {
+    ("adaptive_w_bench.py",): rf"adaptive vs global at equal RMSE: mean NIQE gain {NUM} over [1-9] budgets",
     ("data_bench.py",): rf"patches/s per worker: raw {NUM}, prepared {NUM}",
     ("knob_bench.py",): rf"period-2 share W=1/HR: {NUM} \(worst step\), NIQE W=1 - W=0: {NUM} \(last step\)",
     ("memory_bench.py",): rf"measured peak increase of the job: +{NUM} MiB \({NUM} x the sum, {NUM} s\)",

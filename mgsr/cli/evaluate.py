@@ -74,9 +74,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.hr is None:
             raise EvaluationError("--model needs --hr DIR: the high-resolution images to downscale and compare with")
         evaluator, default_noise = _model_evaluator(args)
-        noise = args.noise if args.noise is not None else default_noise
+        noise = _eval_noise(args.noise) if args.noise is not None else default_noise
         evaluation = evaluator.evaluate(noise)
-        context.update(model=args.model, noise=noise, hr=str(args.hr))
+        context.update(model=args.model, noise=getattr(noise, "to_dict", lambda: noise)(), hr=str(args.hr))
     print(evaluation.table())
     if args.json:
         write_json(args.json, evaluation.to_dict(**context))
@@ -84,20 +84,73 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_noise(value: str) -> Any:
+    """``mgsr eval --noise``: a W, or a calibration file (a global W or an adaptive rule)."""
+    if value.lower().endswith(".json"):
+        from mgsr.evaluation.adaptive_fit import load_calibration
+
+        return load_calibration(value)
+    try:
+        return float(value)
+    except ValueError:
+        raise EvaluationError(f"--noise {value!r}: give a number or a calibration .json file") from None
+
+
+def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
+    """``mgsr calibrate --adaptive``: fit an adaptive W map's rule to ``--max-rmse`` and save it."""
+    import time
+
+    from mgsr.evaluation.adaptive_fit import candidate_shapes, fit_for_budget, measure_curves
+    from mgsr.inference.core import levels_for
+
+    evaluator, _ = _model_evaluator(args)
+    lrs = [im.lr for im in evaluator.images]
+    start = time.perf_counter()
+    curves = measure_curves(evaluator.evaluate, candidate_shapes(levels_for(args.scale), lrs), lrs,
+                            progress=None if args.quiet else _progress)
+    result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, time.perf_counter() - start)
+    result.save(args.output, model=args.model, protocol=evaluator.protocol, hr=str(args.hr), scale=args.scale,
+                mgsr_version=_version())
+    rmse, niqe = result.measured or result.predicted
+    print(f"{args.model}: adaptive map '{result.name}' (W per level {', '.join(f'{w:.4g}' for w in result.rule.levels)}"
+          f" at map value 1) gives RMSE {rmse:.4f} <= {args.max_rmse:g}, NIQE {niqe:.4f} on "
+          f"{len(evaluator.images)} images ({args.protocol}), fitted in {result.seconds:.0f} s; wrote {args.output}")
+    return 0
+
+
+#: ``mgsr sweep --noise calib.json``: multiples of the calibrated amplitude swept along the map's path
+ADAPTIVE_SWEEP_FACTORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
+
+
+def _adaptive_sweep(path: str, evaluator: Any, context: dict[str, Any]) -> tuple[Any, list[float]]:
+    """(evaluate, W values) sweeping a calibration file: an adaptive map at multiples of its fitted W (the
+    W column is then the last level's W at map value 1, the rule recorded in the CSV), a global W alone."""
+    from mgsr.evaluation.adaptive_fit import load_calibration
+    from mgsr.inference.adaptive import AdaptiveRule
+
+    setting = load_calibration(path)
+    if not isinstance(setting, AdaptiveRule):
+        return evaluator.evaluate, [setting]
+    top = setting.levels[-1] or 1.0
+    context["adaptive"] = {"calibration": path, "rule": setting.to_dict(), "noise_column": "last level's W at map 1"}
+    return (lambda w: evaluator.evaluate(setting.scaled(w / top))), [top * f for f in ADAPTIVE_SWEEP_FACTORS]
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
 
+    evaluator, _ = _model_evaluator(args)
+    context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
     if args.detail is not None:
         if args.noise is not None:
             raise EvaluationError("give --noise or --detail, not both: --detail sweeps t, each t chooses its W")
-        evaluator, _ = _model_evaluator(args)
         points = _detail_points(args, evaluator)
     else:
-        noises = parse_noise_values(args.noise or DEFAULT_SWEEP)
-        evaluator, _ = _model_evaluator(args)
-        points = sweep(evaluator.evaluate, noises, progress=None if args.quiet else _progress)
+        noise = args.noise or DEFAULT_SWEEP
+        evaluate, noises = _adaptive_sweep(noise, evaluator, context) if noise.lower().endswith(".json") \
+            else (evaluator.evaluate, parse_noise_values(noise))
+        points = sweep(evaluate, noises, progress=None if args.quiet else _progress)
     prefix = Path(args.output)
-    context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     write_sweep_csv(csv_path, points, context)
     title = f"{args.model}: RMSE vs NIQE over W ({args.protocol}, {len(evaluator.images)} images, x{args.scale})"
@@ -139,6 +192,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.max_rmse is None:
         raise EvaluationError("give --max-rmse B (the RMSE budget), or --curve to measure the whole curve")
     args.output = args.output or "calib.json"
+    if args.adaptive:
+        return _cmd_calibrate_adaptive(args)
 
     try:
         low, high = (float(v) for v in args.range.split(":"))
@@ -192,14 +247,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sr", default=None, help="folder of outputs to score (names match --hr, _x4 suffix allowed)")
     p.add_argument("--hr", default=None, help="folder of high-resolution reference images")
     p.add_argument("--model", default=None, help="upscale with this model (or 'bicubic' for the baseline)")
-    p.add_argument("--noise", type=float, default=None, help="noise amplitude W for --model (default: the model's)")
+    p.add_argument("--noise", default=None,
+                   help="noise amplitude W for --model, or a calibration .json (global or --adaptive) "
+                        "(default: the model's W)")
     p.add_argument("--json", default=None, help="also write per-image and set scores to this JSON file")
     _add_common(p)
     p.set_defaults(func=_cmd_eval)
 
     p = subparsers.add_parser("sweep", help="the perception-distortion path of W: CSV and PNG of RMSE vs NIQE")
     _add_model(p)
-    p.add_argument("--noise", default=None, help=f"START:STOP:COUNT or a list A,B,C (default: {DEFAULT_SWEEP})")
+    p.add_argument("--noise", default=None,
+                   help=f"START:STOP:COUNT, a list A,B,C, or a calibration .json (an adaptive map swept at 0-4x "
+                        f"its fitted W) (default: {DEFAULT_SWEEP})")
     p.add_argument("--detail", default=None,
                    help="instead of --noise, sweep the detail t in [0, 1] (e.g. 0:1:11): each t is mapped "
                         "to its W through the model's curve; the CSV has both")
@@ -212,6 +271,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rmse", type=float, default=None, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
     p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="fit an adaptive W map (W per pixel from the input's local statistics) instead of one W: "
+                        "the map shape and amplitude with the lowest set NIQE within --max-rmse")
     p.add_argument("-o", "--output", default=None,
                    help="calibration record (default: calib.json; curve.json with --curve)")
     add_curve_arguments(p)

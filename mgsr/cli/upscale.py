@@ -65,14 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_noise(value: str | None) -> float | list[float] | None:
-    """``0.5`` | ``0.3,1.0`` | ``calib.json`` -> W (None: the model's default)."""
+def parse_noise(value: str | None) -> float | list[float] | object | None:
+    """``0.5`` | ``0.3,1.0`` | ``calib.json`` -> W or an adaptive rule (None: the model's default)."""
     if value is None:
         return None
     if value.lower().endswith(".json"):
-        from mgsr.evaluation.tradeoff import Calibration
+        from mgsr.evaluation.adaptive_fit import load_calibration
 
-        return Calibration.load_noise(value)
+        return load_calibration(value)  # a global W, or an adaptive rule: W per pixel from each image
     try:
         values = [float(v) for v in value.split(",")]
     except ValueError:
@@ -198,10 +198,11 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in values.tolist())))
 
 
-def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | None, tile: int | str | None, ctx: Context,
-               device: str, request: SizeRequest) -> int:
+def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | object | None,
+               tile: int | str | None, ctx: Context, device: str, request: SizeRequest) -> int:
     from tqdm import tqdm
 
+    from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
     from mgsr.io.jobs import describe, share
     from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
@@ -210,6 +211,9 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
 
     noise_map = None
     if args.noise_map:
+        if isinstance(noise, AdaptiveRule):
+            raise MgsrError(f"--noise {args.noise} makes its own W map: drop --noise-map {args.noise_map}, or give "
+                            "--noise a number")
         noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, device)
     if args.detail is not None:
@@ -217,7 +221,11 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     if noise is None:
         noise = model.default_noise
     if request.fixed_level is not None:  # once, before any image, not once per image
-        check_noise(noise, levels_for(request.fixed_level))
+        levels = levels_for(request.fixed_level)
+        if isinstance(noise, AdaptiveRule) and len(noise.levels) != levels:
+            raise MgsrError(f"--noise {args.noise}: fitted for {len(noise.levels)} 2x levels, {request.fixed_level}x "
+                            f"has {levels}; use the scale it was fitted at or calibrate at this one")
+        check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels)
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
 

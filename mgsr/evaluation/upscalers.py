@@ -20,6 +20,7 @@ from mgsr.devices import resolve_device
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
 from mgsr.io.images import to_uint8
+from mgsr.inference.adaptive import resolve_noise
 from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
 from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
@@ -58,8 +59,9 @@ def model_upscaler(model: torch.nn.Module, scale: int, seed: int, device: str = 
 
     def upscale(lr: np.ndarray, noise: float | None) -> np.ndarray:
         x = torch.from_numpy(lr).permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=torch.float32) / 255
+        noise, noise_map = resolve_noise(noise, lr.astype(np.float32) / 255, None)  # adaptive rule: W per pixel
         with torch.inference_mode():
-            sr = upscale_tensor(model, x, scale=scale, noise_amp=noise, seed=seed)
+            sr = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=noise_map, seed=seed)
         return to_uint8(sr.cpu())
 
     return upscale

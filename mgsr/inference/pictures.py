@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.inference.core import (DEFAULT_MARGIN, Box, NoiseSetting, Sink, auto_tile, choose_backend, margin_for,
-                                 upscale_tensor)
+from mgsr.inference.adaptive import AdaptiveRule, resolve_noise
+from mgsr.inference.core import Box, NoiseSetting, Sink, choose_backend, upscale_tensor
+from mgsr.inference.tiles import DEFAULT_MARGIN, auto_tile, margin_for
 from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
 from mgsr.inference.memory import reuse_freed_memory
 from mgsr.inference.outsize import SizeRequest, resize_picture
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
-from mgsr.errors import MgsrError
 from mgsr.model.detail import noise_for_detail
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
@@ -120,7 +120,9 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     h, w = picture.size
     dtype = {8: np.uint8, 16: np.uint16}.get(picture.bits, np.float32)
     color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
-    super_resolve(model, picture.rgb(), out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
+    rgb = picture.rgb()
+    options["noise"], options["noise_map"] = resolve_noise(options.get("noise"), rgb, options.get("noise_map"))
+    super_resolve(model, rgb, out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
     alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
     # evolve, not a new Picture: the ICC profile and the metadata (EXIF, DPI, text) travel to the output file,
     # which scales the DPI by the output's size over the size the metadata was read at
@@ -149,7 +151,7 @@ def upscale(
     outscale: float | None = None,
     width: int | None = None,
     height: int | None = None,
-    noise: NoiseSetting | None = None,
+    noise: NoiseSetting | AdaptiveRule | None = None,
     noise_map: np.ndarray | Image.Image | None = None,
     seed: int = 0,
     tile: int | str | None = "auto",
@@ -161,9 +163,10 @@ def upscale(
     """Upscale a PIL image or a numpy array; the result has the input's type, mode and bit depth.
 
     Arrays: (H, W) or (H, W, 1) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA; uint8,
-    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; ``detail`` (t in
-    [0, 1], instead of ``noise``) is the W at which the model has gone a fraction t of its measured
-    perception-distortion curve (:func:`mgsr.model.detail.noise_for_detail` gives that W); ``tile="auto"``
+    uint16 or float in [0, 1].  ``noise`` defaults to the W recorded with the model; an
+    :class:`~mgsr.inference.adaptive.AdaptiveRule` (``AdaptiveRule.load("calib.json")``) sets W per pixel;
+    ``detail`` (t in [0, 1], instead of ``noise``) is the W at which the model has gone a fraction t of its
+    measured perception-distortion curve (:func:`mgsr.model.detail.noise_for_detail` gives that W); ``tile="auto"``
     bounds memory, ``None`` processes the image whole; ``precision``: ``fp32``, ``bf16`` or (CUDA) ``fp16``.
     ``scale`` (2, 4 or 8; default 4) is the network's factor; instead, ``outscale`` (any factor in (1, 8]) or
     ``width`` and/or ``height`` (the other side follows the aspect) give any size (:func:`upscale_picture_to`).
