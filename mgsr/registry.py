@@ -135,7 +135,9 @@ def make_plugin_manager(autoload: bool | None = None, builtins: bool = True) -> 
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         info = pm.infos.get(name, PluginInfo(name=name, module=name))
-        raise PluginError(f"{info.describe()} implements a hook that mgsr does not define (misspelled?): {exc}") from exc
+        raise PluginError(
+            f"{info.describe()} implements a hook that mgsr does not define (misspelled?): {exc}"
+        ) from exc
     return pm
 
 

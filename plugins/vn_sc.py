@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from mgsr import hookimpl
-from mgsr.ops.color import rgb_to_y
 from mgsr.interfaces import DiscriminatorInput, odd
+from mgsr.ops.color import rgb_to_y
 from mgsr.ops.local_stats import gaussian_window, variance_normalize
 
 

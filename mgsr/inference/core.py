@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from mgsr.number_formats import PRECISIONS
 from mgsr.errors import MgsrError
 from mgsr.inference.exact import ieee_float32
 from mgsr.inference.noise import amplitude_region, base_seed, noise_region
 from mgsr.inference.openvino import openvino_generator, resolve_backend
 from mgsr.model.generator import GMGBP
+from mgsr.number_formats import PRECISIONS
 
 #: Context around each tile, in input pixels.  Measured on pirm-r3 at 4x, W = 1, 96x96 input in 48-pixel
 #: tiles, max |tiled - untiled|: 0.06 at 8 pixels, 8e-3 at 12, 8e-4 at 16, 1e-4 at 20, 1.1e-5 at 24 (at 32:
@@ -138,7 +138,7 @@ def plan_tiles(height: int, width: int, tile: int, margin: int = 0, pad: int = 0
             break  # even a single column costs more than the best grid so far
         tall = widest(height, rows)
         lo, hi = 1, width  # fewest columns whose widest tile fits: the widest extent shrinks with more columns
-        if tall * widest(width, hi) > limit and not (rows == height):
+        if tall * widest(width, hi) > limit and rows != height:
             continue
         while lo < hi:
             mid = (lo + hi) // 2
@@ -241,7 +241,7 @@ def upscale_tensor(
         crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
         z, w = None, [float(a) for a in amps]
         if noisy:
-            z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels))))  # type: ignore[assignment]
+            z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels)), strict=True))  # type: ignore[assignment]
         if forward is not None:
             return forward(crop, w, z)
         with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):

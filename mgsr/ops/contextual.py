@@ -29,7 +29,8 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0
     ``"image"`` the mean of each item of ``y``.
     """
     if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"expected (N, C, H, W) features with equal N and C, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"expected (N, C, H, W) features with equal N and C, "
+                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
     if centre not in CENTRES:
         raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     centre = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)

@@ -58,6 +58,6 @@ def sqrt_decay(decay_steps: int):
 def set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
     """Make a restored schedule follow the recipe's base learning rate from its current step on."""
     scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
-    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas):
+    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas, strict=True):
         group["initial_lr"] = lr
         group["lr"] = lr * factor(scheduler.last_epoch)

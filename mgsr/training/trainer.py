@@ -20,30 +20,36 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
 import tomli_w
+import torch
 
 from mgsr.build import Built
+from mgsr.errors import Interrupted, TrainingError
+from mgsr.interfaces import AdversarialLoss
+from mgsr.model.state import load_module_state
+from mgsr.model.weights import ModelCard, save_generator
 from mgsr.recipe_tables import changed_keys
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
     save_checkpoint,
 )
+from mgsr.training.data import (
+    PatchDataset,
+    patch_loader,
+    resolve_folder,
+    scan_images,
+    validation_arrays,
+    validation_set,
+)
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import (PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays,
-                                validation_set)
 from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
-from mgsr.training.prepared import training_sources
+from mgsr.training.logbook import Logbook
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
+from mgsr.training.prepared import training_sources
+from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
 from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
-from mgsr.errors import Interrupted, TrainingError
-from mgsr.interfaces import AdversarialLoss
-from mgsr.model.state import load_module_state
-from mgsr.model.weights import ModelCard, save_generator
-from mgsr.training.logbook import Logbook
-from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, write_sample_grid
 from mgsr.training.watch import phase_spread, warn_alarms
@@ -57,9 +63,9 @@ class Trainer:
                  with_data: bool = True) -> None:
         """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
         patches without preparing a store)."""
-        if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
+        if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
-        if built.discriminator is not None and not any(isinstance(l, AdversarialLoss) for l in built.losses):
+        if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
             built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
         if not built.losses:
             raise TrainingError("the recipe has no losses; add at least one [[losses]] table (e.g. type = \"l1\")")
