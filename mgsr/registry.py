@@ -239,7 +239,7 @@ class Registry:
         self._check_kind(kind)
         return self.components[kind].get(name, ())
 
-    def get(self, kind: str, name: str) -> type:
+    def get(self, kind: str, name: str) -> type[Any]:
         """The component class for ``kind``/``name``, or an error that says what to do."""
         providers = self.providers(kind, name)
         if len(providers) == 1:

@@ -82,6 +82,9 @@ class LPIPS(Metric, nn.Module):
 
     ``pretrained = false`` gives random weights (tests and experiments only: the score then means nothing).
     """
+    # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
+    shift: torch.Tensor
+    scale: torch.Tensor
 
     name = "lpips"
     needs_reference = True

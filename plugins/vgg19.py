@@ -92,6 +92,9 @@ class VGG19Features(FeatureExtractor):
     weights expect.  ``pretrained = false`` gives randomly initialised weights
     (for tests and experiments only: the features then mean nothing).
     """
+    # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
+    mean: torch.Tensor
+    std: torch.Tensor
 
     name = "vgg19"
 

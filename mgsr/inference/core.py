@@ -241,7 +241,7 @@ def upscale_tensor(
         crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
         z, w = None, [float(a) for a in amps]
         if noisy:
-            z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels)), strict=True))  # type: ignore[assignment]
+            z, w = map(list, zip(*(inputs(j, y0, y1, x0, x1) for j in range(levels)), strict=True))
         if forward is not None:
             return forward(crop, w, z)
         with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):

@@ -58,7 +58,7 @@ def load_generator(
         )
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError, KeyError) as exc:
         raise WeightsError(f"{path}: its model card is invalid ({exc})") from None
-    return generator.to(device, memory_format=torch.channels_last).eval()
+    return generator.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
 
 
 def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -33,9 +33,9 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0
                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
     if centre not in CENTRES:
         raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
-    centre = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)
-    xs = F.normalize((x - centre).flatten(2), dim=1)  # (N, C, P)
-    ys = F.normalize((y - centre).flatten(2), dim=1)  # (N, C, Q)
+    mean = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)
+    xs = F.normalize((x - mean).flatten(2), dim=1)  # (N, C, P)
+    ys = F.normalize((y - mean).flatten(2), dim=1)  # (N, C, Q)
     distance = (1 - torch.bmm(xs.transpose(1, 2), ys)).clamp_min(0)  # (N, P, Q)
     relative = distance / (distance.min(dim=2, keepdim=True).values + eps)
     affinity = torch.softmax(-relative / bandwidth, dim=2)  # exp((1 - d̃)/h) normalised over j

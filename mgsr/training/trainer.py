@@ -90,7 +90,7 @@ class Trainer:
         if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
-                    module.to(memory_format=torch.channels_last)
+                    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
         # What steps call: DistributedDataParallel wrappers when data-parallel, the modules themselves otherwise.
         self.g_step, self.d_step = self.generator, self.discriminator
         if ctx.active:
