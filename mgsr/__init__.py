@@ -8,18 +8,17 @@ Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
 
 from __future__ import annotations
 
-from mgsr.hookspecs import hookimpl
-from mgsr.version import __version__
-
 from mgsr.build import Built, build, build_generator  # noqa: E402
 from mgsr.errors import MgsrError  # noqa: E402
+from mgsr.hookspecs import hookimpl
 from mgsr.inference.adaptive import AdaptiveRule  # noqa: E402
 from mgsr.inference.core import upscale_tensor  # noqa: E402
+from mgsr.inference.pictures import upscale  # noqa: E402
 from mgsr.model.detail import detail_for_noise, noise_for_detail  # noqa: E402
 from mgsr.model.loading import load_generator, pretrained  # noqa: E402
 from mgsr.recipe import Recipe, load_recipe  # noqa: E402
-from mgsr.inference.pictures import upscale  # noqa: E402
 from mgsr.registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
+from mgsr.version import __version__
 
 __all__ = [
     "AdaptiveRule",

@@ -8,11 +8,11 @@ from typing import Any
 
 import attrs
 
+from mgsr.interfaces import Composite, Discriminator, Loss, PartBuilder
+from mgsr.kinds import kind_of
 from mgsr.model.generator import GMGBP
 from mgsr.model.weights import load_weights_into
-from mgsr.interfaces import Composite, Discriminator, Loss, PartBuilder
 from mgsr.recipe import ComponentSpec, ModelSpec, Recipe, load_recipe, resolve_spec
-from mgsr.kinds import kind_of
 from mgsr.registry import Registry, default_registry
 
 

@@ -17,18 +17,12 @@ PROJECT_NAME = "mgsr"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 
-class HookimplMarker(pluggy.HookimplMarker):
-    """Marks a function as an mgsr hook implementation: ``from mgsr import hookimpl``.
-
-    Example::
-
-        @hookimpl
-        def mgsr_filter_blocks():
-            return [MyBlock]
-    """
-
-
-hookimpl = HookimplMarker(PROJECT_NAME)
+#: Marks a function as an mgsr hook implementation: ``from mgsr import hookimpl``.  Example::
+#:
+#:     @hookimpl
+#:     def mgsr_filter_blocks():
+#:         return [MyBlock]
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec

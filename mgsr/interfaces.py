@@ -296,7 +296,7 @@ def check_levels(outputs: Mapping[float, Images], targets: Images, noise: Sequen
             raise ValueError(f"the loss reads the outputs at W = {w}; got outputs for W in {sorted(outputs)}")
         if len(outputs[w]) != len(targets):
             raise ValueError(f"{len(outputs[w])} outputs at W = {w} for {len(targets)} targets; give one per level")
-        for k, (y, x) in enumerate(zip(outputs[w], targets), start=1):
+        for k, (y, x) in enumerate(zip(outputs[w], targets, strict=True), start=1):
             if y.shape != x.shape:
                 raise ValueError(f"level {k}: output {tuple(y.shape)} and target {tuple(x.shape)} differ in shape")
 

@@ -21,11 +21,11 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.v import format_exception, transform_error
 
 from mgsr.errors import MgsrError, RecipeError
-from mgsr.recipe_tables import apply_overrides, read_recipe_table
 from mgsr.interfaces import level_counts
 from mgsr.kinds import kind_of
-from mgsr.registry import Registry, default_registry
 from mgsr.number_formats import PRECISIONS
+from mgsr.recipe_tables import apply_overrides, read_recipe_table
+from mgsr.registry import Registry, default_registry
 from mgsr.specs import (  # noqa: F401 - the spec classes are part of the recipe schema
     ClassicUpscalerSpec,
     ComponentSpec,
@@ -68,7 +68,9 @@ class DataSpec:
     val: tuple[str, ...] = ()
     patch_size: int = attrs.field(default=128, validator=attrs.validators.gt(0))
     #: resize every image to this mean size first (the paper: 0.29); none keeps sizes
-    target_megapixels: float | None = attrs.field(default=None, validator=attrs.validators.optional(attrs.validators.gt(0)))
+    target_megapixels: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
     #: random flips and 90-degree rotations of the patches
     augment: bool = True
     #: data-loading worker processes (0 loads in the training process)

@@ -16,7 +16,9 @@ from mgsr.errors import RecipeError
 from mgsr.recipe_names import find_base, find_recipe
 
 
-def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe") -> dict[str, Any]:
+def apply_overrides(
+    data: Mapping[str, Any], overrides: list[str] | tuple[str, ...], where: str = "recipe"
+) -> dict[str, Any]:
     """``--set key.path=value`` on a parsed recipe: values are TOML (``3``, ``0.1``, ``true``, ``[1, 2]``),
     anything that does not parse as TOML is a string.  ``losses.2.weight`` indexes a list of tables.
     ``key=none`` removes the key, so its default applies (TOML has no null).
@@ -36,7 +38,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str] | tuple[str, .
             path = ".".join(parts[: depth + 1])
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise RecipeError(f"--set {key}: {path} is not an index of the {len(node)}-item list in the {where}")
+                    raise RecipeError(
+                        f"--set {key}: {path} is not an index of the {len(node)}-item list in the {where}"
+                    )
                 node = node[int(part)]
             else:
                 node = node.setdefault(part, {})

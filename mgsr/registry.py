@@ -135,7 +135,9 @@ def make_plugin_manager(autoload: bool | None = None, builtins: bool = True) -> 
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         info = pm.infos.get(name, PluginInfo(name=name, module=name))
-        raise PluginError(f"{info.describe()} implements a hook that mgsr does not define (misspelled?): {exc}") from exc
+        raise PluginError(
+            f"{info.describe()} implements a hook that mgsr does not define (misspelled?): {exc}"
+        ) from exc
     return pm
 
 
@@ -237,7 +239,7 @@ class Registry:
         self._check_kind(kind)
         return self.components[kind].get(name, ())
 
-    def get(self, kind: str, name: str) -> type:
+    def get(self, kind: str, name: str) -> type[Any]:
         """The component class for ``kind``/``name``, or an error that says what to do."""
         providers = self.providers(kind, name)
         if len(providers) == 1:

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from mgsr import hookimpl
-from mgsr.interfaces import Images, AdversarialLoss, Discriminator, LossConfig, check_levels, noise_field
+from mgsr.interfaces import AdversarialLoss, Discriminator, Images, LossConfig, check_levels, noise_field
 
 
 def _require(discriminator: Discriminator | None) -> Discriminator:

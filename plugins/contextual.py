@@ -25,8 +25,8 @@ import attrs
 import torch
 
 from mgsr import hookimpl
+from mgsr.interfaces import Discriminator, FeatureExtractorSpec, Images, Loss, LossConfig, PartBuilder, noise_field
 from mgsr.ops.contextual import CENTRES, contextual_similarity
-from mgsr.interfaces import Images, Discriminator, FeatureExtractorSpec, Loss, LossConfig, PartBuilder, noise_field
 
 
 class ContextualLoss(Loss):
@@ -48,7 +48,7 @@ class ContextualLoss(Loss):
         self.features = build(config.features)
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return sum(self.level_term(y, x) for y, x in zip(outputs, targets))
+        return sum(self.level_term(y, x) for y, x in zip(outputs, targets, strict=True))
 
     def level_term(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``-log CX(Φ(Y^k), Φ(X^k))`` averaged over the batch; the target's features need no gradient."""

@@ -17,9 +17,9 @@ import numpy as np
 from scipy.ndimage import correlate1d
 
 from mgsr import hookimpl
+from mgsr.interfaces import Metric
 from mgsr.ops.color import shaved_y
 from mgsr.ops.local_stats import gaussian_taps
-from mgsr.interfaces import Metric
 
 PEAK = 255.0
 

@@ -82,6 +82,9 @@ class LPIPS(Metric, nn.Module):
 
     ``pretrained = false`` gives random weights (tests and experiments only: the score then means nothing).
     """
+    # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
+    shift: torch.Tensor
+    scale: torch.Tensor
 
     name = "lpips"
     needs_reference = True
@@ -135,7 +138,8 @@ class LPIPS(Metric, nn.Module):
 
     def load_backbone(self, path: Path) -> None:
         """torchvision AlexNet's ``features.{0,3,6,8,10}.weight/bias``; its classifier is ignored."""
-        ours = {f"convs.{i}.{p}": f"features.{index}.{p}" for i, index in enumerate(_INDICES) for p in ("weight", "bias")}
+        ours = {f"convs.{i}.{p}": f"features.{index}.{p}"
+                for i, index in enumerate(_INDICES) for p in ("weight", "bias")}
         self.load_state_dict(_pick(_read(path, "backbone"), ours, self._shapes(), path), strict=False)
 
     def load_linear(self, path: Path) -> None:
@@ -150,7 +154,7 @@ class LPIPS(Metric, nn.Module):
         """Per-image LPIPS of two ``(N, 3, H, W)`` batches in [0, 1], shape ``(N,)``."""
         total = a.new_zeros(a.shape[0])
         xa, xb = ((2 * x - 1 - self.shift) / self.scale for x in (a, b))
-        for (_, _, _, _, pool), conv, lin in zip(_CONVS, self.convs, self.lins):
+        for (_, _, _, _, pool), conv, lin in zip(_CONVS, self.convs, self.lins, strict=True):
             if pool:
                 xa, xb = nn.functional.max_pool2d(xa, 3, 2), nn.functional.max_pool2d(xb, 3, 2)
             xa, xb = torch.relu(conv(xa)), torch.relu(conv(xb))

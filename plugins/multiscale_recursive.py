@@ -36,9 +36,8 @@ import torch
 from torch import nn
 
 from mgsr import hookimpl
-from mgsr.nn import Analysis, Synthesis
 from mgsr.interfaces import Discriminator, DiscriminatorInputSpec, FilterBlock, FilterBlockSpec, Images, PartBuilder
-from mgsr.nn import BiasReLU
+from mgsr.nn import Analysis, BiasReLU, Synthesis
 
 
 class Pooling(nn.Module):
@@ -97,7 +96,9 @@ def check_pyramid(images: Images, channels: int) -> None:
             before = images[k - 2]
             expected = (before.shape[0], channels, 2 * before.shape[2], 2 * before.shape[3])
             if tuple(image.shape) != expected:
-                raise ValueError(f"Y_{k} must be twice the size of Y_{k - 1}: expected {expected}, got {tuple(image.shape)}")
+                raise ValueError(
+                    f"Y_{k} must be twice the size of Y_{k - 1}: expected {expected}, got {tuple(image.shape)}"
+                )
 
 
 @hookimpl

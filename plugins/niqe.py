@@ -35,9 +35,9 @@ from scipy.ndimage import correlate1d
 from scipy.special import gamma
 
 from mgsr import hookimpl
+from mgsr.interfaces import Metric
 from mgsr.ops.color import shaved_y
 from mgsr.ops.imresize import imresize
-from mgsr.interfaces import Metric
 from mgsr.ops.local_stats import gaussian_taps
 
 MSCN_WINDOW = 7
@@ -134,10 +134,8 @@ def niqe_distance(features: np.ndarray, mu: np.ndarray, cov: np.ndarray) -> floa
         warnings.simplefilter("ignore", RuntimeWarning)
         mu_image = np.nanmean(features, axis=0)
     complete = features[~np.isnan(features).any(axis=1)]
-    if len(complete) > 1:
-        cov_image = np.cov(complete, rowvar=False)
-    else:  # MATLAB's cov of a single observation is zero
-        cov_image = np.zeros_like(cov)
+    # MATLAB's cov of a single observation is zero
+    cov_image = np.cov(complete, rowvar=False) if len(complete) > 1 else np.zeros_like(cov)
     pooled = (cov + cov_image) / 2
     diff = mu - mu_image
     inverse = np.linalg.pinv(pooled, rcond=max(pooled.shape) * np.finfo(np.float64).eps)

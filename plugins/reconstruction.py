@@ -19,8 +19,8 @@ import attrs
 import torch
 
 from mgsr import hookimpl
+from mgsr.interfaces import Discriminator, Images, Loss, LossConfig, noise_field
 from mgsr.ops.imresize import s_down
-from mgsr.interfaces import Images, Discriminator, Loss, LossConfig, noise_field
 
 
 class L1Loss(Loss):
@@ -33,7 +33,7 @@ class L1Loss(Loss):
         pass
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return sum((y - x).abs().mean() for y, x in zip(outputs, targets))
+        return sum((y - x).abs().mean() for y, x in zip(outputs, targets, strict=True))
 
 
 class CycleLoss(Loss):
@@ -48,7 +48,7 @@ class CycleLoss(Loss):
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
         return sum(
             (s_down(y, 2**f) - s_down(x, 2**f)).abs().mean()
-            for k, (y, x) in enumerate(zip(outputs, targets), start=1)
+            for k, (y, x) in enumerate(zip(outputs, targets, strict=True), start=1)
             for f in range(1, k + 1)
         )
 

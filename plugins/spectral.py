@@ -18,8 +18,8 @@ import attrs
 import numpy as np
 
 from mgsr import hookimpl
-from mgsr.ops.color import shaved_y
 from mgsr.interfaces import Metric
+from mgsr.ops.color import shaved_y
 
 
 def period2_share(y: np.ndarray) -> float:

@@ -92,6 +92,9 @@ class VGG19Features(FeatureExtractor):
     weights expect.  ``pretrained = false`` gives randomly initialised weights
     (for tests and experiments only: the features then mean nothing).
     """
+    # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
+    mean: torch.Tensor
+    std: torch.Tensor
 
     name = "vgg19"
 
@@ -134,8 +137,9 @@ class VGG19Features(FeatureExtractor):
     def _hub_file() -> Path:
         """The cached ImageNet file, downloaded on first use (from ``MGSR_VGG19_URL`` when set)."""
         url = os.environ.get(URL_ENV) or WEIGHTS_URL
-        return hub.fetch(url, label="VGG-19 ImageNet weights", hint=f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the '
-                         "recipe's [losses.features] table (pretrained = false gives random features, for tests only)")
+        hint = (f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the recipe\'s [losses.features] '
+                "table (pretrained = false gives random features, for tests only)")
+        return hub.fetch(url, label="VGG-19 ImageNet weights", hint=hint)
 
     def load_file(self, path: Path) -> None:
         """Load torchvision's ``features.N.weight/bias`` for the layers built; other keys are ignored."""
@@ -149,7 +153,9 @@ class VGG19Features(FeatureExtractor):
                                "expected torchvision's VGG-19 state dict (features.0.weight, ...)")
         for key, tensor in wanted.items():
             if state[key].shape != tensor.shape:
-                raise WeightsError(f"{path}: {key} has shape {tuple(state[key].shape)}, VGG-19 needs {tuple(tensor.shape)}")
+                raise WeightsError(
+                    f"{path}: {key} has shape {tuple(state[key].shape)}, VGG-19 needs {tuple(tensor.shape)}"
+                )
         self.load_state_dict({key: state[key] for key in wanted})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from mgsr import hookimpl
-from mgsr.ops.color import rgb_to_y
 from mgsr.interfaces import DiscriminatorInput, odd
+from mgsr.ops.color import rgb_to_y
 from mgsr.ops.local_stats import gaussian_window, variance_normalize
 
 
@@ -40,6 +40,8 @@ class VarianceNormShiftCorrelator(DiscriminatorInput):
     replicate borders; ``radius`` 3 gives the paper's 7x7 = 49 products.
     It has no parameters, so one instance serves every level of the discriminator.
     """
+    # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
+    window: torch.Tensor
 
     name = "vn_sc"
 

@@ -12,7 +12,6 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from mgsr.errors import EvaluationError
@@ -82,7 +81,7 @@ def run_curve(args: argparse.Namespace, evaluator: SetEvaluator, default_noise: 
                 f"{card.name}: perception-distortion curve ({len(curve.images)} images, x{args.scale})")
     share = arc_progress(curve.rmse, curve.niqe)
     print(f"{'W':>10}{'RMSE':>9}{'NIQE':>9}{'detail':>8}")
-    for w, r, n, t in zip(curve.noise, curve.rmse, curve.niqe, share):
+    for w, r, n, t in zip(curve.noise, curve.rmse, curve.niqe, share, strict=True):
         print(f"{w:>10.5g}{r:>9.4f}{n:>9.4f}{t:>8.3f}")
     print(f"wrote {output} and {output.with_suffix('.png')}")
     if args.write_card:

@@ -15,8 +15,8 @@ from typing import Any
 from mgsr.cli.curve import add_arguments as add_curve_arguments
 from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
-from mgsr.version import __version__
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
+from mgsr.version import __version__
 
 DEFAULT_PROTOCOL = "pirm2018"
 DEFAULT_SWEEP = "0:1:21"
@@ -179,7 +179,7 @@ def _detail_points(args: argparse.Namespace, evaluator):  # noqa: ANN202 - Sweep
     noises = [noise_for_detail(card, t) for t in details]  # monotone: the order of W is the order of t
     points = sweep(evaluator.evaluate, sorted(set(noises)), progress=None if args.quiet else _progress)
     by_noise = {p.noise: p for p in points}
-    return [attrs.evolve(by_noise[w], detail=t) for t, w in zip(details, noises)]
+    return [attrs.evolve(by_noise[w], detail=t) for t, w in zip(details, noises, strict=True)]
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:

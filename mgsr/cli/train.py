@@ -33,10 +33,13 @@ def _plan(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train G-MGBP from a TOML recipe (resumable)")
-    p.add_argument("recipe", help="a recipe file, or a bundled recipe's name, e.g. quickstart or pirm_r3 (mgsr recipe list)")
+    p.add_argument("recipe",
+                   help="a recipe file, or a bundled recipe's name, e.g. quickstart or pirm_r3 (mgsr recipe list)")
     p.add_argument("--data", action="append", default=None, metavar="DIR",
-                   help="training image folder or store from `mgsr data prepare` (repeatable); replaces data.train of the recipe")
-    p.add_argument("--out", default=None, metavar="RUN_DIR", help="run folder (default runs/<recipe name>: runs/no_gan for ablations/no_gan)")
+                   help="training image folder or store from `mgsr data prepare` (repeatable); "
+                        "replaces data.train of the recipe")
+    p.add_argument("--out", default=None, metavar="RUN_DIR",
+                   help="run folder (default runs/<recipe name>: runs/no_gan for ablations/no_gan)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue from the newest complete checkpoint of the run folder (auto) or from PATH")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Super-resolve images. W = 0 gives the lowest distortion, W = 1 the most detail.")
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    p.add_argument("--model", default="pirm-r3", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt")
+    p.add_argument("--model", default="pirm-r3",
+                   help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt")
     p.add_argument("--scale", type=int, default=None, choices=(2, 4, 8),
                    help="the network's factor (default 4); for any other size use --outscale, --width, --height")
     p.add_argument("--outscale", type=float, default=None, metavar="F",
@@ -53,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
     add_device(p)
     p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
-                   help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: benchmarks/upscale_bench.py; same output to "
-                        "1e-5; converted once per model and scale, cached); auto: openvino when installed, on CPU")
+                   help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: "
+                        "benchmarks/upscale_bench.py; same output to 1e-5; converted once per model and scale, "
+                        "cached); auto: openvino when installed, on CPU")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
                    help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
                         "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)")
@@ -182,7 +184,7 @@ def _pending(tasks: list[Task], overwrite: bool, ctx: Context) -> list[Task]:
         box = [done]
         dist.broadcast_object_list(box, src=0)
         done = box[0]
-    return [t for t, d in zip(tasks, done) if not d]
+    return [t for t, d in zip(tasks, done, strict=True) if not d]
 
 
 def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
@@ -195,7 +197,7 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
     keys = sorted(counts)
     values = torch.tensor([counts[k] for k in keys], dtype=torch.int64, device=device)
     dist.all_reduce(values, op=dist.ReduceOp.SUM)
-    return dict(zip(keys, (int(v) for v in values.tolist())))
+    return dict(zip(keys, (int(v) for v in values.tolist()), strict=True))
 
 
 def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | object | None,
@@ -203,10 +205,10 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     from tqdm import tqdm
 
     from mgsr.inference.adaptive import AdaptiveRule
-    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
-    from mgsr.io.jobs import describe, share
     from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
     from mgsr.inference.pictures import upscale_picture_to
+    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
+    from mgsr.io.jobs import describe, share
     from mgsr.model.loading import resolve_model
 
     noise_map = None

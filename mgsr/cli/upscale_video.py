@@ -91,9 +91,9 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
                                    seed_per_frame=args.seed_per_frame, crf=args.crf, noise=noise,
                                    noise_map=noise_map, tile=tile, device=device, backend=backend,
                                    precision=args.precision,
-                                   on_start=lambda total: setattr(bar, "total", total),
-                                   on_frame=lambda _: bar.update(),
-                                   on_note=lambda line: bar.write(f"mgsr: note: {line}", file=sys.stderr))
+                                   on_start=lambda total, bar=bar: setattr(bar, "total", total),
+                                   on_frame=lambda _, bar=bar: bar.update(),
+                                   on_note=lambda line, bar=bar: bar.write(f"mgsr: note: {line}", file=sys.stderr))
             bar.close()
             written += 1
             if args.quiet or not sys.stderr.isatty():

@@ -29,8 +29,14 @@ import numpy as np
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation, write_json
 from mgsr.evaluation.tradeoff import Calibration
-from mgsr.inference.adaptive import (ADAPTIVE_FORMAT, ADAPTIVE_KIND, AdaptiveRule, activity, adaptive_map,
-                                     is_adaptive_record)
+from mgsr.inference.adaptive import (
+    ADAPTIVE_FORMAT,
+    ADAPTIVE_KIND,
+    AdaptiveRule,
+    activity,
+    adaptive_map,
+    is_adaptive_record,
+)
 
 #: W values (of a global map) the amplitude grid of every shape is matched to: the span of pirm-r3's cliff
 BASE_AMPLITUDES = (0.0075, 0.015, 0.03)
@@ -83,8 +89,8 @@ class Curve:
         for k in range(1, len(self.rmse)):
             if self.rmse[k] > max_rmse:
                 t = (max_rmse - self.rmse[k - 1]) / (self.rmse[k] - self.rmse[k - 1])
-                lerp = lambda v: v[k - 1] + t * (v[k] - v[k - 1])  # noqa: E731
-                return lerp(self.factors), max_rmse, lerp(self.niqe)
+                factor = self.factors[k - 1] + t * (self.factors[k] - self.factors[k - 1])
+                return factor, max_rmse, self.niqe[k - 1] + t * (self.niqe[k] - self.niqe[k - 1])
         return self.factors[-1], self.rmse[-1], self.niqe[-1]
 
 

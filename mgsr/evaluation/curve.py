@@ -89,7 +89,7 @@ def plot_curves(path: str | os.PathLike[str], cards: Mapping[str, ModelCard], ti
         niqe = np.interp(noise, curve.noise, curve.niqe)
         rmse = np.interp(noise, curve.noise, curve.rmse)
         ax.plot(niqe, rmse, "o", color=line.get_color(), markersize=4, label=f"{name} (t = 0, 0.1, .., 1)")
-        for t, w, x, y in zip(ticks, noise, niqe, rmse):
+        for t, w, x, y in zip(ticks, noise, niqe, rmse, strict=True):
             if t in (0.0, 0.5, 1.0):
                 ax.annotate(f"t={t:g}\nW={w:.3g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
                             color=line.get_color())

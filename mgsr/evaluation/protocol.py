@@ -16,12 +16,12 @@ import attrs
 import numpy as np
 import torch
 
-from mgsr.errors import EvaluationError
-from mgsr.ops.imresize import imresize
 from mgsr.build import part_builder
+from mgsr.errors import EvaluationError
 from mgsr.interfaces import Metric
-from mgsr.specs import MetricSpec
+from mgsr.ops.imresize import imresize
 from mgsr.registry import Registry
+from mgsr.specs import MetricSpec
 
 #: The metric whose presence makes the evaluator report PIRM-SR's perceptual index.
 MA_METRIC = "ma"

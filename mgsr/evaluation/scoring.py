@@ -19,10 +19,10 @@ import attrs
 import numpy as np
 
 from mgsr.errors import EvaluationError
+from mgsr.evaluation.protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
+from mgsr.interfaces import Metric
 from mgsr.io.files import image_files
 from mgsr.io.images import IMAGE_SUFFIXES, read_rgb, to_uint8
-from mgsr.interfaces import Metric
-from mgsr.evaluation.protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
 
 #: ``mgsr upscale`` names its outputs ``<stem>_x<scale>.png``; such an output pairs with ``<stem>.*``.
 _SCALE_SUFFIX = re.compile(r"_x\d+$")

@@ -11,6 +11,7 @@ monotonically with W.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -214,7 +215,7 @@ def calibrate(rmse_at: Callable[[float], float], max_rmse: float, low: float = 0
             else:
                 hi = mid
     ordered = sorted(evaluated)
-    drops = [(a, b) for a, b in zip(ordered, ordered[1:]) if b[1] < a[1]]
+    drops = [(a, b) for a, b in itertools.pairwise(ordered) if b[1] < a[1]]
     if drops:
         shown = "; ".join(f"W={a[0]:g}: {a[1]:.4f} > W={b[0]:g}: {b[1]:.4f}" for a, b in drops[:3])
         warnings.append(

@@ -9,7 +9,7 @@ for every image and every W, so the scores are a smooth function of W.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence, Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -18,12 +18,12 @@ import torch
 
 from mgsr.devices import resolve_device
 from mgsr.errors import EvaluationError
+from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
 from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
-from mgsr.io.images import to_uint8
 from mgsr.inference.adaptive import resolve_noise
 from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
-from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
+from mgsr.io.images import to_uint8
 from mgsr.registry import Registry
 
 #: ``--model bicubic``: the classic baseline, MATLAB bicubic upscaling of the uint8 input.

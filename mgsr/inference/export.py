@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from mgsr.errors import MgsrError
-from mgsr.model.generator import GMGBP
 from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_for
 from mgsr.inference.noise import noise_region
+from mgsr.model.generator import GMGBP
 
 OPSET = 18
 
@@ -132,8 +132,9 @@ def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 
     path = Path(path)
     levels = levels_for(scale)
     # a loaded generator is channels-last for speed; its layout checks would pin the traced batch size
-    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
-    h, w, n = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1), torch.export.Dim("batch")
+    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
+    h, w = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1)
+    n = torch.export.Dim("batch")
     graph: nn.Module
     if noise is None:
         graph = ExportGraph(generator, scale).eval()
@@ -156,7 +157,8 @@ def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 
                               output_names=["sr"], dynamic_shapes=shapes, opset_version=OPSET,
                               dynamo=True, external_data=False, optimize=True, verbose=False)
     except ImportError as exc:
-        raise MgsrError(f"exporting to ONNX needs the onnx and onnxscript packages: pip install \"mgsr[export]\" ({exc})") from None
+        raise MgsrError(f"exporting to ONNX needs the onnx and onnxscript packages: "
+                        f"pip install \"mgsr[export]\" ({exc})") from None
     except OSError as exc:
         raise MgsrError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from None
     return path

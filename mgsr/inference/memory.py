@@ -29,8 +29,8 @@ def _libc() -> ctypes.CDLL | None:
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.gnu_get_libc_version  # glibc only: musl has no mallopt knobs to set
-        return libc
+        # glibc only: musl has no mallopt knobs to set
+        return libc if hasattr(libc, "gnu_get_libc_version") else None
     except (OSError, AttributeError):
         return None
 

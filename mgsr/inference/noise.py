@@ -88,7 +88,9 @@ def noise_maps(source: NoiseSource, shape: tuple[int, int, int, int], levels: in
     return [noise_region(source, n, c, seed, j, (0, h << j), (0, w << j)) for j in range(levels)]
 
 
-def amplitude_region(padded_map: torch.Tensor, level: int, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+def amplitude_region(
+    padded_map: torch.Tensor, level: int, rows: tuple[int, int], cols: tuple[int, int]
+) -> torch.Tensor:
     """Rows and columns of ``padded_map`` (N|1, 1, H, W) bilinearly upsampled ``2**level`` times (half-pixel
     centres), computed from the window of it they need: the same values as upsampling the whole map.
     """

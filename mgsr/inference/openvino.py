@@ -36,7 +36,6 @@ from mgsr.errors import MgsrError
 from mgsr.io.cache import cache_root
 from mgsr.model.generator import GMGBP
 
-
 #: Output pixels of one call from which the call runs a model compiled for its shape (less memory, so larger
 #: automatic tiles); below, the dynamic model (no compile per new image size).
 STATIC_FROM_OUTPUT_PIXELS = 500_000

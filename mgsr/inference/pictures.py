@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.inference.adaptive import AdaptiveRule, resolve_noise
-from mgsr.inference.core import Box, NoiseSetting, Sink, choose_backend, upscale_tensor
-from mgsr.inference.tiles import DEFAULT_MARGIN, auto_tile, margin_for
 from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
+from mgsr.inference.adaptive import AdaptiveRule, resolve_noise
+from mgsr.inference.core import Box, NoiseSetting, Sink, choose_backend, upscale_tensor
 from mgsr.inference.memory import reuse_freed_memory
 from mgsr.inference.outsize import SizeRequest, resize_picture
+from mgsr.inference.tiles import DEFAULT_MARGIN, auto_tile, margin_for
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.detail import noise_for_detail
 from mgsr.model.generator import GMGBP

@@ -11,7 +11,6 @@ import math
 
 import torch
 
-
 #: Context around each tile, in input pixels: at 24 a tiled result equals the untiled one to ~1e-5
 #: (tests/test_upscale.py; the decay with the context is measured in benchmarks/memory_bench.py's docstring).
 DEFAULT_MARGIN = 24
@@ -77,7 +76,7 @@ def plan_tiles(height: int, width: int, tile: int, margin: int = 0, pad: int = 0
             break  # even a single column costs more than the best grid so far
         tall = widest(height, rows)
         lo, hi = 1, width  # fewest columns whose widest tile fits: the widest extent shrinks with more columns
-        if tall * widest(width, hi) > limit and not (rows == height):
+        if tall * widest(width, hi) > limit and rows != height:
             continue
         while lo < hi:
             mid = (lo + hi) // 2

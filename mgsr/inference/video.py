@@ -1,4 +1,5 @@
-"""Clips in, clips out: every frame through the same path as a picture (:func:`~mgsr.inference.pictures.upscale_picture`).
+"""Clips in, clips out: every frame through the same path as a picture
+(:func:`~mgsr.inference.pictures.upscale_picture`).
 
 So tiles, W, noise maps, device, backend and precision mean for a frame what they mean for a photo.  The
 noise is seeded by position (seed, level, block): with one seed for all frames (the default), W > 0 grain is

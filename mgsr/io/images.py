@@ -22,9 +22,9 @@ import png  # pypng: 16-bit RGB(A) PNG, which Pillow cannot represent
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mgsr.errors import ImageError
 from mgsr.io.atomic import atomic_path
 from mgsr.io.metadata import ORIENTATION, Metadata, orient, png_chunks, read_metadata, save_options
-from mgsr.errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
 _FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",

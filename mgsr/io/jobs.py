@@ -39,7 +39,8 @@ def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
 
 def plan(sources: Iterable[Path], target_of: Callable[[Path], Path]) -> list[Task]:
     """One task per source; a source whose output an earlier source already claims carries that ``clash``."""
-    tasks, claimed = [], {}
+    tasks: list[Task] = []
+    claimed: dict[Path, Path] = {}
     for source in sources:
         target = target_of(source)
         key = real_path(target)
@@ -56,7 +57,8 @@ def refuse_overwriting_inputs(tasks: Iterable[Task], protected: Iterable[Path] =
     anything is written, so a refused job leaves every file as it was.
     """
     tasks = list(tasks)
-    paths, inodes = {}, {}
+    paths: dict[Path, Path] = {}
+    inodes: dict[tuple[int, int], Path] = {}
     for path in [t.source for t in tasks] + list(protected):
         resolved, inode = _identity(path)
         paths.setdefault(resolved, path)

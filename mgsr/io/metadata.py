@@ -171,7 +171,7 @@ def png_chunks(meta: Metadata, size: tuple[int, int], icc_profile: bytes | None)
 def orient(array: np.ndarray, orientation: int) -> np.ndarray:
     """An (H, W, C) array turned as EXIF ``orientation`` asks (what ImageOps.exif_transpose does to images)."""
     turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-             8: lambda a: np.rot90(a, 1)}
+             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+             7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
     turn = turns.get(orientation)
     return array if turn is None else np.ascontiguousarray(turn(array))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import attrs
@@ -37,7 +38,7 @@ class PDCurve:
                              f"{n} W, {len(self.rmse)} RMSE, {len(self.niqe)} NIQE")
         if not all(math.isfinite(v) for v in (*self.noise, *self.rmse, *self.niqe)):
             raise ValueError("curve values must be finite")
-        if self.noise[0] != 0 or any(b <= a for a, b in zip(self.noise, self.noise[1:])):
+        if self.noise[0] != 0 or any(b <= a for a, b in pairwise(self.noise)):
             raise ValueError(f"curve W values must start at 0 and increase strictly, got {list(self.noise)}")
 
     def to_dict(self) -> dict[str, Any]:

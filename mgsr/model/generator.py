@@ -119,7 +119,8 @@ class GMGBP(nn.Module):
         if len(noise) < levels:
             raise ValueError(f"got {len(noise)} noise maps for {levels} levels")
         scaled = []
-        for j, (z, amp, shape) in enumerate(zip(noise, amps, shapes)):
+        # the caller may pass maps for more levels than it runs (one draw reused at every level count)
+        for j, (z, amp, shape) in enumerate(zip(noise[:levels], amps, shapes, strict=True)):
             if tuple(z.shape[-2:]) != shape[-2:]:
                 raise ValueError(f"noise map {j} has size {tuple(z.shape[-2:])}, level needs {shape[-2:]}")
             scaled.append(z.to(x) * (amp.to(x) if isinstance(amp, torch.Tensor) else amp))

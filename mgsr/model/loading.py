@@ -17,12 +17,12 @@ import torch
 from mgsr.build import build_generator
 from mgsr.errors import RecipeError, WeightsError
 from mgsr.model.card import PDCurve
+from mgsr.model.checkpoint_file import load_checkpoint
 from mgsr.model.generator import GMGBP
 from mgsr.model.state import load_module_state
 from mgsr.model.weights import BUNDLED, CARD_KEY, MODEL_KEY, ModelCard, read_weights, resolve_weights_path
 from mgsr.recipe import structure_model_spec
 from mgsr.registry import Registry
-from mgsr.model.checkpoint_file import load_checkpoint
 
 
 def load_generator(
@@ -58,7 +58,7 @@ def load_generator(
         )
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError, KeyError) as exc:
         raise WeightsError(f"{path}: its model card is invalid ({exc})") from None
-    return generator.to(device, memory_format=torch.channels_last).eval()
+    return generator.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
 
 
 def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

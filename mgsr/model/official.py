@@ -17,7 +17,6 @@ import torch
 from mgsr.errors import WeightsError
 from mgsr.recipe import ModelSpec, structure_model_spec
 
-
 _MODULES = {"Analysis": "analysis", "Upscaling": "upscaling", "Downscaling": "downscaling", "Synthesis": "synthesis"}
 _BLOCKS = {"Analysis": "block", "Upscaling": "pre_up", "Downscaling": "post_down", "Synthesis": "block"}
 _SINGLE = {
@@ -32,7 +31,8 @@ _SINGLE = {
 }
 _LAYER_PARTS = {"act_1.norm.bias": "act_in.bias", "conv_1.weight": "squeeze.weight",
                 "act_2.norm.bias": "act_mid.bias", "conv_2.weight": "conv.weight"}
-_BLOCK_KEY = re.compile(r"^(Analysis|Upscaling|Downscaling|Synthesis)\.(\w+)\.(dense\.denselayer(\d+)\.(.+)|transition\.(act\.norm\.bias|conv\.weight))$")
+_BLOCK_KEY = re.compile(r"^(Analysis|Upscaling|Downscaling|Synthesis)\.(\w+)\."
+                        r"(dense\.denselayer(\d+)\.(.+)|transition\.(act\.norm\.bias|conv\.weight))$")
 
 
 def official_key(key: str) -> str | None:

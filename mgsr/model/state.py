@@ -25,7 +25,8 @@ def state_mismatch(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Te
     if unexpected:
         parts.append(listing("unexpected", unexpected))
     if wrong:
-        parts.append(listing("shape mismatches", [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]))
+        shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in wrong]
+        parts.append(listing("shape mismatches", shapes))
     return "; ".join(parts) or None
 
 

@@ -19,11 +19,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from mgsr.io.atomic import atomic_path
-from mgsr.model.state import load_module_state
 from mgsr.errors import WeightsError
+from mgsr.io.atomic import atomic_path
 from mgsr.model.card import ModelCard
 from mgsr.model.generator import GMGBP
+from mgsr.model.state import load_module_state
 from mgsr.recipe import ModelSpec, make_converter
 
 #: bundled name -> (file inside mgsr/weights, the authors' noise amplitude W for it)
@@ -106,7 +106,7 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             metadata = dict(fh.metadata() or {})
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (a safetensors handle, not a dict: it has no __iter__)
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors weights file ({exc})") from None
     return tensors, metadata

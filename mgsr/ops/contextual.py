@@ -29,12 +29,13 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0
     ``"image"`` the mean of each item of ``y``.
     """
     if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"expected (N, C, H, W) features with equal N and C, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"expected (N, C, H, W) features with equal N and C, "
+                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
     if centre not in CENTRES:
         raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
-    centre = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)
-    xs = F.normalize((x - centre).flatten(2), dim=1)  # (N, C, P)
-    ys = F.normalize((y - centre).flatten(2), dim=1)  # (N, C, Q)
+    mean = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)
+    xs = F.normalize((x - mean).flatten(2), dim=1)  # (N, C, P)
+    ys = F.normalize((y - mean).flatten(2), dim=1)  # (N, C, Q)
     distance = (1 - torch.bmm(xs.transpose(1, 2), ys)).clamp_min(0)  # (N, P, Q)
     relative = distance / (distance.min(dim=2, keepdim=True).values + eps)
     affinity = torch.softmax(-relative / bandwidth, dim=2)  # exp((1 - d̃)/h) normalised over j

@@ -80,15 +80,15 @@ def imresize(
     tensor's dtype; use float64 for bit-level agreement with MATLAB.
     """
     h, w = image.shape[-2:]
-    if (scale is None) == (size is None):
-        raise ValueError("give exactly one of scale and size")
-    if size is None:
+    if scale is not None and size is None:
         if scale <= 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         size = output_size((h, w), scale)
         scales = (scale, scale)
-    else:
+    elif size is not None and scale is None:
         scales = (size[0] / h, size[1] / w)
+    else:
+        raise ValueError("give exactly one of scale and size")
     rows = torch.from_numpy(resize_matrix(h, size[0], scales[0], antialias)).to(image)
     cols = torch.from_numpy(resize_matrix(w, size[1], scales[1], antialias)).to(image)
     return rows @ image @ cols.T

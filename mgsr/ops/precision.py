@@ -47,9 +47,11 @@ def _to_ieee() -> tuple[str, ...] | tuple[bool, bool]:
         saved_flags = (cudnn.allow_tf32, matmul.allow_tf32)
         cudnn.allow_tf32 = matmul.allow_tf32 = False
         return saved_flags
-    saved = (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision)
-    cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"  # both: the legacy allow_tf32 stays readable
-    matmul.fp32_precision = "ieee"  # the contextual similarity and imresize are matrix products
+    saved = (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision)  # type: ignore[attr-defined]  # torch 2.9 API, not in its stubs
+    # both: the legacy allow_tf32 stays readable
+    cudnn.conv.fp32_precision = cudnn.rnn.fp32_precision = "ieee"  # type: ignore[attr-defined]  # torch 2.9 API, not in its stubs
+    # the contextual similarity and imresize are matrix products
+    matmul.fp32_precision = "ieee"
     return saved
 
 
@@ -58,7 +60,7 @@ def _restore(saved: tuple[str, ...] | tuple[bool, bool]) -> None:
     if isinstance(saved[0], bool):
         cudnn.allow_tf32, matmul.allow_tf32 = saved
     else:
-        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision = saved
+        cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision, matmul.fp32_precision = saved  # type: ignore[attr-defined]  # torch 2.9 API, not in its stubs
 
 
 #: ``with ieee_float32():`` cuDNN convolutions and CUDA matrix products in IEEE float32 (no TF32); the caller's

@@ -26,10 +26,9 @@ from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, choose_backend, levels_for
 from mgsr.inference.pictures import super_resolve, upscale_picture
-from mgsr.io.images import Picture, read_picture, to_grey, write_picture
+from mgsr.io.images import Picture, noise_map_of, read_picture, to_grey, write_picture
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
-from mgsr.io.images import noise_map_of
 from mgsr.serve.uploads import Limits, Upload, accept, to_display
 
 SCALES = (2, 4, 8)

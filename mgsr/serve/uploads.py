@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mgsr.errors import ImageError
 from mgsr.io.images import IMAGE_SUFFIXES, Picture, quantise, read_picture

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from mgsr.io.atomic import atomic_path
 from mgsr.errors import WeightsError
+from mgsr.io.atomic import atomic_path
 from mgsr.model.checkpoint_file import FORMAT, load_checkpoint
 
 _NAME = re.compile(r"^step-(\d{9})\.pt$")

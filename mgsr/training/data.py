@@ -21,9 +21,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from mgsr.errors import DataError, MgsrError
-from mgsr.samples import sample_folder
 from mgsr.io.images import IMAGE_SUFFIXES
 from mgsr.ops.imresize import s_down
+from mgsr.samples import sample_folder
 from mgsr.training.store import StoredImage, is_store, open_store
 from mgsr.training.training_images import image_folders, load_rgb_uint8, target_size
 
@@ -104,7 +104,9 @@ class PatchDataset(torch.utils.data.Dataset):
     :class:`~mgsr.store.StoredImage` arrays (memory-mapped, already resized).
     """
 
-    def __init__(self, images: Sequence[Path | StoredImage], patch_size: int, megapixels: float | None, augment: bool) -> None:
+    def __init__(
+        self, images: Sequence[Path | StoredImage], patch_size: int, megapixels: float | None, augment: bool
+    ) -> None:
         self.images = list(images)
         self.patch_size = patch_size
         self.megapixels = megapixels
@@ -158,7 +160,8 @@ class ResumableSampler(torch.utils.data.Sampler):
 
     def key(self, position: int) -> tuple[int, int]:
         epoch, offset = divmod(position, self.length)
-        return int(self._order(epoch)[offset]), int(np.random.default_rng([self.seed, epoch, offset, 1]).integers(2**62))
+        seed = int(np.random.default_rng([self.seed, epoch, offset, 1]).integers(2**62))
+        return int(self._order(epoch)[offset]), seed
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 - one epoch's permutation, not one per sample
     def _order(self, epoch: int) -> np.ndarray:
@@ -195,7 +198,9 @@ def scale_pyramid(hr: torch.Tensor, levels: int) -> tuple[torch.Tensor, list[tor
     """
     side = hr.shape[-1]
     if hr.shape[-2] % (1 << levels) or side % (1 << levels):
-        raise DataError(f"patch size {tuple(hr.shape[-2:])} is not divisible by {1 << levels} (needed for {levels} levels)")
+        raise DataError(
+            f"patch size {tuple(hr.shape[-2:])} is not divisible by {1 << levels} (needed for {levels} levels)"
+        )
     targets = [s_down(hr, 1 << (levels - k)) if k < levels else hr for k in range(1, levels + 1)]
     return s_down(hr, 1 << levels), targets
 

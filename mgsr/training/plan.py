@@ -152,7 +152,7 @@ def _resume(stages: list[Stage], resume: str | None) -> str:
         starts = starting_points(stages, resume)
     except MgsrError as exc:
         return f"cannot start: {exc}"
-    for stage, start in zip(stages, starts):
+    for stage, start in zip(stages, starts, strict=True):
         if start == SKIP:
             continue
         if start is None:

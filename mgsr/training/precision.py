@@ -31,7 +31,6 @@ import torch
 from mgsr.number_formats import PRECISIONS
 
 
-
 class MixedPrecision:
     """Autocast at ``precision`` on ``device``, with a gradient scaler for fp16."""
 
@@ -120,7 +119,7 @@ class LossLog:
             return
         names = list(self.first_bad)
         first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()
-        bad = [(int(first), order, name) for order, (name, first) in enumerate(zip(names, first_bad))
+        bad = [(int(first), order, name) for order, (name, first) in enumerate(zip(names, first_bad, strict=True))
                if first < self._NONE]
         if bad:
             step, _, name = min(bad)  # the first step, and in it the term recorded first
@@ -136,11 +135,12 @@ class LossLog:
         steps = {n: max(self.steps.get(n, 0), 1) for n in names}
         self.sums, self.first_bad, self.bad_value, self.steps = {}, {}, {}, {}
         bad = [(int(first), order, name, float(row[1]))
-               for order, (name, row, first) in enumerate(zip(names, values, first_bad)) if first < self._NONE]
+               for order, (name, row, first) in enumerate(zip(names, values, first_bad, strict=True))
+               if first < self._NONE]
         if bad:
             step, _, name, value = min(bad)  # the first step, and in it the term recorded first
             raise NonFiniteLoss(step, name, value)
-        return {name: float(row[0]) / steps[name] for name, row in zip(names, values)}
+        return {name: float(row[0]) / steps[name] for name, row in zip(names, values, strict=True)}
 
 
 def channels_last(enabled: bool) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+
 import torch
 
 from mgsr.build import build
@@ -63,7 +64,7 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
     if recipe.pretrain is not None and len(stages) == 1 and ctx.is_main:
         print(f"mgsr: no pre-training: starting from model.weights = {recipe.model.weights}", file=sys.stderr)
     path = run_dir / EXPORTED
-    for stage, start in zip(stages, starts):
+    for stage, start in zip(stages, starts, strict=True):
         if start == SKIP:
             if stage.name == PRETRAIN and ctx.is_main:
                 print(f"mgsr: pre-training done ({stage.run_dir}); continuing with the objective", file=sys.stderr)

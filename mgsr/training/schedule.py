@@ -13,6 +13,7 @@ whole steps keeps every epoch the same length, so "after epoch e" is step
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 import torch
@@ -42,7 +43,7 @@ def resolve_schedule(spec: TrainingSpec, images: int) -> TrainingSpec:
     if spec.epochs is None and spec.validate_every_epochs is None:
         return spec
     per_epoch = steps_per_epoch(images, spec.batch_size)
-    changes = {}
+    changes: dict[str, Any] = {}
     if spec.epochs is not None:
         changes.update(steps=spec.epochs * per_epoch, epochs=None)  # one count; a spec never holds both
     if spec.validate_every_epochs is not None:
@@ -58,6 +59,6 @@ def sqrt_decay(decay_steps: int):
 def set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:
     """Make a restored schedule follow the recipe's base learning rate from its current step on."""
     scheduler.base_lrs = [lr for _ in scheduler.base_lrs]
-    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas):
+    for group, factor in zip(scheduler.optimizer.param_groups, scheduler.lr_lambdas, strict=True):
         group["initial_lr"] = lr
         group["lr"] = lr * factor(scheduler.last_epoch)

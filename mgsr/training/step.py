@@ -73,7 +73,7 @@ class TrainStep:
                  noise_rng: torch.Generator, device: torch.device, ctx: Context,
                  discriminator_warmup_steps: int = 0) -> None:
         if discriminator_warmup_steps and (discriminator is None
-                                           or not any(isinstance(l, AdversarialLoss) for l in losses)):
+                                           or not any(isinstance(loss, AdversarialLoss) for loss in losses)):
             raise TrainingError(f"training.discriminator_warmup_steps = {discriminator_warmup_steps}, but no loss "
                                 f"trains a discriminator: add an adversarial loss (type = \"gan\") or set it to 0")
         self.warmup_steps = discriminator_warmup_steps
@@ -137,7 +137,7 @@ class TrainStep:
                 with self.amp.autocast():
                     outputs = self._outputs(lr_in, levels, needed)
                     values = [loss(outputs, targets, discriminator=self.discriminator) for loss in active]
-                for loss, value in zip(active, values):
+                for loss, value in zip(active, values, strict=True):
                     self._record(f"loss/{loss.name}@L{levels}", value, loss.name, levels, step)
                 self.amp.backward(sum(values))
                 self._discriminator_trainable(True)
@@ -168,7 +168,7 @@ class TrainStep:
         with self._accumulate(self.d_call, last):
             with self.amp.autocast():
                 values = [loss.discriminator_loss(outputs, targets, discriminator=self.d_call) for loss in adversarial]
-            for loss, value in zip(adversarial, values):
+            for loss, value in zip(adversarial, values, strict=True):
                 self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)", levels, step)
             self.amp.backward(sum(values))
 

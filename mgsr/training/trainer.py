@@ -19,31 +19,37 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import torch
 import tomli_w
+import torch
 
 from mgsr.build import Built
+from mgsr.errors import Interrupted, TrainingError
+from mgsr.interfaces import AdversarialLoss
+from mgsr.model.state import load_module_state
+from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.recipe_tables import changed_keys
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
     save_checkpoint,
 )
+from mgsr.training.data import (
+    PatchDataset,
+    patch_loader,
+    resolve_folder,
+    scan_images,
+    validation_arrays,
+    validation_set,
+)
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.training.data import (PatchDataset, patch_loader, resolve_folder, scan_images, validation_arrays,
-                                validation_set)
 from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
-from mgsr.training.prepared import training_sources
-from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
-from mgsr.training.step import TrainStep
-from mgsr.training.store import StoredImage
-from mgsr.errors import Interrupted, TrainingError
-from mgsr.interfaces import AdversarialLoss
-from mgsr.model.state import load_module_state
-from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
+from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
+from mgsr.training.prepared import training_sources
 from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
+from mgsr.training.step import TrainStep
+from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, write_sample_grid
 from mgsr.training.watch import phase_spread, warn_alarms
@@ -57,9 +63,9 @@ class Trainer:
                  with_data: bool = True) -> None:
         """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
         patches without preparing a store)."""
-        if built.discriminator is None and any(isinstance(l, AdversarialLoss) for l in built.losses):
+        if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
             raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
-        if built.discriminator is not None and not any(isinstance(l, AdversarialLoss) for l in built.losses):
+        if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
             built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
         if not built.losses:
             raise TrainingError("the recipe has no losses; add at least one [[losses]] table (e.g. type = \"l1\")")
@@ -84,7 +90,7 @@ class Trainer:
         if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
-                    module.to(memory_format=torch.channels_last)
+                    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
         self.g_step, self.d_step = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
@@ -389,7 +395,8 @@ class Trainer:
                 while self.step < self.spec.steps:
                     if any_rank(self.ctx, self.stop.requested, self.device):
                         path = self.checkpoint()
-                        raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto")
+                        raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; "
+                                          "continue with --resume auto")
                     if (batch := self._next_batch(batches)) is None:
                         continue
                     self.train_step(batch)

@@ -43,7 +43,7 @@ def load_rgb_uint8(path: Path, megapixels: float | None) -> np.ndarray:
     picture = read_picture(path)
     rgb = np.clip(picture.rgb(), 0, 1)
     if megapixels is not None:
-        h, w = target_size(*rgb.shape[:2], megapixels)
+        h, w = target_size(rgb.shape[0], rgb.shape[1], megapixels)
         t = torch.from_numpy(rgb.astype(np.float64)).permute(2, 0, 1)
         rgb = imresize(t, size=(h, w)).permute(1, 2, 0).clamp(0, 1).numpy()
     return np.round(rgb * 255).astype(np.uint8)

@@ -103,7 +103,7 @@ class Validator:
         return {f"val/period2_ratio_{suffix}": worst_ratio(shares, self._hr_period2)}
 
     def _score(self, outputs: Sequence[np.ndarray], suffix: str) -> dict[str, float]:
-        items = ((im.name, out, im.hr) for im, out in zip(self.images, outputs))
+        items = ((im.name, out, im.hr) for im, out in zip(self.images, outputs, strict=True))
         try:
             evaluation = score_set(items, list(self.metrics), self.description)
         except EvaluationError as exc:  # e.g. NIQE of a flat output: a gap in the log, not a failed run

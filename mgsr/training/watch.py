@@ -30,7 +30,7 @@ def worst_ratio(output_shares: Sequence[float], hr_shares: Sequence[float]) -> f
     """The largest ``output / HR`` period-2 share over the images (see the module docstring for why the max)."""
     if not output_shares or len(output_shares) != len(hr_shares):
         raise ValueError(f"need one HR share per output share, got {len(output_shares)} and {len(hr_shares)}")
-    return max(out / hr for out, hr in zip(output_shares, hr_shares))
+    return max(out / hr for out, hr in zip(output_shares, hr_shares, strict=True))
 
 
 def phase_spread(gains: torch.Tensor | None) -> float | None:
