@@ -128,9 +128,8 @@ class Trainer:
                 d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
         if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
             # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
-            # upscaler's border) and asserts; that small part stays eager (this one instance's forward replaced)
-            upscaler = self.generator.classic_upscaler
-            upscaler.forward = torch.compiler.disable(upscaler.forward)  # type: ignore[method-assign]  # on purpose
+            # upscaler's border) and asserts; that small part stays eager
+            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)  # type: ignore[method-assign]  # this instance's, on purpose
             g_step = torch.compile(g_step)
             d_step = torch.compile(d_step) if d_step is not None else None
         return g_step, d_step
