@@ -265,7 +265,8 @@ class Loss(nn.Module, Composite, Component, abc.ABC):
         check_levels(outputs, targets, self.config.noise)
         if not self.active(len(targets)):
             return targets[0].new_zeros(())
-        total = sum(self.term(outputs[w], targets, discriminator=discriminator) for w in self.config.noise)
+        terms = [self.term(outputs[w], targets, discriminator=discriminator) for w in self.config.noise]
+        total = torch.stack(terms).sum()
         return self.config.weight * total
 
     @abc.abstractmethod

@@ -119,7 +119,9 @@ def _generator_for(state: Mapping[str, torch.Tensor]) -> GMGBP:
 
 def _call(model: GMGBP, image: torch.Tensor, *, scale: int, noise: float) -> torch.Tensor:
     """The descriptor's call: mgsr's inference core (reflection pad, position-seeded noise, crop)."""
-    return upscale_tensor(model, image, scale=scale, noise_amp=noise)
+    sr = upscale_tensor(model, image, scale=scale, noise_amp=noise)
+    assert sr is not None, "upscale_tensor without a sink returns the assembled output"
+    return sr
 
 
 class GMGBPArchitecture(spandrel.Architecture[GMGBP]):

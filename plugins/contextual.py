@@ -43,12 +43,14 @@ class ContextualLoss(Loss):
         #: "batch": centre on the target's mean over batch, height, width (the reference); "image": per image
         centre: str = attrs.field(default="batch", validator=attrs.validators.in_(CENTRES))
 
+    config: Config  # this loss's own fields (bandwidth, eps, centre), not only LossConfig's
+
     def __init__(self, config: Config, *, build: PartBuilder) -> None:
         super().__init__(config, build=build)
         self.features = build(config.features)
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return sum(self.level_term(y, x) for y, x in zip(outputs, targets, strict=True))
+        return torch.stack([self.level_term(y, x) for y, x in zip(outputs, targets, strict=True)]).sum()
 
     def level_term(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``-log CX(Φ(Y^k), Φ(X^k))`` averaged over the batch; the target's features need no gradient."""

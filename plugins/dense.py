@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import attrs
 import torch
 from torch import nn
@@ -77,7 +80,7 @@ class DenseBlock(FilterBlock):
         features = torch.empty((n, grown, h, w), device=x.device, dtype=x.dtype, memory_format=layout)
         features[:, :c].copy_(x)
         width = c
-        for layer in self.layers:
+        for layer in cast(Iterable[DenseLayer], self.layers):  # a ModuleList yields Modules; these are DenseLayers
             active = torch.relu_(features[:, :width] + layer.act_in.bias.view(1, -1, 1, 1))
             mid = conv_bias_relu(active, layer.squeeze.weight, layer.act_mid.bias)
             new = F.conv2d(mid, layer.conv.weight, padding=layer.conv.padding)

@@ -106,7 +106,9 @@ class LPIPS(Metric, nn.Module):
     def __init__(self, config: Config) -> None:
         nn.Module.__init__(self)
         Metric.__init__(self, config)
-        convs, lins, channels = [], [], 3
+        convs: list[nn.Conv2d] = []
+        lins: list[nn.Conv2d] = []
+        channels = 3
         for out, kernel, stride, padding, _ in _CONVS:
             convs.append(nn.Conv2d(channels, out, kernel, stride=stride, padding=padding))
             lins.append(nn.Conv2d(out, 1, 1, bias=False))
@@ -120,10 +122,11 @@ class LPIPS(Metric, nn.Module):
             self.load_linear(Path(config.linear) if config.linear else self._fetch(
                 LINEAR_URL_ENV, LINEAR_URL, LINEAR_FILE, "linear layers", "linear"))
         else:
-            for conv in self.convs:
+            for conv in convs:  # the local lists: typed as convolutions, where the ModuleLists hold modules
                 nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-                nn.init.normal_(conv.bias, std=0.1)
-            for lin in self.lins:  # the trained linear weights are non-negative: a distance stays >= 0
+                if conv.bias is not None:  # always: built with a bias
+                    nn.init.normal_(conv.bias, std=0.1)
+            for lin in lins:  # the trained linear weights are non-negative: a distance stays >= 0
                 nn.init.uniform_(lin.weight, 0.0, 0.1)
         self.requires_grad_(False)
         self.eval()

@@ -33,7 +33,7 @@ class L1Loss(Loss):
         pass
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return sum((y - x).abs().mean() for y, x in zip(outputs, targets, strict=True))
+        return torch.stack([(y - x).abs().mean() for y, x in zip(outputs, targets, strict=True)]).sum()
 
 
 class CycleLoss(Loss):
@@ -46,11 +46,11 @@ class CycleLoss(Loss):
         noise: tuple[float, ...] = noise_field((0.0, 1.0))
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return sum(
+        return torch.stack([
             (s_down(y, 2**f) - s_down(x, 2**f)).abs().mean()
             for k, (y, x) in enumerate(zip(outputs, targets, strict=True), start=1)
             for f in range(1, k + 1)
-        )
+        ]).sum()
 
 
 @hookimpl

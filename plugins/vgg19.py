@@ -114,11 +114,11 @@ class VGG19Features(FeatureExtractor):
         layers: list[nn.Module] = []
         in_channels = 3
         for item in _PLAN:
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
+            if isinstance(item, int):  # a convolution's width; "M" a pooling
                 layers += [nn.Conv2d(in_channels, item, 3, padding=1), nn.ReLU()]
                 in_channels = item
+            else:
+                layers.append(nn.MaxPool2d(2, 2))
         del layers[LAYERS.index(config.layer) + 1 :]  # keep only what the chosen layer needs
         self.features = nn.Sequential(*layers)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -129,7 +129,8 @@ class VGG19Features(FeatureExtractor):
             for module in self.features:
                 if isinstance(module, nn.Conv2d):
                     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(module.bias)
+                    if module.bias is not None:  # always: built with a bias
+                        nn.init.zeros_(module.bias)
         self.requires_grad_(False)
         self.eval()
 

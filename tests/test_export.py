@@ -135,3 +135,15 @@ def test_baked_noise_repeats_mgsr_draws(tiny):
 def test_export_seed_needs_noise(tmp_path, capsys):
     assert main(["export", "pirm-r3", "-o", str(tmp_path / "x.onnx"), "--seed", "3"]) != 0
     assert "--noise" in capsys.readouterr().err
+
+
+def test_export_refuses_an_adaptive_calibration(tmp_path, capsys):
+    from mgsr.evaluation.adaptive_fit import AdaptiveFit
+    from mgsr.inference.adaptive import AdaptiveRule
+
+    calib = tmp_path / "calib.json"
+    AdaptiveFit(9.0, "flat", AdaptiveRule((0.01, 0.02)), (9.0, 5.0), (8.9, 5.1), (), 2.0).save(calib, model="pirm-r3")
+    assert main(["export", "pirm-r3", "-o", str(tmp_path / "x.onnx"), "--noise", str(calib)]) != 0
+    err = capsys.readouterr().err
+    assert "adaptive calibration sets W per pixel" in err and "Traceback" not in err
+    assert not (tmp_path / "x.onnx").exists()

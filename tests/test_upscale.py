@@ -301,3 +301,12 @@ def test_cmyk_pil_image_comes_back_cmyk():
     im = Image.new("CMYK", (6, 5), (10, 20, 30, 40))
     out = mgsr.upscale(im, scale=2, noise=0.0)
     assert out.mode == "CMYK" and out.size == (12, 10)
+
+
+def test_a_tile_string_other_than_auto_is_refused(r3):
+    from mgsr.errors import MgsrError
+    from mgsr.inference.pictures import picture_from_array, upscale_picture
+
+    picture = picture_from_array(smooth_rgb(8, 8))
+    with pytest.raises(MgsrError, match=r"tile '64px': give a tile side in pixels, 'auto' or None"):
+        upscale_picture(r3, picture, scale=2, tile="64px")

@@ -10,13 +10,16 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mgsr.cli.curve import add_arguments as add_curve_arguments
 from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 from mgsr.version import __version__
+
+if TYPE_CHECKING:
+    from mgsr.evaluation.upscalers import SetEvaluator
 
 DEFAULT_PROTOCOL = "pirm2018"
 DEFAULT_SWEEP = "0:1:21"
@@ -36,7 +39,7 @@ def _registry():
     return default_registry()
 
 
-def _model_evaluator(args: argparse.Namespace):
+def _model_evaluator(args: argparse.Namespace) -> tuple[SetEvaluator, float | None]:
     """The set evaluator for ``--model`` and ``--hr``, and the W to use when ``--noise`` is not given."""
     from mgsr.devices import announce_device, resolve_device
     from mgsr.evaluation.upscalers import BICUBIC, SetEvaluator, make_upscaler

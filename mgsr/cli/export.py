@@ -31,10 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mgsr.cli.upscale import parse_noise
     from mgsr.errors import MgsrError
+    from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.export import export_onnx, input_names
     from mgsr.model.loading import load_generator
 
     noise = parse_noise(args.noise)
+    if isinstance(noise, AdaptiveRule):
+        raise MgsrError(f"--noise {args.noise}: an adaptive calibration sets W per pixel of each image; an exported "
+                        f"graph takes W per level: give --noise W (or W1,W2,... one per 2x level)")
     if noise is None and args.seed is not None:
         raise MgsrError("--seed chooses the noise baked in with --noise W; give --noise too (or leave out --seed)")
     generator = load_generator(args.model)

@@ -25,5 +25,6 @@ def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:
 
     noise = noise_for_detail(model.card, detail)
     if announce:
-        print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {model.card.name}", file=sys.stderr)
+        name = model.card.name if model.card is not None else "this model"  # noise_for_detail needs a card
+        print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {name}", file=sys.stderr)
     return noise

@@ -15,6 +15,7 @@ from mgsr.errors import ImageError, MgsrError
 from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
+    from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
     from mgsr.training.distributed import Context
@@ -67,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_noise(value: str | None) -> float | list[float] | object | None:
+def parse_noise(value: str | None) -> float | list[float] | AdaptiveRule | None:
     """``0.5`` | ``0.3,1.0`` | ``calib.json`` -> W or an adaptive rule (None: the model's default)."""
     if value is None:
         return None
@@ -200,7 +201,7 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in values.tolist()), strict=True))
 
 
-def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | object | None,
+def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | AdaptiveRule | None,
                tile: int | str | None, ctx: Context, device: str, request: SizeRequest) -> int:
     from tqdm import tqdm
 

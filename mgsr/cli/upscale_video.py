@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mgsr.errors import ImageError, MgsrError
 from mgsr.io.video import DEFAULT_CRF, VIDEO_SUFFIXES, is_video
+
+if TYPE_CHECKING:
+    from mgsr.inference.adaptive import AdaptiveRule
 
 
 def add_video_options(p: argparse.ArgumentParser) -> None:
@@ -26,16 +31,32 @@ def add_video_options(p: argparse.ArgumentParser) -> None:
                             f"default {DEFAULT_CRF} (near-lossless; +6 about halves the file)")
 
 
+def _progress_hooks(bar: Any) -> tuple[Callable[[int | None], None], Callable[[int], None], Callable[[str], None]]:
+    """``upscale_video``'s on_start, on_frame and on_note for one clip's progress bar (each clip its own)."""
+
+    def start(total: int | None) -> None:
+        bar.total = total
+
+    def frame(_: int) -> None:
+        bar.update()
+
+    def note(line: str) -> None:
+        bar.write(f"mgsr: note: {line}", file=sys.stderr)
+
+    return start, frame, note
+
+
 def _target(source: Path, out: Path, single_file: bool, scale: int) -> Path:
     return out if single_file else out / f"{source.stem}_x{scale}{source.suffix.lower()}"
 
 
-def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list[float] | None,
+def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list[float] | AdaptiveRule | None,
                tile: int | str | None) -> int:
     """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
     from tqdm import tqdm
 
     from mgsr.devices import announce_device, resolve_device
+    from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
     from mgsr.inference.video import upscale_video
     from mgsr.io.images import noise_map_of, read_picture
@@ -73,7 +94,7 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
 
         noise = detail_noise(model, args.detail, announce=not args.quiet)
     noise = model.default_noise if noise is None else noise
-    check_noise(noise, levels_for(args.scale))
+    check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels_for(args.scale))
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
     noise_map = noise_map_of(read_picture(args.noise_map)) if args.noise_map else None
@@ -84,6 +105,7 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
             skipped += 1
             continue
         bar = tqdm(unit="frame", desc=task.source.name, disable=args.quiet or None, file=sys.stderr)
+        on_start, on_frame, on_note = _progress_hooks(bar)
         try:
             if task.clash is not None:
                 raise ImageError(f"{task.source}: its output {task.target} is also the output of {task.clash}")
@@ -91,9 +113,7 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
                                    seed_per_frame=args.seed_per_frame, crf=args.crf, noise=noise,
                                    noise_map=noise_map, tile=tile, device=device, backend=backend,
                                    precision=args.precision,
-                                   on_start=lambda total, bar=bar: setattr(bar, "total", total),
-                                   on_frame=lambda _, bar=bar: bar.update(),
-                                   on_note=lambda line, bar=bar: bar.write(f"mgsr: note: {line}", file=sys.stderr))
+                                   on_start=on_start, on_frame=on_frame, on_note=on_note)
             bar.close()
             written += 1
             if args.quiet or not sys.stderr.isatty():

@@ -24,6 +24,7 @@ from mgsr.inference.adaptive import resolve_noise
 from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
 from mgsr.io.images import to_uint8
+from mgsr.model.generator import GMGBP
 from mgsr.registry import Registry
 
 #: ``--model bicubic``: the classic baseline, MATLAB bicubic upscaling of the uint8 input.
@@ -54,14 +55,16 @@ def load_hr_set(hr_dir: str | os.PathLike[str], scale: int) -> list[HRImage]:
     return images
 
 
-def model_upscaler(model: torch.nn.Module, scale: int, seed: int, device: str = "cpu") -> Upscaler:
+def model_upscaler(model: GMGBP, scale: int, seed: int, device: str = "cpu") -> Upscaler:
     """An :data:`Upscaler` running a G-MGBP model with the release's border handling, quantised to uint8."""
 
     def upscale(lr: np.ndarray, noise: float | None) -> np.ndarray:
         x = torch.from_numpy(lr).permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=torch.float32) / 255
         noise, noise_map = resolve_noise(noise, lr.astype(np.float32) / 255, None)  # adaptive rule: W per pixel
         with torch.inference_mode():
-            sr = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=noise_map, seed=seed)
+            amp_map = None if noise_map is None else torch.as_tensor(noise_map)
+            sr = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed)
+        assert sr is not None, "upscale_tensor without a sink returns the assembled output"
         return to_uint8(sr.cpu())
 
     return upscale

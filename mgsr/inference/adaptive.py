@@ -83,7 +83,7 @@ class AdaptiveRule:
             raise MgsrError(f"{where}: expected keys {sorted(names)} ('levels' required), "
                             f"got unknown {unknown or 'none'}; re-run `mgsr calibrate --adaptive`")
         try:
-            values = {k: (tuple(float(w) for w in v) if k == "levels" else
+            values: dict[str, Any] = {k: (tuple(float(w) for w in v) if k == "levels" else
                           bool(v) if k == "relative" else float(v)) for k, v in record.items()}
         except (TypeError, ValueError) as exc:
             raise MgsrError(f"{where}: a parameter is not a number ({exc})") from None

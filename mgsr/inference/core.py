@@ -125,7 +125,8 @@ def upscale_tensor(
 
     def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
-        z, w = None, [float(a) for a in amps]
+        z: list[torch.Tensor] | None = None
+        w: list[float | torch.Tensor] = [float(a) for a in amps]
         if inputs is not None:
             z, w = inputs.all_levels(levels, (y0, y1, x0, x1))
         if forward is not None:
@@ -133,8 +134,12 @@ def upscale_tensor(
         with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
             return model(crop, levels, noise_amp=w, noise=z)[-1].float()
 
-    assembly = None if sink is not None else Assembly(lr, model.channels, scale)
-    give = sink if sink is not None else assembly
+    assembly: Assembly | None = None
+    give: Sink
+    if sink is None:
+        give = assembly = Assembly(lr, model.channels, scale)
+    else:
+        give = sink
     regions = tile_regions(height, width, None if tile is None else tile, margin, scale)
     for i, ((ty0, ty1, tx0, tx1), (ry0, ry1, rx0, rx1)) in enumerate(regions):
         part = run(ry0, ry1, rx0, rx1)

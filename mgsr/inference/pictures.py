@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -82,10 +83,13 @@ def super_resolve(
                                 margin=margin, device=device, on_tile=on_tile, backend=backend,
                                 precision=precision, sink=None if out is None else _storing(out),
                                 noise_origin=noise_origin)
-    return out if result is None else result[0].permute(1, 2, 0).numpy()
+    if out is not None:  # the pieces went to ``out``
+        return out
+    assert result is not None, "upscale_tensor without a sink returns the assembled output"
+    return result[0].permute(1, 2, 0).numpy()
 
 
-def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray:
+def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype[Any]) -> np.ndarray:
     """Bicubic ``scale`` x upscale of an (H, W) plane in [0, 1], quantised to ``dtype`` strip by strip.
 
     Pillow's resize of a box reads the pixels around it, so the strips equal the whole resize (to 1e-7).
@@ -96,14 +100,14 @@ def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype) -> np.ndarray
     im = Image.fromarray(np.ascontiguousarray(alpha, dtype=np.float32), mode="F")
     for y0 in range(0, h, ALPHA_STRIP):
         y1 = min(h, y0 + ALPHA_STRIP)
-        strip = np.clip(np.asarray(im.resize((w * scale, (y1 - y0) * scale), Image.BICUBIC, box=(0, y0, w, y1)),
-                                   dtype=np.float32), 0.0, 1.0)
+        piece = im.resize((w * scale, (y1 - y0) * scale), Image.Resampling.BICUBIC, box=(0, y0, w, y1))
+        strip = np.clip(np.asarray(piece, dtype=np.float32), 0.0, 1.0)
         out[y0 * scale: y1 * scale] = strip if bits is None else quantise(strip, bits)
     return out
 
 
 def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = "auto",
-                    margin: int | None = None, **options: object) -> Picture:
+                    margin: int | None = None, **options: Any) -> Picture:
     """Upscale a decoded Picture: colour through the network, alpha with bicubic, modes and depth kept.
 
     The result holds its final values (uint8 / uint16 at 8 / 16 bits, float32 for float pictures),
@@ -111,18 +115,20 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     the context the picture's depth needs (:func:`~mgsr.inference.core.margin_for`) and ``tile="auto"`` to
     the largest tile that fits the memory budget with it; the other options are :func:`super_resolve`'s.
     """
-    scale = int(options.get("scale", 4))  # type: ignore[arg-type]
+    scale = int(options.get("scale", 4))
     margin = margin_for(picture.bits, scale) if margin is None else margin
     if tile == "auto":
-        device = torch.device(options.get("device", "cpu"))  # type: ignore[arg-type]
+        device = torch.device(options.get("device", "cpu"))
         backend = choose_backend(str(options.get("backend", "torch")), device, str(options.get("precision", "fp32")))
         tile = auto_tile(scale, device, margin, backend=backend)
+    elif isinstance(tile, str):
+        raise MgsrError(f"tile {tile!r}: give a tile side in pixels, 'auto' or None (the image whole)")
     h, w = picture.size
-    dtype = {8: np.uint8, 16: np.uint16}.get(picture.bits, np.float32)
+    dtype = np.dtype(np.uint8 if picture.bits == 8 else np.uint16 if picture.bits == 16 else np.float32)
     color = np.empty((h * scale, w * scale, picture.color.shape[2]), dtype)
     rgb = picture.rgb()
     options["noise"], options["noise_map"] = resolve_noise(options.get("noise"), rgb, options.get("noise_map"))
-    super_resolve(model, rgb, out=color, tile=tile, margin=margin, **options)  # type: ignore[arg-type]
+    super_resolve(model, rgb, out=color, tile=tile, margin=margin, **options)
     alpha = None if picture.alpha is None else _upscale_alpha(picture.alpha, scale, dtype)
     # evolve, not a new Picture: the ICC profile and the metadata (EXIF, DPI, text) travel to the output file,
     # which scales the DPI by the output's size over the size the metadata was read at
@@ -130,7 +136,7 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
 
 
 def upscale_picture_to(model: GMGBP, picture: Picture, request: SizeRequest, *, where: str = "image",
-                       **options: object) -> Picture:
+                       **options: Any) -> Picture:
     """Upscale a decoded Picture to the size ``request`` asks for (any factor, a width, a height).
 
     The network runs at the smallest of 2x, 4x, 8x at or above the request (tiles, bit depth and alpha as
@@ -191,14 +197,14 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    options = dict(noise=noise, noise_map=noise_map, seed=seed, tile=tile, device=device,
+    options: dict[str, Any] = dict(noise=noise, noise_map=noise_map, seed=seed, tile=tile, device=device,
                    backend=choose_backend(backend, device, precision), precision=precision)
     result = upscale_picture_to(generator, picture, request, **options) if request is not None \
         else upscale_picture(generator, picture, scale=scale or 4, **options)
     if isinstance(image, Image.Image):
-        pil, raw16 = encode(result, "TIFF" if result.bits == 32 else "PNG")
-        if raw16 is not None:  # 16-bit RGB(A) cannot be a PIL image: return the array instead
-            return raw16
+        pil = encode(result, "TIFF" if result.bits == 32 else "PNG")
+        if isinstance(pil, np.ndarray):  # 16-bit RGB(A) cannot be a PIL image: return the array instead
+            return pil
         return pil.convert("CMYK") if result.mode == "CMYK" and pil.mode == "RGB" else pil
     return array_from_picture(result, image.dtype)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def upscale_video(
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
     on_note: Callable[[str], None] | None = None,
-    **options: object,
+    **options: Any,
 ) -> int:
     """Upscale every frame of ``source`` by ``scale`` into ``target``; frame times and audio kept.
 

@@ -184,8 +184,11 @@ def quantise(array: np.ndarray, bits: int) -> np.ndarray:
     return np.round(np.clip(array, 0.0, 1.0) * top).astype(dtype)
 
 
-def encode(picture: Picture, fmt: str) -> tuple[Image.Image | None, np.ndarray | None]:
-    """A PIL image to save, or a uint16 (H, W, planes) array for pypng when Pillow cannot hold it."""
+def encode(picture: Picture, fmt: str) -> Image.Image | np.ndarray:
+    """A PIL image to save, or a uint16 (H, W, planes) array for pypng when Pillow cannot hold it.
+
+    One value whose type says which, so a caller cannot reach for the image that is not there.
+    """
     color, alpha, bits = picture.color, picture.alpha, picture.bits
     if alpha is not None and fmt not in _ALPHA_FORMATS:
         warnings.warn(f"{fmt} cannot store transparency; the alpha channel is dropped", stacklevel=3)
@@ -194,13 +197,13 @@ def encode(picture: Picture, fmt: str) -> tuple[Image.Image | None, np.ndarray |
         if fmt != "TIFF":
             bits = 16
         else:
-            return Image.fromarray(color[..., 0].astype(np.float32), mode="F"), None
+            return Image.fromarray(color[..., 0].astype(np.float32), mode="F")
     if bits == 16:
         if fmt == "PNG" and (color.shape[2] == 3 or alpha is not None):
             planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
-            return None, quantise(planes, 16)
+            return quantise(planes, 16)
         if color.shape[2] == 1 and alpha is None and fmt in _SIXTEEN_BIT_GREY_FORMATS:
-            return Image.fromarray(quantise(color[..., 0], 16)), None
+            return Image.fromarray(quantise(color[..., 0], 16))
         warnings.warn(f"{fmt} cannot store this image at 16 bits; writing 8 bits", stacklevel=3)
     planes = color if alpha is None else np.concatenate([color, alpha[..., None]], axis=2)
     data = quantise(planes, 8)
@@ -208,7 +211,7 @@ def encode(picture: Picture, fmt: str) -> tuple[Image.Image | None, np.ndarray |
     im = Image.fromarray(data[..., 0] if mode == "L" else data, mode=mode)
     if picture.mode == "CMYK" and fmt in _CMYK_FORMATS and alpha is None:
         im = im.convert("CMYK")
-    return im, None
+    return im
 
 
 def write_picture(
@@ -217,22 +220,23 @@ def write_picture(
     """Write a Picture through a temporary file renamed into place (no partial output on failure)."""
     path = Path(path)
     fmt = fmt or format_for(path)
-    im, raw16 = encode(picture, fmt)
+    im = encode(picture, fmt)
     options: dict[str, object] = {}
     if quality is not None and fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    if picture.icc_profile and im is not None and im.mode in ("RGB", "RGBA", "CMYK") and picture.mode != "L":
+    if picture.icc_profile and isinstance(im, Image.Image) and im.mode in ("RGB", "RGBA", "CMYK") \
+            and picture.mode != "L":
         same_family = (im.mode == "CMYK") == (picture.mode == "CMYK")
         if same_family:
             options["icc_profile"] = picture.icc_profile
     try:
         with atomic_path(path) as tmp:
-            if raw16 is not None:
-                h, w, planes = raw16.shape
+            if isinstance(im, np.ndarray):
+                h, w, planes = im.shape
                 writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4),
                                     bitdepth=16)
                 with open(tmp, "wb") as fh:
-                    writer.write(fh, raw16.reshape(h, w * planes))
+                    writer.write(fh, im.reshape(h, w * planes))
                 _add_png_chunks(tmp, png_chunks(picture.metadata, picture.size, picture.icc_profile))
             else:
                 im.save(tmp, format=fmt, **options, **save_options(picture.metadata, fmt, picture.size))

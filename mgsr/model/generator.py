@@ -74,8 +74,8 @@ class GMGBP(nn.Module):
         self.synthesis = Synthesis(channels, features, synthesis)
         # Start as the identity residual: an untrained G-MGBP is exactly its classic upscaler (bicubic), so
         # training starts from the classic baseline instead of from random corrections to it.
-        nn.init.zeros_(self.synthesis.conv_out.weight)
-        nn.init.zeros_(self.synthesis.conv_out.bias)
+        for param in self.synthesis.conv_out.parameters():  # its weight and bias
+            nn.init.zeros_(param)
         self.noise_source = noise_source
         self.spec = None
         self.card = None

@@ -120,11 +120,11 @@ class PatchDataset(torch.utils.data.Dataset):
         image = self.images[index]
         if isinstance(image, StoredImage):
             return image.array()  # a memory map: nothing to cache
-        return self._decoded(index)
+        return self._decoded(image)
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - one cache per worker process is what we want
-    def _decoded(self, index: int) -> np.ndarray:
-        return load_rgb_uint8(self.images[index], self.megapixels)
+    def _decoded(self, path: Path) -> np.ndarray:
+        return load_rgb_uint8(path, self.megapixels)
 
     def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
         """The patch for ``key``; an image that fails to decode (the scan read only its header) is skipped
@@ -209,13 +209,17 @@ def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | No
     """Validation images as (name, (1, 3, H, W)) cropped to the centre (``crop`` max) and to a multiple of the scale."""
     report = scan_images(folders, min_side=multiple)
     images = []
-    for path in report.usable:
-        rgb = torch.from_numpy(load_rgb_uint8(path, None)).permute(2, 0, 1).float().div(255)
+    for image in report.usable:
+        if isinstance(image, StoredImage):  # a folder prepared by `mgsr data prepare` without resizing
+            pixels, name = np.array(image.array()), Path(image.source).stem
+        else:
+            pixels, name = load_rgb_uint8(image, None), image.stem
+        rgb = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)
         h, w = rgb.shape[-2:]
         th = (min(h, crop or h) // multiple) * multiple
         tw = (min(w, crop or w) // multiple) * multiple
         y, x = (h - th) // 2, (w - tw) // 2
-        images.append((path.stem, rgb[:, y : y + th, x : x + tw].unsqueeze(0)))
+        images.append((name, rgb[:, y : y + th, x : x + tw].unsqueeze(0)))
     return images
 
 

@@ -16,7 +16,7 @@ from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
 from mgsr.training.distributed import Context, from_environment, shutdown
-from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Stage, Start, plan_stages, starting_points
+from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
 
 
@@ -43,7 +43,7 @@ def training_recipe(recipe_path: str | os.PathLike[str], data: list[str] | None,
     extra = list(overrides)
     if data:
         extra.append("data.train=" + json.dumps(list(data)))
-    recipe = load_recipe(recipe_path, registry, overrides=extra)
+    recipe = load_recipe(os.fspath(recipe_path), registry, overrides=extra)
     if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
         raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
     return recipe
@@ -74,7 +74,7 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
     return path
 
 
-def _train_stage(stage: Stage, start: Start, *, device: str, progress: bool, ctx: Context, log_dir: Path,
+def _train_stage(stage: Stage, start: Checkpoint | None, *, device: str, progress: bool, ctx: Context, log_dir: Path,
                  registry: Registry, announce: bool) -> Path:
     """Build and train one stage from ``start`` (None: from its beginning); its exported generator."""
     if start is not None:

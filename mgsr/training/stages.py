@@ -27,7 +27,7 @@ from its newest checkpoint.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import attrs
 
@@ -94,9 +94,11 @@ def plan_stages(recipe: Recipe, run_dir: Path, registry: Registry, where: str = 
     return [Stage(PRETRAIN, pretrain_recipe(recipe), pre_dir), Stage(TRAIN, main, run_dir)]
 
 
+#: a checkpoint to resume from: its path and its state
+Checkpoint = tuple[Path, dict[str, Any]]
 #: a stage's starting point: None (from the start), a checkpoint, or SKIP (finished, or not needed)
-Start = tuple[Path, dict[str, Any]] | str | None
-SKIP = "skip"
+Start = Checkpoint | Literal["skip"] | None
+SKIP: Final = "skip"
 
 
 def starting_points(stages: list[Stage], resume: str | None) -> list[Start]:

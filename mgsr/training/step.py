@@ -38,12 +38,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from mgsr.errors import TrainingError
-from mgsr.interfaces import AdversarialLoss, Loss
+from mgsr.interfaces import AdversarialLoss, Discriminator, Loss
+from mgsr.model.generator import GMGBP
 from mgsr.training.data import scale_pyramid
 from mgsr.training.distributed import Context
 from mgsr.training.precision import LossLog, MixedPrecision
@@ -66,7 +67,7 @@ class TrainStep:
     which the trainer's non-finite message names.
     """
 
-    def __init__(self, *, generator: torch.nn.Module, discriminator: torch.nn.Module | None,
+    def __init__(self, *, generator: GMGBP, discriminator: torch.nn.Module | None,
                  g_call: Callable[..., Any], d_call: Callable[..., Any] | None, losses: Sequence[Loss],
                  scales: Sequence[int], optimizers: Sequence[torch.optim.Optimizer | None],
                  schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None], amp: MixedPrecision,
@@ -149,6 +150,8 @@ class TrainStep:
     def _discriminator_only(self, hr: torch.Tensor, step: int) -> None:
         """A warm-up step: D learns from G's outputs; G runs without a graph, its optimizer and schedule stay."""
         opt_d, sched_d = self.optimizers[1], self.schedulers[1]
+        if opt_d is None:  # __init__ refuses a warm-up without a discriminator; this names the fault if one slips by
+            raise TrainingError("a discriminator warm-up step needs the discriminator's optimizer; none was given")
         opt_d.zero_grad(set_to_none=True)
         adversarial = {lv: [loss for loss in self.losses if isinstance(loss, AdversarialLoss) and loss.active(lv)]
                        for lv in self.scales}
@@ -165,12 +168,16 @@ class TrainStep:
     def _discriminator_backward(self, adversarial: list[AdversarialLoss], outputs: dict[float, list[torch.Tensor]],
                                 targets: list[torch.Tensor], levels: int, step: int, last: bool) -> None:
         """Eq. 9 at one level count: D's gradients accumulate; the losses detach G's outputs themselves."""
-        with self._accumulate(self.d_call, last):
+        if self.d_call is None:
+            raise TrainingError(f"{adversarial[0].name}: an adversarial loss needs a discriminator; the model has none")
+        # D itself, or its DDP / compiled wrapper: called exactly as D is, which is all a loss does with it
+        d_call = cast(Discriminator, self.d_call)
+        with self._accumulate(d_call, last):
             with self.amp.autocast():
-                values = [loss.discriminator_loss(outputs, targets, discriminator=self.d_call) for loss in adversarial]
+                values = [loss.discriminator_loss(outputs, targets, discriminator=d_call) for loss in adversarial]
             for loss, value in zip(adversarial, values, strict=True):
                 self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)", levels, step)
-            self.amp.backward(sum(values))
+            self.amp.backward(torch.stack(values).sum())
 
     def _step(self, optimizers: Sequence[torch.optim.Optimizer | None],
               schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None]) -> None:

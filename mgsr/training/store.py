@@ -151,7 +151,8 @@ def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict
         sha = _file_sha256(path)
     except OSError as exc:
         return {"source": source, "reason": f"unreadable ({exc.strerror or exc})"}
-    entry = {"source": source, "size": size, "mtime_ns": mtime, "sha256": sha, "array": f"{sha[:20]}.npy"}
+    entry: dict[str, Any] = {"source": source, "size": size, "mtime_ns": mtime, "sha256": sha,
+                             "array": f"{sha[:20]}.npy"}
     target = Path(arrays) / entry["array"]
     if known is not None and known.get("sha256") == sha and target.is_file():  # touched, not changed
         return {**entry, "height": known["height"], "width": known["width"], "reused": True}
@@ -175,7 +176,7 @@ def _split(files: Sequence[str], old: dict[str, dict[str, Any]],
             unchanged = entry is not None and _stat(Path(source)) == (entry.get("size"), entry.get("mtime_ns"))
         except OSError:
             unchanged = False
-        if unchanged and ("reason" in entry or (arrays / entry["array"]).is_file()):
+        if entry is not None and unchanged and ("reason" in entry or (arrays / entry["array"]).is_file()):
             done[source] = entry
         else:
             todo.append(source)

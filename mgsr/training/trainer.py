@@ -14,7 +14,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class Trainer:
         if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
-                    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
+                    module.to(memory_format=torch.channels_last)
         self.g_step, self.d_step = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
@@ -106,7 +106,10 @@ class Trainer:
         if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
             raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; "
                                 f"check the losses' scales")
-        self.skipped, self.held_out, self.dataset, self.validation = 0, [], None, None
+        self.skipped = 0
+        self.held_out: list[Path | StoredImage] = []
+        self.dataset: PatchDataset | None = None  # with_data: the patches; without, the trainer only scores/exports
+        self.validation: Validator | None = None
         if with_data:
             self._load_data()
         self.times = StepTimes()
@@ -114,7 +117,8 @@ class Trainer:
     def _callers(self) -> tuple[Any, Any]:
         """What the step calls for G and D: DistributedDataParallel wrappers when data-parallel, compiled when
         ``training.compile``, the modules themselves otherwise."""
-        g_step, d_step = self.generator, self.discriminator
+        g_step: Callable[..., Any] = self.generator
+        d_step: Callable[..., Any] | None = self.discriminator
         if self.ctx.active:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -125,7 +129,7 @@ class Trainer:
         if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
             # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
             # upscaler's border) and asserts; that small part stays eager
-            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)
+            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)  # type: ignore[method-assign]  # this instance's, on purpose
             g_step = torch.compile(g_step)
             d_step = torch.compile(d_step) if d_step is not None else None
         return g_step, d_step
@@ -177,6 +181,12 @@ class Trainer:
                                         validation_scale(self.spec), self.built.registry,
                                         extra=self.spec.validate_metrics)
 
+    def _training_data(self) -> PatchDataset:
+        """The patches to train on; an error when the trainer was built without its data."""
+        if self.dataset is None:
+            raise TrainingError("this trainer was built with with_data=False: it can score and export, not train")
+        return self.dataset
+
     # --- held-out validation images ----------------------------------------------------------------
     @property
     def holdout_file(self) -> Path:
@@ -193,7 +203,7 @@ class Trainer:
         """Record the held-out images in the run folder and say so (rank 0, at the start of ``run``)."""
         data = self.recipe.data
         if self.ctx.is_main and not data.val and data.holdout:
-            announce_holdout(self.holdout_file, self.held_out, len(self.dataset))
+            announce_holdout(self.holdout_file, self.held_out, len(self._training_data()))
 
     def summary(self) -> str:
         """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
@@ -334,7 +344,7 @@ class Trainer:
 
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
-        return patch_loader(self.dataset, self.local_batch, self.spec.seed, self.samples_seen,
+        return patch_loader(self._training_data(), self.local_batch, self.spec.seed, self.samples_seen,
                             data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size,
                             pin_memory=self.device.type == "cuda")
 
@@ -385,10 +395,10 @@ class Trainer:
                    disable=(not self.progress or not self.ctx.is_main) or None, file=sys.stderr, dynamic_ncols=True)
         try:
             with self.stop:
-                self._log({"step": self.step, "data/images": len(self.dataset), "data/skipped": self.skipped})
+                self._log({"step": self.step, "data/images": len(self._training_data()), "data/skipped": self.skipped})
                 if self.skipped and self.ctx.is_main:
                     bar.write(f"{self.skipped} training image(s) skipped (warnings above name them); "
-                              f"training on {len(self.dataset)}")
+                              f"training on {len(self._training_data())}")
                 batches = self._batches()
                 started, done_since = time.perf_counter(), 0
                 self.times.restart()

@@ -7,6 +7,7 @@ exactly the pixels the raw stream would crop from.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from mgsr.io.images import read_picture
 from mgsr.ops.imresize import imresize
 
 
-def image_folders(folders: Sequence[str | Path]) -> list[Path]:
+def image_folders(folders: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Every image file under ``folders`` (recursively, each folder sorted); a missing folder is a DataError."""
     files: list[Path] = []
     for folder in folders:

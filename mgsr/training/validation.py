@@ -156,8 +156,10 @@ def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, p
             lr = torch.from_numpy(image.lr).permute(2, 0, 1)[None].float().div(255).to(device)
             hr = torch.from_numpy(image.hr).permute(2, 0, 1)[None].float().div(255).to(device)
             bicubic = torch.from_numpy(bicubic_upscale(image.lr, scale)).permute(2, 0, 1)[None].float().div(255)
-            tiles = [bicubic.to(device), upscale_tensor(generator, lr, scale=scale, noise_amp=0.0),
-                     upscale_tensor(generator, lr, scale=scale, noise_amp=1.0, seed=0), hr]
+            plain = upscale_tensor(generator, lr, scale=scale, noise_amp=0.0)
+            noisy = upscale_tensor(generator, lr, scale=scale, noise_amp=1.0, seed=0)
+            assert plain is not None and noisy is not None, "upscale_tensor without a sink returns the output"
+            tiles = [bicubic.to(device), plain, noisy, hr]
             rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
     finally:
         generator.train(was_training)
