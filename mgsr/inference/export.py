@@ -132,7 +132,7 @@ def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 
     path = Path(path)
     levels = levels_for(scale)
     # a loaded generator is channels-last for speed; its layout checks would pin the traced batch size
-    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
+    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # torch 2.13 stubs omit it
     h, w = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1)
     n = torch.export.Dim("batch")
     graph: nn.Module

@@ -16,6 +16,7 @@ from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
 from mgsr.training.distributed import Context, from_environment, shutdown
+from mgsr.training.resume import restore
 from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
 
@@ -90,6 +91,6 @@ def _train_stage(stage: Stage, start: Checkpoint | None, *, device: str, progres
     trainer = Trainer(built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name,
                       log_dir=log_dir)
     if start is not None:
-        trainer.restore(*start)
+        restore(trainer, *start)
         print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)
     return trainer.run()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,7 @@ import torch
 from mgsr.build import Built
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
-from mgsr.model.state import load_module_state
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
-from mgsr.recipe_tables import changed_keys
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
@@ -47,7 +44,7 @@ from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
 from mgsr.training.prepared import training_sources
-from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay, validation_scale
+from mgsr.training.schedule import resolve_schedule, sqrt_decay, validation_scale
 from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
@@ -90,7 +87,7 @@ class Trainer:
         if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
-                    module.to(memory_format=torch.channels_last)
+                    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch 2.13 stubs omit memory_format
         self.g_step, self.d_step = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
@@ -231,38 +228,6 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
             "scaler": self.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
         }
-
-    def restore(self, path: Path, data: dict[str, Any]) -> None:
-        """Continue from a checkpoint; a recipe changed since (more steps, another lr) is applied and said."""
-        if not isinstance(data.get("generator"), dict):
-            raise TrainingError(f"checkpoint {path} holds no generator state")
-        load_module_state(self.generator, data["generator"], f"checkpoint {path} (generator)")
-        if self.discriminator is not None:
-            if data.get("discriminator") is None:
-                raise TrainingError(f"checkpoint {path} has no discriminator but the recipe has one")
-            load_module_state(self.discriminator, data["discriminator"], f"checkpoint {path} (discriminator)")
-        try:
-            self.opt_g.load_state_dict(data["optimizers"]["generator"])
-            self.sched_g.load_state_dict(data["schedulers"]["generator"])
-            if self.opt_d is not None:
-                self.opt_d.load_state_dict(data["optimizers"]["discriminator"])
-                self.sched_d.load_state_dict(data["schedulers"]["discriminator"])
-            torch.set_rng_state(data["rng"]["torch"])
-            self.noise_rng.set_state(data["rng"]["noise"])
-            self.amp.load_state_dict(data.get("scaler"))
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
-        self.step = int(data["step"])
-        self.samples_seen = int(data.get("samples_seen", self.step * self.spec.batch_size))
-        changed = [k for k in changed_keys(json.loads(data.get("recipe", "{}")), self.recipe.to_dict())
-                   if k not in ("training.steps", "training.epochs")]  # training longer is what resuming is for
-        if changed:
-            warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
-                          f"continuing with the new recipe: weights, optimizer moments and data position carry "
-                          f"over, learning rates follow the new recipe", stacklevel=2)
-        set_base_lr(self.sched_g, self.spec.lr)
-        if self.sched_d is not None:
-            set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
     # --- one step and its losses ---------------------------------------------------------------
     def train_step(self, hr: torch.Tensor) -> None:
