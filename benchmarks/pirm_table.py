@@ -5,7 +5,7 @@
 
 Rows: MATLAB bicubic, R3 at W = 0, R1 at its W 0.0632, R2 at 0.275, R3 at 1; set RMSE (sqrt of the mean
 per-image MSE) and mean NIQE, plus the seconds each row took; the last line is R3 at W = 1.  Not run in CI at
-full size (minutes on two CPU cores); tests/test_perception_distortion.py asserts the paper's ordering on the
+full size (minutes on two CPU cores); tests/evaluation/test_perception_distortion.py asserts the paper's ordering on the
 same numbers (``-m slow``).
 """
 

@@ -17,7 +17,7 @@ RECIPES = REPO / "recipes"
 # more threads only oversubscribe the 2-core CI machine (measured: 12 s instead of minutes under load).
 torch.set_num_threads(1)
 # `--backend auto` would convert every bundled model for OpenVINO where it is installed (a minute each); tests
-# that mean OpenVINO ask for it by name (tests/test_openvino_backend.py).
+# that mean OpenVINO ask for it by name (tests/inference/test_openvino_backend.py).
 os.environ.setdefault("MGSR_BACKEND", "torch")
 
 REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "reference"))
@@ -25,7 +25,7 @@ REFERENCE = Path(os.environ.get("MGSR_REFERENCE", REPO.parent / "shared" / "refe
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
-    """No test reaches the internet: a missing file is an error (tests/test_hub.py serves files locally)."""
+    """No test reaches the internet: a missing file is an error (tests/package/test_hub.py serves files locally)."""
     monkeypatch.setenv("MGSR_OFFLINE", "1")
     monkeypatch.delenv("MGSR_VGG19_URL", raising=False)
 

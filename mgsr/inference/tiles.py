@@ -12,7 +12,7 @@ import math
 import torch
 
 #: Context around each tile, in input pixels: at 24 a tiled result equals the untiled one to ~1e-5
-#: (tests/test_upscale.py; the decay with the context is measured in benchmarks/memory_bench.py's docstring).
+#: (tests/inference/test_upscale.py; the decay with the context is measured in benchmarks/memory_bench.py's docstring).
 DEFAULT_MARGIN = 24
 #: Context for 8-bit outputs up to 4x: ~0.1 % of values one grey level off the untiled result, none more,
 #: for 12 % less work than 24 on large images; 8x keeps 24 (its context matters over more input pixels).

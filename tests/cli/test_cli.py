@@ -1,0 +1,73 @@
+"""The command line: exit codes, one-line errors, outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import torch
+from PIL import Image
+
+import mgsr
+from mgsr.cli import main
+from mgsr.model.loading import load_generator
+
+from ..conftest import RECIPES, REPO
+
+
+def test_recipe_show_prints_a_recipe_that_loads_back(capsys):
+    assert main(["recipe", "show", str(RECIPES / "pirm_r3.toml")]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert mgsr.load_recipe(shown) == mgsr.load_recipe(RECIPES / "pirm_r3.toml")
+
+
+def test_bad_recipe_exits_2_with_the_path(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text((RECIPES / "pirm_r3.toml").read_text().replace("mu = 2", "mu = 'two'"))
+    assert main(["recipe", "show", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "$.model.mu" in err
+
+
+def test_upscale_file_and_bad_inputs(tmp_path, capsys):
+    src = tmp_path / "small.png"
+    Image.fromarray((np.random.default_rng(0).random((6, 5, 3)) * 255).astype(np.uint8)).save(src)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    out = tmp_path / "out"
+    code = main(["upscale", str(src), str(broken), str(tmp_path / "missing.png"), "-o", str(out), "--scale", "2"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "missing.png" in err
+    assert sorted(p.name for p in out.iterdir()) == ["small_x2.png"]
+    assert Image.open(out / "small_x2.png").size == (10, 12)
+
+
+def test_import_weights_command(tmp_path, reference):
+    src = next((reference / "official-weights").glob("BOE-R2_*.model"))
+    dst = tmp_path / "r2.safetensors"
+    assert main(["import-weights", str(src), "-o", str(dst), "--noise", "0.275", "--name", "r2"]) == 0
+    mine, bundled = load_generator(dst), mgsr.pretrained("pirm-r2")
+    assert mine.card.default_noise == 0.275
+    for key, tensor in bundled.state_dict().items():
+        assert torch.equal(mine.state_dict()[key], tensor)
+
+
+def test_console_script_runs():
+    result = subprocess.run([sys.executable, "-m", "mgsr", "plugins"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and "filter_block:dense" in result.stdout
+
+
+def test_unavailable_device_is_one_clear_line(tmp_path, capsys):
+    src = REPO / "mgsr" / "samples" / "grace_hopper.png"
+    if __import__("torch").cuda.is_available():
+        bad = f"cuda:{__import__('torch').cuda.device_count()}"
+    else:
+        bad = "cuda"
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", bad]) == 1
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", "gpu7"]) == 1
+    err = capsys.readouterr().err
+    assert f"--device {bad}" in err and "'gpu7' is not a device name" in err
+    assert not (tmp_path / "o.png").exists()

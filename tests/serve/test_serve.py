@@ -1,0 +1,230 @@
+"""mgsr serve without a server: uploads are checked before decoding, and one request's work equals mgsr upscale.
+
+The server itself (Gradio, HTTP) is tested in test_serve_server.py; the page in a
+browser in test_serve_browser.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+
+from mgsr.cli import main
+from mgsr.errors import ImageError, MgsrError, WeightsError
+from mgsr.model.weights import bundled_path
+from mgsr.serve import handling
+from mgsr.serve.handling import Catalog, Settings
+from mgsr.serve.handling import public_message
+from mgsr.serve.uploads import Limits, check_limits, claimed_size, clean_name, open_upload
+from mgsr.cli.serve import is_local
+
+from ..helpers import smooth_rgb
+from ..helpers import png_claiming
+
+
+
+
+def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:
+    """An RGBA brush layer: transparent except a ``grey`` rectangle (y0, y1, x0, x1)."""
+    layer = np.zeros((*size, 4), dtype=np.uint8)
+    y0, y1, x0, x1 = box
+    layer[y0:y1, x0:x1] = (grey, grey, grey, alpha)
+    return layer
+
+
+def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path, monkeypatch):
+    limits = Limits(max_bytes=4096, max_pixels=1_000_000)
+    # Pillow's own bomb limit is the server's (mgsr serve sets it); ours must speak first, with its numbers
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limits.max_pixels)
+    for width, height in [(100_000, 100_000), (5000, 5000)]:
+        with pytest.raises(ImageError, match=rf"'b.png' is {width} x {height} = .* Mpx, over this server's "
+                                             r"--max-pixels of 1.0 Mpx"):
+            check_limits(png_claiming(tmp_path / "b.png", width, height), limits, name="b.png")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * 5000)
+    with pytest.raises(ImageError, match="at most 0.00391 MB"):
+        check_limits(big, limits)
+    text = tmp_path / "t.png"
+    text.write_text("not an image")
+    with pytest.raises(ImageError, match="'t.png' is not an image mgsr can read") as caught:
+        check_limits(text, limits, name="t.png")
+    assert str(tmp_path) not in str(caught.value)
+    ok = tmp_path / "ok.png"
+    Image.fromarray(smooth_rgb(8, 12)).save(ok)
+    check_limits(ok, limits)
+    assert claimed_size(ok) == (12, 8) and claimed_size(text) is None
+
+
+def test_messages_for_the_page_name_no_server_folder():
+    said = public_message("the image 'a.png' cannot be used: cannot identify image file "
+                          "'/tmp/gradio/3f9c2e/notes.png' (C:\\Temp\\x\\b.png)")
+    assert said == "the image 'a.png' cannot be used: cannot identify image file 'notes.png' (b.png)"
+    assert public_message("W 0.5/1 at --max-pixels") == "W 0.5/1 at --max-pixels"
+
+
+def test_preview_line_names_its_settings_and_mask(tmp_path):
+    settings = Settings.make("pirm-r1", 4, 0.25, None, 3)
+    assert handling.describe(settings, None) == "pirm-r1 · 4x · W 0.25 · seed 3 · no painted regions"
+    folder = tmp_path / "f"
+    folder.mkdir()
+    grey = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
+    line = handling.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0),
+                             handling.save_painted(grey, folder, "p"))
+    assert line.startswith("pirm-r3 · 8x · W per level 0.1,0.2,0.3 · seed 0 · painted: W lowered on 50.0 % ")
+    other = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
+    assert handling.describe(settings, handling.save_painted(other, folder, "q")) != line  # the mask's digest
+
+
+def test_client_names_never_become_paths():
+    assert clean_name("../../etc/passwd") == "passwd.png"
+    assert clean_name("C:\\Users\\me\\photo 1.JPG") == "photo_1.jpg"
+    assert clean_name("..") == "image.png"
+    assert clean_name("a;rm -rf ~.png") == "a_rm_-rf_.png"
+
+
+def test_catalog_offers_only_its_models(tmp_path):
+    catalog = Catalog()
+    assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3"] and catalog.default == "pirm-r3"
+    assert catalog.get("pirm-r2").default_noise == 0.275
+    with pytest.raises(MgsrError, match="not offered"):
+        catalog.get("/etc/passwd")
+    own = tmp_path / "mine.safetensors"
+    shutil.copy(bundled_path("pirm-r2"), own)
+    catalog = Catalog(["pirm-r1", str(own)])
+    assert catalog.labels == ["pirm-r1", "pirm-r2", "pirm-r3", "pirm-r2 (mine.safetensors)"]
+    assert catalog.default == "pirm-r1"  # the operator's first --model
+    assert catalog.get("pirm-r2 (mine.safetensors)").ref == str(own)
+    with pytest.raises(WeightsError, match="unknown model"):
+        Catalog([str(tmp_path / "missing.safetensors")])
+
+
+def test_old_uploads_and_results_are_swept(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    handling.sweep(tmp_path)
+    assert new.is_dir() and not old.exists()
+
+
+def test_settings_are_checked():
+    assert Settings.make("pirm-r1", "8", 0.5, [0.1, 0.2, 0.3, 0.9], 3).noise == (0.1, 0.2, 0.3)
+    assert Settings.make("pirm-r1", 2, 0.5, None, 0.0).noise_arg == 0.5
+    for scale, w, seed, message in [(3, 0.5, 0, "choose 2, 4 or 8"), (4, -1.0, 0, ">= 0"),
+                                    (4, float("nan"), 0, "finite"), (4, 0.5, 1.5, "whole number"),
+                                    (4, 0.5, None, "whole number")]:
+        with pytest.raises(MgsrError, match=message):
+            Settings.make("pirm-r1", scale, w, None, seed)
+
+
+def test_painted_mask_is_white_where_unpainted():
+    assert handling.painted_mask([], (4, 6)) is None
+    assert handling.painted_mask([np.zeros((4, 6, 4), np.uint8)], (4, 6)) is None  # an empty layer
+    half_black = stroke_layer((4, 6), (0, 2, 0, 3), 0, alpha=150)  # half-transparent paint counts in full
+    mask = handling.painted_mask([half_black, stroke_layer((4, 6), (1, 4, 2, 6), 128)], (4, 6))
+    expected = np.full((4, 6), 255, np.uint8)
+    expected[0:2, 0:3] = 0
+    expected[1:4, 2:6] = 128  # the later layer covers the earlier one
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
+    """The page's result, run through the command line it prints (files named as offered), byte for byte."""
+    source = tmp_path / "client" / "my photo.png"
+    source.parent.mkdir()
+    pixels = (smooth_rgb(12, 10).astype(np.uint16) * 257)  # 16-bit RGB: depth must be kept
+    png.Writer(width=10, height=12, greyscale=False, bitdepth=16).write(source.open("wb"), pixels.reshape(12, 30))
+    work = tmp_path / "work"
+    upload = open_upload(source, source.name, work, Limits())
+    assert upload.name == "my_photo.png" and upload.picture.bits == 16 and upload.display.dtype == np.uint8
+    settings = Settings.make("pirm-r1", 2, 0.8, None, 7)
+    folder = handling.request_folder(work)
+    grey = handling.painted_mask([stroke_layer((12, 10), (0, 12, 0, 5), 0)], upload.picture.size)
+    mask = handling.save_painted(grey, folder, "my_photo")
+    catalog = Catalog()
+    seen: list[tuple[int, int]] = []
+    result = handling.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
+    assert seen[-1][0] == seen[-1][1]
+    assert result.command == ("mgsr upscale my_photo.png -o my_photo_x2.png --model pirm-r1 --scale 2 "
+                              "--noise 0.8 --noise-map my_photo_mask.png --seed 7")
+    assert result.before.shape == result.after.shape == (24, 20, 3)
+
+    user = tmp_path / "user"  # the user's folder: their photo and the downloaded mask
+    user.mkdir()
+    shutil.copy(source, user / "my_photo.png")
+    shutil.copy(result.mask, user / result.mask.name)
+    monkeypatch.chdir(user)
+    argv = shlex.split(result.command)
+    assert main([*argv[1:], "-q"]) == 0
+    assert (user / "my_photo_x2.png").read_bytes() == result.output.read_bytes()
+    with Image.open(result.output) as im:
+        assert im.size == (20, 24)
+    # the mask is what changed the result: without it, other bytes
+    plain = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert plain.output.read_bytes() != result.output.read_bytes() and "--noise-map" not in plain.command
+
+
+def test_preview_of_a_crop_follows_the_settings(tmp_path):
+    source = tmp_path / "p.png"
+    Image.fromarray(smooth_rgb(20, 30)).save(source)
+    upload = open_upload(source, "p.png", tmp_path / "work", Limits())
+    catalog = Catalog()
+    assert handling.crop_box((20, 30), (29, 0), 8) == (0, 8, 22, 30)  # kept inside the image
+    sharp = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, (29, 0), 16)
+    noisy = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, (29, 0), 16)
+    assert sharp[0].shape == sharp[1].shape == (16, 16, 3)
+    np.testing.assert_array_equal(sharp[0], noisy[0])  # the bicubic side does not move
+    assert not np.array_equal(sharp[1], noisy[1])
+    # the crop of a W = 0 full result (no noise: crops agree up to the border context)
+    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None,
+                                 handling.request_folder(tmp_path / "work"))
+    region = full.after[0:16, 44:60].astype(int)
+    assert np.abs(region - sharp[1].astype(int))[2:-2, 2:-2].max() <= 1
+    # with noise too: the preview draws the full result's noise at the crop's place, not its own
+    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None,
+                                 handling.request_folder(tmp_path / "work"))
+    region = full.after[0:16, 44:60].astype(int)
+    assert np.abs(region - noisy[1].astype(int))[2:-2, 2:-2].max() <= 1
+
+
+def test_serve_says_what_to_install_without_gradio():
+    code = ("import sys; sys.modules['gradio'] = None\n"
+            "from mgsr.cli import main; sys.exit(main(['serve', '--port', '0']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == MgsrError.exit_code
+    assert 'pip install "mgsr[web]"' in done.stderr
+
+
+def test_only_loopback_counts_as_local():
+    assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1") and is_local("127.0.0.2")
+    assert not is_local("0.0.0.0") and not is_local("192.168.1.5") and not is_local("example.org")
+
+
+def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, monkeypatch):
+    source = tmp_path / "g.png"
+    Image.fromarray(smooth_rgb(8, 8)[..., 0]).save(source)  # grey stays grey
+    mask_source = tmp_path / "m.png"
+    Image.fromarray(np.linspace(0, 255, 64).reshape(8, 8).astype(np.uint8)).save(mask_source)
+    work = tmp_path / "work"
+    upload = open_upload(source, "g.png", work, Limits())
+    folder = handling.request_folder(work)
+    mask = handling.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
+    settings = Settings.make("pirm-r3", 4, 0.5, [0.3, 1.0, 0.7], 2)
+    result = handling.upscale_full(Catalog(), upload, settings, mask, folder)
+    assert "--noise 0.3,1.0 --noise-map g_mask.png --seed 2" in result.command
+    assert mask.path.read_bytes() == mask_source.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(mask.path, tmp_path / "g_mask.png")
+    assert main([*shlex.split(result.command)[1:], "-q"]) == 0
+    assert (tmp_path / "g_x4.png").read_bytes() == result.output.read_bytes()
+    with Image.open(result.output) as im:
+        assert im.mode == "L"

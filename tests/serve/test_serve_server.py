@@ -1,0 +1,110 @@
+"""mgsr serve as a running server, driven through its HTTP API with gradio_client.
+
+Marked slow: the server process imports torch and Gradio (~30 s on the shared
+2-core machine); tests/serve/test_serve.py checks the same request handling without a server.
+Needs the ``test-web`` extra (``pip install -e ".[test-web]"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..serve_helpers import start_server, stop
+from ..helpers import png_claiming
+from ..helpers import smooth_rgb
+
+pytestmark = pytest.mark.slow
+gradio_client = pytest.importorskip("gradio_client", reason='needs the test-web extra: pip install -e ".[test-web]"')
+pytest.importorskip("gradio", reason='needs the web extra: pip install -e ".[web]"')
+
+EMPTY_EDITOR = {"background": None, "layers": [], "composite": None, "id": None}
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = start_server("--max-pixels", "1000000", "--max-upload-mb", "2")
+    try:
+        yield url, gradio_client.Client(url, verbose=False)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    image = tmp_path / "tiny.png"
+    Image.fromarray(smooth_rgb(16, 16)).save(image)
+    mask = tmp_path / "regions.png"
+    grey = np.full((16, 16), 255, np.uint8)
+    grey[:, :8] = 0  # no detail on the left half
+    Image.fromarray(grey).save(mask)
+    return {"image": image, "mask": mask}
+
+
+def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5):  # noqa: ANN001
+    h = gradio_client.handle_file
+    return client.predict(h(str(image)), model, scale, w, False, 1.0, 1.0, 1.0, seed, EMPTY_EDITOR,
+                          None if mask is None else h(str(mask)), api_name="/upscale")
+
+
+def test_page_result_equals_mgsr_upscale(server, files, tmp_path):
+    _, client = server
+    _slider, downloads, command = upscale(client, files["image"], files["mask"])
+    result = Path(downloads[0])
+    assert result.name == "tiny_x2.png" and Path(downloads[1]).name == "tiny_mask.png"
+    assert command == ("mgsr upscale tiny.png -o tiny_x2.png --model pirm-r1 --scale 2 --noise 0.7 "
+                       "--noise-map tiny_mask.png --seed 5")
+    out = tmp_path / "cli.png"
+    subprocess.run([sys.executable, "-m", "mgsr", "upscale", str(files["image"]), "-o", str(out),
+                    "--model", "pirm-r1", "--scale", "2", "--noise", "0.7", "--noise-map", str(files["mask"]),
+                    "--seed", "5", "-q"], check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.read_bytes() == out.read_bytes()
+    assert Path(downloads[1]).read_bytes() == files["mask"].read_bytes()  # the mask saved alongside
+
+
+def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tmp_path):
+    _, client = server
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(files["image"].read_bytes()[:60])
+    with pytest.raises(Exception, match="cannot be used|not an image"):
+        upscale(client, broken, None)
+    with pytest.raises(Exception, match=r"'bomb.png' is 3000 x 3000 = 9.0 Mpx, over this server's --max-pixels"):
+        upscale(client, png_claiming(tmp_path / "bomb.png", 3000, 3000), None)  # over Pillow's limit too
+    text = tmp_path / "notes.png"
+    text.write_text("shopping list")
+    with pytest.raises(Exception, match="'notes.png' is not an image mgsr can read") as caught:
+        upscale(client, text, None)
+    assert not re.search(r"/tmp|gradio|[0-9a-f]{20}", str(caught.value)), str(caught.value)
+    with pytest.raises(Exception, match="not in the list of choices|not offered"):
+        upscale(client, files["image"], None, model="/etc/passwd")
+    _slider, downloads, _command = upscale(client, files["image"], None, w=0.0)
+    with Image.open(downloads[0]) as im:
+        assert im.size == (32, 32)
+
+
+def test_server_paths_named_by_a_client_are_not_read(server, files):
+    url, _ = server
+    secret = files["image"]  # a real image on the server's disk, readable by the server process
+    body = json.dumps({"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}, "pirm-r1", 2, 0.5,
+                                False, 1.0, 1.0, 1.0, 0, None, None]}).encode()
+    request = urllib.request.Request(url + "gradio_api/call/upscale", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(url + f"gradio_api/call/upscale/{event}", timeout=60) as response:
+        stream = response.read().decode()
+    assert "event: error" in stream and "not uploaded by a user" in stream
+    for path in (str(secret), "/etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url + f"gradio_api/file={path}", timeout=30)
+        assert caught.value.code in (403, 404)
