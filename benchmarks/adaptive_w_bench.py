@@ -111,7 +111,9 @@ def figure(path: Path, model: str, scale: int, images: list[Path], rule: Adaptiv
     rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     picture = Image.fromarray(np.concatenate([np.full((16, width, 3), 255, np.uint8), *rows], 0))
     draw, panel = ImageDraw.Draw(picture), rows[0].shape[1] // 3
-    for k, label in enumerate((f"global W = {global_w:.4g}", "adaptive map, same set RMSE", "map: white = W, black = 0")):
+    for k, label in enumerate(
+        (f"global W = {global_w:.4g}", "adaptive map, same set RMSE", "map: white = W, black = 0")
+    ):
         draw.text((k * panel + 4, 2), label, fill=(0, 0, 0))
     picture.save(path)
 
@@ -143,7 +145,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
     if not test_dir.is_dir():
         raise SystemExit(f"adaptive_w_bench: {test_dir}: no such folder; give held-out HR images with --test DIR")
     if args.crop:
-        fit_dir, test_dir = cropped(fit_dir, args.crop, tmp / "fit_crops"), cropped(test_dir, args.crop, tmp / "test_crops")
+        fit_dir, test_dir = (
+            cropped(fit_dir, args.crop, tmp / "fit_crops"),
+            cropped(test_dir, args.crop, tmp / "test_crops"),
+        )
     protocol = get_protocol("pirm2018")
     upscale, _ = make_upscaler(args.model, args.scale, protocol.seed)
     registry = mgsr.default_registry()
@@ -160,24 +165,37 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
     if args.smoke:
         shapes, base = [shapes[0], shapes[2]], base[::2]
     say = lambda m: print(f"  {m}", flush=True)  # noqa: E731
-    print(f"fit: {fit_dir} ({len(fit.images)} images), held out: {test_dir} ({len(test.images)} images), "
-          f"{args.model} x{args.scale}", flush=True)
+    print(
+        f"fit: {fit_dir} ({len(fit.images)} images), held out: {test_dir} ({len(test.images)} images), "
+        f"{args.model} x{args.scale}",
+        flush=True,
+    )
     start = time.perf_counter()
     curves = measure_curves(fit.evaluate, shapes, lrs, base, progress=say)
     fit_seconds = time.perf_counter() - start
     glob = curves[0]
-    budgets = [float(b) for b in args.budgets.split(",")] if args.budgets else \
-        [r for r in glob.rmse[1:] if r > glob.rmse[0]][: 2 if args.smoke else 3]
+    budgets = (
+        [float(b) for b in args.budgets.split(",")]
+        if args.budgets
+        else [r for r in glob.rmse[1:] if r > glob.rmse[0]][: 2 if args.smoke else 3]
+    )
     fits = [fit_for_budget(fit.evaluate, curves, b, fit_seconds, verify=False) for b in budgets]
-    print(f"fitting: {fit_seconds:.0f} s for {len(shapes)} shapes x {len(base)} amplitudes + W=0 "
-          f"({sum(im.hr.shape[0] * im.hr.shape[1] for im in fit.images) / 1e6:.2f} Mpx of HR)", flush=True)
+    print(
+        f"fitting: {fit_seconds:.0f} s for {len(shapes)} shapes x {len(base)} amplitudes + W=0 "
+        f"({sum(im.hr.shape[0] * im.hr.shape[1] for im in fit.images) / 1e6:.2f} Mpx of HR)",
+        flush=True,
+    )
     sweep = []
-    for w in GLOBAL_SWEEP[::3] if args.smoke else [float(v) for v in args.sweep.split(",")] if args.sweep else GLOBAL_SWEEP:
+    for w in (
+        GLOBAL_SWEEP[::3] if args.smoke else [float(v) for v in args.sweep.split(",")] if args.sweep else GLOBAL_SWEEP
+    ):
         agg = test.evaluate(w).aggregate
         sweep.append((w, agg["rmse"], agg["niqe"]))
         say(f"held-out global W={w:g}: RMSE {agg['rmse']:.4f}, NIQE {agg['niqe']:.4f}")
-    print(f"{'budget':>7} {'shape':>16} {'fit RMSE':>8} {'fit NIQE':>8} | {'test RMSE':>9} {'NIQE':>6} "
-          f"{'global NIQE':>11} {'gain':>6}")
+    print(
+        f"{'budget':>7} {'shape':>16} {'fit RMSE':>8} {'fit NIQE':>8} | {'test RMSE':>9} {'NIQE':>6} "
+        f"{'global NIQE':>11} {'gain':>6}"
+    )
     gains = []
     held = []
     for f in fits:
@@ -185,9 +203,11 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
         g_niqe = frontier_niqe(sweep, agg["rmse"])
         gains.append(g_niqe - agg["niqe"])
         held.append((f, agg["rmse"]))
-        print(f"{f.max_rmse:7.3f} {f.name:>16} {f.predicted[0]:8.3f} {f.predicted[1]:8.3f} | {agg['rmse']:9.3f} "
-              f"{agg['niqe']:6.3f} {g_niqe:11.3f} {gains[-1]:6.3f}   levels {[round(w, 4) for w in f.rule.levels]}",
-              flush=True)
+        print(
+            f"{f.max_rmse:7.3f} {f.name:>16} {f.predicted[0]:8.3f} {f.predicted[1]:8.3f} | {agg['rmse']:9.3f} "
+            f"{agg['niqe']:6.3f} {g_niqe:11.3f} {gains[-1]:6.3f}   levels {[round(w, 4) for w in f.rule.levels]}",
+            flush=True,
+        )
     smallest = min(test_dir.iterdir(), key=lambda p: p.stat().st_size)
     plain, adaptive = cost(args.model, fits[-1].rule, smallest, 1 if args.smoke else 3)
     print(f"cost on {smallest.name}: plain {plain:.2f} s, adaptive {adaptive:.2f} s ({adaptive / plain:.3f}x)")

@@ -31,12 +31,14 @@ from PIL import Image
 def textured_image(rng: np.random.Generator, height: int = 1356, width: int = 2040) -> np.ndarray:
     """A photo-like uint8 RGB image: gradients, sinusoidal texture, hard-edged blocks and sensor-like noise."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([0.5 + 0.3 * np.sin(x / rng.uniform(40, 200) + c) * np.cos(y / rng.uniform(40, 200) - c)
-                     for c in range(3)], axis=2)
+    base = np.stack(
+        [0.5 + 0.3 * np.sin(x / rng.uniform(40, 200) + c) * np.cos(y / rng.uniform(40, 200) - c) for c in range(3)],
+        axis=2,
+    )
     base += 0.1 * np.sin((x + y) / rng.uniform(2, 6))[..., None]
     for _ in range(40):
         top, left = int(rng.integers(0, height - 64)), int(rng.integers(0, width - 64))
-        base[top: top + int(rng.integers(16, 300)), left: left + int(rng.integers(16, 300))] = rng.random(3)
+        base[top : top + int(rng.integers(16, 300)), left : left + int(rng.integers(16, 300))] = rng.random(3)
     base += rng.normal(0, 0.03, base.shape).astype(np.float32)
     return (np.clip(base, 0, 1) * 255).astype(np.uint8)
 
@@ -60,7 +62,9 @@ def main() -> None:
     parser.add_argument("--raw-patches", type=int, default=8)
     parser.add_argument("--prepared-patches", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=None, help="processes for the prepare step (default: all)")
-    parser.add_argument("--smoke", action="store_true", help="2 images of 400x300, 0.03 Mpx (unless 0), 32-pixel patches")
+    parser.add_argument(
+        "--smoke", action="store_true", help="2 images of 400x300, 0.03 Mpx (unless 0), 32-pixel patches"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.images, args.patch, args.raw_patches, args.prepared_patches = 2, 32, 2, 50
@@ -92,21 +96,24 @@ def main() -> None:
         reuse_s = time.perf_counter() - t
         first = open_store(store).images[0]
         store_mb = sum(p.stat().st_size for p in Path(store).rglob("*.npy")) / args.images / 1e6
-        print(f"{args.images} PNGs {size[1]}x{size[0]} ({png_mb:.1f} MB each); prepared to {first.width}x"
-              f"{first.height} ({store_mb:.2f} MB each) in {prepare_s:.1f} s ({args.images / prepare_s:.2f} "
-              f"images/s, all workers); the next run found it up to date in {reuse_s * 1e3:.0f} ms")
+        print(
+            f"{args.images} PNGs {size[1]}x{size[0]} ({png_mb:.1f} MB each); prepared to {first.width}x"
+            f"{first.height} ({store_mb:.2f} MB each) in {prepare_s:.1f} s ({args.images / prepare_s:.2f} "
+            f"images/s, all workers); the next run found it up to date in {reuse_s * 1e3:.0f} ms"
+        )
 
         sampler = ResumableSampler(args.images, seed=0)
         keys = [sampler.key(i) for i in range(max(args.raw_patches, args.prepared_patches))]
         raw_set = PatchDataset(scan_images([raw], args.patch, megapixels).usable, args.patch, megapixels, True)
-        stored = PatchDataset(scan_images([store], args.patch, megapixels).usable, args.patch,
-                              megapixels, True)
+        stored = PatchDataset(scan_images([store], args.patch, megapixels).usable, args.patch, megapixels, True)
         assert torch.equal(raw_set[keys[0]], stored[keys[0]]), "store and raw folder disagree"
         patches_per_second(stored, keys[:50], clear_cache=False)  # warm the page cache and imports
         raw_rate = patches_per_second(raw_set, keys[: args.raw_patches], clear_cache=True)
         prepared_rate = patches_per_second(stored, keys[: args.prepared_patches], clear_cache=False)
-        print(f"{args.patch}x{args.patch} patches, target_megapixels={megapixels}, 1 process, 1 torch thread; "
-              f"prepared / raw = {prepared_rate / raw_rate:.0f}x")
+        print(
+            f"{args.patch}x{args.patch} patches, target_megapixels={megapixels}, 1 process, 1 torch thread; "
+            f"prepared / raw = {prepared_rate / raw_rate:.0f}x"
+        )
         print(f"patches/s per worker: raw {raw_rate:.1f}, prepared {prepared_rate:.0f}")
 
 

@@ -42,9 +42,14 @@ SMOKE_RECIPE = ROOT / "benchmarks" / "smoke.toml"
 
 def knob_overrides(steps: int, validate_every: int, extra: list[str]) -> list[str]:
     """The bench's recipe overrides: length, decay over the run, a checkpoint at every validation."""
-    return [f"training.steps={steps}", f"training.lr_decay_steps={steps}",
-            f"training.validate_every={validate_every}", f"training.checkpoint_every={validate_every}",
-            f"training.keep_checkpoints={steps // validate_every + 2}", *extra]
+    return [
+        f"training.steps={steps}",
+        f"training.lr_decay_steps={steps}",
+        f"training.validate_every={validate_every}",
+        f"training.checkpoint_every={validate_every}",
+        f"training.keep_checkpoints={steps // validate_every + 2}",
+        *extra,
+    ]
 
 
 @torch.no_grad()
@@ -64,16 +69,19 @@ def period2_rows(run: Path, recipe: mgsr.Recipe, steps: list[int]) -> dict[int, 
         generator = mgsr.load_generator(run / "checkpoints" / checkpoint_name(step), registry)
         row: dict[str, float] = {"share_hr": max(hr_share)}
         for w in (0.0, 1.0):
-            shares = [period2.score(to_uint8(mgsr.upscale_tensor(generator, lr, scale=scale, noise_amp=w, seed=0)))
-                      for lr in lrs]
+            shares = [
+                period2.score(to_uint8(mgsr.upscale_tensor(generator, lr, scale=scale, noise_amp=w, seed=0)))
+                for lr in lrs
+            ]
             row[f"share_w{w:g}"] = max(shares)
             row[f"ratio_w{w:g}"] = max(s / h for s, h in zip(shares, hr_share))
         rows[step] = row
     return rows
 
 
-def run_knob_bench(recipe_path: str, steps: int, validate_every: int, overrides: list[str],
-                   out: str | None = None) -> list[dict[str, float]]:
+def run_knob_bench(
+    recipe_path: str, steps: int, validate_every: int, overrides: list[str], out: str | None = None
+) -> list[dict[str, float]]:
     """Train and measure; one row per validation step (step, PSNR-Y, bicubic, NIQE W=0/1, period-2 shares)."""
     overrides = knob_overrides(steps, validate_every, overrides)
     with tempfile.TemporaryDirectory(prefix="knob-bench-") as tmp:
@@ -87,9 +95,17 @@ def run_knob_bench(recipe_path: str, steps: int, validate_every: int, overrides:
                 logged[record["step"]] = record
         shares = period2_rows(run, recipe, sorted(logged))
     nan = float("nan")
-    return [{"step": step, "psnr_y": v["val/psnr_w0"], "psnr_y_bicubic": v["val/psnr_bicubic"],
-             "niqe_w0": v.get("val/niqe_w0", nan), "niqe_w1": v.get("val/niqe_w1", nan), **shares[step]}
-            for step, v in sorted(logged.items())]
+    return [
+        {
+            "step": step,
+            "psnr_y": v["val/psnr_w0"],
+            "psnr_y_bicubic": v["val/psnr_bicubic"],
+            "niqe_w0": v.get("val/niqe_w0", nan),
+            "niqe_w1": v.get("val/niqe_w1", nan),
+            **shares[step],
+        }
+        for step, v in sorted(logged.items())
+    ]
 
 
 def summary(rows: list[dict[str, float]]) -> tuple[float, float]:
@@ -104,8 +120,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     parser.add_argument("--validate-every", type=int, default=100)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="run folder to keep (default: a temporary one)")
-    parser.add_argument("--smoke", action="store_true",
-                        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 4 steps, validation at 2 and 4")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 4 steps, validation at 2 and 4",
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.recipe, args.steps, args.validate_every = str(SMOKE_RECIPE), 4, 2
@@ -115,8 +134,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     print(f"{args.recipe}, {args.steps} steps, overrides {args.set or 'none'}")
     print("step  PSNR-Y W=0  bicubic  NIQE W=0  NIQE W=1  p2 W=1    p2 HR     W=1/HR  W=0/HR")
     for r in rows:
-        print(f"{r['step']:5d}  {r['psnr_y']:10.2f}  {r['psnr_y_bicubic']:7.2f}  {r['niqe_w0']:8.2f}  "
-              f"{r['niqe_w1']:8.2f}  {r['share_w1']:.2e}  {r['share_hr']:.2e}  {r['ratio_w1']:6.1f}  {r['ratio_w0']:6.1f}")
+        print(
+            f"{r['step']:5d}  {r['psnr_y']:10.2f}  {r['psnr_y_bicubic']:7.2f}  {r['niqe_w0']:8.2f}  "
+            f"{r['niqe_w1']:8.2f}  {r['share_w1']:.2e}  {r['share_hr']:.2e}  {r['ratio_w1']:6.1f}  {r['ratio_w0']:6.1f}"
+        )
     worst, gap = summary(rows)
     print(f"period-2 share W=1/HR: {worst:.2f} (worst step), NIQE W=1 - W=0: {gap:.2f} (last step)")
     return rows

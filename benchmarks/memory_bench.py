@@ -116,15 +116,27 @@ def child(job: dict) -> dict:
         final = out.nbytes
     seconds = time.perf_counter() - start
     peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"kind": job["kind"], "increase": (peak - rss_before) * 1024, "rss_before": rss_before * 1024,
-            "final_bytes": final, "tile": tile, "seconds": seconds, "hwm_reset": reset, "backend": backend,
-            "margin": margin}
+    return {
+        "kind": job["kind"],
+        "increase": (peak - rss_before) * 1024,
+        "rss_before": rss_before * 1024,
+        "final_bytes": final,
+        "tile": tile,
+        "seconds": seconds,
+        "hwm_reset": reset,
+        "backend": backend,
+        "margin": margin,
+    }
 
 
 def measure(job: dict) -> dict:
     """Run ``job`` in a fresh interpreter (so no earlier allocation hides in its high-water mark)."""
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)], capture_output=True, text=True,
-                          env=dict(os.environ, OMP_NUM_THREADS=str(job["threads"])))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS=str(job["threads"])),
+    )
     if done.returncode != 0:
         raise RuntimeError(f"memory_bench child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -168,8 +180,10 @@ def explain(model_ref: str, height: int, width: int, scale: int) -> None:
     with torch.inference_mode(), Track():
         upscale_tensor(model, lr, scale=scale, noise_amp=1.0, seed=0)
     pixels = (height + 2 * scale) * (width + 2 * scale) * scale * scale
-    print(f"untiled {height}x{width} at {scale}x: live torch tensors peak at {state['peak'] / MIB:.1f} MiB = "
-          f"{state['peak'] / pixels:.0f} B per padded output pixel; live at the peak:")
+    print(
+        f"untiled {height}x{width} at {scale}x: live torch tensors peak at {state['peak'] / MIB:.1f} MiB = "
+        f"{state['peak'] / pixels:.0f} B per padded output pixel; live at the peak:"
+    )
     for size, what in state["at_peak"][:16]:
         print(f"  {size / pixels:7.0f} B/px  {size / MIB:8.2f} MiB  {what}")
 
@@ -200,23 +214,36 @@ def main() -> None:
     if args.explain:
         explain(args.model, height, width, args.scale)
         return
-    job = {"model": args.model, "height": height, "width": width, "scale": args.scale, "noise": args.noise,
-           "tile": args.tile if args.tile == "auto" else int(args.tile), "margin": args.margin,
-           "threads": args.threads, "write": args.write, "backend": args.backend}
+    job = {
+        "model": args.model,
+        "height": height,
+        "width": width,
+        "scale": args.scale,
+        "noise": args.noise,
+        "tile": args.tile if args.tile == "auto" else int(args.tile),
+        "margin": args.margin,
+        "threads": args.threads,
+        "write": args.write,
+        "backend": args.backend,
+    }
     results = {kind: measure({**job, "kind": kind}) for kind in ("tile", "picture", *(["float"] if args.float else []))}
     if args.json:
         print(json.dumps(results))
         return
     picture, one_tile = results["picture"], results["tile"]
     expected = picture["final_bytes"] + one_tile["increase"]
-    print(f"{width}x{height} at {args.scale}x, W = {args.noise}, tile {picture['tile']} (margin {picture['margin']}), "
-          f"{args.threads} thread(s), backend {picture['backend']}, {os.uname().machine}")
+    print(
+        f"{width}x{height} at {args.scale}x, W = {args.noise}, tile {picture['tile']} (margin {picture['margin']}), "
+        f"{args.threads} thread(s), backend {picture['backend']}, {os.uname().machine}"
+    )
     print(f"  before the job (torch, model, input): {picture['rss_before'] / MIB:8.0f} MiB resident")
     print(f"  final 8-bit image:                    {picture['final_bytes'] / MIB:8.0f} MiB")
     print(f"  one tile's working set (measured):    {one_tile['increase'] / MIB:8.0f} MiB")
     print(f"  sum:                                  {expected / MIB:8.0f} MiB")
-    print(f"  measured peak increase of the job:    {picture['increase'] / MIB:8.0f} MiB "
-          f"({picture['increase'] / expected:.2f} x the sum, {picture['seconds']:.0f} s)")
+    print(
+        f"  measured peak increase of the job:    {picture['increase'] / MIB:8.0f} MiB "
+        f"({picture['increase'] / expected:.2f} x the sum, {picture['seconds']:.0f} s)"
+    )
     if args.float:
         print(f"  float32 assembly instead:             {results['float']['increase'] / MIB:8.0f} MiB")
 

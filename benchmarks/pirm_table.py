@@ -52,8 +52,11 @@ def table(hr_dir: Path) -> list[tuple[str, float | None, dict[str, float], float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("hr_dir", nargs="?", type=Path, help=f"folder of HR images (default: {DEFAULT_HR})")
-    parser.add_argument("--smoke", action="store_true",
-                        help=f"{SMOKE_SIDE}x{SMOKE_SIDE} crops of the bundled samples:val images instead")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE_SIDE}x{SMOKE_SIDE} crops of the bundled samples:val images instead",
+    )
     args = parser.parse_args()
     if args.smoke and args.hr_dir is not None:
         parser.error("--smoke scores crops of the bundled samples:val images; leave out HR_DIR")
@@ -74,8 +77,10 @@ def report(hr_dir: Path) -> None:
         sys.exit(f"pirm_table: {exc}")
     for model, noise, scores, seconds in rows:
         w = "-" if noise is None else f"{noise:g}"
-        print(f"{model:<10}{w:>8}{scores['rmse']:>9.3f}{scores['psnr']:>9.3f}{scores['ssim']:>8.4f}"
-              f"{scores['niqe']:>8.3f}{seconds:>9.1f}")
+        print(
+            f"{model:<10}{w:>8}{scores['rmse']:>9.3f}{scores['psnr']:>9.3f}{scores['ssim']:>8.4f}"
+            f"{scores['niqe']:>8.3f}{seconds:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -103,12 +103,14 @@ def measure(table: dict, precision: str, device: str, steps: int, rounds: int) -
         return _interleaved(trainer, recipe, steps, rounds, clock)
 
 
-def _interleaved(trainer: Trainer, recipe: mgsr.Recipe, steps: int, rounds: int,
-                 clock: Callable[[], float]) -> tuple[float, float]:
+def _interleaved(
+    trainer: Trainer, recipe: mgsr.Recipe, steps: int, rounds: int, clock: Callable[[], float]
+) -> tuple[float, float]:
     """``measure``'s timed part: a warm-up of each kind of step, then ``rounds`` windows of each in turn."""
     dtype = trainer.amp.dtype
-    hr = torch.rand(recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size,
-                    device=trainer.device)
+    hr = torch.rand(
+        recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size, device=trainer.device
+    )
     trainer.train_step(hr)  # warm-up (allocator, autocast caches, compile)
     trainer.read_losses(flush=True)
     bare_step(trainer, hr, dtype)
@@ -138,8 +140,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a shared CPU")
-    parser.add_argument("--smoke", action="store_true",
-                        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 1 round of 1 step per precision")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 1 round of 1 step per precision",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.recipe, args.steps, args.rounds = args.recipe or str(SMOKE_RECIPE), 1, 1
@@ -147,8 +152,7 @@ def main() -> None:
         parser.error("a recipe file is required (or --smoke)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    table = apply_overrides(read_recipe_table(args.recipe),
-                            args.set + ["data.train=['samples:train']", "data.val=[]"])
+    table = apply_overrides(read_recipe_table(args.recipe), args.set + ["data.train=['samples:train']", "data.val=[]"])
     for loss in table.get("losses", []):
         if "features" in loss:
             loss["features"]["pretrained"] = False
@@ -157,15 +161,20 @@ def main() -> None:
         where = f"{torch.cuda.get_device_name(torch.device(args.device))}; {where}"
     recipe = mgsr.load_recipe(table)
     spec = recipe.training
-    print(f"{args.recipe}: batch {spec.batch_size}, patch {recipe.data.patch_size}, scales {list(spec.scales)}, "
-          f"torch {torch.__version__}, {where}", flush=True)
+    print(
+        f"{args.recipe}: batch {spec.batch_size}, patch {recipe.data.patch_size}, scales {list(spec.scales)}, "
+        f"torch {torch.__version__}, {where}",
+        flush=True,
+    )
     rates = {}
     for precision in args.precisions.split(","):
         mine, bare = measure(table, precision, args.device, args.steps, args.rounds)
         rates[precision] = 1 / mine
-        print(f"  {precision}: mgsr {1 / mine:.3f} steps/s, bare {1 / bare:.3f} steps/s, "
-              f"framework overhead {100 * (mine / bare - 1):+.1f} % (median of {args.rounds} x {args.steps} steps)",
-              flush=True)
+        print(
+            f"  {precision}: mgsr {1 / mine:.3f} steps/s, bare {1 / bare:.3f} steps/s, "
+            f"framework overhead {100 * (mine / bare - 1):+.1f} % (median of {args.rounds} x {args.steps} steps)",
+            flush=True,
+        )
     if "fp32" in rates and len(rates) > 1:
         print("  " + ", ".join(f"{p} / fp32 = {r / rates['fp32']:.2f}x" for p, r in rates.items() if p != "fp32"))
 

@@ -90,17 +90,28 @@ def one_size(megapixels: float, scale: int, tile: str, backend: str = "auto") ->
     side_in = side_out // scale
     picture = picture_from_array(np.round(synthetic_photo(side_in) * 255).astype(np.uint8))
     model = mgsr.pretrained("pirm-r3")
-    tile_px = auto_tile(scale, torch.device("cpu"), margin_for(8, scale), backend=backend) if tile == "auto" else \
-        (None if tile == "0" else int(tile))
-    upscale_picture(model, picture_from_array(np.zeros((16, 16, 3), np.uint8)), scale=scale, noise=1.0, seed=0,
-                    backend=backend)
+    tile_px = (
+        auto_tile(scale, torch.device("cpu"), margin_for(8, scale), backend=backend)
+        if tile == "auto"
+        else (None if tile == "0" else int(tile))
+    )
+    upscale_picture(
+        model, picture_from_array(np.zeros((16, 16, 3), np.uint8)), scale=scale, noise=1.0, seed=0, backend=backend
+    )
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t, c = time.perf_counter(), time.process_time()
     upscale_picture(model, picture, scale=scale, noise=1.0, seed=0, tile=tile_px, backend=backend)
     seconds, cpu = time.perf_counter() - t, time.process_time() - c
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"megapixels_out": side_out * side_out / 1e6, "seconds": seconds, "cpu_seconds": cpu, "tile": tile_px,
-            "backend": backend, "peak_rss_mib": peak / 1024, "rss_before_mib": base_rss / 1024}
+    return {
+        "megapixels_out": side_out * side_out / 1e6,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "tile": tile_px,
+        "backend": backend,
+        "peak_rss_mib": peak / 1024,
+        "rss_before_mib": base_rss / 1024,
+    }
 
 
 def synthetic_photo(side: int) -> np.ndarray:
@@ -116,7 +127,9 @@ def reference_root() -> Path:
     env = os.environ.get("MGSR_REFERENCE")
     root = Path(env) if env else Path(__file__).resolve().parents[1] / ".." / "shared" / "reference"
     if not (root / "official-code" / "models.py").is_file():
-        sys.exit(f"upscale_bench: {root / 'official-code'} has no models.py; set MGSR_REFERENCE to the reference folder")
+        sys.exit(
+            f"upscale_bench: {root / 'official-code'} has no models.py; set MGSR_REFERENCE to the reference folder"
+        )
     return root.resolve()
 
 
@@ -144,8 +157,10 @@ def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None
     model = mgsr.pretrained("pirm-r3")
     releases = {s: load_release(root, s) for s in sorted({s for _, s in cases})}
     backend = resolve_backend(backend, "cpu")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; W = 1, R3; {repeats} repeats, "
-          f"release and mgsr (backend {backend}) alternating")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; W = 1, R3; {repeats} repeats, "
+        f"release and mgsr (backend {backend}) alternating"
+    )
     medians = {}
     for side, scale in cases:
         rgb = synthetic_photo(side)
@@ -169,13 +184,18 @@ def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None
             cpu_ratios.append(c_rel / (time.process_time() - c))
         medians[(side, scale)] = statistics.median(ratios)
         grey = np.abs(np.round(np.clip(ours, 0, 1) * 255) - np.round(np.clip(eager, 0, 1) * 255)).max()
-        print(f"{side}->{side * scale} ({scale}x): first use {warm:.1f} s; vs eager fp32: max |diff| "
-              f"{np.abs(ours - eager).max():.1e}, {grey:.0f} grey levels")
+        print(
+            f"{side}->{side * scale} ({scale}x): first use {warm:.1f} s; vs eager fp32: max |diff| "
+            f"{np.abs(ours - eager).max():.1e}, {grey:.0f} grey levels"
+        )
         # best of each: the least disturbed run of both (on a shared machine the medians swing +-15 %)
-        print(f"{side}->{side * scale} ({scale}x): release {statistics.median(t_rel):6.2f} s, "
-              f"mgsr {statistics.median(t_ours):6.2f} s, ratios {', '.join(f'{r:.2f}' for r in ratios)}, "
-              f"median x{medians[(side, scale)]:.2f} (CPU time x{statistics.median(cpu_ratios):.2f}, "
-              f"best of each x{min(t_rel) / min(t_ours):.2f})", flush=True)
+        print(
+            f"{side}->{side * scale} ({scale}x): release {statistics.median(t_rel):6.2f} s, "
+            f"mgsr {statistics.median(t_ours):6.2f} s, ratios {', '.join(f'{r:.2f}' for r in ratios)}, "
+            f"median x{medians[(side, scale)]:.2f} (CPU time x{statistics.median(cpu_ratios):.2f}, "
+            f"best of each x{min(t_rel) / min(t_ours):.2f})",
+            flush=True,
+        )
     named = ", ".join(f"{medians[c]:.2f} ({c[0]}->{c[0] * c[1]})" for c in cases if c[1] == 4)
     print(f"speed-up vs release: {named}")
 
@@ -208,8 +228,9 @@ def precision_check(precisions: list[str], device: torch.device, side: int, scal
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t = time.perf_counter()
-            out = super_resolve(model, rgb, scale=scale, noise=1.0, seed=0, device=device, backend="torch",
-                                precision=precision)
+            out = super_resolve(
+                model, rgb, scale=scale, noise=1.0, seed=0, device=device, backend="torch", precision=precision
+            )
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             if attempt:
@@ -220,32 +241,44 @@ def precision_check(precisions: list[str], device: torch.device, side: int, scal
     for precision in precisions:
         out, seconds = (ref, t_ref) if precision == "fp32" else run(precision)
         diff = np.abs(out - ref)
-        print(f"  {precision}: {seconds:7.3f} s (x{t_ref / seconds:.2f} vs fp32), max {diff.max()} grey levels, "
-              f"{(diff > 1).mean() * 100:.3f} % of values more than 1 off, mean {diff.mean():.3f}", flush=True)
+        print(
+            f"  {precision}: {seconds:7.3f} s (x{t_ref / seconds:.2f} vs fp32), max {diff.max()} grey levels, "
+            f"{(diff > 1).mean() * 100:.3f} % of values more than 1 off, mean {diff.mean():.3f}",
+            flush=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="0.25,1,4,16",
-                        help="output megapixels, one fresh process each (16 takes minutes on 2 cores)")
+    parser.add_argument(
+        "--sizes", default="0.25,1,4,16", help="output megapixels, one fresh process each (16 takes minutes on 2 cores)"
+    )
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--tile", default="auto")
-    parser.add_argument("--vs-release", action="store_true",
-                        help="time the authors' release and mgsr side by side in this process (W = 1, R3)")
+    parser.add_argument(
+        "--vs-release",
+        action="store_true",
+        help="time the authors' release and mgsr side by side in this process (W = 1, R3)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="--vs-release: ratios per case (median reported)")
-    parser.add_argument("--cases", default="128x4,256x4,64x8",
-                        help="--vs-release: input side x scale, comma-separated")
+    parser.add_argument("--cases", default="128x4,256x4,64x8", help="--vs-release: input side x scale, comma-separated")
     parser.add_argument("--backend", default="auto", help="mgsr's backend (default: as mgsr upscale)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--precisions", default=None,
-                        help="compare these precisions (e.g. fp32,fp16,bf16) on --device against fp32")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="--precisions: the device (default: cuda when there is one)")
+    parser.add_argument(
+        "--precisions", default=None, help="compare these precisions (e.g. fp32,fp16,bf16) on --device against fp32"
+    )
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="--precisions: the device (default: cuda when there is one)",
+    )
     parser.add_argument("--side", type=int, default=256, help="--precisions: input side in pixels")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--smoke", action="store_true",
-                        help="seconds: 0.01 Mpx, 32->128 (--vs-release) or a 32-pixel side (--precisions), "
-                             "one repeat, torch backend")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds: 0.01 Mpx, 32->128 (--vs-release) or a 32-pixel side (--precisions), one repeat, torch backend",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.sizes, args.cases, args.side, args.repeats, args.backend = "0.01", "32x4", 32, 1, "torch"
@@ -262,25 +295,48 @@ def main() -> None:
         return
     peak = conv_peak_gflops(*((1, 128) if args.smoke else ()))
     flops_px = model_flops_per_output_pixel(args.scale)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 3x3 conv peak {peak:.1f} GFLOP/s; "
-          f"model {flops_px / 1e6:.2f} MFLOP per output pixel at {args.scale}x; one fresh process per size")
-    print(f"{'out Mpx':>8} {'backend':>8} {'tile':>5} {'seconds':>8} {'Mpx/s':>7} {'Mpx/CPU-s':>9} {'peak RSS MiB':>13} "
-          f"{'GFLOP/s':>8} {'% of peak':>9}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; 3x3 conv peak {peak:.1f} GFLOP/s; "
+        f"model {flops_px / 1e6:.2f} MFLOP per output pixel at {args.scale}x; one fresh process per size"
+    )
+    print(
+        f"{'out Mpx':>8} {'backend':>8} {'tile':>5} {'seconds':>8} {'Mpx/s':>7} {'Mpx/CPU-s':>9} {'peak RSS MiB':>13} "
+        f"{'GFLOP/s':>8} {'% of peak':>9}"
+    )
     rates = []
     for size in (float(s) for s in args.sizes.split(",")):
-        child = subprocess.run([sys.executable, __file__, "--child", str(size), "--scale", str(args.scale),
-                                "--tile", args.tile, "--backend", args.backend]
-                               + (["--threads", str(args.threads)] if args.threads else []),
-                               capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--scale",
+                str(args.scale),
+                "--tile",
+                args.tile,
+                "--backend",
+                args.backend,
+            ]
+            + (["--threads", str(args.threads)] if args.threads else []),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(child.stdout.strip().splitlines()[-1])
         gflops = flops_px * r["megapixels_out"] * 1e6 / r["seconds"] / 1e9
         rates.append(r["megapixels_out"] / r["cpu_seconds"])
-        print(f"{r['megapixels_out']:8.2f} {r['backend']:>8} {str(r['tile']):>5} {r['seconds']:8.2f} "
-              f"{r['megapixels_out'] / r['seconds']:7.3f} {rates[-1]:9.4f} {r['peak_rss_mib']:13.0f} {gflops:8.1f} "
-              f"{100 * gflops / peak:8.1f}%", flush=True)
+        print(
+            f"{r['megapixels_out']:8.2f} {r['backend']:>8} {str(r['tile']):>5} {r['seconds']:8.2f} "
+            f"{r['megapixels_out'] / r['seconds']:7.3f} {rates[-1]:9.4f} {r['peak_rss_mib']:13.0f} {gflops:8.1f} "
+            f"{100 * gflops / peak:8.1f}%",
+            flush=True,
+        )
     # per CPU-second: on a shared machine wall time measures the neighbours as much as mgsr
-    print(f"Mpx per CPU-second from {args.sizes.split(',')[0]} to {args.sizes.split(',')[-1]} Mpx: "
-          f"min/max = {min(rates) / max(rates):.2f} (flat within {100 * (1 - min(rates) / max(rates)):.0f} %)")
+    print(
+        f"Mpx per CPU-second from {args.sizes.split(',')[0]} to {args.sizes.split(',')[-1]} Mpx: "
+        f"min/max = {min(rates) / max(rates):.2f} (flat within {100 * (1 - min(rates) / max(rates)):.0f} %)"
+    )
 
 
 if __name__ == "__main__":

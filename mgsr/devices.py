@@ -35,8 +35,10 @@ def check_device(name: str) -> None:
         raise MgsrError(f"--device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise MgsrError(f"--device {name}: no CUDA device is available here (this torch build: "
-                            f"{torch.__version__}); use --device cpu or auto")
+            raise MgsrError(
+                f"--device {name}: no CUDA device is available here (this torch build: "
+                f"{torch.__version__}); use --device cpu or auto"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise MgsrError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
     elif device.type == "mps" and not torch.backends.mps.is_available():
@@ -63,9 +65,11 @@ def resolve_device(name: str = AUTO, local_rank: int | None = None) -> str:
     if local_rank is not None and torch.device(device).type == "cuda":
         count = torch.cuda.device_count()
         if local_rank >= count:
-            raise MgsrError(f"--device {name}: torchrun started local rank {local_rank} but this node has only "
-                            f"{count} CUDA device(s); start at most {count} processes per node "
-                            f"(--nproc_per_node={count}) or use --device cpu")
+            raise MgsrError(
+                f"--device {name}: torchrun started local rank {local_rank} but this node has only "
+                f"{count} CUDA device(s); start at most {count} processes per node "
+                f"(--nproc_per_node={count}) or use --device cpu"
+            )
         device = f"cuda:{local_rank}"
     return device
 

@@ -82,9 +82,16 @@ def filename_of(url: str) -> str:
     return name
 
 
-def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = None,
-          folder: str | os.PathLike[str] | None = None, progress: bool | None = None, label: str = "",
-          hint: str = "") -> Path:
+def fetch(
+    url: str,
+    *,
+    filename: str | None = None,
+    sha256_prefix: str | None = None,
+    folder: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    label: str = "",
+    hint: str = "",
+) -> Path:
     """The cached file for ``url``, downloaded first if it is not in ``folder`` yet.
 
     ``filename`` defaults to the URL's file name and ``sha256_prefix`` to the
@@ -104,22 +111,27 @@ def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = 
     where = " (the torch hub cache; TORCH_HOME moves it)" if folder is None else ""
     todo = f"download {url} yourself and put it at {target}{where}{', ' + hint if hint else ''}"
     if offline():
-        raise DownloadError(f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids "
-                            f"downloading it: {todo}")
+        raise DownloadError(
+            f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids downloading it: {todo}"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
     except OSError as exc:
-        raise DownloadError(f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
-                            f"make it writable, set TORCH_HOME to another folder, or {todo}") from None
+        raise DownloadError(
+            f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
+            f"make it writable, set TORCH_HOME to another folder, or {todo}"
+        ) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
             digest = _download(url, out, name, _SHOW_PROGRESS.get() if progress is None else progress)
         if prefix is not None and not digest.startswith(prefix):
-            raise DownloadError(f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
-                                f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "
-                                f"check the URL or mirror (a changed or corrupt file), or {todo}")
+            raise DownloadError(
+                f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
+                f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "
+                f"check the URL or mirror (a changed or corrupt file), or {todo}"
+            )
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; a cache file is as readable as any other
@@ -127,15 +139,19 @@ def fetch(url: str, *, filename: str | None = None, sha256_prefix: str | None = 
     except DownloadError:
         raise
     except urllib.error.HTTPError as exc:
-        raise DownloadError(f"cannot download {url} to {target}: HTTP {exc.code} {exc.reason}; "
-                            f"check the URL or mirror, or {todo}") from None
+        raise DownloadError(
+            f"cannot download {url} to {target}: HTTP {exc.code} {exc.reason}; check the URL or mirror, or {todo}"
+        ) from None
     except urllib.error.URLError as exc:
-        raise DownloadError(f"cannot download {url} to {target}: {exc.reason}; check the network "
-                            f"(or proxy settings), or {todo}") from None
+        raise DownloadError(
+            f"cannot download {url} to {target}: {exc.reason}; check the network (or proxy settings), or {todo}"
+        ) from None
     except (http.client.HTTPException, OSError) as exc:  # cut short, reset, timed out, disk full
         reason = _describe(exc)
-        raise DownloadError(f"cannot download {url} to {target}: {reason} (nothing was kept; the next run "
-                            f"tries again); retry, or {todo}") from None
+        raise DownloadError(
+            f"cannot download {url} to {target}: {reason} (nothing was kept; the next run "
+            f"tries again); retry, or {todo}"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -149,8 +165,9 @@ def _download(url: str, out, name: str, progress: bool) -> str:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-                  disable=not progress, leave=False) as bar:
+        with tqdm(
+            total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, disable=not progress, leave=False
+        ) as bar:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)

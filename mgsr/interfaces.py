@@ -207,8 +207,9 @@ def _noise_amplitudes(instance: object, attribute: attrs.Attribute, value: tuple
 def level_counts(instance: object, attribute: attrs.Attribute, value: tuple[int, ...]) -> None:
     """attrs validator: at least one, distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x)."""
     if not value or any(n < 1 for n in value) or len(set(value)) != len(value):
-        raise ValueError(f"{attribute.name} must list distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), "
-                         f"got {list(value)}")
+        raise ValueError(
+            f"{attribute.name} must list distinct level counts >= 1 (1 = 2x, 2 = 4x, 3 = 8x), got {list(value)}"
+        )
 
 
 def odd(instance: object, attribute: attrs.Attribute, value: int) -> None:

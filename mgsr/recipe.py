@@ -90,8 +90,10 @@ def _steps_or_epochs(table: str):
         if epochs is not None and epochs <= 0:
             raise ValueError(f"{table}.epochs must be > 0, got {epochs}")
         if epochs is not None and spec.steps:
-            raise ValueError(f"{table}.steps = {spec.steps} and {table}.epochs = {epochs} are both set; keep one "
-                             f"(--set {table}.steps=0 counts epochs, --set {table}.epochs=none counts steps)")
+            raise ValueError(
+                f"{table}.steps = {spec.steps} and {table}.epochs = {epochs} are both set; keep one "
+                f"(--set {table}.steps=0 counts epochs, --set {table}.epochs=none counts steps)"
+            )
 
     return check
 
@@ -102,8 +104,10 @@ def _trained_scale(spec: Any, _field: attrs.Attribute, scale: int | None) -> Non
         return
     trained = [1 << levels for levels in spec.scales if levels > 0]
     if scale not in trained:
-        raise ValueError(f"training.validate_scale = {scale} is not a trained scale: one of {trained} "
-                         f"(training.scales = {list(spec.scales)})")
+        raise ValueError(
+            f"training.validate_scale = {scale} is not a trained scale: one of {trained} "
+            f"(training.scales = {list(spec.scales)})"
+        )
 
 
 def _one_of(name: str, value: str, choices: Mapping[str, Any]) -> None:
@@ -123,8 +127,9 @@ class TrainingSpec:
     #: ceil(training images / batch_size) steps: one random patch of every image, in whole batches.
     epochs: int | None = attrs.field(default=None, validator=_steps_or_epochs("training"))
     #: validate at the end of every N-th epoch; when set it replaces ``validate_every`` (steps)
-    validate_every_epochs: int | None = attrs.field(default=None,
-                                                    validator=attrs.validators.optional(attrs.validators.gt(0)))
+    validate_every_epochs: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
     #: upscaling factor of validation (2, 4 or 8, a trained scale); none: 4 when the recipe trains 4x
     #: (the PIRM-SR scale the paper reports), else the largest trained scale
     validate_scale: int | None = attrs.field(default=None, validator=_trained_scale)
@@ -163,8 +168,10 @@ class TrainingSpec:
 
 def _warmup_needs_discriminator(recipe: Any, _field: attrs.Attribute, training: TrainingSpec) -> None:
     if training.discriminator_warmup_steps and recipe.discriminator is None:
-        raise ValueError(f"training.discriminator_warmup_steps = {training.discriminator_warmup_steps} warms up a "
-                         f"discriminator, but the recipe has no [discriminator] table: add one or set it to 0")
+        raise ValueError(
+            f"training.discriminator_warmup_steps = {training.discriminator_warmup_steps} warms up a "
+            f"discriminator, but the recipe has no [discriminator] table: add one or set it to 0"
+        )
 
 
 def _optional_gt0(_spec: Any, field: attrs.Attribute, value: Any) -> None:
@@ -192,11 +199,14 @@ class PretrainSpec:
 
     def __attrs_post_init__(self) -> None:
         if not self.steps and self.epochs is None:
-            raise ValueError("pretrain needs steps or epochs (> 0); to train without pre-training remove the "
-                             "[pretrain] table or give model.weights")
+            raise ValueError(
+                "pretrain needs steps or epochs (> 0); to train without pre-training remove the "
+                "[pretrain] table or give model.weights"
+            )
         if not self.losses:
-            raise ValueError("pretrain has no losses: add [[pretrain.losses]] tables (the paper: type = \"l1\", "
-                             "noise = [0.0])")
+            raise ValueError(
+                'pretrain has no losses: add [[pretrain.losses]] tables (the paper: type = "l1", noise = [0.0])'
+            )
 
 
 @attrs.frozen

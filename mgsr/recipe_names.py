@@ -25,8 +25,10 @@ def bundled_folder() -> Path:
     try:
         folder = Path(str(files(BUNDLED_PACKAGE)))
     except ModuleNotFoundError:
-        raise RecipeError(f"the bundled recipes (package {BUNDLED_PACKAGE}) are not installed; reinstall mgsr "
-                          "(pip install mgsr, or pip install -e . in a checkout) or give a recipe file path") from None
+        raise RecipeError(
+            f"the bundled recipes (package {BUNDLED_PACKAGE}) are not installed; reinstall mgsr "
+            "(pip install mgsr, or pip install -e . in a checkout) or give a recipe file path"
+        ) from None
     return folder
 
 
@@ -77,8 +79,9 @@ def find_base(base: str, recipe: Path) -> Path:
         return beside
     bundled = bundled_recipe(base)
     if bundled is None:
-        raise RecipeError(f"{recipe}: base = {base!r} is neither a file beside it ({beside}) nor a bundled "
-                          f"recipe{_known(base)}")
+        raise RecipeError(
+            f"{recipe}: base = {base!r} is neither a file beside it ({beside}) nor a bundled recipe{_known(base)}"
+        )
     return bundled
 
 

@@ -91,8 +91,9 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         old = merged.get(key)
-        same_component = not (isinstance(value, dict) and "type" in value and isinstance(old, dict)
-                              and old.get("type") != value["type"])
+        same_component = not (
+            isinstance(value, dict) and "type" in value and isinstance(old, dict) and old.get("type") != value["type"]
+        )
         if isinstance(value, dict) and isinstance(old, dict) and same_component:
             merged[key] = _merge(old, value)
         else:
@@ -103,6 +104,9 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two recipe tables differ (what a resumed run changed)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return [k for key in sorted(set(old) | set(new))
-                for k in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+        return [
+            k
+            for key in sorted(set(old) | set(new))
+            for k in changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")
+        ]
     return [] if old == new else [prefix.rstrip(".")]

@@ -275,8 +275,12 @@ def default_registry(autoload: bool | None = None) -> Registry:
     Built once per process for each combination of what changes the answer (``autoload``, the two
     environment switches, ``sys.path``), so entry points load once however many callers ask.
     """
-    key = (autoload, os.environ.get("MGSR_DISABLE_PLUGIN_AUTOLOAD", ""), os.environ.get("MGSR_DISABLED_PLUGINS", ""),
-           tuple(sys.path))
+    key = (
+        autoload,
+        os.environ.get("MGSR_DISABLE_PLUGIN_AUTOLOAD", ""),
+        os.environ.get("MGSR_DISABLED_PLUGINS", ""),
+        tuple(sys.path),
+    )
     return _registry_for(key)
 
 

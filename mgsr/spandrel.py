@@ -41,8 +41,13 @@ __all__ = ["ARCH_ID", "GMGBPArchitecture", "bundled_path", "infer_model_table", 
 
 ARCH_ID = "G-MGBP"
 #: keys every G-MGBP state dict has: the four modules' frames and the classic upscaler
-_FRAME_KEYS = ("analysis.conv_in.weight", "upscaling.conv.weight", "downscaling.conv.weight",
-               "synthesis.conv_out.weight", "classic_upscaler.weight")
+_FRAME_KEYS = (
+    "analysis.conv_in.weight",
+    "upscaling.conv.weight",
+    "downscaling.conv.weight",
+    "synthesis.conv_out.weight",
+    "classic_upscaler.weight",
+)
 #: the modules whose filter block sizes are read from the weights
 _MODULES = ("analysis", "upscaling", "downscaling", "synthesis")
 
@@ -55,16 +60,23 @@ def is_gmgbp(state: Mapping[str, object]) -> bool:
 def _dense_table(state: Mapping[str, torch.Tensor], module: str) -> dict[str, object]:
     """A ``dense`` filter block's table from its weights: layer count, growth, bottleneck, kernel size."""
     prefix = f"{module}.block.layers."
-    layers = {key[len(prefix):].split(".", 1)[0] for key in state if key.startswith(prefix)}
+    layers = {key[len(prefix) :].split(".", 1)[0] for key in state if key.startswith(prefix)}
     first = f"{prefix}0."
     if not layers or f"{first}conv.weight" not in state or f"{first}squeeze.weight" not in state:
-        raise WeightsError(f"{module}'s filter block is not mgsr's 'dense' block, the only one whose sizes can "
-                           "be read from the weights; run this file with mgsr itself (mgsr upscale --model FILE) "
-                           "or export it to ONNX (mgsr export)")
+        raise WeightsError(
+            f"{module}'s filter block is not mgsr's 'dense' block, the only one whose sizes can "
+            "be read from the weights; run this file with mgsr itself (mgsr upscale --model FILE) "
+            "or export it to ONNX (mgsr export)"
+        )
     conv = state[f"{first}conv.weight"]
     growth = int(conv.shape[0])
-    return {"type": "dense", "layers": len(layers), "growth": growth,
-            "bottleneck": int(state[f"{first}squeeze.weight"].shape[0]) // growth, "kernel_size": int(conv.shape[-1])}
+    return {
+        "type": "dense",
+        "layers": len(layers),
+        "growth": growth,
+        "bottleneck": int(state[f"{first}squeeze.weight"].shape[0]) // growth,
+        "kernel_size": int(conv.shape[-1]),
+    }
 
 
 def infer_model_table(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
@@ -144,9 +156,16 @@ class GMGBPArchitecture(spandrel.Architecture[GMGBP]):
         noise = self.noise if self.noise is not None else generator.default_noise
         name = generator.card.name if generator.card is not None else f"{generator.features}nf"
         return spandrel.ImageModelDescriptor(
-            generator, dict(generator.state_dict()), architecture=self, purpose="SR",
-            tags=[name, f"W={noise:g}"], supports_half=False, supports_bfloat16=False, scale=self.scale,
-            input_channels=generator.channels, output_channels=generator.channels,
+            generator,
+            dict(generator.state_dict()),
+            architecture=self,
+            purpose="SR",
+            tags=[name, f"W={noise:g}"],
+            supports_half=False,
+            supports_bfloat16=False,
+            scale=self.scale,
+            input_channels=generator.channels,
+            output_channels=generator.channels,
             # external tiles would restart the position-seeded noise at every tile edge when W > 0
             tiling=spandrel.ModelTiling.SUPPORTED if noise == 0 else spandrel.ModelTiling.DISCOURAGED,
             call_fn=functools.partial(_call, scale=self.scale, noise=noise),
@@ -166,7 +185,9 @@ def install(registry: spandrel.ArchRegistry | None = None, *, scale: int = 4, no
         arch = existing.architecture
         if isinstance(arch, GMGBPArchitecture) and (arch.scale, arch.noise) == (scale, noise):
             return
-        raise MgsrError(f"this spandrel registry already has G-MGBP (scale {getattr(arch, 'scale', '?')}, W "
-                        f"{getattr(arch, 'noise', '?')}); install scale {scale} into a copy: "
-                        "registry = spandrel.MAIN_REGISTRY.copy(), then ModelLoader(registry=registry)")
+        raise MgsrError(
+            f"this spandrel registry already has G-MGBP (scale {getattr(arch, 'scale', '?')}, W "
+            f"{getattr(arch, 'noise', '?')}); install scale {scale} into a copy: "
+            "registry = spandrel.MAIN_REGISTRY.copy(), then ModelLoader(registry=registry)"
+        )
     registry.add(spandrel.ArchSupport.from_architecture(GMGBPArchitecture(scale, noise)))

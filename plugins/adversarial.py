@@ -49,8 +49,9 @@ class GanLoss(AdversarialLoss):
         discriminator = _require(discriminator)
         # One forward over real and fake together: DistributedDataParallel expects one forward per backward.
         n, k = targets[0].shape[0], len(self.config.noise)
-        batch = [torch.cat([x, *(outputs[w][level].detach() for w in self.config.noise)])
-                 for level, x in enumerate(targets)]
+        batch = [
+            torch.cat([x, *(outputs[w][level].detach() for w in self.config.noise)]) for level, x in enumerate(targets)
+        ]
         logits = discriminator(batch)
         real = F.softplus(-logits[:n]).mean()
         fake = sum(F.softplus(logits[n * (i + 1) : n * (i + 2)]).mean() for i in range(k))

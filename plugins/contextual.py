@@ -56,8 +56,9 @@ class ContextualLoss(Loss):
         """``-log CX(Φ(Y^k), Φ(X^k))`` averaged over the batch; the target's features need no gradient."""
         with torch.no_grad():
             target_features = self.features(target)
-        cx = contextual_similarity(self.features(output), target_features, self.config.bandwidth, self.config.eps,
-                                   centre=self.config.centre)
+        cx = contextual_similarity(
+            self.features(output), target_features, self.config.bandwidth, self.config.eps, centre=self.config.centre
+        )
         return -torch.log(cx).mean()
 
 

@@ -47,8 +47,13 @@ class ContextualSimilarity(Metric, Composite):
     def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
         if reference is None:
             raise ValueError("cx compares an output with its reference; give the HR images")
-        pair = [torch.from_numpy(np.ascontiguousarray(_centre(a, self.config.max_side))).permute(2, 0, 1)[None]
-                .float().div(255) for a in (output, reference)]
+        pair = [
+            torch.from_numpy(np.ascontiguousarray(_centre(a, self.config.max_side)))
+            .permute(2, 0, 1)[None]
+            .float()
+            .div(255)
+            for a in (output, reference)
+        ]
         cx = contextual_similarity(self.features(pair[0]), self.features(pair[1]), self.config.bandwidth)
         return float(cx.item())
 

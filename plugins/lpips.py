@@ -41,8 +41,13 @@ LINEAR_URL_ENV = "MGSR_LPIPS_LINEAR_URL"
 
 #: (out channels, kernel, stride, padding, max-pool before it) of AlexNet's five convolutions; torchvision's
 #: ``features`` indices are 0, 3, 6, 8, 10, so its state dict loads as is
-_CONVS = ((64, 11, 4, 2, False), (192, 5, 1, 2, True), (384, 3, 1, 1, True), (256, 3, 1, 1, False),
-          (256, 3, 1, 1, False))
+_CONVS = (
+    (64, 11, 4, 2, False),
+    (192, 5, 1, 2, True),
+    (384, 3, 1, 1, True),
+    (256, 3, 1, 1, False),
+    (256, 3, 1, 1, False),
+)
 _INDICES = (0, 3, 6, 8, 10)
 #: the input scaling LPIPS was trained with (inputs in [-1, 1]; ImageNet statistics in that range)
 _SHIFT = (-0.030, -0.088, -0.188)
@@ -63,13 +68,16 @@ def _read(path: Path, label: str) -> Mapping[str, torch.Tensor]:
     return state
 
 
-def _pick(state: Mapping[str, torch.Tensor], wanted: Mapping[str, str], shapes: Mapping[str, torch.Size],
-          path: Path) -> dict[str, torch.Tensor]:
+def _pick(
+    state: Mapping[str, torch.Tensor], wanted: Mapping[str, str], shapes: Mapping[str, torch.Size], path: Path
+) -> dict[str, torch.Tensor]:
     """``{our key: state[their key]}``, every key present with the shape we need, or an error naming the file."""
     missing = [theirs for theirs in wanted.values() if theirs not in state]
     if missing:
-        raise WeightsError(f"{path} lacks {', '.join(missing[:4])}; expected "
-                           f"{'torchvision AlexNet' if 'features' in missing[0] else 'LPIPS alex linear'} weights")
+        raise WeightsError(
+            f"{path} lacks {', '.join(missing[:4])}; expected "
+            f"{'torchvision AlexNet' if 'features' in missing[0] else 'LPIPS alex linear'} weights"
+        )
     picked = {ours: state[theirs] for ours, theirs in wanted.items()}
     for ours, tensor in picked.items():
         if tensor.shape != shapes[ours]:
@@ -82,6 +90,7 @@ class LPIPS(Metric, nn.Module):
 
     ``pretrained = false`` gives random weights (tests and experiments only: the score then means nothing).
     """
+
     # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
     shift: torch.Tensor
     scale: torch.Tensor
@@ -117,10 +126,16 @@ class LPIPS(Metric, nn.Module):
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1), persistent=False)
         if config.pretrained:
-            self.load_backbone(Path(config.backbone) if config.backbone else self._fetch(
-                BACKBONE_URL_ENV, BACKBONE_URL, None, "backbone", "backbone"))
-            self.load_linear(Path(config.linear) if config.linear else self._fetch(
-                LINEAR_URL_ENV, LINEAR_URL, LINEAR_FILE, "linear layers", "linear"))
+            self.load_backbone(
+                Path(config.backbone)
+                if config.backbone
+                else self._fetch(BACKBONE_URL_ENV, BACKBONE_URL, None, "backbone", "backbone")
+            )
+            self.load_linear(
+                Path(config.linear)
+                if config.linear
+                else self._fetch(LINEAR_URL_ENV, LINEAR_URL, LINEAR_FILE, "linear layers", "linear")
+            )
         else:
             for conv in convs:  # the local lists: typed as convolutions, where the ModuleLists hold modules
                 nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
@@ -136,13 +151,18 @@ class LPIPS(Metric, nn.Module):
         """The cached file, downloaded on first use from ``url`` or the mirror in ``env`` (the mirror's
         file name is then the cache name, and its ``-<hex>`` the hash checked)."""
         override = os.environ.get(env)
-        return hub.fetch(override or url, filename=None if override else filename, label=f"LPIPS {label}",
-                         hint=f'or name a local copy with {key} = "/path/to/file" in the metric\'s config')
+        return hub.fetch(
+            override or url,
+            filename=None if override else filename,
+            label=f"LPIPS {label}",
+            hint=f'or name a local copy with {key} = "/path/to/file" in the metric\'s config',
+        )
 
     def load_backbone(self, path: Path) -> None:
         """torchvision AlexNet's ``features.{0,3,6,8,10}.weight/bias``; its classifier is ignored."""
-        ours = {f"convs.{i}.{p}": f"features.{index}.{p}"
-                for i, index in enumerate(_INDICES) for p in ("weight", "bias")}
+        ours = {
+            f"convs.{i}.{p}": f"features.{index}.{p}" for i, index in enumerate(_INDICES) for p in ("weight", "bias")
+        }
         self.load_state_dict(_pick(_read(path, "backbone"), ours, self._shapes(), path), strict=False)
 
     def load_linear(self, path: Path) -> None:
@@ -172,8 +192,13 @@ class LPIPS(Metric, nn.Module):
         if output.shape != reference.shape:
             raise ValueError(f"output is {output.shape[:2]} pixels but the reference is {reference.shape[:2]}")
         s = self.config.shave
-        pair = [torch.from_numpy(np.ascontiguousarray(x[s : x.shape[0] - s, s : x.shape[1] - s]))
-                .permute(2, 0, 1)[None].float().div(255) for x in (output, reference)]
+        pair = [
+            torch.from_numpy(np.ascontiguousarray(x[s : x.shape[0] - s, s : x.shape[1] - s]))
+            .permute(2, 0, 1)[None]
+            .float()
+            .div(255)
+            for x in (output, reference)
+        ]
         if min(pair[0].shape[-2:]) < 32:
             raise ValueError(f"LPIPS needs at least 32x32 pixels after shaving {s}, got {tuple(pair[0].shape[-2:])}")
         return float(self.distance(*pair)[0])

@@ -50,9 +50,10 @@ FEATURES_PER_SCALE = 2 + 4 * len(NEIGHBOURS)
 @functools.cache
 def pristine_model() -> tuple[np.ndarray, np.ndarray]:
     """The LIVE pristine Gaussian: mean (36,) and covariance (36, 36)."""
-    with resources.files("mgsr.niqe_model").joinpath("pristine.npz").open("rb") as f, np.load(
-        f, allow_pickle=False
-    ) as data:
+    with (
+        resources.files("mgsr.niqe_model").joinpath("pristine.npz").open("rb") as f,
+        np.load(f, allow_pickle=False) as data,
+    ):
         return data["mu"].copy(), data["cov"].copy()
 
 

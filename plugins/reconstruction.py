@@ -46,11 +46,13 @@ class CycleLoss(Loss):
         noise: tuple[float, ...] = noise_field((0.0, 1.0))
 
     def term(self, outputs: Images, targets: Images, *, discriminator: Discriminator | None = None) -> torch.Tensor:
-        return torch.stack([
-            (s_down(y, 2**f) - s_down(x, 2**f)).abs().mean()
-            for k, (y, x) in enumerate(zip(outputs, targets, strict=True), start=1)
-            for f in range(1, k + 1)
-        ]).sum()
+        return torch.stack(
+            [
+                (s_down(y, 2**f) - s_down(x, 2**f)).abs().mean()
+                for k, (y, x) in enumerate(zip(outputs, targets, strict=True), start=1)
+                for f in range(1, k + 1)
+            ]
+        ).sum()
 
 
 @hookimpl

@@ -92,6 +92,7 @@ class VGG19Features(FeatureExtractor):
     weights expect.  ``pretrained = false`` gives randomly initialised weights
     (for tests and experiments only: the features then mean nothing).
     """
+
     # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
     mean: torch.Tensor
     std: torch.Tensor
@@ -138,8 +139,10 @@ class VGG19Features(FeatureExtractor):
     def _hub_file() -> Path:
         """The cached ImageNet file, downloaded on first use (from ``MGSR_VGG19_URL`` when set)."""
         url = os.environ.get(URL_ENV) or WEIGHTS_URL
-        hint = (f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the recipe\'s [losses.features] '
-                "table (pretrained = false gives random features, for tests only)")
+        hint = (
+            f'or name a local copy with weights = "/path/to/{WEIGHTS_FILE}" in the recipe\'s [losses.features] '
+            "table (pretrained = false gives random features, for tests only)"
+        )
         return hub.fetch(url, label="VGG-19 ImageNet weights", hint=hint)
 
     def load_file(self, path: Path) -> None:
@@ -150,8 +153,10 @@ class VGG19Features(FeatureExtractor):
         wanted = self.state_dict()
         missing = [key for key in wanted if key not in state]
         if missing:
-            raise WeightsError(f"{path} lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; "
-                               "expected torchvision's VGG-19 state dict (features.0.weight, ...)")
+            raise WeightsError(
+                f"{path} lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; "
+                "expected torchvision's VGG-19 state dict (features.0.weight, ...)"
+            )
         for key, tensor in wanted.items():
             if state[key].shape != tensor.shape:
                 raise WeightsError(

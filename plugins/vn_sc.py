@@ -40,6 +40,7 @@ class VarianceNormShiftCorrelator(DiscriminatorInput):
     replicate borders; ``radius`` 3 gives the paper's 7x7 = 49 products.
     It has no parameters, so one instance serves every level of the discriminator.
     """
+
     # buffers, declared so a type checker reads them as tensors (Module.__getattr__ says Tensor | Module)
     window: torch.Tensor
 

@@ -26,12 +26,14 @@ RNG = np.random.default_rng(0)
 
 def png_claiming(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims width x height pixels, a few dozen bytes on disk."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -56,12 +58,25 @@ TINY_BLOCK = {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2}
 def tiny_recipe(tmp_path: Path, **training) -> Path:
     """The quickstart objective at toy size: fast enough to train a few steps in a test."""
     table = read_recipe_table(RECIPES / "quickstart.toml")
-    table["model"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")})
+    table["model"].update(
+        features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "upscaling", "downscaling", "synthesis")}
+    )
     table["discriminator"].update(features=8, **{m: dict(TINY_BLOCK) for m in ("analysis", "pooling", "synthesis")})
     table["data"].update(patch_size=16, val_crop=32)
-    table["training"] = {"from_scratch": True, "steps": 4, "batch_size": 4, "scales": [1, 2], "seed": 3, "deterministic": True,
-                         "log_every": 1, "validate_every": 2, "sample_every": 2, "checkpoint_every": 2,
-                         "keep_checkpoints": 10, **training}
+    table["training"] = {
+        "from_scratch": True,
+        "steps": 4,
+        "batch_size": 4,
+        "scales": [1, 2],
+        "seed": 3,
+        "deterministic": True,
+        "log_every": 1,
+        "validate_every": 2,
+        "sample_every": 2,
+        "checkpoint_every": 2,
+        "keep_checkpoints": 10,
+        **training,
+    }
     path = tmp_path / "tiny.toml"
     path.write_text(tomli_w.dumps(table))
     return path

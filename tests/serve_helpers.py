@@ -21,8 +21,13 @@ def start_server(*extra: str, timeout: float = 180.0) -> tuple[subprocess.Popen,
     """``mgsr serve`` on a free port, returned once it answers HTTP: (process, URL)."""
     port = free_port()
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "mgsr", "serve", "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mgsr", "serve", "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

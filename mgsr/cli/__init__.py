@@ -14,8 +14,10 @@ from mgsr.version import __version__
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mgsr", description="Perception-distortion controllable super-resolution "
-                                     "(G-MGBP): upscale, evaluate, train.")
+    parser = argparse.ArgumentParser(
+        prog="mgsr",
+        description="Perception-distortion controllable super-resolution (G-MGBP): upscale, evaluate, train.",
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 

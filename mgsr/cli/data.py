@@ -11,17 +11,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="prepare training data")
     dsub = p.add_subparsers(dest="data_command", required=True)
     prep = dsub.add_parser(
-        "prepare", help="decode and resize training images once into a store (for --data / data.train)",
+        "prepare",
+        help="decode and resize training images once into a store (for --data / data.train)",
         description="Decode every image of the SRC folders once (in parallel), resize it as a recipe's "
-                    "data.target_megapixels asks (MATLAB bicubic, as training does), and write a store folder "
-                    "the training stream reads without decoding. Re-running updates only new or changed files.")
+        "data.target_megapixels asks (MATLAB bicubic, as training does), and write a store folder "
+        "the training stream reads without decoding. Re-running updates only new or changed files.",
+    )
     prep.add_argument("sources", nargs="+", metavar="SRC", help="image folders (searched recursively)")
     prep.add_argument("-o", "--output", required=True, metavar="DIR", help="the store folder (new, empty or a store)")
-    prep.add_argument("--target-megapixels", type=float, default=None, metavar="MP",
-                      help="resize each image to this many megapixels (the paper's recipes: 0.29); default: keep "
-                           "sizes. Must equal the recipe's data.target_megapixels")
-    prep.add_argument("--workers", type=int, default=None, metavar="N",
-                      help="decoding processes (default: all cores; 0: in this process)")
+    prep.add_argument(
+        "--target-megapixels",
+        type=float,
+        default=None,
+        metavar="MP",
+        help="resize each image to this many megapixels (the paper's recipes: 0.29); default: keep "
+        "sizes. Must equal the recipe's data.target_megapixels",
+    )
+    prep.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decoding processes (default: all cores; 0: in this process)",
+    )
     prep.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     prep.set_defaults(func=_prepare)
 
@@ -34,10 +46,17 @@ def _prepare(args: argparse.Namespace) -> int:
         raise MgsrError(f"--target-megapixels must be positive, got {args.target_megapixels}")
     if args.workers is not None and args.workers < 0:
         raise MgsrError(f"--workers must be 0 or more, got {args.workers}")
-    report = prepare(args.sources, args.output, target_megapixels=args.target_megapixels, workers=args.workers,
-                     progress=not args.quiet)
+    report = prepare(
+        args.sources,
+        args.output,
+        target_megapixels=args.target_megapixels,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
     for source, reason in report.skipped:
         print(f"mgsr: skipped {source}: {reason}", file=sys.stderr)
-    print(f"{args.output}: {len(report.store.images)} images ({report.decoded} decoded now, {report.reused} kept), "
-          f"{len(report.skipped)} skipped; train with --data {args.output}")
+    print(
+        f"{args.output}: {len(report.store.images)} images ({report.decoded} decoded now, {report.reused} kept), "
+        f"{len(report.skipped)} skipped; train with --data {args.output}"
+    )
     return 0

@@ -109,15 +109,27 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     evaluator, _ = _model_evaluator(args)
     lrs = [im.lr for im in evaluator.images]
     start = time.perf_counter()
-    curves = measure_curves(evaluator.evaluate, candidate_shapes(levels_for(args.scale), lrs), lrs,
-                            progress=None if args.quiet else _progress)
+    curves = measure_curves(
+        evaluator.evaluate,
+        candidate_shapes(levels_for(args.scale), lrs),
+        lrs,
+        progress=None if args.quiet else _progress,
+    )
     result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, time.perf_counter() - start)
-    result.save(args.output, model=args.model, protocol=evaluator.protocol, hr=str(args.hr), scale=args.scale,
-                mgsr_version=_version())
+    result.save(
+        args.output,
+        model=args.model,
+        protocol=evaluator.protocol,
+        hr=str(args.hr),
+        scale=args.scale,
+        mgsr_version=_version(),
+    )
     rmse, niqe = result.measured or result.predicted
-    print(f"{args.model}: adaptive map '{result.name}' (W per level {', '.join(f'{w:.4g}' for w in result.rule.levels)}"
-          f" at map value 1) gives RMSE {rmse:.4f} <= {args.max_rmse:g}, NIQE {niqe:.4f} on "
-          f"{len(evaluator.images)} images ({args.protocol}), fitted in {result.seconds:.0f} s; wrote {args.output}")
+    print(
+        f"{args.model}: adaptive map '{result.name}' (W per level {', '.join(f'{w:.4g}' for w in result.rule.levels)}"
+        f" at map value 1) gives RMSE {rmse:.4f} <= {args.max_rmse:g}, NIQE {niqe:.4f} on "
+        f"{len(evaluator.images)} images ({args.protocol}), fitted in {result.seconds:.0f} s; wrote {args.output}"
+    )
     return 0
 
 
@@ -150,8 +162,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         points = _detail_points(args, evaluator)
     else:
         noise = args.noise or DEFAULT_SWEEP
-        evaluate, noises = _adaptive_sweep(noise, evaluator, context) if noise.lower().endswith(".json") \
+        evaluate, noises = (
+            _adaptive_sweep(noise, evaluator, context)
+            if noise.lower().endswith(".json")
             else (evaluator.evaluate, parse_noise_values(noise))
+        )
         points = sweep(evaluate, noises, progress=None if args.quiet else _progress)
     prefix = Path(args.output)
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
@@ -161,8 +176,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     metrics = points[0].evaluation.metrics
     print(("" if args.detail is None else f"{'detail':>8}") + f"{'W':>10}" + "".join(f"{m:>11}" for m in metrics))
     for p in points:
-        print(("" if p.detail is None else f"{p.detail:>8.4g}") + f"{p.noise:>10.4g}"
-              + "".join(f"{p.evaluation.aggregate[m]:>11.4f}" for m in metrics))
+        print(
+            ("" if p.detail is None else f"{p.detail:>8.4g}")
+            + f"{p.noise:>10.4g}"
+            + "".join(f"{p.evaluation.aggregate[m]:>11.4f}" for m in metrics)
+        )
     for note in points[0].evaluation.notes:
         print(f"note: {note}")
     print(f"wrote {csv_path} and {png_path}")
@@ -215,24 +233,47 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         return evaluation.aggregate["rmse"]
 
     result = calibrate(rmse_at, args.max_rmse, low, high, args.tolerance)
-    result.save(args.output, model=args.model, protocol=protocol, hr=str(args.hr), scale=args.scale,
-                tolerance=args.tolerance, mgsr_version=_version())
+    result.save(
+        args.output,
+        model=args.model,
+        protocol=protocol,
+        hr=str(args.hr),
+        scale=args.scale,
+        tolerance=args.tolerance,
+        mgsr_version=_version(),
+    )
     for warning in result.warnings:
         print(f"mgsr: warning: {warning}", file=sys.stderr)
-    print(f"{args.model}: W = {result.noise:.6g} gives RMSE {result.rmse:.4f} <= {args.max_rmse:g} "
-          f"on {len(evaluator.images)} images ({args.protocol}); wrote {args.output}")
+    print(
+        f"{args.model}: W = {result.noise:.6g} gives RMSE {result.rmse:.4f} <= {args.max_rmse:g} "
+        f"on {len(evaluator.images)} images ({args.protocol}); wrote {args.output}"
+    )
     return 0
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", default=DEFAULT_PROTOCOL, choices=sorted(PROTOCOLS),
-                   help="evaluation conventions, recorded in the results (default: %(default)s)")
-    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8),
-                   help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)")
+    p.add_argument(
+        "--protocol",
+        default=DEFAULT_PROTOCOL,
+        choices=sorted(PROTOCOLS),
+        help="evaluation conventions, recorded in the results (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=4,
+        choices=(2, 4, 8),
+        help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)",
+    )
     add_device(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no device line and no progress lines on stderr")
-    p.add_argument("--metric", action="append", default=[], metavar="NAME",
-                   help="also report this metric beyond the protocol's, e.g. cx (repeatable; recorded in results)")
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also report this metric beyond the protocol's, e.g. cx (repeatable; recorded in results)",
+    )
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
@@ -243,28 +284,37 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``eval``, ``sweep`` and ``calibrate`` to the ``mgsr`` command line."""
     p = subparsers.add_parser(
-        "eval", help="score outputs (--sr) or a model (--model) under an evaluation protocol",
+        "eval",
+        help="score outputs (--sr) or a model (--model) under an evaluation protocol",
         description="Score existing outputs (--sr DIR [--hr DIR]; no-reference metrics only without --hr) or "
         "a model (--model M --hr DIR): LR inputs made by MATLAB bicubic downscaling, upscaled, quantised, scored.",
     )
     p.add_argument("--sr", default=None, help="folder of outputs to score (names match --hr, _x4 suffix allowed)")
     p.add_argument("--hr", default=None, help="folder of high-resolution reference images")
     p.add_argument("--model", default=None, help="upscale with this model (or 'bicubic' for the baseline)")
-    p.add_argument("--noise", default=None,
-                   help="noise amplitude W for --model, or a calibration .json (global or --adaptive) "
-                        "(default: the model's W)")
+    p.add_argument(
+        "--noise",
+        default=None,
+        help="noise amplitude W for --model, or a calibration .json (global or --adaptive) (default: the model's W)",
+    )
     p.add_argument("--json", default=None, help="also write per-image and set scores to this JSON file")
     _add_common(p)
     p.set_defaults(func=_cmd_eval)
 
     p = subparsers.add_parser("sweep", help="the perception-distortion path of W: CSV and PNG of RMSE vs NIQE")
     _add_model(p)
-    p.add_argument("--noise", default=None,
-                   help=f"START:STOP:COUNT, a list A,B,C, or a calibration .json (an adaptive map swept at 0-4x "
-                        f"its fitted W) (default: {DEFAULT_SWEEP})")
-    p.add_argument("--detail", default=None,
-                   help="instead of --noise, sweep the detail t in [0, 1] (e.g. 0:1:11): each t is mapped "
-                        "to its W through the model's curve; the CSV has both")
+    p.add_argument(
+        "--noise",
+        default=None,
+        help=f"START:STOP:COUNT, a list A,B,C, or a calibration .json (an adaptive map swept at 0-4x "
+        f"its fitted W) (default: {DEFAULT_SWEEP})",
+    )
+    p.add_argument(
+        "--detail",
+        default=None,
+        help="instead of --noise, sweep the detail t in [0, 1] (e.g. 0:1:11): each t is mapped "
+        "to its W through the model's curve; the CSV has both",
+    )
     p.add_argument("-o", "--output", default="sweep", help="writes OUTPUT.csv and OUTPUT.png (default: %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_sweep)
@@ -274,11 +324,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-rmse", type=float, default=None, help="RMSE budget, e.g. 11.5 (PIRM-SR region 1)")
     p.add_argument("--range", default="0:1", help="bracket LOW:HIGH of W to search (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=1e-3, help="width of the final bracket (default: %(default)s)")
-    p.add_argument("--adaptive", action="store_true",
-                   help="fit an adaptive W map (W per pixel from the input's local statistics) instead of one W: "
-                        "the map shape and amplitude with the lowest set NIQE within --max-rmse")
-    p.add_argument("-o", "--output", default=None,
-                   help="calibration record (default: calib.json; curve.json with --curve)")
+    p.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="fit an adaptive W map (W per pixel from the input's local statistics) instead of one W: "
+        "the map shape and amplitude with the lowest set NIQE within --max-rmse",
+    )
+    p.add_argument(
+        "-o", "--output", default=None, help="calibration record (default: calib.json; curve.json with --curve)"
+    )
     add_curve_arguments(p)
     _add_common(p)
     p.set_defaults(func=_cmd_calibrate)

@@ -9,22 +9,32 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a model as an ONNX graph (dynamic height/width, explicit noise and W)",
-                       description="Write MODEL at --scale as an ONNX graph. Inputs: image (N,3,H,W) in [0,1], "
-                                   "noise_j per 2x level at the padded resolution ((H+2s)*2^j, (W+2s)*2^j), "
-                                   "w (one W per level; zeros give the W = 0 result). Reflect padding and "
-                                   "cropping are inside the graph. With --noise W: one input, image, and one "
-                                   "output, sr (one image in, one image out), W fixed and the noise of --seed "
-                                   "baked into the graph (the same input always gives the same output).")
+    p = sub.add_parser(
+        "export",
+        help="write a model as an ONNX graph (dynamic height/width, explicit noise and W)",
+        description="Write MODEL at --scale as an ONNX graph. Inputs: image (N,3,H,W) in [0,1], "
+        "noise_j per 2x level at the padded resolution ((H+2s)*2^j, (W+2s)*2^j), "
+        "w (one W per level; zeros give the W = 0 result). Reflect padding and "
+        "cropping are inside the graph. With --noise W: one input, image, and one "
+        "output, sr (one image in, one image out), W fixed and the noise of --seed "
+        "baked into the graph (the same input always gives the same output).",
+    )
     p.add_argument("model", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a checkpoint .pt")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
-    p.add_argument("--noise", default=None,
-                   help="W fixed in the graph (e.g. 0.5, one per 2x level as 0.3,1.0, or a calibration .json): "
-                        "the graph has the one input image; default: noise_j and w inputs")
-    p.add_argument("--seed", type=int, default=None,
-                   help="with --noise: whose noise is baked in (mgsr upscale --seed's values for images up to "
-                        "1024/scale - 2*scale pixels a side, 248 at 4x; the grain repeats beyond); default 0")
+    p.add_argument(
+        "--noise",
+        default=None,
+        help="W fixed in the graph (e.g. 0.5, one per 2x level as 0.3,1.0, or a calibration .json): "
+        "the graph has the one input image; default: noise_j and w inputs",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="with --noise: whose noise is baked in (mgsr upscale --seed's values for images up to "
+        "1024/scale - 2*scale pixels a side, 248 at 4x; the grain repeats beyond); default 0",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,13 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     noise = parse_noise(args.noise)
     if isinstance(noise, AdaptiveRule):
-        raise MgsrError(f"--noise {args.noise}: an adaptive calibration sets W per pixel of each image; an exported "
-                        f"graph takes W per level: give --noise W (or W1,W2,... one per 2x level)")
+        raise MgsrError(
+            f"--noise {args.noise}: an adaptive calibration sets W per pixel of each image; an exported "
+            f"graph takes W per level: give --noise W (or W1,W2,... one per 2x level)"
+        )
     if noise is None and args.seed is not None:
         raise MgsrError("--seed chooses the noise baked in with --noise W; give --noise too (or leave out --seed)")
     generator = load_generator(args.model)
-    path = export_onnx(generator, args.output, scale=args.scale, noise=noise,
-                       seed=0 if args.seed is None else args.seed)
+    path = export_onnx(
+        generator, args.output, scale=args.scale, noise=noise, seed=0 if args.seed is None else args.seed
+    )
     inputs = ", ".join(input_names(args.scale)) if noise is None else f"image; W = {args.noise} fixed"
     print(f"wrote {path} (inputs: {inputs}; output: sr)")
     return 0

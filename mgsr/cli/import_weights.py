@@ -11,8 +11,12 @@ def run(args: argparse.Namespace) -> int:
     from mgsr.model.weights import ModelCard, save_state_dict
 
     spec, state = import_official(args.source, mu=args.mu, default_noise=args.noise)
-    card = ModelCard(name=args.name or Path(args.output).stem, default_noise=args.noise,
-                     source=f"imported from {Path(args.source).name}", license=args.license)
+    card = ModelCard(
+        name=args.name or Path(args.output).stem,
+        default_noise=args.noise,
+        source=f"imported from {Path(args.source).name}",
+        license=args.license,
+    )
     save_state_dict(args.output, state, spec, card)
     print(f"wrote {args.output} ({sum(t.numel() for t in state.values()):,} parameters)")
     return 0

@@ -14,9 +14,12 @@ if TYPE_CHECKING:
 
 def add_device(p: argparse.ArgumentParser) -> None:
     """``--device``, default ``auto``: every command that runs a network picks the card itself when there is one."""
-    p.add_argument("--device", default=AUTO,
-                   help="auto (default: CUDA if available, cuda:LOCAL_RANK under torchrun, else Apple MPS, else "
-                        "CPU), cpu, cuda, cuda:1, mps; the choice is printed once on stderr unless -q")
+    p.add_argument(
+        "--device",
+        default=AUTO,
+        help="auto (default: CUDA if available, cuda:LOCAL_RANK under torchrun, else Apple MPS, else "
+        "CPU), cpu, cuda, cuda:1, mps; the choice is printed once on stderr unless -q",
+    )
 
 
 def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:

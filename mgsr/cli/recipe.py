@@ -24,8 +24,11 @@ def list_bundled(args: argparse.Namespace) -> int:
     width = max((len(name) for name in recipes), default=0)
     for name, path in recipes.items():
         print(f"{name:<{width}}  {summary(path)}")
-    print(f"# {len(recipes)} bundled recipes in {bundled_folder()}: use a name with mgsr train / mgsr recipe show, "
-          f"or base = \"NAME\" in your own recipe", file=sys.stderr)
+    print(
+        f"# {len(recipes)} bundled recipes in {bundled_folder()}: use a name with mgsr train / mgsr recipe show, "
+        f'or base = "NAME" in your own recipe',
+        file=sys.stderr,
+    )
     return 0
 
 

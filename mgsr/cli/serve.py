@@ -21,22 +21,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     from mgsr.serve.handling import DEFAULT_PREVIEW_SIDE
     from mgsr.serve.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
-    p = sub.add_parser("serve", help="a web page to upscale with W painted per region (needs mgsr[web])",
-                       description="Start a local web app: upload an image, move W, paint regions, compare "
-                                   "with bicubic, download the result and the equivalent mgsr upscale command.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the "
-                        "network, without any login)")
+    p = sub.add_parser(
+        "serve",
+        help="a web page to upscale with W painted per region (needs mgsr[web])",
+        description="Start a local web app: upload an image, move W, paint regions, compare "
+        "with bicubic, download the result and the equivalent mgsr upscale command.",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the "
+        "network, without any login)",
+    )
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--model", action="append", default=[], metavar="NAME|PATH",
-                   help="offer this model too: a bundled name, a .safetensors file, a run folder or a checkpoint "
-                        "(repeatable); pirm-r1, pirm-r2 and pirm-r3 are always offered")
-    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
-                   help="largest accepted upload in MB (default %(default)g)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help="largest accepted image in pixels, checked before decoding (default %(default)d)")
-    p.add_argument("--preview-size", type=int, default=DEFAULT_PREVIEW_SIDE,
-                   help="side of the preview in output pixels (default %(default)d)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME|PATH",
+        help="offer this model too: a bundled name, a .safetensors file, a run folder or a checkpoint "
+        "(repeatable); pirm-r1, pirm-r2 and pirm-r3 are always offered",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_BYTES / 2**20,
+        help="largest accepted upload in MB (default %(default)g)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="largest accepted image in pixels, checked before decoding (default %(default)d)",
+    )
+    p.add_argument(
+        "--preview-size",
+        type=int,
+        default=DEFAULT_PREVIEW_SIDE,
+        help="side of the preview in output pixels (default %(default)d)",
+    )
     add_device(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the address to open")
     p.set_defaults(func=run)
@@ -68,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         from mgsr.serve.app import launch, make_server
     except ImportError as exc:
-        raise MgsrError(f'mgsr serve cannot import its web dependencies ({exc}); reinstall them with: '
-                        f'pip install "mgsr[web]"') from None
+        raise MgsrError(
+            f'mgsr serve cannot import its web dependencies ({exc}); reinstall them with: pip install "mgsr[web]"'
+        ) from None
     from mgsr.devices import announce_device
     from mgsr.serve.uploads import Limits
 
     if not is_local(args.host):
-        warnings.warn(f"listening on {args.host}: anyone who can reach this machine can use the app and its "
-                      f"CPU/GPU time (there is no login); use --host 127.0.0.1 to keep it local", stacklevel=1)
+        warnings.warn(
+            f"listening on {args.host}: anyone who can reach this machine can use the app and its "
+            f"CPU/GPU time (there is no login); use --host 127.0.0.1 to keep it local",
+            stacklevel=1,
+        )
 
     work = Path(tempfile.mkdtemp(prefix="mgsr-serve-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)
@@ -83,8 +110,11 @@ def run(args: argparse.Namespace) -> int:
     server = make_server(args.model, args.device, limits, work, args.preview_size)
     if not args.quiet:
         announce_device(args.device, server.catalog.device)
-        print(f"mgsr serve: models {', '.join(server.catalog.labels)}; uploads up to {args.max_upload_mb:g} MB "
-              f"and {args.max_pixels / 1e6:g} Mpx", file=sys.stderr)
+        print(
+            f"mgsr serve: models {', '.join(server.catalog.labels)}; uploads up to {args.max_upload_mb:g} MB "
+            f"and {args.max_pixels / 1e6:g} Mpx",
+            file=sys.stderr,
+        )
     try:
         demo, url = launch(server, args.host, args.port, block=False)
     except OSError as exc:

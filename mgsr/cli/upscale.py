@@ -24,45 +24,93 @@ _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("upscale", help="super-resolve images with a bundled or trained model",
-                       description="Super-resolve images. W = 0 gives the lowest distortion, W = 1 the most detail.")
+    p = sub.add_parser(
+        "upscale",
+        help="super-resolve images with a bundled or trained model",
+        description="Super-resolve images. W = 0 gives the lowest distortion, W = 1 the most detail.",
+    )
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
-    p.add_argument("--model", default="pirm-r3",
-                   help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt")
-    p.add_argument("--scale", type=int, default=None, choices=(2, 4, 8),
-                   help="the network's factor (default 4); for any other size use --outscale, --width, --height")
-    p.add_argument("--outscale", type=float, default=None, metavar="F",
-                   help="any factor in (1, 8], e.g. 3 or 2.5: the next larger of 2x/4x/8x, then an antialiased "
-                        "bicubic downscale to the exact size (outputs photo_x3.png, photo_x2.5.png)")
-    p.add_argument("--width", type=int, default=None, metavar="W",
-                   help="output width in pixels; the height follows the aspect ratio (outputs photo_1920w.png)")
-    p.add_argument("--height", type=int, default=None, metavar="H",
-                   help="output height in pixels; with --width too, it must keep the aspect (no stretching)")
-    p.add_argument("--noise", default=None,
-                   help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "
-                        "`mgsr calibrate`; default: the model's recorded W")
-    p.add_argument("--detail", type=float, default=None, metavar="T",
-                   help="instead of --noise: T in [0, 1], how far along the model's measured perception-"
-                        "distortion curve to go (0: W = 0, 1: the model's recorded W); prints the W it means")
-    p.add_argument("--noise-map", default=None,
-                   help="grayscale image whose values (black 0 .. white 1) multiply W per region")
+    p.add_argument(
+        "--model",
+        default="pirm-r3",
+        help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt",
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        choices=(2, 4, 8),
+        help="the network's factor (default 4); for any other size use --outscale, --width, --height",
+    )
+    p.add_argument(
+        "--outscale",
+        type=float,
+        default=None,
+        metavar="F",
+        help="any factor in (1, 8], e.g. 3 or 2.5: the next larger of 2x/4x/8x, then an antialiased "
+        "bicubic downscale to the exact size (outputs photo_x3.png, photo_x2.5.png)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        metavar="W",
+        help="output width in pixels; the height follows the aspect ratio (outputs photo_1920w.png)",
+    )
+    p.add_argument(
+        "--height",
+        type=int,
+        default=None,
+        metavar="H",
+        help="output height in pixels; with --width too, it must keep the aspect (no stretching)",
+    )
+    p.add_argument(
+        "--noise",
+        default=None,
+        help="W (e.g. 0.5), one W per 2x level (e.g. 0.3,1.0), or a calibration .json from "
+        "`mgsr calibrate`; default: the model's recorded W",
+    )
+    p.add_argument(
+        "--detail",
+        type=float,
+        default=None,
+        metavar="T",
+        help="instead of --noise: T in [0, 1], how far along the model's measured perception-"
+        "distortion curve to go (0: W = 0, 1: the model's recorded W); prints the W it means",
+    )
+    p.add_argument(
+        "--noise-map", default=None, help="grayscale image whose values (black 0 .. white 1) multiply W per region"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (same seed, same output)")
-    p.add_argument("--tile", default="auto",
-                   help="input tile side in pixels (bounded memory; results are unchanged), 0 = whole image, "
-                        "default auto")
+    p.add_argument(
+        "--tile",
+        default="auto",
+        help="input tile side in pixels (bounded memory; results are unchanged), 0 = whole image, default auto",
+    )
     p.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: the input's)")
     p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
     add_device(p)
-    p.add_argument("--backend", choices=("auto", "torch", "openvino"), default="auto",
-                   help="openvino: CPU only, pip install \"mgsr[openvino]\" (faster than torch on CPU: "
-                        "benchmarks/upscale_bench.py; same output to 1e-5; converted once per model and scale, "
-                        "cached); auto: openvino when installed, on CPU")
-    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
-                   help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
-                        "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="redo outputs that exist already (default: skip them, so an interrupted job continues)")
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "openvino"),
+        default="auto",
+        help='openvino: CPU only, pip install "mgsr[openvino]" (faster than torch on CPU: '
+        "benchmarks/upscale_bench.py; same output to 1e-5; converted once per model and scale, "
+        "cached); auto: openvino when installed, on CPU",
+    )
+    p.add_argument(
+        "--precision",
+        choices=tuple(PRECISIONS),
+        default="fp32",
+        help="network in fp32 (default), bf16 or fp16 (for GPUs: on CPUs without bf16/fp16 "
+        "instructions they run, ~6x slower; at W = 1 fp16 is ~2-4 grey levels off fp32, bf16 ~20)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo outputs that exist already (default: skip them, so an interrupted job continues)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
     add_video_options(p)
     p.set_defaults(func=run)
@@ -155,8 +203,12 @@ def run(args: argparse.Namespace) -> int:
     if single_file and len(inputs) > 1:
         raise MgsrError(f"{len(inputs)} inputs need an output folder, but {out} is a file name")
     same = {"jpg": "jpeg", "tif": "tiff"}
-    if single_file and args.format and same.get(out.suffix.lower().lstrip("."), out.suffix.lower().lstrip(".")) \
-            != same.get(args.format, args.format):
+    if (
+        single_file
+        and args.format
+        and same.get(out.suffix.lower().lstrip("."), out.suffix.lower().lstrip("."))
+        != same.get(args.format, args.format)
+    ):
         raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
     tasks = plan(inputs, lambda source: _target(source, out, single_file, request.tag, args.format))
     refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
@@ -201,8 +253,15 @@ def _total(counts: dict[str, int], ctx: Context, device: str) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in values.tolist()), strict=True))
 
 
-def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[float] | AdaptiveRule | None,
-               tile: int | str | None, ctx: Context, device: str, request: SizeRequest) -> int:
+def _run_tasks(
+    args: argparse.Namespace,
+    tasks: list[Task],
+    noise: float | list[float] | AdaptiveRule | None,
+    tile: int | str | None,
+    ctx: Context,
+    device: str,
+    request: SizeRequest,
+) -> int:
     from tqdm import tqdm
 
     from mgsr.inference.adaptive import AdaptiveRule
@@ -215,8 +274,9 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     noise_map = None
     if args.noise_map:
         if isinstance(noise, AdaptiveRule):
-            raise MgsrError(f"--noise {args.noise} makes its own W map: drop --noise-map {args.noise_map}, or give "
-                            "--noise a number")
+            raise MgsrError(
+                f"--noise {args.noise} makes its own W map: drop --noise-map {args.noise_map}, or give --noise a number"
+            )
         noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, device)
     if args.detail is not None:
@@ -226,8 +286,10 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
     if request.fixed_level is not None:  # once, before any image, not once per image
         levels = levels_for(request.fixed_level)
         if isinstance(noise, AdaptiveRule) and len(noise.levels) != levels:
-            raise MgsrError(f"--noise {args.noise}: fitted for {len(noise.levels)} 2x levels, {request.fixed_level}x "
-                            f"has {levels}; use the scale it was fitted at or calibrate at this one")
+            raise MgsrError(
+                f"--noise {args.noise}: fitted for {len(noise.levels)} 2x levels, {request.fixed_level}x "
+                f"has {levels}; use the scale it was fitted at or calibrate at this one"
+            )
         check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels)
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
@@ -248,10 +310,20 @@ def _run_tasks(args: argparse.Namespace, tasks: list[Task], noise: float | list[
             picture = read_picture(source)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = upscale_picture_to(model, picture, request, where=str(source), noise=noise,
-                                         noise_map=noise_map, seed=args.seed, tile=tile, device=device, backend=backend,
-                                         precision=args.precision,
-                                         on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"))
+                result = upscale_picture_to(
+                    model,
+                    picture,
+                    request,
+                    where=str(source),
+                    noise=noise,
+                    noise_map=noise_map,
+                    seed=args.seed,
+                    tile=tile,
+                    device=device,
+                    backend=backend,
+                    precision=args.precision,
+                    on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"),
+                )
                 try:
                     write_picture(target, result, quality=args.quality)
                 except ImageError as exc:

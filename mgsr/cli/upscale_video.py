@@ -22,13 +22,20 @@ if TYPE_CHECKING:
 
 def add_video_options(p: argparse.ArgumentParser) -> None:
     """The options only video inputs use (grouped under their own heading in ``--help``)."""
-    group = p.add_argument_group("video (inputs .mp4 .m4v .mov .mkv .webm .avi; pip install \"mgsr[video]\")")
-    group.add_argument("--seed-per-frame", action="store_true",
-                       help="seed frame i with --seed + i: grain that changes every frame (default: the same seed "
-                            "for every frame, so W > 0 grain does not flicker on a static shot)")
-    group.add_argument("--crf", type=int, default=DEFAULT_CRF,
-                       help=f"video quality, H.264 (VP9 for .webm) constant rate factor: 0 lossless .. 51, "
-                            f"default {DEFAULT_CRF} (near-lossless; +6 about halves the file)")
+    group = p.add_argument_group('video (inputs .mp4 .m4v .mov .mkv .webm .avi; pip install "mgsr[video]")')
+    group.add_argument(
+        "--seed-per-frame",
+        action="store_true",
+        help="seed frame i with --seed + i: grain that changes every frame (default: the same seed "
+        "for every frame, so W > 0 grain does not flicker on a static shot)",
+    )
+    group.add_argument(
+        "--crf",
+        type=int,
+        default=DEFAULT_CRF,
+        help=f"video quality, H.264 (VP9 for .webm) constant rate factor: 0 lossless .. 51, "
+        f"default {DEFAULT_CRF} (near-lossless; +6 about halves the file)",
+    )
 
 
 def _progress_hooks(bar: Any) -> tuple[Callable[[int | None], None], Callable[[int], None], Callable[[str], None]]:
@@ -50,8 +57,12 @@ def _target(source: Path, out: Path, single_file: bool, scale: int) -> Path:
     return out if single_file else out / f"{source.stem}_x{scale}{source.suffix.lower()}"
 
 
-def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list[float] | AdaptiveRule | None,
-               tile: int | str | None) -> int:
+def run_videos(
+    args: argparse.Namespace,
+    inputs: list[Path],
+    noise: float | list[float] | AdaptiveRule | None,
+    tile: int | str | None,
+) -> int:
     """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
     from tqdm import tqdm
 
@@ -67,11 +78,15 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
     require_av()  # before the model loads: the one thing a fresh install lacks
     others = [p for p in inputs if not is_video(p)]
     if others:
-        raise MgsrError(f"{others[0]} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))}): upscale videos and "
-                        f"images in separate commands")
+        raise MgsrError(
+            f"{others[0]} is not a video ({', '.join(sorted(VIDEO_SUFFIXES))}): upscale videos and "
+            f"images in separate commands"
+        )
     if (args.outscale, args.width, args.height) != (None, None, None):
-        raise MgsrError("videos are upscaled by a network level: use --scale 2, 4 or 8 (--outscale, --width and "
-                        "--height apply to pictures)")
+        raise MgsrError(
+            "videos are upscaled by a network level: use --scale 2, 4 or 8 (--outscale, --width and "
+            "--height apply to pictures)"
+        )
     args.scale = args.scale or 4  # the default level of pictures too
     out = Path(args.output)
     single_file = is_video(out)
@@ -109,11 +124,24 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
         try:
             if task.clash is not None:
                 raise ImageError(f"{task.source}: its output {task.target} is also the output of {task.clash}")
-            frames = upscale_video(model, task.source, task.target, scale=args.scale, seed=args.seed,
-                                   seed_per_frame=args.seed_per_frame, crf=args.crf, noise=noise,
-                                   noise_map=noise_map, tile=tile, device=device, backend=backend,
-                                   precision=args.precision,
-                                   on_start=on_start, on_frame=on_frame, on_note=on_note)
+            frames = upscale_video(
+                model,
+                task.source,
+                task.target,
+                scale=args.scale,
+                seed=args.seed,
+                seed_per_frame=args.seed_per_frame,
+                crf=args.crf,
+                noise=noise,
+                noise_map=noise_map,
+                tile=tile,
+                device=device,
+                backend=backend,
+                precision=args.precision,
+                on_start=on_start,
+                on_frame=on_frame,
+                on_note=on_note,
+            )
             bar.close()
             written += 1
             if args.quiet or not sys.stderr.isatty():
@@ -125,6 +153,8 @@ def run_videos(args: argparse.Namespace, inputs: list[Path], noise: float | list
             print(f"mgsr: error: {exc}", file=sys.stderr)
     from mgsr.io.jobs import describe
 
-    print(f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
-          file=sys.stderr)
+    print(
+        f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
+        file=sys.stderr,
+    )
     return ImageError.exit_code if failed else 0

@@ -56,8 +56,18 @@ def candidate_shapes(levels: int, lr_images: Sequence[np.ndarray]) -> list[tuple
         ("flat-absolute", AdaptiveRule(unit, centre=median, softness=0.15, floor=0.2, smooth=2.0)),
         ("flat-relative", AdaptiveRule(unit, centre=0.5, softness=0.15, floor=0.2, smooth=2.0, relative=True)),
         ("busy-relative", AdaptiveRule(unit, centre=0.5, softness=-0.15, floor=0.2, smooth=2.0, relative=True)),
-        ("last-level-flat", AdaptiveRule((0.25,) * (levels - 1) + (1.0,), centre=0.5, softness=0.15, floor=0.2,
-                                         smooth=2.0, gradient=1.0, relative=True)),
+        (
+            "last-level-flat",
+            AdaptiveRule(
+                (0.25,) * (levels - 1) + (1.0,),
+                centre=0.5,
+                softness=0.15,
+                floor=0.2,
+                smooth=2.0,
+                gradient=1.0,
+                relative=True,
+            ),
+        ),
     ]
 
 
@@ -109,22 +119,43 @@ class AdaptiveFit:
     def save(self, path: str | os.PathLike[str], **context: Any) -> None:
         """Write the calibration file (JSON, atomically): the rule, the budget, what was searched."""
         scores = self.measured or self.predicted
-        record = {**context, "kind": ADAPTIVE_KIND, "format_version": ADAPTIVE_FORMAT,
-                  "rule": self.rule.to_dict(), "shape": self.name, "max_rmse": self.max_rmse,
-                  "rmse": scores[0], "niqe": scores[1], "checked": self.measured is not None,
-                  "fit_seconds": self.seconds,
-                  "searched": [{"shape": c.name, "rule": c.shape.to_dict(), "factors": list(c.factors),
-                                "rmse": list(c.rmse), "niqe": list(c.niqe)} for c in self.curves]}
+        record = {
+            **context,
+            "kind": ADAPTIVE_KIND,
+            "format_version": ADAPTIVE_FORMAT,
+            "rule": self.rule.to_dict(),
+            "shape": self.name,
+            "max_rmse": self.max_rmse,
+            "rmse": scores[0],
+            "niqe": scores[1],
+            "checked": self.measured is not None,
+            "fit_seconds": self.seconds,
+            "searched": [
+                {
+                    "shape": c.name,
+                    "rule": c.shape.to_dict(),
+                    "factors": list(c.factors),
+                    "rmse": list(c.rmse),
+                    "niqe": list(c.niqe),
+                }
+                for c in self.curves
+            ],
+        }
         write_json(path, record)
 
 
 Evaluate = Callable[[Any], Evaluation]
 
 
-def measure_curves(evaluate: Evaluate, shapes: Sequence[tuple[str, AdaptiveRule]], lr_images: Sequence[np.ndarray],
-                   base: Sequence[float] = BASE_AMPLITUDES,
-                   progress: Callable[[str], None] | None = None) -> list[Curve]:
+def measure_curves(
+    evaluate: Evaluate,
+    shapes: Sequence[tuple[str, AdaptiveRule]],
+    lr_images: Sequence[np.ndarray],
+    base: Sequence[float] = BASE_AMPLITUDES,
+    progress: Callable[[str], None] | None = None,
+) -> list[Curve]:
     """Every shape's curve: the W = 0 pass once, then ``len(base)`` passes per shape."""
+
     def scores(noise: Any, label: str) -> tuple[float, float]:
         agg = evaluate(noise).aggregate
         if "niqe" not in agg:
@@ -139,8 +170,9 @@ def measure_curves(evaluate: Evaluate, shapes: Sequence[tuple[str, AdaptiveRule]
         mean = mean_map(shape, lr_images) * float(np.mean(shape.levels))
         factors = [w / max(mean, 1e-6) for w in base]
         points = [scores(shape.scaled(f), f"{name} x{f:.4g}") for f in factors]
-        curves.append(Curve(name, shape, (0.0, *factors), (zero[0], *(p[0] for p in points)),
-                            (zero[1], *(p[1] for p in points))))
+        curves.append(
+            Curve(name, shape, (0.0, *factors), (zero[0], *(p[0] for p in points)), (zero[1], *(p[1] for p in points)))
+        )
     return curves
 
 
@@ -148,13 +180,15 @@ def choose(curves: Sequence[Curve], max_rmse: float) -> tuple[Curve, tuple[float
     """The curve with the lowest interpolated NIQE at ``max_rmse`` and its (factor, RMSE, NIQE) there."""
     found = [(c, p) for c in curves if (p := c.at_budget(max_rmse)) is not None]
     if not found:
-        raise EvaluationError(f"the budget cannot be met: RMSE at W = 0 is {curves[0].rmse[0]:.4f}, above "
-                              f"--max-rmse {max_rmse:g}")
+        raise EvaluationError(
+            f"the budget cannot be met: RMSE at W = 0 is {curves[0].rmse[0]:.4f}, above --max-rmse {max_rmse:g}"
+        )
     return min(found, key=lambda cp: cp[1][2])
 
 
-def fit_for_budget(evaluate: Evaluate, curves: Sequence[Curve], max_rmse: float, seconds: float,
-                   verify: bool = True) -> AdaptiveFit:
+def fit_for_budget(
+    evaluate: Evaluate, curves: Sequence[Curve], max_rmse: float, seconds: float, verify: bool = True
+) -> AdaptiveFit:
     """The fitted rule for one budget; with ``verify`` one exact pass, falling back below the budget if over."""
     curve, (factor, rmse, niqe) = choose(curves, max_rmse)
     rule = curve.shape.scaled(factor)

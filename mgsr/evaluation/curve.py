@@ -36,8 +36,15 @@ def _split_point(a: float, b: float) -> float:
     return math.sqrt(a * b) if a > 0 else b / 2
 
 
-def measure_curve(evaluate: Callable[[float], Evaluation], top: float, *, count: int = 10, max_points: int = 24,
-                  step: float = 0.08, progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
+def measure_curve(
+    evaluate: Callable[[float], Evaluation],
+    top: float,
+    *,
+    count: int = 10,
+    max_points: int = 24,
+    step: float = 0.08,
+    progress: Callable[[str], None] | None = None,
+) -> list[SweepPoint]:
     """The curve's points from W = 0 to ``top``: the grid of :func:`curve_grid`, refined (see the module doc)."""
     points = sweep(evaluate, curve_grid(top, count), progress)
     missing = [m for m in CURVE_METRICS if m not in points[0].evaluation.metrics]
@@ -51,20 +58,28 @@ def measure_curve(evaluate: Callable[[float], Evaluation], top: float, *, count:
         w = _split_point(points[worst].noise, points[worst + 1].noise)
         points.insert(worst + 1, SweepPoint(w, evaluate(w)))
         if progress:
-            progress(f"[refine {len(points)}/{max_points}] W={w:.6g}: RMSE "
-                     f"{points[worst + 1].evaluation.aggregate['rmse']:.4f}, NIQE "
-                     f"{points[worst + 1].evaluation.aggregate['niqe']:.4f} (split a segment of {share[worst]:.0%})")
+            progress(
+                f"[refine {len(points)}/{max_points}] W={w:.6g}: RMSE "
+                f"{points[worst + 1].evaluation.aggregate['rmse']:.4f}, NIQE "
+                f"{points[worst + 1].evaluation.aggregate['niqe']:.4f} (split a segment of {share[worst]:.0%})"
+            )
     return points
 
 
-def curve_of(points: Sequence[SweepPoint], *, image_set: str, images: Sequence[str], scale: int,
-             command: str) -> PDCurve:
+def curve_of(
+    points: Sequence[SweepPoint], *, image_set: str, images: Sequence[str], scale: int, command: str
+) -> PDCurve:
     """The card's record of measured ``points``."""
-    return PDCurve(noise=tuple(p.noise for p in points),
-                   rmse=tuple(p.evaluation.aggregate["rmse"] for p in points),
-                   niqe=tuple(p.evaluation.aggregate["niqe"] for p in points),
-                   image_set=image_set, images=tuple(images), scale=scale,
-                   protocol=dict(points[0].evaluation.protocol), command=command)
+    return PDCurve(
+        noise=tuple(p.noise for p in points),
+        rmse=tuple(p.evaluation.aggregate["rmse"] for p in points),
+        niqe=tuple(p.evaluation.aggregate["niqe"] for p in points),
+        image_set=image_set,
+        images=tuple(images),
+        scale=scale,
+        protocol=dict(points[0].evaluation.protocol),
+        command=command,
+    )
 
 
 def plot_curves(path: str | os.PathLike[str], cards: Mapping[str, ModelCard], title: str) -> None:
@@ -84,15 +99,21 @@ def plot_curves(path: str | os.PathLike[str], cards: Mapping[str, ModelCard], ti
         curve = card.curve
         if curve is None:
             raise EvaluationError(f"model '{name}' has no curve to plot")
-        line, = ax.plot(curve.niqe, curve.rmse, "-", linewidth=1, alpha=0.5)
+        (line,) = ax.plot(curve.niqe, curve.rmse, "-", linewidth=1, alpha=0.5)
         noise = [noise_for_detail(card, t) for t in ticks]
         niqe = np.interp(noise, curve.noise, curve.niqe)
         rmse = np.interp(noise, curve.noise, curve.rmse)
         ax.plot(niqe, rmse, "o", color=line.get_color(), markersize=4, label=f"{name} (t = 0, 0.1, .., 1)")
         for t, w, x, y in zip(ticks, noise, niqe, rmse, strict=True):
             if t in (0.0, 0.5, 1.0):
-                ax.annotate(f"t={t:g}\nW={w:.3g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                            color=line.get_color())
+                ax.annotate(
+                    f"t={t:g}\nW={w:.3g}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=line.get_color(),
+                )
     ax.set_xlabel("NIQE (lower: more natural)")
     ax.set_ylabel("RMSE on Y (lower: less distortion)")
     ax.grid(True, alpha=0.3)

@@ -58,8 +58,9 @@ class SweepPoint:
     detail: float | None = None
 
 
-def sweep(evaluate: Callable[[float], Evaluation], noises: Sequence[float],
-          progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
+def sweep(
+    evaluate: Callable[[float], Evaluation], noises: Sequence[float], progress: Callable[[str], None] | None = None
+) -> list[SweepPoint]:
     """Score the set at every W of ``noises`` (in increasing order)."""
     points = []
     for i, w in enumerate(sorted(noises)):
@@ -83,8 +84,13 @@ def write_sweep_csv(path: str | os.PathLike[str], points: Sequence[SweepPoint], 
             by_detail = points[0].detail is not None  # a detail sweep: t first, then the W it means
             writer.writerow([*(["detail"] if by_detail else []), "noise", *metrics])
             for p in points:
-                writer.writerow([*([repr(p.detail)] if by_detail else []), repr(p.noise),
-                                 *(repr(p.evaluation.aggregate[m]) for m in metrics)])
+                writer.writerow(
+                    [
+                        *([repr(p.detail)] if by_detail else []),
+                        repr(p.noise),
+                        *(repr(p.evaluation.aggregate[m]) for m in metrics),
+                    ]
+                )
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
@@ -98,8 +104,11 @@ def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title
     perceptual = [m for m in ("niqe", "pi", "lpips") if m in metrics]
     if "rmse" not in metrics or not perceptual:
         raise EvaluationError("the plot needs RMSE and NIQE; the protocol provides neither")
-    labels = {"niqe": "NIQE (lower: more natural)", "pi": "perceptual index PI (lower: more natural)",
-              "lpips": "LPIPS to the reference (lower: more alike)"}
+    labels = {
+        "niqe": "NIQE (lower: more natural)",
+        "pi": "perceptual index PI (lower: more natural)",
+        "lpips": "LPIPS to the reference (lower: more alike)",
+    }
     noises = np.array([p.noise for p in points])
     rmse = np.array([p.evaluation.aggregate["rmse"] for p in points])
     fig = Figure(figsize=(6.4 * len(perceptual), 4.8), layout="constrained")
@@ -153,9 +162,16 @@ class Calibration:
 
     def save(self, path: str | os.PathLike[str], **context: Any) -> None:
         """Write the calibration record (JSON, atomically) with ``context`` (model, protocol, data, version)."""
-        record = {**context, "noise": self.noise, "max_rmse": self.max_rmse, "rmse": self.rmse,
-                  "bracket": list(self.bracket), "monotone": self.monotone,
-                  "evaluated": [list(point) for point in self.evaluated], "warnings": list(self.warnings)}
+        record = {
+            **context,
+            "noise": self.noise,
+            "max_rmse": self.max_rmse,
+            "rmse": self.rmse,
+            "bracket": list(self.bracket),
+            "monotone": self.monotone,
+            "evaluated": [list(point) for point in self.evaluated],
+            "warnings": list(self.warnings),
+        }
         write_json(path, record)
 
     @staticmethod
@@ -173,8 +189,9 @@ class Calibration:
         return noise
 
 
-def calibrate(rmse_at: Callable[[float], float], max_rmse: float, low: float = 0.0, high: float = 1.0,
-              tolerance: float = 1e-3) -> Calibration:
+def calibrate(
+    rmse_at: Callable[[float], float], max_rmse: float, low: float = 0.0, high: float = 1.0, tolerance: float = 1e-3
+) -> Calibration:
     """The largest W in ``[low, high]`` with ``rmse_at(W) <= max_rmse``, found by bisection to ``tolerance``.
 
     Both ends are evaluated first: if even ``low`` misses the budget it cannot be

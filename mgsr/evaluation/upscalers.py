@@ -105,8 +105,15 @@ class SetEvaluator:
     protocol: dict[str, Any]
 
     @classmethod
-    def create(cls, upscale: Upscaler, hr_dir: str | os.PathLike[str], scale: int, protocol: Protocol,
-               registry: Registry, extra_metrics: Sequence[str] = ()) -> SetEvaluator:
+    def create(
+        cls,
+        upscale: Upscaler,
+        hr_dir: str | os.PathLike[str],
+        scale: int,
+        protocol: Protocol,
+        registry: Registry,
+        extra_metrics: Sequence[str] = (),
+    ) -> SetEvaluator:
         metrics = protocol.metric_instances(registry, with_reference=True, extra=extra_metrics)
         return cls(upscale, tuple(load_hr_set(hr_dir, scale)), tuple(metrics), protocol.describe(metrics))
 

@@ -60,10 +60,17 @@ class AdaptiveRule:
         values = [*self.levels, self.centre, self.softness, self.floor, self.gradient, self.smooth]
         if not self.levels or not all(math.isfinite(v) for v in values):
             raise MgsrError(f"adaptive rule: every parameter must be a finite number, got {self}")
-        if any(w < 0 for w in self.levels) or not 0 <= self.floor <= 1 or self.softness == 0 \
-                or self.smooth < 0 or self.gradient < 0:
-            raise MgsrError("adaptive rule: need levels >= 0, 0 <= floor <= 1, softness != 0, smooth >= 0, "
-                            f"gradient >= 0; got {self}")
+        if (
+            any(w < 0 for w in self.levels)
+            or not 0 <= self.floor <= 1
+            or self.softness == 0
+            or self.smooth < 0
+            or self.gradient < 0
+        ):
+            raise MgsrError(
+                "adaptive rule: need levels >= 0, 0 <= floor <= 1, softness != 0, smooth >= 0, "
+                f"gradient >= 0; got {self}"
+            )
         if self.relative and not 0 <= self.centre <= 1:
             raise MgsrError(f"adaptive rule: a relative centre is a quantile in [0, 1], got {self.centre}")
 
@@ -80,11 +87,15 @@ class AdaptiveRule:
         names = {f.name for f in attrs.fields(cls)}
         unknown = sorted(set(record) - names)
         if unknown or "levels" not in record:
-            raise MgsrError(f"{where}: expected keys {sorted(names)} ('levels' required), "
-                            f"got unknown {unknown or 'none'}; re-run `mgsr calibrate --adaptive`")
+            raise MgsrError(
+                f"{where}: expected keys {sorted(names)} ('levels' required), "
+                f"got unknown {unknown or 'none'}; re-run `mgsr calibrate --adaptive`"
+            )
         try:
-            values: dict[str, Any] = {k: (tuple(float(w) for w in v) if k == "levels" else
-                          bool(v) if k == "relative" else float(v)) for k, v in record.items()}
+            values: dict[str, Any] = {
+                k: (tuple(float(w) for w in v) if k == "levels" else bool(v) if k == "relative" else float(v))
+                for k, v in record.items()
+            }
         except (TypeError, ValueError) as exc:
             raise MgsrError(f"{where}: a parameter is not a number ({exc})") from None
         try:
@@ -103,11 +114,15 @@ class AdaptiveRule:
         except (OSError, ValueError) as exc:
             raise MgsrError(f"{path}: not a JSON calibration file ({exc})") from None
         if not is_adaptive_record(record):
-            raise MgsrError(f"{path}: not an adaptive calibration (no \"kind\": \"{ADAPTIVE_KIND}\"); "
-                            "make one with `mgsr calibrate --adaptive`")
+            raise MgsrError(
+                f'{path}: not an adaptive calibration (no "kind": "{ADAPTIVE_KIND}"); '
+                "make one with `mgsr calibrate --adaptive`"
+            )
         if record.get("format_version") != ADAPTIVE_FORMAT:
-            raise MgsrError(f"{path}: adaptive calibration format_version {record.get('format_version')!r}, this "
-                            f"mgsr reads {ADAPTIVE_FORMAT}; re-run `mgsr calibrate --adaptive` with this version")
+            raise MgsrError(
+                f"{path}: adaptive calibration format_version {record.get('format_version')!r}, this "
+                f"mgsr reads {ADAPTIVE_FORMAT}; re-run `mgsr calibrate --adaptive` with this version"
+            )
         if not isinstance(record.get("rule"), dict):
             raise MgsrError(f"{path}: key 'rule' missing or not a table; re-run `mgsr calibrate --adaptive`")
         return cls.from_dict(record["rule"], where=f"{path}: rule")
@@ -159,21 +174,25 @@ def adaptive_map(rule: AdaptiveRule | str | os.PathLike[str], lr_image: np.ndarr
     if not isinstance(rule, AdaptiveRule):
         rule = AdaptiveRule.load(rule)
     s = activity(rule, lr_image)
-    centre = float(torch.quantile(s.flatten()[:: max(1, s.numel() // 1_000_000)], rule.centre)) \
-        if rule.relative else rule.centre
+    centre = (
+        float(torch.quantile(s.flatten()[:: max(1, s.numel() // 1_000_000)], rule.centre))
+        if rule.relative
+        else rule.centre
+    )
     m = rule.floor + (1 - rule.floor) * torch.sigmoid((centre - s) / rule.softness)
     if rule.smooth > 0:
         m = _blur(m[None, None], rule.smooth)[0, 0]
     return m.clamp(0, 1).numpy().astype(np.float32)
 
 
-def resolve_noise(noise: Any, rgb: np.ndarray, noise_map: np.ndarray | None
-                  ) -> tuple[Any, np.ndarray | None]:
+def resolve_noise(noise: Any, rgb: np.ndarray, noise_map: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
     """(W per level, per-pixel multiplier) for :func:`~mgsr.inference.core.upscale_tensor`: an
     :class:`AdaptiveRule` becomes its levels and its map of ``rgb``; any other ``noise`` passes unchanged."""
     if not isinstance(noise, AdaptiveRule):
         return noise, noise_map
     if noise_map is not None:
-        raise MgsrError("an adaptive calibration makes its own W map: give it or a noise map, not both "
-                        "(to paint over the automatic map, start from mgsr.inference.adaptive.adaptive_map)")
+        raise MgsrError(
+            "an adaptive calibration makes its own W map: give it or a noise map, not both "
+            "(to paint over the automatic map, start from mgsr.inference.adaptive.adaptive_map)"
+        )
     return list(noise.levels), adaptive_map(noise, rgb)

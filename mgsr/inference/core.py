@@ -120,8 +120,20 @@ def upscale_tensor(
     padded = border_pad(lr, scale)
     padded_map = None if noise_map is None else border_pad(_map_at(noise_map, height, width), scale)
     noisy = noise_map is not None or any(a != 0 for a in amps)
-    inputs = LevelInputs(model, batch, amps, padded_map, run_on, explicit=list(noise) if noise is not None else None,
-                         seed=seed, origin=noise_origin) if noisy else None
+    inputs = (
+        LevelInputs(
+            model,
+            batch,
+            amps,
+            padded_map,
+            run_on,
+            explicit=list(noise) if noise is not None else None,
+            seed=seed,
+            origin=noise_origin,
+        )
+        if noisy
+        else None
+    )
 
     def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
@@ -144,8 +156,10 @@ def upscale_tensor(
     for i, ((ty0, ty1, tx0, tx1), (ry0, ry1, rx0, rx1)) in enumerate(regions):
         part = run(ry0, ry1, rx0, rx1)
         oy, ox = (ty0 + scale - ry0) * scale, (tx0 + scale - rx0) * scale
-        give((ty0 * scale, ty1 * scale, tx0 * scale, tx1 * scale),
-             part[..., oy: oy + (ty1 - ty0) * scale, ox: ox + (tx1 - tx0) * scale])
+        give(
+            (ty0 * scale, ty1 * scale, tx0 * scale, tx1 * scale),
+            part[..., oy : oy + (ty1 - ty0) * scale, ox : ox + (tx1 - tx0) * scale],
+        )
         del part
         if on_tile:
             on_tile(i + 1, len(regions))
@@ -169,9 +183,18 @@ class LevelInputs:
     times the padded noise map's region when there is one.
     """
 
-    def __init__(self, model: GMGBP, batch: int, amps: Sequence[float], padded_map: torch.Tensor | None,
-                 run_on: torch.device, *, explicit: list[torch.Tensor] | None, seed: int | None,
-                 origin: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        model: GMGBP,
+        batch: int,
+        amps: Sequence[float],
+        padded_map: torch.Tensor | None,
+        run_on: torch.device,
+        *,
+        explicit: list[torch.Tensor] | None,
+        seed: int | None,
+        origin: tuple[int, int],
+    ) -> None:
         self.model, self.batch, self.amps, self.padded_map, self.run_on = model, batch, amps, padded_map, run_on
         self.explicit, self.origin = explicit, origin
         self.base = base_seed(seed) if explicit is None else 0
@@ -181,11 +204,18 @@ class LevelInputs:
         y0, y1, x0, x1 = box
         rows, cols = (y0 << j, y1 << j), (x0 << j, x1 << j)
         if self.explicit is not None:
-            z = self.explicit[j][..., rows[0]: rows[1], cols[0]: cols[1]]
+            z = self.explicit[j][..., rows[0] : rows[1], cols[0] : cols[1]]
         else:
             oy, ox = self.origin[0] << j, self.origin[1] << j
-            z = noise_region(self.model.noise_source, self.batch, self.model.noise_channels, self.base, j,
-                             (rows[0] + oy, rows[1] + oy), (cols[0] + ox, cols[1] + ox))
+            z = noise_region(
+                self.model.noise_source,
+                self.batch,
+                self.model.noise_channels,
+                self.base,
+                j,
+                (rows[0] + oy, rows[1] + oy),
+                (cols[0] + ox, cols[1] + ox),
+            )
         w: float | torch.Tensor = self.amps[j]
         if self.padded_map is not None:
             w = (amplitude_region(self.padded_map, j, rows, cols) * self.amps[j]).to(self.run_on)
@@ -210,7 +240,7 @@ class Assembly:
             return
         if self.out is None:
             self.out = self.lr.new_empty((batch, self.channels, height * self.scale, width * self.scale))
-        self.out[..., box[0]: box[1], box[2]: box[3]] = piece.to(self.lr.device)
+        self.out[..., box[0] : box[1], box[2] : box[3]] = piece.to(self.lr.device)
 
 
 def choose_backend(backend: str, device: torch.device | str, precision: str = "fp32") -> str:
@@ -222,13 +252,15 @@ def choose_backend(backend: str, device: torch.device | str, precision: str = "f
     chosen = resolve_backend(backend, device)
     if chosen == "openvino" and precision != "fp32":
         if backend == "openvino":
-            raise MgsrError(f"backend 'openvino' runs in float32: use precision 'fp32' (not {precision!r}) "
-                            "or backend 'torch'")
+            raise MgsrError(
+                f"backend 'openvino' runs in float32: use precision 'fp32' (not {precision!r}) or backend 'torch'"
+            )
         chosen = "torch"  # auto: the reduced precision asked for wins over the faster float32 backend
     return chosen
 
 
-def _forward_of(model: GMGBP, levels: int, backend: str, device: torch.device,
-                precision: str) -> Callable[..., torch.Tensor] | None:
+def _forward_of(
+    model: GMGBP, levels: int, backend: str, device: torch.device, precision: str
+) -> Callable[..., torch.Tensor] | None:
     """The OpenVINO forward when ``backend`` resolves to it, else ``None`` (eager PyTorch)."""
     return openvino_generator(model, levels) if choose_backend(backend, device, precision) == "openvino" else None

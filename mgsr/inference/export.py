@@ -76,8 +76,9 @@ class OneImageGraph(nn.Module):
     image of a batch gets the same noise (mgsr draws each its own).
     """
 
-    def __init__(self, generator: GMGBP, scale: int, amps: list[float], seed: int = 0,
-                 period: int = NOISE_PERIOD) -> None:
+    def __init__(
+        self, generator: GMGBP, scale: int, amps: list[float], seed: int = 0, period: int = NOISE_PERIOD
+    ) -> None:
         super().__init__()
         self.generator = generator
         self.scale = scale
@@ -86,8 +87,9 @@ class OneImageGraph(nn.Module):
         self.noisy = any(a != 0 for a in amps)
         self.period = period
         for j in range(self.levels if self.noisy else 0):
-            pattern = noise_region(generator.noise_source, 1, generator.noise_channels, seed, j, (0, period),
-                                   (0, period))
+            pattern = noise_region(
+                generator.noise_source, 1, generator.noise_channels, seed, j, (0, period), (0, period)
+            )
             self.register_buffer(f"pattern_{j}", pattern)
 
     def unit_noise(self, padded: torch.Tensor) -> list[torch.Tensor]:
@@ -122,8 +124,9 @@ def example_inputs(generator: GMGBP, scale: int, height: int = 24, width: int = 
     return (image, *noise, torch.ones(levels_for(scale)))
 
 
-def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4,
-                noise: NoiseSetting | None = None, seed: int = 0) -> Path:
+def export_onnx(
+    generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4, noise: NoiseSetting | None = None, seed: int = 0
+) -> Path:
     """Write ``generator`` at ``scale`` as an ONNX file with dynamic batch, height and width; returns the path.
 
     ``noise=None``: inputs ``image``, ``noise_j`` and ``w`` (:class:`ExportGraph`).  ``noise=W`` (one W or
@@ -153,12 +156,23 @@ def export_onnx(generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 
             # the exporter's own deprecation notes and axis-renaming remarks are not the user's business
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
-            torch.onnx.export(graph, example, str(path), input_names=names,
-                              output_names=["sr"], dynamic_shapes=shapes, opset_version=OPSET,
-                              dynamo=True, external_data=False, optimize=True, verbose=False)
+            torch.onnx.export(
+                graph,
+                example,
+                str(path),
+                input_names=names,
+                output_names=["sr"],
+                dynamic_shapes=shapes,
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                optimize=True,
+                verbose=False,
+            )
     except ImportError as exc:
-        raise MgsrError(f"exporting to ONNX needs the onnx and onnxscript packages: "
-                        f"pip install \"mgsr[export]\" ({exc})") from None
+        raise MgsrError(
+            f'exporting to ONNX needs the onnx and onnxscript packages: pip install "mgsr[export]" ({exc})'
+        ) from None
     except OSError as exc:
         raise MgsrError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from None
     return path

@@ -71,10 +71,13 @@ def noise_region(
             rng = torch.Generator().manual_seed(block_seed(seed, level, by, bx))
             z = source.sample(shape, generator=rng, device="cpu", dtype=torch.float32)
             if tuple(z.shape) != shape:
-                raise ValueError(f"noise source {type(source).__name__} returned shape {tuple(z.shape)} "
-                                 f"for a request of {shape}; sample() must return the shape it is asked for")
-            out[..., top - y0: bottom - y0, left - x0: right - x0] = \
-                z[..., top - by * block: bottom - by * block, left - bx * block: right - bx * block]
+                raise ValueError(
+                    f"noise source {type(source).__name__} returned shape {tuple(z.shape)} "
+                    f"for a request of {shape}; sample() must return the shape it is asked for"
+                )
+            out[..., top - y0 : bottom - y0, left - x0 : right - x0] = z[
+                ..., top - by * block : bottom - by * block, left - bx * block : right - bx * block
+            ]
     return out
 
 
@@ -104,4 +107,4 @@ def amplitude_region(
 
     (iy0, iy1), (ix0, ix1) = window(y0, y1, padded_map.shape[-2]), window(x0, x1, padded_map.shape[-1])
     part = F.interpolate(padded_map[..., iy0:iy1, ix0:ix1], scale_factor=f, mode="bilinear", align_corners=False)
-    return part[..., y0 - iy0 * f: y1 - iy0 * f, x0 - ix0 * f: x1 - ix0 * f]
+    return part[..., y0 - iy0 * f : y1 - iy0 * f, x0 - ix0 * f : x1 - ix0 * f]

@@ -66,8 +66,9 @@ class _LastLevel(nn.Module):
 
     def forward(self, x: torch.Tensor, *noise_and_w: torch.Tensor) -> torch.Tensor:
         w = noise_and_w[-1]
-        return self.generator(x, self.levels, noise_amp=[w[j] for j in range(self.levels)],
-                              noise=list(noise_and_w[:-1]))[-1]
+        return self.generator(
+            x, self.levels, noise_amp=[w[j] for j in range(self.levels)], noise=list(noise_and_w[:-1])
+        )[-1]
 
 
 #: Bumped whenever the converted graph changes (2: one weight/bias constant per use, see ``unshare_constants``).
@@ -145,8 +146,11 @@ class OpenVinoGenerator:
             shapes = [[-1, generator.channels, -1, -1]] + [[-1, generator.noise_channels, -1, -1]] * levels
             with warnings.catch_warnings():  # the shape checks of GMGBP.forward are constants of the trace: fine
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                model = ov.convert_model(_LastLevel(generator, levels).eval(),
-                                         example_input=(x, *z, torch.ones(levels)), input=[*shapes, [levels]])
+                model = ov.convert_model(
+                    _LastLevel(generator, levels).eval(),
+                    example_input=(x, *z, torch.ones(levels)),
+                    input=[*shapes, [levels]],
+                )
             unshare_constants(model)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,8 +206,9 @@ class OpenVinoGenerator:
             other._static, other._static_shape = None, None  # a call running on it keeps its own reference
         _static_holder = weakref.ref(self)
 
-    def __call__(self, x: torch.Tensor, amplitudes: list[float | torch.Tensor],
-                 noise: list[torch.Tensor] | None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, amplitudes: list[float | torch.Tensor], noise: list[torch.Tensor] | None
+    ) -> torch.Tensor:
         n, _, h, w = x.shape
         feeds: list[np.ndarray] = [x.detach().cpu().contiguous().numpy()]
         weights = np.ones(self.levels, np.float32)

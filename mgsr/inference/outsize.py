@@ -25,6 +25,7 @@ def _positive_int(name: str):
     def check(_request: object, _field: attrs.Attribute, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise MgsrError(f"{name} must be a whole number of pixels >= 1, got {value!r}")
+
     return check
 
 
@@ -36,8 +37,10 @@ def _factor(_request: object, _field: attrs.Attribute, value: float | None) -> N
     if value <= 1:
         raise MgsrError(f"outscale must be > 1 (mgsr enlarges), got {value:g}")
     if value > LEVEL_SCALES[-1]:
-        raise MgsrError(f"outscale {value:g} is beyond {LEVEL_SCALES[-1]}x, the largest factor the network "
-                        f"makes; upscale the result again, or ask for at most {LEVEL_SCALES[-1]}")
+        raise MgsrError(
+            f"outscale {value:g} is beyond {LEVEL_SCALES[-1]}x, the largest factor the network "
+            f"makes; upscale the result again, or ask for at most {LEVEL_SCALES[-1]}"
+        )
 
 
 @attrs.frozen
@@ -79,18 +82,24 @@ class SizeRequest:
         if self.outscale is not None:
             out = output_size((h, w), self.outscale)
         else:
-            out = (self.height if self.height is not None else _follow(h, self.width, w),
-                   self.width if self.width is not None else _follow(w, self.height, h))
+            out = (
+                self.height if self.height is not None else _follow(h, self.width, w),
+                self.width if self.width is not None else _follow(w, self.height, h),
+            )
             if self.width is not None and self.height is not None:
                 _check_aspect(size, out, where)
         if out[0] <= h or out[1] <= w:
-            raise MgsrError(f"{where}: {out[1]}x{out[0]} is not larger than the image ({w}x{h}); mgsr enlarges, "
-                            "ask for a larger size")
+            raise MgsrError(
+                f"{where}: {out[1]}x{out[0]} is not larger than the image ({w}x{h}); mgsr enlarges, "
+                "ask for a larger size"
+            )
         factor_h, factor_w = out[0] / h, out[1] / w
         if max(factor_h, factor_w) > LEVEL_SCALES[-1]:
-            raise MgsrError(f"{where}: {out[1]}x{out[0]} is {max(factor_h, factor_w):.3g}x the image ({w}x{h}), "
-                            f"beyond {LEVEL_SCALES[-1]}x; ask for at most {w * LEVEL_SCALES[-1]} wide and "
-                            f"{h * LEVEL_SCALES[-1]} high")
+            raise MgsrError(
+                f"{where}: {out[1]}x{out[0]} is {max(factor_h, factor_w):.3g}x the image ({w}x{h}), "
+                f"beyond {LEVEL_SCALES[-1]}x; ask for at most {w * LEVEL_SCALES[-1]} wide and "
+                f"{h * LEVEL_SCALES[-1]} high"
+            )
         return _level(factor_h, factor_w), out
 
 
@@ -107,9 +116,11 @@ def _follow(side: int, asked: int | None, asked_of: int) -> int:
 def _check_aspect(size: tuple[int, int], out: tuple[int, int], where: str) -> None:
     h, w = size
     if abs(out[0] - _follow(h, out[1], w)) > 1 and abs(out[1] - _follow(w, out[0], h)) > 1:
-        raise MgsrError(f"{where}: {out[1]}x{out[0]} would stretch the image ({w}x{h}: at width {out[1]} the "
-                        f"aspect gives height {_follow(h, out[1], w)}); give only --width or only --height, "
-                        "or crop the image to the shape first")
+        raise MgsrError(
+            f"{where}: {out[1]}x{out[0]} would stretch the image ({w}x{h}: at width {out[1]} the "
+            f"aspect gives height {_follow(h, out[1], w)}); give only --width or only --height, "
+            "or crop the image to the shape first"
+        )
 
 
 def resize_picture(picture: Picture, size: tuple[int, int]) -> Picture:

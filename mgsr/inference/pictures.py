@@ -42,7 +42,7 @@ def _storing(out: np.ndarray) -> Sink:
         color = to_grey(rgb) if out.shape[2] == 1 else rgb
         if top is not None:
             color = np.round(np.clip(color, 0.0, 1.0) * np.float32(top))
-        out[box[0]: box[1], box[2]: box[3]] = color
+        out[box[0] : box[1], box[2] : box[3]] = color
 
     return store
 
@@ -75,14 +75,27 @@ def super_resolve(
     amp_map = None if noise_map is None else torch.from_numpy(np.ascontiguousarray(noise_map, dtype=np.float32))
     expected = (x.shape[-2] * scale, x.shape[-1] * scale)
     if out is not None and (out.shape[:2] != expected or out.ndim != 3 or out.shape[2] not in (1, 3)):
-        raise ValueError(f"out has shape {out.shape}; this image at scale {scale} needs {(*expected, 3)} or "
-                         f"{(*expected, 1)}")
+        raise ValueError(
+            f"out has shape {out.shape}; this image at scale {scale} needs {(*expected, 3)} or {(*expected, 1)}"
+        )
     # freed memory kept for reuse: ~100k -> 28k page faults per pass, ~1.2x faster (benchmarks/upscale_bench.py)
     with torch.inference_mode(), reuse_freed_memory():
-        result = upscale_tensor(model, x, scale=scale, noise_amp=noise, noise_map=amp_map, seed=seed, tile=tile,
-                                margin=margin, device=device, on_tile=on_tile, backend=backend,
-                                precision=precision, sink=None if out is None else _storing(out),
-                                noise_origin=noise_origin)
+        result = upscale_tensor(
+            model,
+            x,
+            scale=scale,
+            noise_amp=noise,
+            noise_map=amp_map,
+            seed=seed,
+            tile=tile,
+            margin=margin,
+            device=device,
+            on_tile=on_tile,
+            backend=backend,
+            precision=precision,
+            sink=None if out is None else _storing(out),
+            noise_origin=noise_origin,
+        )
     if out is not None:  # the pieces went to ``out``
         return out
     assert result is not None, "upscale_tensor without a sink returns the assembled output"
@@ -102,12 +115,13 @@ def _upscale_alpha(alpha: np.ndarray, scale: int, dtype: np.dtype[Any]) -> np.nd
         y1 = min(h, y0 + ALPHA_STRIP)
         piece = im.resize((w * scale, (y1 - y0) * scale), Image.Resampling.BICUBIC, box=(0, y0, w, y1))
         strip = np.clip(np.asarray(piece, dtype=np.float32), 0.0, 1.0)
-        out[y0 * scale: y1 * scale] = strip if bits is None else quantise(strip, bits)
+        out[y0 * scale : y1 * scale] = strip if bits is None else quantise(strip, bits)
     return out
 
 
-def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = "auto",
-                    margin: int | None = None, **options: Any) -> Picture:
+def upscale_picture(
+    model: GMGBP, picture: Picture, *, tile: int | str | None = "auto", margin: int | None = None, **options: Any
+) -> Picture:
     """Upscale a decoded Picture: colour through the network, alpha with bicubic, modes and depth kept.
 
     The result holds its final values (uint8 / uint16 at 8 / 16 bits, float32 for float pictures),
@@ -135,8 +149,9 @@ def upscale_picture(model: GMGBP, picture: Picture, *, tile: int | str | None = 
     return attrs.evolve(picture, color=color, alpha=alpha)
 
 
-def upscale_picture_to(model: GMGBP, picture: Picture, request: SizeRequest, *, where: str = "image",
-                       **options: Any) -> Picture:
+def upscale_picture_to(
+    model: GMGBP, picture: Picture, request: SizeRequest, *, where: str = "image", **options: Any
+) -> Picture:
     """Upscale a decoded Picture to the size ``request`` asks for (any factor, a width, a height).
 
     The network runs at the smallest of 2x, 4x, 8x at or above the request (tiles, bit depth and alpha as
@@ -197,10 +212,20 @@ def upscale(
         picture = picture_from_array(image)
     else:
         raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    options: dict[str, Any] = dict(noise=noise, noise_map=noise_map, seed=seed, tile=tile, device=device,
-                   backend=choose_backend(backend, device, precision), precision=precision)
-    result = upscale_picture_to(generator, picture, request, **options) if request is not None \
+    options: dict[str, Any] = dict(
+        noise=noise,
+        noise_map=noise_map,
+        seed=seed,
+        tile=tile,
+        device=device,
+        backend=choose_backend(backend, device, precision),
+        precision=precision,
+    )
+    result = (
+        upscale_picture_to(generator, picture, request, **options)
+        if request is not None
         else upscale_picture(generator, picture, scale=scale or 4, **options)
+    )
     if isinstance(image, Image.Image):
         pil = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if isinstance(pil, np.ndarray):  # 16-bit RGB(A) cannot be a PIL image: return the array instead
@@ -224,8 +249,9 @@ def picture_from_array(array: np.ndarray) -> Picture:
         raise ValueError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0, 1]")
     has_alpha = array.shape[2] in (2, 4)
     color = data[..., :-1] if has_alpha else data
-    return Picture(color=color, alpha=data[..., -1] if has_alpha else None, bits=bits,
-                   mode="L" if color.shape[2] == 1 else "RGB")
+    return Picture(
+        color=color, alpha=data[..., -1] if has_alpha else None, bits=bits, mode="L" if color.shape[2] == 1 else "RGB"
+    )
 
 
 def array_from_picture(picture: Picture, dtype: np.dtype) -> np.ndarray:

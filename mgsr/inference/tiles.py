@@ -48,8 +48,10 @@ def _extent(length: int, parts: int, pad: int, margin: int, first: int, last: in
     """Computed extent of pieces ``first..last`` of ``length`` cut in ``parts`` (context clipped at the edges)."""
     step = math.ceil(length / parts)
     full = length + 2 * pad
-    return sum(min(full, min(y + step, length) + pad + margin) - max(0, y + pad - margin)
-               for y in range(first * step, min(length, (last + 1) * step), step))
+    return sum(
+        min(full, min(y + step, length) + pad + margin) - max(0, y + pad - margin)
+        for y in range(first * step, min(length, (last + 1) * step), step)
+    )
 
 
 def plan_tiles(height: int, width: int, tile: int, margin: int = 0, pad: int = 0) -> list[tuple[int, int, int, int]]:
@@ -104,7 +106,17 @@ def tile_regions(height: int, width: int, tile: int | None, margin: int, pad: in
     tiles = [(0, height, 0, width)] if tile is None else plan_tiles(height, width, tile, margin, pad)
     if len(tiles) == 1:
         return [(tiles[0], (0, hp, 0, wp))]
-    pairs = [(t, (max(0, t[0] + pad - margin), min(hp, t[1] + pad + margin),
-                  max(0, t[2] + pad - margin), min(wp, t[3] + pad + margin))) for t in tiles]
+    pairs = [
+        (
+            t,
+            (
+                max(0, t[0] + pad - margin),
+                min(hp, t[1] + pad + margin),
+                max(0, t[2] + pad - margin),
+                min(wp, t[3] + pad + margin),
+            ),
+        )
+        for t in tiles
+    ]
     pairs.sort(key=lambda pair: (pair[1][1] - pair[1][0], pair[1][3] - pair[1][2]))
     return pairs

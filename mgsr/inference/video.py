@@ -49,8 +49,7 @@ def upscale_video(
 
     def convert(index: int, rgb: np.ndarray) -> np.ndarray:
         picture = Picture(color=rgb.astype(np.float32) / np.float32(255.0), bits=8, mode="RGB")
-        result = upscale_picture(model, picture, scale=scale, seed=seed + index if seed_per_frame else seed,
-                                 **options)
+        result = upscale_picture(model, picture, scale=scale, seed=seed + index if seed_per_frame else seed, **options)
         if on_frame is not None:
             on_frame(index)
         return result.color

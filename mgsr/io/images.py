@@ -27,8 +27,18 @@ from mgsr.io.atomic import atomic_path
 from mgsr.io.metadata import ORIENTATION, Metadata, orient, png_chunks, read_metadata, save_options
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
-_FORMAT_BY_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF",
-                     ".webp": "WEBP", ".ppm": "PPM", ".pgm": "PPM", ".gif": "GIF"}
+_FORMAT_BY_SUFFIX = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".gif": "GIF",
+}
 _CMYK_FORMATS = frozenset({"JPEG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
 _SIXTEEN_BIT_GREY_FORMATS = frozenset({"PNG", "TIFF"})
@@ -79,12 +89,19 @@ def _read_png16(path: Path) -> Picture:
         metadata, icc = read_metadata(im), im.info.get("icc_profile")
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
     planes = info["planes"]
-    data = orient(np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes),
-                  orientation)
+    data = orient(
+        np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes), orientation
+    )
     alpha = _scaled(data[..., -1], 16) if info["alpha"] else None
     color = _scaled(data[..., : planes - (1 if info["alpha"] else 0)], 16)
-    return Picture(color=color, alpha=alpha, bits=16, mode="L" if color.shape[2] == 1 else "RGB",
-                   icc_profile=icc, metadata=metadata)
+    return Picture(
+        color=color,
+        alpha=alpha,
+        bits=16,
+        mode="L" if color.shape[2] == 1 else "RGB",
+        icc_profile=icc,
+        metadata=metadata,
+    )
 
 
 def decode(im: Image.Image, orientation: int | None = None) -> Picture:
@@ -112,8 +129,9 @@ def _decode_pixels(im: Image.Image) -> Picture:
     if mode in ("LA", "La", "PA") or (mode == "P" and "transparency" in im.info) or mode in ("RGBA", "RGBa"):
         target = "LA" if mode in ("LA", "La") else "RGBA"
         data = _scaled(np.asarray(im.convert(target)), 8)
-        return Picture(color=data[..., :-1], alpha=data[..., -1], mode="L" if target == "LA" else "RGB",
-                       icc_profile=icc)
+        return Picture(
+            color=data[..., :-1], alpha=data[..., -1], mode="L" if target == "LA" else "RGB", icc_profile=icc
+        )
     if mode == "CMYK":
         return Picture(color=_scaled(np.asarray(im.convert("RGB")), 8), mode="CMYK", icc_profile=icc)
     return Picture(color=_scaled(np.asarray(im.convert("RGB")), 8), mode="RGB", icc_profile=icc)
@@ -224,8 +242,12 @@ def write_picture(
     options: dict[str, object] = {}
     if quality is not None and fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    if picture.icc_profile and isinstance(im, Image.Image) and im.mode in ("RGB", "RGBA", "CMYK") \
-            and picture.mode != "L":
+    if (
+        picture.icc_profile
+        and isinstance(im, Image.Image)
+        and im.mode in ("RGB", "RGBA", "CMYK")
+        and picture.mode != "L"
+    ):
         same_family = (im.mode == "CMYK") == (picture.mode == "CMYK")
         if same_family:
             options["icc_profile"] = picture.icc_profile
@@ -233,8 +255,7 @@ def write_picture(
         with atomic_path(path) as tmp:
             if isinstance(im, np.ndarray):
                 h, w, planes = im.shape
-                writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4),
-                                    bitdepth=16)
+                writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
                 with open(tmp, "wb") as fh:
                     writer.write(fh, im.reshape(h, w * planes))
                 _add_png_chunks(tmp, png_chunks(picture.metadata, picture.size, picture.icc_profile))

@@ -68,8 +68,10 @@ def refuse_overwriting_inputs(tasks: Iterable[Task], protected: Iterable[Path] =
         resolved, inode = _identity(task.target)
         original = paths.get(resolved) or (inodes.get(inode) if inode is not None else None)
         if original is not None:
-            raise ImageError(f"{task.target}: this output would overwrite the input {original}; choose another "
-                             f"output file or folder (nothing was written)")
+            raise ImageError(
+                f"{task.target}: this output would overwrite the input {original}; choose another "
+                f"output file or folder (nothing was written)"
+            )
 
 
 def already_done(task: Task) -> bool:

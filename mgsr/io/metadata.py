@@ -33,8 +33,42 @@ _X_RESOLUTION, _Y_RESOLUTION = 0x011A, 0x011B
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003  # in the Exif sub-IFD: the pixel size the EXIF describes
 # Tags that describe a TIFF file's own pixel layout (getexif() of a TIFF returns them with the camera tags);
 # copied into another file they would describe the wrong pixels.
-_TIFF_LAYOUT = frozenset({254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 317,
-                          320, 322, 323, 324, 325, 338, 339, 347, 530, 531, 532, 700, 33723, 34377, 34675})
+_TIFF_LAYOUT = frozenset(
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        263,
+        266,
+        273,
+        277,
+        278,
+        279,
+        280,
+        281,
+        284,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        338,
+        339,
+        347,
+        530,
+        531,
+        532,
+        700,
+        33723,
+        34377,
+        34675,
+    }
+)
 _ROTATED = frozenset({5, 6, 7, 8})  # orientations that swap width and height
 _XMP_KEY = "XML:com.adobe.xmp"
 _XMP_ORIENTATION = re.compile(r'(tiff:Orientation(?:="|>))[0-9]')
@@ -83,8 +117,7 @@ def read_metadata(im: Image.Image, orientation: int | None = None) -> Metadata:
     text = {str(k): str(v) for k, v in (getattr(im, "text", None) or {}).items()}
     if _XMP_KEY in text:
         text[_XMP_KEY] = _XMP_ORIENTATION.sub(r"\g<1>1", text[_XMP_KEY])
-    return Metadata(exif=exif.tobytes() if len(exif) else None, dpi=dpi,
-                    size=(height, width), text=text)
+    return Metadata(exif=exif.tobytes() if len(exif) else None, dpi=dpi, size=(height, width), text=text)
 
 
 def _factors(meta: Metadata, size: tuple[int, int]) -> tuple[float, float]:
@@ -138,8 +171,7 @@ def save_options(meta: Metadata, fmt: str, size: tuple[int, int]) -> dict[str, o
     elif exif is not None and fmt in ("PNG", "JPEG", "WEBP"):
         data = exif.tobytes()
         if fmt == "JPEG" and len(data) > _JPEG_EXIF_LIMIT:
-            warnings.warn(f"the EXIF data ({len(data)} bytes) exceeds JPEG's 64 KB limit; it is dropped",
-                          stacklevel=3)
+            warnings.warn(f"the EXIF data ({len(data)} bytes) exceeds JPEG's 64 KB limit; it is dropped", stacklevel=3)
         else:
             options["exif"] = data
     if meta.text and fmt == "PNG":
@@ -159,7 +191,7 @@ def png_chunks(meta: Metadata, size: tuple[int, int], icc_profile: bytes | None)
     if dpi is not None:
         chunks.append((b"pHYs", struct.pack(">IIB", round(dpi[0] / 0.0254), round(dpi[1] / 0.0254), 1)))
     if exif is not None:
-        chunks.append((b"eXIf", exif.tobytes()[len(b"Exif\0\0"):]))
+        chunks.append((b"eXIf", exif.tobytes()[len(b"Exif\0\0") :]))
     for key, value in meta.text.items():
         try:
             chunks.append((b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1")))
@@ -170,8 +202,14 @@ def png_chunks(meta: Metadata, size: tuple[int, int], icc_profile: bytes | None)
 
 def orient(array: np.ndarray, orientation: int) -> np.ndarray:
     """An (H, W, C) array turned as EXIF ``orientation`` asks (what ImageOps.exif_transpose does to images)."""
-    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-             5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
-             7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+    turns = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
     turn = turns.get(orientation)
     return array if turn is None else np.ascontiguousarray(turn(array))

@@ -82,8 +82,10 @@ def _open_input(av: Any, source: Path) -> Any:
 
 def _video_stream(source: Path, container: Any) -> Any:
     if not container.streams.video:
-        raise ImageError(f"{source}: the file holds no video stream (only "
-                         f"{', '.join(s.type for s in container.streams) or 'nothing'}); nothing to upscale")
+        raise ImageError(
+            f"{source}: the file holds no video stream (only "
+            f"{', '.join(s.type for s in container.streams) or 'nothing'}); nothing to upscale"
+        )
     return container.streams.video[0]
 
 
@@ -106,9 +108,13 @@ def probe(source: str | os.PathLike[str]) -> VideoInfo:
     source = Path(source)
     with _open_input(av, source) as container:
         stream = _video_stream(source, container)
-        return VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height,
-                         frames=_count(container, stream), rate=stream.average_rate,
-                         audio_streams=len(container.streams.audio))
+        return VideoInfo(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            frames=_count(container, stream),
+            rate=stream.average_rate,
+            audio_streams=len(container.streams.audio),
+        )
 
 
 def _matrix(frame: Any) -> int:
@@ -150,8 +156,9 @@ def _audio_route(av: Any, out: Any, ain: Any) -> tuple[Any, Any]:
     encoder = stream.codec_context
     fmt = encoder.codec.audio_formats[0].name if encoder.codec.audio_formats else "fltp"
     stream.format = fmt
-    resampler = av.AudioResampler(format=fmt, layout=ain.codec_context.layout, rate=rate,
-                                  frame_size=encoder.frame_size or None)
+    resampler = av.AudioResampler(
+        format=fmt, layout=ain.codec_context.layout, rate=rate, frame_size=encoder.frame_size or None
+    )
     return stream, resampler
 
 
@@ -196,8 +203,10 @@ def transcode(
                 for ain in inp.streams.audio:
                     routes[ain.index] = _audio_route(av, out, ain)
                     if routes[ain.index][1] is not None and on_note is not None:
-                        on_note(f"{target}: {ain.codec_context.name} audio cannot go into {target.suffix} as it "
-                                f"is; re-encoded to {routes[ain.index][0].codec_context.name}")
+                        on_note(
+                            f"{target}: {ain.codec_context.name} audio cannot go into {target.suffix} as it "
+                            f"is; re-encoded to {routes[ain.index][0].codec_context.name}"
+                        )
                 matrix = None
                 for packet in inp.demux(vin, *inp.streams.audio):
                     if packet.stream.type == "video":
@@ -205,8 +214,15 @@ def transcode(
                             if matrix is None:
                                 matrix = _matrix(frame)
                                 vout.codec_context.colorspace = matrix
-                            frames = _write_frame(av, out, vout, frame, convert(frames, frame.to_ndarray(
-                                format="rgb24", src_colorspace=matrix)), frames, matrix)
+                            frames = _write_frame(
+                                av,
+                                out,
+                                vout,
+                                frame,
+                                convert(frames, frame.to_ndarray(format="rgb24", src_colorspace=matrix)),
+                                frames,
+                                matrix,
+                            )
                         continue
                     stream, resampler = routes[packet.stream.index]
                     if resampler is None:
@@ -221,8 +237,9 @@ def transcode(
                     if resampler is not None:
                         _encode_audio(out, stream, resampler, None)
         except av.FFmpegError as exc:
-            raise ImageError(f"{source} -> {target}: video could not be converted ({exc}); nothing was written") \
-                from None
+            raise ImageError(
+                f"{source} -> {target}: video could not be converted ({exc}); nothing was written"
+            ) from None
     if frames == 0:
         raise ImageError(f"{source}: the video stream holds no frames that decode")
     return frames
@@ -231,8 +248,9 @@ def transcode(
 def _write_frame(av: Any, out: Any, vout: Any, frame: Any, rgb: np.ndarray, index: int, matrix: int) -> int:
     """Encode ``rgb`` at ``frame``'s timestamp (frame order when the clip has none); the next frame's index."""
     if rgb.shape[:2] != (vout.height, vout.width):
-        raise ValueError(f"frame {index} was converted to {rgb.shape[1]}x{rgb.shape[0]}, the stream is "
-                         f"{vout.width}x{vout.height}")
+        raise ValueError(
+            f"frame {index} was converted to {rgb.shape[1]}x{rgb.shape[0]}, the stream is {vout.width}x{vout.height}"
+        )
     image = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     image = image.reformat(format="yuv420p", dst_colorspace=matrix)
     image.colorspace = matrix

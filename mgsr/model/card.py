@@ -34,25 +34,40 @@ class PDCurve:
     def __attrs_post_init__(self) -> None:
         n = len(self.noise)
         if n < 2 or len(self.rmse) != n or len(self.niqe) != n:
-            raise ValueError(f"a curve needs >= 2 points and as many RMSE and NIQE values as W values; got "
-                             f"{n} W, {len(self.rmse)} RMSE, {len(self.niqe)} NIQE")
+            raise ValueError(
+                f"a curve needs >= 2 points and as many RMSE and NIQE values as W values; got "
+                f"{n} W, {len(self.rmse)} RMSE, {len(self.niqe)} NIQE"
+            )
         if not all(math.isfinite(v) for v in (*self.noise, *self.rmse, *self.niqe)):
             raise ValueError("curve values must be finite")
         if self.noise[0] != 0 or any(b <= a for a, b in pairwise(self.noise)):
             raise ValueError(f"curve W values must start at 0 and increase strictly, got {list(self.noise)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"noise": list(self.noise), "rmse": list(self.rmse), "niqe": list(self.niqe),
-                "image_set": self.image_set, "images": list(self.images), "scale": self.scale,
-                "protocol": dict(self.protocol), "command": self.command}
+        return {
+            "noise": list(self.noise),
+            "rmse": list(self.rmse),
+            "niqe": list(self.niqe),
+            "image_set": self.image_set,
+            "images": list(self.images),
+            "scale": self.scale,
+            "protocol": dict(self.protocol),
+            "command": self.command,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PDCurve:
         """The inverse of :meth:`to_dict`; a malformed record raises ValueError / TypeError / KeyError."""
-        return cls(noise=tuple(float(v) for v in data["noise"]), rmse=tuple(float(v) for v in data["rmse"]),
-                   niqe=tuple(float(v) for v in data["niqe"]), image_set=str(data["image_set"]),
-                   images=tuple(str(v) for v in data["images"]), scale=int(data["scale"]),
-                   protocol=dict(data.get("protocol", {})), command=str(data.get("command", "")))
+        return cls(
+            noise=tuple(float(v) for v in data["noise"]),
+            rmse=tuple(float(v) for v in data["rmse"]),
+            niqe=tuple(float(v) for v in data["niqe"]),
+            image_set=str(data["image_set"]),
+            images=tuple(str(v) for v in data["images"]),
+            scale=int(data["scale"]),
+            protocol=dict(data.get("protocol", {})),
+            command=str(data.get("command", "")),
+        )
 
 
 @attrs.frozen
@@ -68,8 +83,12 @@ class ModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         """The header's JSON form; no ``curve`` key when there is none (older files stay byte-identical)."""
-        data: dict[str, Any] = {"name": self.name, "default_noise": self.default_noise, "source": self.source,
-                                "license": self.license}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "default_noise": self.default_noise,
+            "source": self.source,
+            "license": self.license,
+        }
         if self.curve is not None:
             data["curve"] = self.curve.to_dict()
         return data

@@ -22,8 +22,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise WeightsError(f"checkpoint not found: {path}") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise WeightsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}): it is damaged, not a "
-                           f"PyTorch file, or holds objects other than tensors, which mgsr never unpickles") from None
+        raise WeightsError(
+            f"{path}: not a loadable checkpoint ({type(exc).__name__}): it is damaged, not a "
+            f"PyTorch file, or holds objects other than tensors, which mgsr never unpickles"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise WeightsError(f"{path}: not an mgsr training checkpoint (format {FORMAT} expected)")
     return data

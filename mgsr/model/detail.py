@@ -41,16 +41,17 @@ def arc_progress(rmse: Sequence[float], niqe: Sequence[float]) -> np.ndarray:
 def _curve_of(card: ModelCard | None) -> PDCurve:
     if card is None or card.curve is None:
         name = "this model" if card is None else f"model '{card.name}'"
-        raise WeightsError(f"{name} has no perception-distortion curve in its card, so a detail value "
-                           f"cannot be mapped to a noise W: {MEASURE_HINT}, or give the noise W instead")
+        raise WeightsError(
+            f"{name} has no perception-distortion curve in its card, so a detail value "
+            f"cannot be mapped to a noise W: {MEASURE_HINT}, or give the noise W instead"
+        )
     return card.curve
 
 
 def _check_fraction(t: float) -> float:
     t = float(t)
     if not (math.isfinite(t) and 0.0 <= t <= 1.0):
-        raise MgsrError(f"detail must be a number in [0, 1] (0: least distortion, 1: the model's most "
-                           f"detail), got {t}")
+        raise MgsrError(f"detail must be a number in [0, 1] (0: least distortion, 1: the model's most detail), got {t}")
     return t
 
 

@@ -87,9 +87,7 @@ class GMGBP(nn.Module):
             return self.card.default_noise
         return self.spec.default_noise if self.spec is not None else 0.0
 
-    def draw_noise(
-        self, x: torch.Tensor, levels: int, generator: torch.Generator | None = None
-    ) -> list[torch.Tensor]:
+    def draw_noise(self, x: torch.Tensor, levels: int, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Unit-amplitude draws ``z_0..z_{levels-1}``, ``z_j`` at ``2**j`` times the input resolution."""
         n, _, h, w = x.shape
         return [

@@ -70,8 +70,11 @@ def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
             raise TypeError("no generator state or model table")
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path}: checkpoint without a readable recipe and generator ({exc})") from None
-    card = {"name": f"{path.parent.parent.name} {path.stem}", "default_noise": model.get("default_noise", 1.0),
-            "source": f"training checkpoint {path}"}
+    card = {
+        "name": f"{path.parent.parent.name} {path.stem}",
+        "default_noise": model.get("default_noise", 1.0),
+        "source": f"training checkpoint {path}",
+    }
     return data["generator"], {MODEL_KEY: json.dumps(model), CARD_KEY: json.dumps(card)}
 
 
@@ -83,8 +86,6 @@ def pretrained(name: str, device: str | torch.device = "cpu") -> GMGBP:
     if name not in BUNDLED:
         raise WeightsError(f"unknown pretrained model '{name}'; available: {', '.join(BUNDLED)}")
     return load_generator(name, device=device)
-
-
 
 
 class ModelCache:

@@ -29,10 +29,16 @@ _SINGLE = {
     "Synthesis.conv4.weight": "synthesis.conv_out.weight",
     "Synthesis.conv4.bias": "synthesis.conv_out.bias",
 }
-_LAYER_PARTS = {"act_1.norm.bias": "act_in.bias", "conv_1.weight": "squeeze.weight",
-                "act_2.norm.bias": "act_mid.bias", "conv_2.weight": "conv.weight"}
-_BLOCK_KEY = re.compile(r"^(Analysis|Upscaling|Downscaling|Synthesis)\.(\w+)\."
-                        r"(dense\.denselayer(\d+)\.(.+)|transition\.(act\.norm\.bias|conv\.weight))$")
+_LAYER_PARTS = {
+    "act_1.norm.bias": "act_in.bias",
+    "conv_1.weight": "squeeze.weight",
+    "act_2.norm.bias": "act_mid.bias",
+    "conv_2.weight": "conv.weight",
+}
+_BLOCK_KEY = re.compile(
+    r"^(Analysis|Upscaling|Downscaling|Synthesis)\.(\w+)\."
+    r"(dense\.denselayer(\d+)\.(.+)|transition\.(act\.norm\.bias|conv\.weight))$"
+)
 
 
 def official_key(key: str) -> str | None:
@@ -60,9 +66,10 @@ def import_official(
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise WeightsError(f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}): it is damaged, "
-                           f"not a PyTorch file, or holds objects other than tensors, which mgsr never unpickles"
-                           ) from None
+        raise WeightsError(
+            f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}): it is damaged, "
+            f"not a PyTorch file, or holds objects other than tensors, which mgsr never unpickles"
+        ) from None
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise WeightsError(f"{path}: expected a state dict of tensors")
     state, unknown = {}, []
@@ -90,15 +97,25 @@ def _infer_spec(state: Mapping[str, torch.Tensor], *, mu: int, default_noise: fl
         conv = state[f"{module}.block.layers.0.conv.weight"]
         squeeze = state[f"{module}.block.layers.0.squeeze.weight"]
         growth = conv.shape[0]
-        return {"type": "dense", "layers": layers, "growth": growth,
-                "bottleneck": squeeze.shape[0] // growth, "kernel_size": conv.shape[-1]}
+        return {
+            "type": "dense",
+            "layers": layers,
+            "growth": growth,
+            "bottleneck": squeeze.shape[0] // growth,
+            "kernel_size": conv.shape[-1],
+        }
 
     up_in = state["upscaling.block.layers.0.act_in.bias"].shape[0]
     table = {
-        "channels": channels, "features": features, "noise_channels": up_in - 2 * features, "mu": mu,
+        "channels": channels,
+        "features": features,
+        "noise_channels": up_in - 2 * features,
+        "mu": mu,
         "default_noise": default_noise,
-        "analysis": block("analysis"), "upscaling": block("upscaling"),
-        "downscaling": block("downscaling"), "synthesis": block("synthesis"),
+        "analysis": block("analysis"),
+        "upscaling": block("upscaling"),
+        "downscaling": block("downscaling"),
+        "synthesis": block("synthesis"),
         "classic_upscaler": {"type": "learned_bicubic", "trainable": True},
         "noise": {"type": "gaussian"},
     }

@@ -21,16 +21,18 @@ CENTRES = ("batch", "image")
 
 
 @full_precision  # relative cosine distances d / min d: half precision flattens them
-def contextual_similarity(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.5, eps: float = 1e-5,
-                          centre: str = "batch") -> torch.Tensor:
+def contextual_similarity(
+    x: torch.Tensor, y: torch.Tensor, bandwidth: float = 0.5, eps: float = 1e-5, centre: str = "batch"
+) -> torch.Tensor:
     """CX between the feature sets of ``x`` and ``y`` (``(N, C, H, W)``, sizes may differ); one value per item.
 
     ``centre``: ``"batch"`` (the reference's) subtracts the mean of ``y`` over batch, height and width,
     ``"image"`` the mean of each item of ``y``.
     """
     if x.dim() != 4 or y.dim() != 4 or x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"expected (N, C, H, W) features with equal N and C, "
-                         f"got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"expected (N, C, H, W) features with equal N and C, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if centre not in CENTRES:
         raise ValueError(f"centre must be one of {', '.join(CENTRES)}, got {centre!r}")
     mean = y.mean(dim=(0, 2, 3) if centre == "batch" else (2, 3), keepdim=True)

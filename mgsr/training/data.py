@@ -51,13 +51,19 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
     for folder in stores:
         store = open_store(folder)
         if store.target_megapixels != megapixels:
-            raise DataError(f"store {folder} was prepared with target_megapixels = {store.target_megapixels}, "
-                            f"the recipe asks for {megapixels}; set data.target_megapixels to match or run "
-                            f"`mgsr data prepare ... --target-megapixels {megapixels}` into another folder")
+            raise DataError(
+                f"store {folder} was prepared with target_megapixels = {store.target_megapixels}, "
+                f"the recipe asks for {megapixels}; set data.target_megapixels to match or run "
+                f"`mgsr data prepare ... --target-megapixels {megapixels}` into another folder"
+            )
         for image in store.images:
             if min(image.height, image.width) < min_side:
-                skipped.append((Path(image.source), f"{image.width}x{image.height} (prepared) is smaller than "
-                                                    f"the {min_side}-pixel patch"))
+                skipped.append(
+                    (
+                        Path(image.source),
+                        f"{image.width}x{image.height} (prepared) is smaller than the {min_side}-pixel patch",
+                    )
+                )
             else:
                 usable.append(image)
     if not files and not stores:
@@ -79,8 +85,9 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
     if not usable:
         total = len(files) + sum(len(open_store(f).images) for f in stores)
         first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
-        raise DataError(f"none of the {total} images in {', '.join(map(str, folders))} is usable "
-                        f"({len(skipped)} skipped{first})")
+        raise DataError(
+            f"none of the {total} images in {', '.join(map(str, folders))} is usable ({len(skipped)} skipped{first})"
+        )
     return ScanReport(tuple(usable), tuple(skipped))
 
 
@@ -177,16 +184,31 @@ class ResumableSampler(torch.utils.data.Sampler):
         return 2**62
 
 
-def patch_loader(dataset: PatchDataset, batch_size: int, seed: int, start: int, workers: int,
-                 rank: int = 0, world_size: int = 1, pin_memory: bool = False) -> Iterator[torch.Tensor]:
+def patch_loader(
+    dataset: PatchDataset,
+    batch_size: int,
+    seed: int,
+    start: int,
+    workers: int,
+    rank: int = 0,
+    world_size: int = 1,
+    pin_memory: bool = False,
+) -> Iterator[torch.Tensor]:
     """Batches of patches continuing the global stream from sample ``start``.
 
     ``pin_memory`` (for CUDA) puts the batches in page-locked memory, so the
     trainer's ``non_blocking`` copy to the GPU overlaps the previous step.
     """
     sampler = ResumableSampler(len(dataset), seed, start=start, rank=rank, world_size=world_size)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                                         drop_last=True, persistent_workers=workers > 0, pin_memory=pin_memory)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        pin_memory=pin_memory,
+    )
     return iter(loader)
 
 
@@ -223,14 +245,16 @@ def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | No
     return images
 
 
-def validation_arrays(folders: Sequence[str | Path], min_side: int, crop: int | None,
-                      megapixels: float | None = None) -> list[tuple[str, np.ndarray]]:
+def validation_arrays(
+    folders: Sequence[str | Path], min_side: int, crop: int | None, megapixels: float | None = None
+) -> list[tuple[str, np.ndarray]]:
     """The images of ``folders`` (files or prepared stores) as :func:`validation_set` prepares them."""
     return validation_set(scan_images(folders, min_side=min_side, megapixels=megapixels).usable, crop, megapixels)
 
 
-def validation_set(images: Sequence[Path | StoredImage], crop: int | None,
-                   megapixels: float | None) -> list[tuple[str, np.ndarray]]:
+def validation_set(
+    images: Sequence[Path | StoredImage], crop: int | None, megapixels: float | None
+) -> list[tuple[str, np.ndarray]]:
     """Validation images as (name, (H, W, 3) uint8): resized to ``megapixels`` as the training images are
     (by the training stream's decoder, so a held-out image has the pixels it would have had in the store), or
     as read from their files when the recipe does not resize; their centre ``crop`` x ``crop`` part when

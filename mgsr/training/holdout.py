@@ -49,8 +49,10 @@ def read_holdout(path: Path) -> list[str]:
     try:
         sources = json.loads(path.read_text(encoding="utf-8"))["sources"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{path} cannot be read as a hold-out list ({exc}); restore it, or delete it to "
-                        f"choose the held-out images again") from None
+        raise DataError(
+            f"{path} cannot be read as a hold-out list ({exc}); restore it, or delete it to "
+            f"choose the held-out images again"
+        ) from None
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
         raise DataError(f"{path}: 'sources' must be a list of paths; restore it, or delete it to choose again")
     return sources
@@ -62,22 +64,26 @@ def write_holdout(path: Path, sources: Sequence[str]) -> None:
         tmp.write_text(json.dumps({"sources": list(sources)}, indent=1) + "\n", encoding="utf-8")
 
 
-def split_holdout(images: Sequence[Path | StoredImage], sources: Sequence[str],
-                  recorded: Path) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
+def split_holdout(
+    images: Sequence[Path | StoredImage], sources: Sequence[str], recorded: Path
+) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
     """``(training, held_out)``: ``images`` without / with the given ``sources`` (read from ``recorded``)."""
     by_source = {source_of(image): image for image in images}
     missing = [s for s in sources if s not in by_source]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DataError(f"{recorded} holds out {missing[0]}{more}, "
-                        f"which the training data no longer lists; put it back, or delete {recorded} to hold out "
-                        f"other images (they were trained on before, so validation would flatter the model)")
+        raise DataError(
+            f"{recorded} holds out {missing[0]}{more}, "
+            f"which the training data no longer lists; put it back, or delete {recorded} to hold out "
+            f"other images (they were trained on before, so validation would flatter the model)"
+        )
     held = set(sources)
     return ([image for image in images if source_of(image) not in held], [by_source[s] for s in sources])
 
 
-def hold_out(images: Sequence[Path | StoredImage], wanted: int, seed: int,
-             record: Path) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
+def hold_out(
+    images: Sequence[Path | StoredImage], wanted: int, seed: int, record: Path
+) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
     """``(training, held_out)``: ``wanted`` images (chosen under ``seed``, or the ones ``record`` lists, so a
     resumed run keeps them) leave the patch stream; ``wanted = 0`` holds out nothing."""
     if not wanted:
@@ -89,9 +95,15 @@ def hold_out(images: Sequence[Path | StoredImage], wanted: int, seed: int,
 def announce_holdout(record: Path, held_out: Sequence[Path | StoredImage], training: int) -> None:
     """Write ``record`` and say on stderr what validation runs on (or that ``training`` images are too few)."""
     if not held_out:
-        print(f"mgsr: no validation: data.val is empty and {training} training images are too few to hold out "
-              f"any (at most {MAX_SHARE:.0%}); set data.val to validate", file=sys.stderr)
+        print(
+            f"mgsr: no validation: data.val is empty and {training} training images are too few to hold out "
+            f"any (at most {MAX_SHARE:.0%}); set data.val to validate",
+            file=sys.stderr,
+        )
         return
     write_holdout(record, [source_of(image) for image in held_out])
-    print(f"mgsr: validating on {len(held_out)} held-out training images (listed in {record}); "
-          f"set data.val to choose your own", file=sys.stderr)
+    print(
+        f"mgsr: validating on {len(held_out)} held-out training images (listed in {record}); "
+        f"set data.val to choose your own",
+        file=sys.stderr,
+    )

@@ -81,8 +81,9 @@ def _seconds_per_step(recipe: Recipe, registry: Registry, device: str) -> float:
     """Median-free mean of ``TIMED_STEPS`` steps after one warm-up, on random patches (CUDA synchronised)."""
     torch.manual_seed(recipe.training.seed)
     with tempfile.TemporaryDirectory(prefix="mgsr-plan-") as tmp:
-        trainer = Trainer(build(recipe, registry, training=True), Path(tmp), device=device, progress=False,
-                          with_data=False)
+        trainer = Trainer(
+            build(recipe, registry, training=True), Path(tmp), device=device, progress=False, with_data=False
+        )
         size = recipe.data.patch_size
         hr = torch.rand(trainer.local_batch, 3, size, size, device=trainer.device)
 
@@ -161,8 +162,16 @@ def _resume(stages: list[Stage], resume: str | None) -> str:
     return "nothing left to train"
 
 
-def dry_run(recipe: Recipe, run_dir: Path, *, resume: str | None, device: str, where: str,
-            registry: Registry | None = None, measure: bool = True) -> list[str]:
+def dry_run(
+    recipe: Recipe,
+    run_dir: Path,
+    *,
+    resume: str | None,
+    device: str,
+    where: str,
+    registry: Registry | None = None,
+    measure: bool = True,
+) -> list[str]:
     """The plan's lines (see the module docstring); ``measure=False`` skips the timed steps."""
     registry = registry or default_registry()
     placed = resolve_device(device)
@@ -178,14 +187,20 @@ def dry_run(recipe: Recipe, run_dir: Path, *, resume: str | None, device: str, w
         spec = resolve_schedule(stage.recipe.training, max(data.images - held, 1))
         scales = "/".join(f"{1 << s}x" for s in spec.scales)
         start = f"; starts from {stage.recipe.model.weights}" if stage.recipe.model.weights else ""
-        stage_lines.append(f"stage '{stage.name}'  {spec.steps} steps, batch {spec.batch_size}, {scales}, "
-                           f"{spec.precision}: {_losses(stage.recipe)}{start}")
+        stage_lines.append(
+            f"stage '{stage.name}'  {spec.steps} steps, batch {spec.batch_size}, {scales}, "
+            f"{spec.precision}: {_losses(stage.recipe)}{start}"
+        )
         if measure:
             seconds = _seconds_per_step(timed, registry, placed)
-            stage_lines.append(f"            {seconds:.3g} s/step measured over {TIMED_STEPS} steps -> "
-                               f"{_duration(seconds * spec.steps)} for {spec.steps} steps")
-    lines = [f"mgsr: plan of {where} in {run_dir} (dry run: nothing is trained, prepared or downloaded)",
-             f"device      {describe_device(device, placed)}"]
+            stage_lines.append(
+                f"            {seconds:.3g} s/step measured over {TIMED_STEPS} steps -> "
+                f"{_duration(seconds * spec.steps)} for {spec.steps} steps"
+            )
+    lines = [
+        f"mgsr: plan of {where} in {run_dir} (dry run: nothing is trained, prepared or downloaded)",
+        f"device      {describe_device(device, placed)}",
+    ]
     lines += [("data        " if i == 0 else "            ") + line for i, line in enumerate(data.lines)]
     lines.append(f"validation  {_validation(recipe, data.images)}")
     lines.append(f"files       {files}")

@@ -119,8 +119,11 @@ class LossLog:
             return
         names = list(self.first_bad)
         first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()
-        bad = [(int(first), order, name) for order, (name, first) in enumerate(zip(names, first_bad, strict=True))
-               if first < self._NONE]
+        bad = [
+            (int(first), order, name)
+            for order, (name, first) in enumerate(zip(names, first_bad, strict=True))
+            if first < self._NONE
+        ]
         if bad:
             step, _, name = min(bad)  # the first step, and in it the term recorded first
             raise NonFiniteLoss(step, name, float(self.bad_value[name]))
@@ -134,9 +137,11 @@ class LossLog:
         first_bad = torch.stack([self.first_bad[n] for n in names]).cpu()  # int64: exact at any step count
         steps = {n: max(self.steps.get(n, 0), 1) for n in names}
         self.sums, self.first_bad, self.bad_value, self.steps = {}, {}, {}, {}
-        bad = [(int(first), order, name, float(row[1]))
-               for order, (name, row, first) in enumerate(zip(names, values, first_bad, strict=True))
-               if first < self._NONE]
+        bad = [
+            (int(first), order, name, float(row[1]))
+            for order, (name, row, first) in enumerate(zip(names, values, first_bad, strict=True))
+            if first < self._NONE
+        ]
         if bad:
             step, _, name, value = min(bad)  # the first step, and in it the term recorded first
             raise NonFiniteLoss(step, name, value)

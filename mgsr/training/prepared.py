@@ -67,8 +67,10 @@ class SourceStatus:
         if self.state == "ready":
             return f"{self.folder}: prepared store {self.store} ({self.images} images, up to date)"
         if self.state == "stale":
-            return (f"{self.folder}: prepared store {self.store} is out of date ({self.to_decode} of "
-                    f"{self.images} images new or changed, or removed); the run updates it first")
+            return (
+                f"{self.folder}: prepared store {self.store} is out of date ({self.to_decode} of "
+                f"{self.images} images new or changed, or removed); the run updates it first"
+            )
         if self.state == "corrupt":
             return f"{self.folder}: the cached store {self.store} is unreadable; the run prepares it again"
         return f"{self.folder}: {self.images} images not prepared yet; the run prepares them into {self.store} first"
@@ -94,14 +96,22 @@ def source_status(folder: str | os.PathLike[str], megapixels: float | None) -> S
     except (StoreError, KeyError, TypeError, AttributeError):  # a manifest cut short or edited by hand
         return SourceStatus(name, "corrupt", len(files), len(files), store)
     except OSError as exc:
-        raise StoreError(f"cannot read the cached store {store} ({exc.strerror or exc}); make it readable or "
-                         f"set {CACHE_ENV} to another folder") from None
-    return SourceStatus(name, "ready" if now.up_to_date else "stale", now.images if now.up_to_date else len(files),
-                        now.to_decode + now.removed, store)
+        raise StoreError(
+            f"cannot read the cached store {store} ({exc.strerror or exc}); make it readable or "
+            f"set {CACHE_ENV} to another folder"
+        ) from None
+    return SourceStatus(
+        name,
+        "ready" if now.up_to_date else "stale",
+        now.images if now.up_to_date else len(files),
+        now.to_decode + now.removed,
+        store,
+    )
 
 
-def training_sources(folders: Sequence[str | os.PathLike[str]], megapixels: float | None, *, progress: bool,
-                     workers: int | None = None) -> list[str]:
+def training_sources(
+    folders: Sequence[str | os.PathLike[str]], megapixels: float | None, *, progress: bool, workers: int | None = None
+) -> list[str]:
     """The folders to hand to :func:`mgsr.training.data.scan_images`: raw folders replaced by cached stores.
 
     When ``megapixels`` is set, each raw folder is prepared (or updated) into its cached store first, with a
@@ -138,18 +148,23 @@ def _prepared(folder: str | os.PathLike[str], megapixels: float, progress: bool,
             _warn_skipped(store)
             return store
         if status.state == "corrupt":
-            warnings.warn(f"the cached store {store} (of {folder}) has an unreadable manifest; preparing it "
-                          f"again", stacklevel=3)
+            warnings.warn(
+                f"the cached store {store} (of {folder}) has an unreadable manifest; preparing it again", stacklevel=3
+            )
             _remove(store)
-        _say(progress, f"preparing {folder} into {store} ({status.to_decode} images to decode; later runs "
-                       f"reuse it)")
+        _say(progress, f"preparing {folder} into {store} ({status.to_decode} images to decode; later runs reuse it)")
         try:
             report = prepare([folder], store, target_megapixels=megapixels, workers=workers, progress=progress)
         except OSError as exc:
-            raise StoreError(f"cannot write the cached store {store} ({exc.strerror or exc}); make it "
-                             f"writable or set {CACHE_ENV} to another folder") from None
-        _say(progress, f"prepared store {store}: {len(report.store.images)} images ({report.decoded} decoded now, "
-                       f"{report.reused} kept, {len(report.skipped)} unreadable skipped)")
+            raise StoreError(
+                f"cannot write the cached store {store} ({exc.strerror or exc}); make it "
+                f"writable or set {CACHE_ENV} to another folder"
+            ) from None
+        _say(
+            progress,
+            f"prepared store {store}: {len(report.store.images)} images ({report.decoded} decoded now, "
+            f"{report.reused} kept, {len(report.skipped)} unreadable skipped)",
+        )
     _warn_skipped(store)
     return store
 
@@ -164,8 +179,10 @@ def _remove(store: Path) -> None:
     try:
         shutil.rmtree(store)
     except OSError as exc:
-        raise StoreError(f"cannot remove the unreadable cached store {store} ({exc.strerror or exc}); delete it "
-                         f"yourself or set {CACHE_ENV} to another folder") from None
+        raise StoreError(
+            f"cannot remove the unreadable cached store {store} ({exc.strerror or exc}); delete it "
+            f"yourself or set {CACHE_ENV} to another folder"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -176,8 +193,10 @@ def store_lock(store: Path) -> Iterator[None]:
         lock.parent.mkdir(parents=True, exist_ok=True)
         handle = open(lock, "a")  # noqa: SIM115 - closed below, after the unlock
     except OSError as exc:
-        raise StoreError(f"cannot write to the mgsr cache folder {lock.parent} ({exc.strerror or exc}); make it "
-                         f"writable or set {CACHE_ENV} to another folder") from None
+        raise StoreError(
+            f"cannot write to the mgsr cache folder {lock.parent} ({exc.strerror or exc}); make it "
+            f"writable or set {CACHE_ENV} to another folder"
+        ) from None
     with handle:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX)

@@ -1,4 +1,4 @@
-"""Continuing a run from a checkpoint: weights, optimizers, schedules, RNG states and the data position.
+"""A run's checkpoint state, and continuing from it: weights, optimizers, schedules, RNG states and the data position.
 
 Why apart from the loop: resuming is where a changed recipe meets old state (more steps, another learning
 rate), and the rules for that — what carries over, what follows the new recipe, what is said — are read
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -19,8 +19,8 @@ from mgsr.model.state import load_module_state
 from mgsr.recipe_tables import changed_keys
 from mgsr.training.schedule import set_base_lr
 
-if TYPE_CHECKING:
-    from mgsr.training.trainer import Trainer
+#: a :class:`mgsr.training.trainer.Trainer` (not imported: the trainer imports this module)
+Trainer = Any
 
 
 def restore(trainer: Trainer, path: Path, data: dict[str, Any]) -> None:
@@ -45,12 +45,39 @@ def restore(trainer: Trainer, path: Path, data: dict[str, Any]) -> None:
         raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
     trainer.step = int(data["step"])
     trainer.samples_seen = int(data.get("samples_seen", trainer.step * trainer.spec.batch_size))
-    changed = [k for k in changed_keys(json.loads(data.get("recipe", "{}")), trainer.recipe.to_dict())
-               if k not in ("training.steps", "training.epochs")]  # training longer is what resuming is for
+    changed = [
+        k
+        for k in changed_keys(json.loads(data.get("recipe", "{}")), trainer.recipe.to_dict())
+        if k not in ("training.steps", "training.epochs")
+    ]  # training longer is what resuming is for
     if changed:
-        warnings.warn(f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
-                      f"continuing with the new recipe: weights, optimizer moments and data position carry "
-                      f"over, learning rates follow the new recipe", stacklevel=2)
+        warnings.warn(
+            f"the recipe differs from checkpoint {path.name}'s ({', '.join(changed[:8])}); "
+            f"continuing with the new recipe: weights, optimizer moments and data position carry "
+            f"over, learning rates follow the new recipe",
+            stacklevel=2,
+        )
     set_base_lr(trainer.sched_g, trainer.spec.lr)
     if trainer.sched_d is not None:
         set_base_lr(trainer.sched_d, trainer.spec.discriminator_lr)
+
+
+def trainer_state(trainer: Trainer) -> dict[str, Any]:
+    """Everything an exact resume needs (see :func:`restore`): tensors and plain containers only."""
+    return {
+        "recipe": json.dumps(trainer.recipe.to_dict(), sort_keys=True),
+        "recipe_digest": trainer.recipe.digest(),
+        "generator": trainer.generator.state_dict(),
+        "discriminator": trainer.discriminator.state_dict() if trainer.discriminator is not None else None,
+        "optimizers": {
+            "generator": trainer.opt_g.state_dict(),
+            "discriminator": trainer.opt_d.state_dict() if trainer.opt_d else None,
+        },
+        "schedulers": {
+            "generator": trainer.sched_g.state_dict(),
+            "discriminator": trainer.sched_d.state_dict() if trainer.sched_d else None,
+        },
+        "samples_seen": trainer.samples_seen,
+        "rng": {"torch": torch.get_rng_state(), "noise": trainer.noise_rng.get_state()},
+        "scaler": trainer.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
+    }

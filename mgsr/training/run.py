@@ -21,15 +21,30 @@ from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, pl
 from mgsr.training.trainer import Trainer
 
 
-def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None, out: str | None = None,
-          resume: str | None = None, overrides: list[str] | tuple[str, ...] = (), device: str = "auto",
-          progress: bool = True) -> Path:
+def train(
+    recipe_path: str | os.PathLike[str],
+    *,
+    data: list[str] | None = None,
+    out: str | None = None,
+    resume: str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    device: str = "auto",
+    progress: bool = True,
+) -> Path:
     """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
     ctx, device = from_environment(device, announce=progress)  # device "auto": mgsr.devices.resolve_device
     try:
         with download_progress(progress):  # files the plugins fetch (VGG-19) are quiet under -q too
-            return _train(recipe_path, data=data, out=out, resume=resume, overrides=overrides, device=device,
-                          progress=progress, ctx=ctx)
+            return _train(
+                recipe_path,
+                data=data,
+                out=out,
+                resume=resume,
+                overrides=overrides,
+                device=device,
+                progress=progress,
+                ctx=ctx,
+            )
     except BaseException as exc:
         if ctx.active:  # name the rank: torchrun then stops the others and the job exits non-zero
             print(f"mgsr: rank {ctx.rank} of {ctx.world_size} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -38,8 +53,12 @@ def train(recipe_path: str | os.PathLike[str], *, data: list[str] | None = None,
         shutdown(ctx)
 
 
-def training_recipe(recipe_path: str | os.PathLike[str], data: list[str] | None,
-                    overrides: list[str] | tuple[str, ...], registry: Registry) -> Recipe:
+def training_recipe(
+    recipe_path: str | os.PathLike[str],
+    data: list[str] | None,
+    overrides: list[str] | tuple[str, ...],
+    registry: Registry,
+) -> Recipe:
     """The recipe ``mgsr train`` trains: the file with ``--set`` overrides, ``--data`` in place of data.train."""
     extra = list(overrides)
     if data:
@@ -55,8 +74,17 @@ def run_folder(recipe_path: str | os.PathLike[str], out: str | None) -> Path:
     return Path(out) if out else Path("runs") / Path(recipe_path).stem
 
 
-def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: str | None, resume: str | None,
-           overrides: list[str] | tuple[str, ...], device: str, progress: bool, ctx: Context) -> Path:
+def _train(
+    recipe_path: str | os.PathLike[str],
+    *,
+    data: list[str] | None,
+    out: str | None,
+    resume: str | None,
+    overrides: list[str] | tuple[str, ...],
+    device: str,
+    progress: bool,
+    ctx: Context,
+) -> Path:
     registry = default_registry()
     recipe = training_recipe(recipe_path, data, overrides, registry)
     run_dir = run_folder(recipe_path, out)
@@ -70,13 +98,30 @@ def _train(recipe_path: str | os.PathLike[str], *, data: list[str] | None, out: 
             if stage.name == PRETRAIN and ctx.is_main:
                 print(f"mgsr: pre-training done ({stage.run_dir}); continuing with the objective", file=sys.stderr)
             continue
-        path = _train_stage(stage, start, device=device, progress=progress, ctx=ctx, log_dir=run_dir,
-                            registry=registry, announce=len(stages) > 1)
+        path = _train_stage(
+            stage,
+            start,
+            device=device,
+            progress=progress,
+            ctx=ctx,
+            log_dir=run_dir,
+            registry=registry,
+            announce=len(stages) > 1,
+        )
     return path
 
 
-def _train_stage(stage: Stage, start: Checkpoint | None, *, device: str, progress: bool, ctx: Context, log_dir: Path,
-                 registry: Registry, announce: bool) -> Path:
+def _train_stage(
+    stage: Stage,
+    start: Checkpoint | None,
+    *,
+    device: str,
+    progress: bool,
+    ctx: Context,
+    log_dir: Path,
+    registry: Registry,
+    announce: bool,
+) -> Path:
     """Build and train one stage from ``start`` (None: from its beginning); its exported generator."""
     if start is not None:
         refuse_newer(stage.run_dir / "checkpoints", int(start[1]["step"]))
@@ -88,8 +133,9 @@ def _train_stage(stage: Stage, start: Checkpoint | None, *, device: str, progres
         losses = ", ".join(spec.type for spec in recipe.losses)
         print(f"mgsr: stage '{stage.name}' ({losses}) in {stage.run_dir}", file=sys.stderr)
     built = build(recipe, registry, training=True)
-    trainer = Trainer(built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name,
-                      log_dir=log_dir)
+    trainer = Trainer(
+        built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name, log_dir=log_dir
+    )
     if start is not None:
         restore(trainer, *start)
         print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)

@@ -61,10 +61,14 @@ def pretrain_recipe(recipe: Recipe) -> Recipe:
     pre = recipe.pretrain
     if pre is None:
         raise TrainingError("internal: the recipe has no [pretrain] table")
-    training = attrs.evolve(recipe.training, steps=pre.steps, epochs=pre.epochs,
-                            lr=pre.lr if pre.lr is not None else recipe.training.lr,
-                            lr_decay_steps=pre.lr_decay_steps or recipe.training.lr_decay_steps,
-                            discriminator_warmup_steps=0)  # nothing adversarial here: the warm-up is the objective's
+    training = attrs.evolve(
+        recipe.training,
+        steps=pre.steps,
+        epochs=pre.epochs,
+        lr=pre.lr if pre.lr is not None else recipe.training.lr,
+        lr_decay_steps=pre.lr_decay_steps or recipe.training.lr_decay_steps,
+        discriminator_warmup_steps=0,
+    )  # nothing adversarial here: the warm-up is the objective's
     return attrs.evolve(recipe, losses=pre.losses, training=training, pretrain=None)
 
 
@@ -87,7 +91,8 @@ def plan_stages(recipe: Recipe, run_dir: Path, registry: Registry, where: str = 
                 f"{where}: its adversarial objective would start from random weights. The paper pre-trains with "
                 f"L1 at W = 0 first: add a [pretrain] table (as recipes/pirm_r3.toml has), or start from trained "
                 f"weights with --set model.weights=RUN_DIR (e.g. runs/pirm_r3/pretrain) or =pirm-r3; "
-                f"--set training.from_scratch=true trains from random weights anyway")
+                f"--set training.from_scratch=true trains from random weights anyway"
+            )
         return [Stage(TRAIN, recipe, run_dir)]
     pre_dir = run_dir / PRETRAIN
     main = attrs.evolve(recipe, model=attrs.evolve(recipe.model, weights=str(pre_dir)))
@@ -109,14 +114,15 @@ def starting_points(stages: list[Stage], resume: str | None) -> list[Start]:
     if resume is None:
         for stage in stages:
             if list_checkpoints(stage.run_dir / "checkpoints"):
-                raise TrainingError(f"{stage.run_dir} already holds checkpoints; continue it with --resume auto "
-                                    f"or choose another --out")
+                raise TrainingError(
+                    f"{stage.run_dir} already holds checkpoints; continue it with --resume auto or choose another --out"
+                )
         return [None] * len(stages)
     if resume == "auto":
         found = [newest_loadable(stage.run_dir / "checkpoints") for stage in stages]
         starts: list[Start] = []
         for i, stage in enumerate(stages):
-            later_started = any(f is not None for f in found[i + 1:]) or any(s.finished for s in stages[i + 1:])
+            later_started = any(f is not None for f in found[i + 1 :]) or any(s.finished for s in stages[i + 1 :])
             if later_started or (stage.name == PRETRAIN and stage.finished):
                 starts.append(SKIP)
             else:

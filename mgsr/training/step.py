@@ -67,16 +67,30 @@ class TrainStep:
     which the trainer's non-finite message names.
     """
 
-    def __init__(self, *, generator: GMGBP, discriminator: torch.nn.Module | None,
-                 g_call: Callable[..., Any], d_call: Callable[..., Any] | None, losses: Sequence[Loss],
-                 scales: Sequence[int], optimizers: Sequence[torch.optim.Optimizer | None],
-                 schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None], amp: MixedPrecision,
-                 noise_rng: torch.Generator, device: torch.device, ctx: Context,
-                 discriminator_warmup_steps: int = 0) -> None:
-        if discriminator_warmup_steps and (discriminator is None
-                                           or not any(isinstance(loss, AdversarialLoss) for loss in losses)):
-            raise TrainingError(f"training.discriminator_warmup_steps = {discriminator_warmup_steps}, but no loss "
-                                f"trains a discriminator: add an adversarial loss (type = \"gan\") or set it to 0")
+    def __init__(
+        self,
+        *,
+        generator: GMGBP,
+        discriminator: torch.nn.Module | None,
+        g_call: Callable[..., Any],
+        d_call: Callable[..., Any] | None,
+        losses: Sequence[Loss],
+        scales: Sequence[int],
+        optimizers: Sequence[torch.optim.Optimizer | None],
+        schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None],
+        amp: MixedPrecision,
+        noise_rng: torch.Generator,
+        device: torch.device,
+        ctx: Context,
+        discriminator_warmup_steps: int = 0,
+    ) -> None:
+        if discriminator_warmup_steps and (
+            discriminator is None or not any(isinstance(loss, AdversarialLoss) for loss in losses)
+        ):
+            raise TrainingError(
+                f"training.discriminator_warmup_steps = {discriminator_warmup_steps}, but no loss "
+                f'trains a discriminator: add an adversarial loss (type = "gan") or set it to 0'
+            )
         self.warmup_steps = discriminator_warmup_steps
         self.generator, self.discriminator = generator, discriminator
         self.g_call, self.d_call = g_call, d_call
@@ -98,8 +112,12 @@ class TrainStep:
         n, _, h, w = lr_in.shape
         world, rank = self.ctx.world_size, self.ctx.rank
         source, channels = self.generator.noise_source, self.generator.noise_channels
-        return [source.sample((n * world, channels, h << j, w << j), generator=self.noise_rng,
-                              device=self.device, dtype=lr_in.dtype)[rank::world] for j in range(levels)]
+        return [
+            source.sample(
+                (n * world, channels, h << j, w << j), generator=self.noise_rng, device=self.device, dtype=lr_in.dtype
+            )[rank::world]
+            for j in range(levels)
+        ]
 
     def _outputs(self, lr_in: torch.Tensor, levels: int, amplitudes: list[float]) -> dict[float, list[torch.Tensor]]:
         """Generator outputs at every W in one batched forward (one forward per backward, as DDP wants), float32."""
@@ -153,20 +171,28 @@ class TrainStep:
         if opt_d is None:  # __init__ refuses a warm-up without a discriminator; this names the fault if one slips by
             raise TrainingError("a discriminator warm-up step needs the discriminator's optimizer; none was given")
         opt_d.zero_grad(set_to_none=True)
-        adversarial = {lv: [loss for loss in self.losses if isinstance(loss, AdversarialLoss) and loss.active(lv)]
-                       for lv in self.scales}
+        adversarial = {
+            lv: [loss for loss in self.losses if isinstance(loss, AdversarialLoss) and loss.active(lv)]
+            for lv in self.scales
+        }
         levels_used = [lv for lv, found in adversarial.items() if found]
         for levels in levels_used:
             lr_in, targets = scale_pyramid(hr, levels)
             needed = sorted({w for loss in adversarial[levels] for w in loss.config.noise})
             with torch.no_grad(), self.amp.autocast():  # no graph of G: nothing flows back to it, and cheaper
                 outputs = self._outputs(lr_in, levels, needed)
-            self._discriminator_backward(adversarial[levels], outputs, targets, levels, step,
-                                         levels == levels_used[-1])
+            self._discriminator_backward(adversarial[levels], outputs, targets, levels, step, levels == levels_used[-1])
         self._step([opt_d], [sched_d])
 
-    def _discriminator_backward(self, adversarial: list[AdversarialLoss], outputs: dict[float, list[torch.Tensor]],
-                                targets: list[torch.Tensor], levels: int, step: int, last: bool) -> None:
+    def _discriminator_backward(
+        self,
+        adversarial: list[AdversarialLoss],
+        outputs: dict[float, list[torch.Tensor]],
+        targets: list[torch.Tensor],
+        levels: int,
+        step: int,
+        last: bool,
+    ) -> None:
         """Eq. 9 at one level count: D's gradients accumulate; the losses detach G's outputs themselves."""
         if self.d_call is None:
             raise TrainingError(f"{adversarial[0].name}: an adversarial loss needs a discriminator; the model has none")
@@ -179,8 +205,11 @@ class TrainStep:
                 self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)", levels, step)
             self.amp.backward(torch.stack(values).sum())
 
-    def _step(self, optimizers: Sequence[torch.optim.Optimizer | None],
-              schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None]) -> None:
+    def _step(
+        self,
+        optimizers: Sequence[torch.optim.Optimizer | None],
+        schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None],
+    ) -> None:
         """Step ``optimizers`` and advance ``schedulers``; the step's losses are complete."""
         self.amp.step(*optimizers)
         with warnings.catch_warnings():

@@ -66,8 +66,10 @@ class StoredImage:
         try:
             return np.load(self.array_path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read the prepared array {self.array_path} (of {self.source}): {exc}; "
-                             f"run `mgsr data prepare` again") from None
+            raise StoreError(
+                f"cannot read the prepared array {self.array_path} (of {self.source}): {exc}; "
+                f"run `mgsr data prepare` again"
+            ) from None
 
 
 @attrs.frozen
@@ -90,13 +92,16 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read the store manifest {path} ({exc}); run `mgsr data prepare` again "
-                         f"into a new folder") from None
+        raise StoreError(
+            f"cannot read the store manifest {path} ({exc}); run `mgsr data prepare` again into a new folder"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise StoreError(f"{path} is not an mgsr prepared-image manifest (format {FORMAT!r})")
     if data.get("version") != VERSION:
-        raise StoreError(f"{path} has store version {data.get('version')}, this mgsr reads version {VERSION}; "
-                         f"run `mgsr data prepare` again")
+        raise StoreError(
+            f"{path} has store version {data.get('version')}, this mgsr reads version {VERSION}; "
+            f"run `mgsr data prepare` again"
+        )
     return data
 
 
@@ -105,17 +110,23 @@ def open_store(folder: str | os.PathLike[str]) -> Store:
     folder = Path(folder)
     data = _read_manifest(folder)
     try:
-        images = tuple(StoredImage(folder / ARRAYS / e["array"], e["source"], int(e["height"]), int(e["width"]))
-                       for e in data["images"])
+        images = tuple(
+            StoredImage(folder / ARRAYS / e["array"], e["source"], int(e["height"]), int(e["width"]))
+            for e in data["images"]
+        )
         skipped = tuple((s["source"], s["reason"]) for s in data.get("skipped", []))
         megapixels = data["target_megapixels"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise StoreError(f"{folder / MANIFEST}: malformed entry ({type(exc).__name__}: {exc}); "
-                         f"run `mgsr data prepare` again into a new folder") from None
+        raise StoreError(
+            f"{folder / MANIFEST}: malformed entry ({type(exc).__name__}: {exc}); "
+            f"run `mgsr data prepare` again into a new folder"
+        ) from None
     missing = [image.array_path for image in images if not image.array_path.is_file()]
     if missing:
-        raise StoreError(f"store {folder}: {len(missing)} array file(s) listed in the manifest are missing "
-                         f"(first: {missing[0]}); run `mgsr data prepare` again to restore them")
+        raise StoreError(
+            f"store {folder}: {len(missing)} array file(s) listed in the manifest are missing "
+            f"(first: {missing[0]}); run `mgsr data prepare` again to restore them"
+        )
     return Store(folder, megapixels, images, skipped)
 
 
@@ -151,8 +162,13 @@ def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict
         sha = _file_sha256(path)
     except OSError as exc:
         return {"source": source, "reason": f"unreadable ({exc.strerror or exc})"}
-    entry: dict[str, Any] = {"source": source, "size": size, "mtime_ns": mtime, "sha256": sha,
-                             "array": f"{sha[:20]}.npy"}
+    entry: dict[str, Any] = {
+        "source": source,
+        "size": size,
+        "mtime_ns": mtime,
+        "sha256": sha,
+        "array": f"{sha[:20]}.npy",
+    }
     target = Path(arrays) / entry["array"]
     if known is not None and known.get("sha256") == sha and target.is_file():  # touched, not changed
         return {**entry, "height": known["height"], "width": known["width"], "reused": True}
@@ -165,8 +181,9 @@ def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict
     return {**entry, "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
 
 
-def _split(files: Sequence[str], old: dict[str, dict[str, Any]],
-           arrays: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _split(
+    files: Sequence[str], old: dict[str, dict[str, Any]], arrays: Path
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The manifest entries still valid (same path, size and mtime, array present) and the sources to decode."""
     done: dict[str, dict[str, Any]] = {}
     todo: list[str] = []
@@ -218,9 +235,15 @@ def _init_worker() -> None:
     torch.set_num_threads(1)  # one process per core already
 
 
-def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike[str], *,
-            target_megapixels: float | None = None, workers: int | None = None,
-            progress: bool = True, on_skip: Callable[[str, str], None] | None = None) -> PrepareReport:
+def prepare(
+    sources: Sequence[str | os.PathLike[str]],
+    folder: str | os.PathLike[str],
+    *,
+    target_megapixels: float | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> PrepareReport:
     """Make or update the store ``folder`` from the images in the ``sources`` folders (searched recursively).
 
     Images are listed in the raw stream's order (so a store and its folders give
@@ -230,21 +253,23 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
     """
     from tqdm import tqdm
 
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise StoreError(f"{folder} is a file, not a folder; give a new or empty folder for the store")
     files = [str(p.resolve()) for p in image_folders(sources)]
     if not files:
-        raise StoreError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; "
-                         f"nothing to prepare")
+        raise StoreError(
+            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; nothing to prepare"
+        )
     old: dict[str, dict[str, Any]] = {}
     if is_store(folder):
         manifest = _read_manifest(folder)
         if manifest.get("target_megapixels") != target_megapixels:
-            raise StoreError(f"{folder} was prepared with target_megapixels = {manifest.get('target_megapixels')}, "
-                             f"not {target_megapixels}; prepare into another folder (the recipe's "
-                             f"data.target_megapixels must match the store's)")
+            raise StoreError(
+                f"{folder} was prepared with target_megapixels = {manifest.get('target_megapixels')}, "
+                f"not {target_megapixels}; prepare into another folder (the recipe's "
+                f"data.target_megapixels must match the store's)"
+            )
         old = {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
     elif folder.exists() and not _interrupted_start(folder):
         raise StoreError(f"{folder} exists, is not empty and is not a store; choose a new or empty folder")
@@ -259,9 +284,13 @@ def prepare(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
 
     def write_manifest() -> None:
         entries = sorted(done.values(), key=lambda e: order[e["source"]])
-        data = {"format": FORMAT, "version": VERSION, "target_megapixels": target_megapixels,
-                "images": [{k: v for k, v in e.items() if k != "reused"} for e in entries if "reason" not in e],
-                "skipped": [e for e in entries if "reason" in e]}
+        data = {
+            "format": FORMAT,
+            "version": VERSION,
+            "target_megapixels": target_megapixels,
+            "images": [{k: v for k, v in e.items() if k != "reused"} for e in entries if "reason" not in e],
+            "skipped": [e for e in entries if "reason" in e],
+        }
         with atomic_path(folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(data, indent=1))
 
@@ -302,8 +331,11 @@ def _interrupted_start(folder: Path) -> bool:
     """Whether ``folder`` holds only what a preparation killed before its first manifest leaves (an empty
     ``arrays/`` and the manifest's temporary file), or nothing: the next run may take it over."""
     for entry in folder.iterdir():
-        ours = entry.name == ARRAYS and entry.is_dir() or (entry.name.startswith(f".{MANIFEST}.")
-                                                           and entry.name.endswith(".tmp"))
+        ours = (
+            entry.name == ARRAYS
+            and entry.is_dir()
+            or (entry.name.startswith(f".{MANIFEST}.") and entry.name.endswith(".tmp"))
+        )
         if not ours:
             return False
     return True

@@ -18,9 +18,13 @@ import torch
 from mgsr.devices import describe_device
 
 #: the summary's columns: (metrics.jsonl key, heading, format); W = 0 is the distortion end, W = 1 perception
-COLUMNS = (("val/psnr_w0", "PSNR w0", "{:.2f}"), ("val/rmse_w0", "RMSE w0", "{:.2f}"),
-           ("val/niqe_w1", "NIQE w1", "{:.2f}"), ("val/period2_ratio_w1", "period-2 w1", "{:.2f}x"),
-           ("val/phase_spread", "phase spread", "{:.2%}"))
+COLUMNS = (
+    ("val/psnr_w0", "PSNR w0", "{:.2f}"),
+    ("val/rmse_w0", "RMSE w0", "{:.2f}"),
+    ("val/niqe_w1", "NIQE w1", "{:.2f}"),
+    ("val/period2_ratio_w1", "period-2 w1", "{:.2f}x"),
+    ("val/phase_spread", "phase spread", "{:.2%}"),
+)
 #: "best" rows: the key, its heading and whether higher is better
 BEST = (("val/psnr_w0", "best PSNR w0", True), ("val/niqe_w1", "best NIQE w1", False))
 
@@ -82,21 +86,23 @@ def validation_history(metrics: Path, stage: str | None = None) -> dict[int, dic
 
 
 def _row(label: str, record: dict[str, Any]) -> str:
-    cells = [fmt.format(record[key]) if isinstance(record.get(key), (int, float)) else "-"
-             for key, _, fmt in COLUMNS]
+    cells = [fmt.format(record[key]) if isinstance(record.get(key), (int, float)) else "-" for key, _, fmt in COLUMNS]
     return f"  {label:<14}{record['step']:>9}" + "".join(f"{cell:>14}" for cell in cells)
 
 
-def run_summary(run_dir: Path, step: int, times: StepTimes, device: torch.device, validated_on: str,
-                metrics: Path, stage: str) -> str:
+def run_summary(
+    run_dir: Path, step: int, times: StepTimes, device: torch.device, validated_on: str, metrics: Path, stage: str
+) -> str:
     """The end-of-run screen: where, how fast, and the last and best validations of ``stage`` (from
     ``metrics``, the run's ``metrics.jsonl``)."""
     lines = [f"mgsr: stage '{stage}' of {run_dir} ended at step {step} on {describe_device(None, str(device))}"]
     if times.steps:
         per_step = times.seconds / times.steps
         wait = times.waiting / times.steps
-        lines.append(f"  {per_step:.3g} s/step over the {times.steps} steps of this session; waiting for data "
-                     f"{wait:.3g} s/step ({wait / per_step if per_step > 0 else 0:.0%})")
+        lines.append(
+            f"  {per_step:.3g} s/step over the {times.steps} steps of this session; waiting for data "
+            f"{wait:.3g} s/step ({wait / per_step if per_step > 0 else 0:.0%})"
+        )
     history = validation_history(metrics, stage)
     if not history:
         lines.append("  no validation (set data.val, or data.holdout with at least 10 training images)")

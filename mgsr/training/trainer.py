@@ -10,7 +10,6 @@ Which terms, weights, amplitudes and scales: all from the recipe.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,8 +34,6 @@ from mgsr.training.data import (
     patch_loader,
     resolve_folder,
     scan_images,
-    validation_arrays,
-    validation_set,
 )
 from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
@@ -44,20 +41,30 @@ from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
 from mgsr.training.prepared import training_sources
-from mgsr.training.schedule import resolve_schedule, sqrt_decay, validation_scale
+from mgsr.training.resume import trainer_state
+from mgsr.training.schedule import resolve_schedule, sqrt_decay
 from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
-from mgsr.training.validation import Validator, write_sample_grid
+from mgsr.training.validation import Validator, describe_validation, validator_for, write_sample_grid
 from mgsr.training.watch import phase_spread, warn_alarms
 
 
 class Trainer:
     """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
 
-    def __init__(self, built: Built, run_dir: Path, *, device: str = "cpu", progress: bool = True,
-                 ctx: Context = SINGLE, stage: str = "train", log_dir: Path | None = None,
-                 with_data: bool = True) -> None:
+    def __init__(
+        self,
+        built: Built,
+        run_dir: Path,
+        *,
+        device: str = "cpu",
+        progress: bool = True,
+        ctx: Context = SINGLE,
+        stage: str = "train",
+        log_dir: Path | None = None,
+        with_data: bool = True,
+    ) -> None:
         """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
         patches without preparing a store)."""
         if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
@@ -65,14 +72,16 @@ class Trainer:
         if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
             built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
         if not built.losses:
-            raise TrainingError("the recipe has no losses; add at least one [[losses]] table (e.g. type = \"l1\")")
+            raise TrainingError('the recipe has no losses; add at least one [[losses]] table (e.g. type = "l1")')
         self.built = built
         self.recipe = built.recipe
         self.spec = built.recipe.training
         self.ctx = ctx
         if self.spec.batch_size % ctx.world_size:
-            raise TrainingError(f"training.batch_size {self.spec.batch_size} is the global batch and must divide "
-                                f"evenly over {ctx.world_size} processes")
+            raise TrainingError(
+                f"training.batch_size {self.spec.batch_size} is the global batch and must divide "
+                f"evenly over {ctx.world_size} processes"
+            )
         self.local_batch = self.spec.batch_size // ctx.world_size
         self.device = torch.device(device)
         self.progress = progress
@@ -91,18 +100,27 @@ class Trainer:
         self.g_step, self.d_step = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
-        self.one_step = TrainStep(generator=self.generator, discriminator=self.discriminator, g_call=self.g_step,
-                                  d_call=self.d_step, losses=self.losses, scales=self.spec.scales,
-                                  optimizers=(self.opt_g, self.opt_d), schedulers=(self.sched_g, self.sched_d),
-                                  amp=self.amp, noise_rng=self.noise_rng, device=self.device, ctx=ctx,
-                                  discriminator_warmup_steps=self.spec.discriminator_warmup_steps)
+        self.one_step = TrainStep(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_call=self.g_step,
+            d_call=self.d_step,
+            losses=self.losses,
+            scales=self.spec.scales,
+            optimizers=(self.opt_g, self.opt_d),
+            schedulers=(self.sched_g, self.sched_d),
+            amp=self.amp,
+            noise_rng=self.noise_rng,
+            device=self.device,
+            ctx=ctx,
+            discriminator_warmup_steps=self.spec.discriminator_warmup_steps,
+        )
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop = StopRequest()  # installed while run() runs
         self.max_levels = max(self.spec.scales)
         if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
-            raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; "
-                                f"check the losses' scales")
+            raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; check the losses' scales")
         self.skipped = 0
         self.held_out: list[Path | StoredImage] = []
         self.dataset: PatchDataset | None = None  # with_data: the patches; without, the trainer only scores/exports
@@ -136,8 +154,9 @@ class Trainer:
         betas = tuple(self.spec.adam_betas)
         if len(betas) != 2:
             raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
-        opt_g = torch.optim.Adam([p for p in self.generator.parameters() if p.requires_grad],
-                                      lr=self.spec.lr, betas=betas)
+        opt_g = torch.optim.Adam(
+            [p for p in self.generator.parameters() if p.requires_grad], lr=self.spec.lr, betas=betas
+        )
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, sqrt_decay(self.spec.lr_decay_steps))
         opt_d = sched_d = None
         if self.discriminator is not None:
@@ -153,8 +172,10 @@ class Trainer:
         if not data.train:
             raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
         if data.patch_size % (1 << self.max_levels):
-            raise TrainingError(f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
-                                f"for scales {list(self.spec.scales)}")
+            raise TrainingError(
+                f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
+                f"for scales {list(self.spec.scales)}"
+            )
         # raw folders -> cached stores when resizing: rank 0 prepares, the others then find them up to date
         folders = [resolve_folder(f) for f in data.train]
         if self.ctx.is_main:
@@ -168,15 +189,8 @@ class Trainer:
         self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
-        if data.val and self.ctx.is_main:
-            scale = validation_scale(self.spec)
-            self.validation = Validator(validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop,
-                                                          data.target_megapixels),
-                                        scale, self.built.registry, extra=self.spec.validate_metrics)
-        elif self.held_out and self.ctx.is_main:
-            self.validation = Validator(validation_set(self.held_out, data.val_crop, data.target_megapixels),
-                                        validation_scale(self.spec), self.built.registry,
-                                        extra=self.spec.validate_metrics)
+        if self.ctx.is_main:
+            self.validation = validator_for(data, self.spec, self.held_out, self.built.registry)
 
     def _training_data(self) -> PatchDataset:
         """The patches to train on; an error when the trainer was built without its data."""
@@ -190,8 +204,9 @@ class Trainer:
         """In the folder of the whole run: the pre-training and the objective hold out the same images."""
         return self.logbook.run_dir / HOLDOUT_FILE
 
-    def _split_holdout(self, images: Sequence[Path | StoredImage]) -> tuple[list[Path | StoredImage],
-                                                                            list[Path | StoredImage]]:
+    def _split_holdout(
+        self, images: Sequence[Path | StoredImage]
+    ) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
         """``(training, held_out)``: see :func:`mgsr.training.holdout.hold_out`."""
         data = self.recipe.data
         return hold_out(images, 0 if data.val else data.holdout, self.spec.seed, self.holdout_file)
@@ -204,31 +219,18 @@ class Trainer:
 
     def summary(self) -> str:
         """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
-        if self.validation is None:
-            validated_on = "nothing"
-        elif self.held_out:
-            validated_on = f"{len(self.held_out)} held-out training images at {self.validation.scale}x"
-        else:
-            validated_on = f"{len(self.validation.images)} data.val images at {self.validation.scale}x"
-        return run_summary(self.run_dir, self.step, self.times, self.device, validated_on,
-                           self.logbook.run_dir / "metrics.jsonl", self.stage)
+        validated_on = describe_validation(self.validation, len(self.held_out))
+        return run_summary(
+            self.run_dir,
+            self.step,
+            self.times,
+            self.device,
+            validated_on,
+            self.logbook.run_dir / "metrics.jsonl",
+            self.stage,
+        )
 
     # --- state -----------------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        return {
-            "recipe": json.dumps(self.recipe.to_dict(), sort_keys=True),
-            "recipe_digest": self.recipe.digest(),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
-            "optimizers": {"generator": self.opt_g.state_dict(),
-                           "discriminator": self.opt_d.state_dict() if self.opt_d else None},
-            "schedulers": {"generator": self.sched_g.state_dict(),
-                           "discriminator": self.sched_d.state_dict() if self.sched_d else None},
-            "samples_seen": self.samples_seen,
-            "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
-            "scaler": self.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
-        }
-
     # --- one step and its losses ---------------------------------------------------------------
     def train_step(self, hr: torch.Tensor) -> None:
         """One optimisation step on the HR patches ``hr``; its losses stay on the device (see ``read_losses``)."""
@@ -252,11 +254,13 @@ class Trainer:
             last = list_checkpoints(self.run_dir / "checkpoints")
             kept = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
             if bad is None:
-                raise TrainingError(f"another rank met a non-finite loss by step {self.step}; "
-                                    f"stopping without saving ({kept})")
+                raise TrainingError(
+                    f"another rank met a non-finite loss by step {self.step}; stopping without saving ({kept})"
+                )
             term, levels = self.one_step.terms[bad.term]
-            raise TrainingError(f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; "
-                                f"stopping without saving ({kept})")
+            raise TrainingError(
+                f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; stopping without saving ({kept})"
+            )
         if logs:
             generator_terms = [v for k, v in logs.items() if k.startswith("loss/")]
             if generator_terms:  # none while only the discriminator warms up
@@ -281,8 +285,12 @@ class Trainer:
         """The sample grid of this step (rank 0 only)."""
         if self.validation is None:
             return None
-        return write_sample_grid(self.generator, self.validation.images, self.validation.scale,
-                                 self.run_dir / "samples" / f"step-{self.step:09d}.png")
+        return write_sample_grid(
+            self.generator,
+            self.validation.images,
+            self.validation.scale,
+            self.run_dir / "samples" / f"step-{self.step:09d}.png",
+        )
 
     # --- the loop --------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
@@ -293,14 +301,18 @@ class Trainer:
         self.read_losses(flush=False)
         path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         if self.ctx.is_main:
-            path = save_checkpoint(self.run_dir / "checkpoints", self.step, self.state(),
-                                   keep=self.spec.keep_checkpoints)
+            path = save_checkpoint(
+                self.run_dir / "checkpoints", self.step, trainer_state(self), keep=self.spec.keep_checkpoints
+            )
         barrier(self.ctx)
         return path
 
     def export_generator(self) -> Path:
-        card = ModelCard(name=self.run_dir.name, default_noise=self.recipe.model.default_noise,
-                         source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, step {self.step}")
+        card = ModelCard(
+            name=self.run_dir.name,
+            default_noise=self.recipe.model.default_noise,
+            source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, step {self.step}",
+        )
         return save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -309,9 +321,16 @@ class Trainer:
 
     def _batches(self) -> Iterator[torch.Tensor]:
         data = self.recipe.data
-        return patch_loader(self._training_data(), self.local_batch, self.spec.seed, self.samples_seen,
-                            data.workers, rank=self.ctx.rank, world_size=self.ctx.world_size,
-                            pin_memory=self.device.type == "cuda")
+        return patch_loader(
+            self._training_data(),
+            self.local_batch,
+            self.spec.seed,
+            self.samples_seen,
+            data.workers,
+            rank=self.ctx.rank,
+            world_size=self.ctx.world_size,
+            pin_memory=self.device.type == "cuda",
+        )
 
     def _next_batch(self, batches: Iterator[torch.Tensor]) -> torch.Tensor | None:
         """The next batch (its wait counted), or None when a stop was requested while waiting for it."""
@@ -356,22 +375,32 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
         self._announce_holdout()
-        bar = tqdm(total=self.spec.steps, initial=self.step, unit="step", desc=self.stage,
-                   disable=(not self.progress or not self.ctx.is_main) or None, file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(
+            total=self.spec.steps,
+            initial=self.step,
+            unit="step",
+            desc=self.stage,
+            disable=(not self.progress or not self.ctx.is_main) or None,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         try:
             with self.stop:
                 self._log({"step": self.step, "data/images": len(self._training_data()), "data/skipped": self.skipped})
                 if self.skipped and self.ctx.is_main:
-                    bar.write(f"{self.skipped} training image(s) skipped (warnings above name them); "
-                              f"training on {len(self._training_data())}")
+                    bar.write(
+                        f"{self.skipped} training image(s) skipped (warnings above name them); "
+                        f"training on {len(self._training_data())}"
+                    )
                 batches = self._batches()
                 started, done_since = time.perf_counter(), 0
                 self.times.restart()
                 while self.step < self.spec.steps:
                     if any_rank(self.ctx, self.stop.requested, self.device):
                         path = self.checkpoint()
-                        raise Interrupted(f"stopped at step {self.step}; checkpoint {path}; "
-                                          "continue with --resume auto")
+                        raise Interrupted(
+                            f"stopped at step {self.step}; checkpoint {path}; continue with --resume auto"
+                        )
                     if (batch := self._next_batch(batches)) is None:
                         continue
                     self.train_step(batch)

@@ -31,7 +31,11 @@ from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
 from mgsr.io.images import Picture, write_picture
 from mgsr.model.generator import GMGBP
+from mgsr.recipe import DataSpec, TrainingSpec
 from mgsr.registry import Registry
+from mgsr.training.data import resolve_folder, validation_arrays, validation_set
+from mgsr.training.schedule import validation_scale
+from mgsr.training.store import StoredImage
 from mgsr.training.watch import worst_ratio
 
 #: figure 8's distortion axis, scored beyond the protocol's own metrics (``mgsr eval --metric l1``)
@@ -59,8 +63,11 @@ def _usable_metrics(metrics: Sequence[Metric], images: Sequence[HRImage]) -> lis
             for image in images:
                 metric.score(image.hr, image.hr if metric.needs_reference else None)
         except ValueError as exc:
-            warnings.warn(f"validation leaves out '{metric.name}': {image.name} at {image.hr.shape[1]}x"
-                          f"{image.hr.shape[0]}: {exc}", stacklevel=3)
+            warnings.warn(
+                f"validation leaves out '{metric.name}': {image.name} at {image.hr.shape[1]}x"
+                f"{image.hr.shape[0]}: {exc}",
+                stacklevel=3,
+            )
             continue
         usable.append(metric)
     return usable
@@ -69,8 +76,14 @@ def _usable_metrics(metrics: Sequence[Metric], images: Sequence[HRImage]) -> lis
 class Validator:
     """Scores a generator on the validation images at one scale, with the evaluation protocol's own code."""
 
-    def __init__(self, images: Sequence[tuple[str, np.ndarray]], scale: int, registry: Registry,
-                 protocol: Protocol = PIRM2018, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        images: Sequence[tuple[str, np.ndarray]],
+        scale: int,
+        registry: Registry,
+        protocol: Protocol = PIRM2018,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.scale = scale
         self.protocol = protocol
         self.images = validation_images(images, scale)
@@ -168,3 +181,27 @@ def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, p
     path.parent.mkdir(parents=True, exist_ok=True)
     write_picture(path, Picture(color=grid[0].permute(1, 2, 0).cpu().numpy()))
     return path
+
+
+def validator_for(
+    data: DataSpec, spec: TrainingSpec, held_out: Sequence[Path | StoredImage], registry: Registry
+) -> Validator | None:
+    """The run's validation: ``data.val`` images, else the held-out training images, resized like the training
+    images when the recipe resizes; None when there are neither."""
+    scale = validation_scale(spec)
+    if data.val:
+        images = validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop, data.target_megapixels)
+    elif held_out:
+        images = validation_set(held_out, data.val_crop, data.target_megapixels)
+    else:
+        return None
+    return Validator(images, scale, registry, extra=spec.validate_metrics)
+
+
+def describe_validation(validation: Validator | None, held_out: int) -> str:
+    """What a run validated on, for its summary."""
+    if validation is None:
+        return "nothing"
+    if held_out:
+        return f"{held_out} held-out training images at {validation.scale}x"
+    return f"{len(validation.images)} data.val images at {validation.scale}x"

@@ -47,13 +47,17 @@ def alarms(step: int, scores: Mapping[str, float]) -> list[str]:
     found = []
     for key, value in scores.items():
         if key.startswith("val/period2_ratio_") and value > PERIOD2_RATIO_LIMIT:
-            found.append(f"step {step}: {key} = {value:.3g}: an output holds {value:.3g}x its HR's period-2 "
-                         f"(grid) energy (limit {PERIOD2_RATIO_LIMIT:g}x); look at the samples for a checkerboard")
+            found.append(
+                f"step {step}: {key} = {value:.3g}: an output holds {value:.3g}x its HR's period-2 "
+                f"(grid) energy (limit {PERIOD2_RATIO_LIMIT:g}x); look at the samples for a checkerboard"
+            )
     spread = scores.get("val/phase_spread")
     if spread is not None and spread > PHASE_SPREAD_LIMIT:
-        found.append(f"step {step}: val/phase_spread = {spread:.3g}: the classic upscaler's four phase gains "
-                     f"differ by {100 * spread:.2g} % (limit {100 * PHASE_SPREAD_LIMIT:g} %), which draws a "
-                     f"period-2 grid; pre-train (L1 at W = 0) or start from released weights")
+        found.append(
+            f"step {step}: val/phase_spread = {spread:.3g}: the classic upscaler's four phase gains "
+            f"differ by {100 * spread:.2g} % (limit {100 * PHASE_SPREAD_LIMIT:g} %), which draws a "
+            f"period-2 grid; pre-train (L1 at W = 0) or start from released weights"
+        )
     return found
 
 

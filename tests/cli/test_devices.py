@@ -12,8 +12,10 @@ from mgsr.errors import MgsrError
 
 from ..helpers import smooth_rgb, tiny_recipe
 
-ON_CPU_ONLY = pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(),
-                                 reason="checks the CPU fallback; this machine has a CUDA or MPS device")
+ON_CPU_ONLY = pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="checks the CPU fallback; this machine has a CUDA or MPS device",
+)
 
 
 def running_lines(err: str) -> list[str]:
@@ -50,14 +52,17 @@ def test_explicit_names_are_checked_and_kept():
         resolve_device("gpu7")
 
 
-@pytest.mark.parametrize("argv", [
-    ["upscale", "a.png", "-o", "b.png"],
-    ["train", "recipe.toml"],
-    ["eval", "--sr", "out"],
-    ["sweep", "--model", "pirm-r3", "--hr", "hr"],
-    ["calibrate", "--model", "pirm-r3", "--hr", "hr", "--max-rmse", "11.5"],
-    ["serve"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["upscale", "a.png", "-o", "b.png"],
+        ["train", "recipe.toml"],
+        ["eval", "--sr", "out"],
+        ["sweep", "--model", "pirm-r3", "--hr", "hr"],
+        ["calibrate", "--model", "pirm-r3", "--hr", "hr", "--max-rmse", "11.5"],
+        ["serve"],
+    ],
+)
 def test_every_network_command_defaults_to_auto_and_takes_quiet(argv):
     parser = make_parser()
     assert parser.parse_args(argv).device == AUTO

@@ -83,8 +83,9 @@ def test_existing_outputs_are_skipped_and_counted_unless_overwrite(tmp_path, cap
 def test_two_inputs_with_one_output_name(tmp_path, capsys):
     make_images(tmp_path / "a", [(8, 8)])
     make_images(tmp_path / "b", [(8, 8)])
-    code = main(["upscale", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out"), "--scale", "2",
-                 "-q"])
+    code = main(
+        ["upscale", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "out"), "--scale", "2", "-q"]
+    )
     err = capsys.readouterr().err
     assert code == 5 and "also the output of" in err and "1 written" in summary(err) and "1 failed" in summary(err)
 
@@ -102,11 +103,31 @@ def test_torchrun_splits_a_folder_over_two_gloo_ranks(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     Image.fromarray(smooth_rgb(4, 4)).save(out / "img3_x2.png")  # done before: skipped, counted once
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={free_port()}", "-m", "mgsr", "upscale", str(folder), "-o", str(out), "--scale", "2",
-           "--device", "cpu"]
-    result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", "MGSR_BACKEND": "torch"},
-                            capture_output=True, text=True, timeout=120)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "mgsr",
+        "upscale",
+        str(folder),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    result = subprocess.run(
+        cmd,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "MGSR_BACKEND": "torch"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     done = [line.rsplit(" -> ", 1)[1] for line in result.stdout.splitlines() if " -> " in line]
     assert sorted(Path(p).name for p in done) == ["img0_x2.png", "img1_x2.png", "img2_x2.png", "img4_x2.png"]
@@ -119,9 +140,21 @@ def test_torchrun_splits_a_folder_over_two_gloo_ranks(tmp_path):
 def test_a_symlink_loop_as_input_is_one_line_and_the_others_still_run(tmp_path, capsys):
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
     Image.new("RGB", (6, 5), (90, 120, 30)).save(tmp_path / "ok.png")
-    code = main(["upscale", str(tmp_path / "loop.png"), str(tmp_path / "ok.png"), "-o", str(tmp_path / "out"),
-                 "--scale", "2", "-q"])
+    code = main(
+        [
+            "upscale",
+            str(tmp_path / "loop.png"),
+            str(tmp_path / "ok.png"),
+            "-o",
+            str(tmp_path / "out"),
+            "--scale",
+            "2",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 5 and "Traceback" not in err
-    assert [line for line in err.splitlines() if "error" in line] == [f"mgsr: error: {tmp_path / 'loop.png'}: no such file"]
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"mgsr: error: {tmp_path / 'loop.png'}: no such file"
+    ]
     assert (tmp_path / "out" / "ok_x2.png").is_file()

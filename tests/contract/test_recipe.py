@@ -39,8 +39,12 @@ def test_shipped_recipes_load_and_roundtrip(name):
     recipe = mgsr.load_recipe(RECIPES / name)
     assert mgsr.load_recipe(recipe.to_dict()) == recipe
     assert recipe.model.features == 48 and recipe.model.mu == 2
-    assert [recipe.model.analysis.config.layers, recipe.model.upscaling.config.layers,
-            recipe.model.downscaling.config.layers, recipe.model.synthesis.config.layers] == [3, 3, 4, 3]
+    assert [
+        recipe.model.analysis.config.layers,
+        recipe.model.upscaling.config.layers,
+        recipe.model.downscaling.config.layers,
+        recipe.model.synthesis.config.layers,
+    ] == [3, 3, 4, 3]
 
 
 def test_digest_follows_content():
@@ -56,7 +60,10 @@ def test_unknown_type_suggests_and_names_the_path(tmp_path):
 
 def test_extra_key_at_top_and_inside_a_component(tmp_path):
     expect_error(tmp_path, r3_text() + "\n[extra]\na = 1\n", "extra")
-    text = r3_text().replace("growth = 16\nbottleneck = 4\n\n[model.downscaling]", "growth = 16\nbottleneck = 4\ngrowht = 3\n\n[model.downscaling]")
+    text = r3_text().replace(
+        "growth = 16\nbottleneck = 4\n\n[model.downscaling]",
+        "growth = 16\nbottleneck = 4\ngrowht = 3\n\n[model.downscaling]",
+    )
     expect_error(tmp_path, text, "growht", "$.model.upscaling")
 
 
@@ -82,14 +89,22 @@ def test_validator_errors_carry_the_path(tmp_path):
 
 
 def test_missing_type_and_missing_section(tmp_path):
-    expect_error(tmp_path, r3_text().replace('[model.noise]\ntype = "gaussian"', "[model.noise]"), "missing 'type'", "gaussian")
+    expect_error(
+        tmp_path, r3_text().replace('[model.noise]\ntype = "gaussian"', "[model.noise]"), "missing 'type'", "gaussian"
+    )
     expect_error(tmp_path, r3_text().replace('[model.noise]\ntype = "gaussian"', ""), "$.model.noise")
 
 
 def test_unknown_discriminator_is_not_silently_accepted(tmp_path):
-    text = r3_text().replace('[discriminator]\ntype = "multiscale_recursive"', '[discriminator]\ntype = "multiscale_recursiv"')
-    expect_error(tmp_path, text, "unknown discriminator 'multiscale_recursiv' (did you mean 'multiscale_recursive'?)",
-                 "$.discriminator")
+    text = r3_text().replace(
+        '[discriminator]\ntype = "multiscale_recursive"', '[discriminator]\ntype = "multiscale_recursiv"'
+    )
+    expect_error(
+        tmp_path,
+        text,
+        "unknown discriminator 'multiscale_recursiv' (did you mean 'multiscale_recursive'?)",
+        "$.discriminator",
+    )
 
 
 def test_bad_files(tmp_path):

@@ -75,8 +75,11 @@ def _run_component(kind, module, registry):
     if kind == "loss":
         targets = [torch.rand(2, 3, 8, 8), torch.rand(2, 3, 16, 16)]
         outputs = {w: [x.clamp(0.1, 0.9) for x in targets] for w in module.config.noise}
-        tiny = {"type": "multiscale_recursive", "features": 4,
-                **{part: {"type": "dense", "layers": 1, "growth": 2} for part in ("analysis", "pooling", "synthesis")}}
+        tiny = {
+            "type": "multiscale_recursive",
+            "features": 4,
+            **{part: {"type": "dense", "layers": 1, "growth": 2} for part in ("analysis", "pooling", "synthesis")},
+        }
         discriminator = part_builder(registry)(make_converter(registry).structure(tiny, DiscriminatorSpec), channels=3)
         value = module(outputs, targets, discriminator=discriminator)
         assert torch.isfinite(value)
@@ -108,7 +111,12 @@ def test_every_component_builds_roundtrips_and_runs(kind_name):
         value = metric.score(output, reference if cls.needs_reference else None)
         assert math.isfinite(value) and math.isfinite(metric.aggregate([value, value]))
         return
-    arch = {"feature_extractor": {}, "loss": {}, "discriminator": {"channels": 3}, "discriminator_input": {"channels": 3}}
+    arch = {
+        "feature_extractor": {},
+        "loss": {},
+        "discriminator": {"channels": 3},
+        "discriminator_input": {"channels": 3},
+    }
     module = part_builder(registry)(spec_type(name, config), **arch.get(kind, {"channels": 4}))
     shape, expected = _run_component(kind, module, registry)
     assert tuple(shape) == tuple(expected)
@@ -155,7 +163,9 @@ def test_duplicate_names_are_an_error_that_names_both_plugins():
 
 
 def test_unknown_name_suggests_the_close_one(builtin_registry):
-    with pytest.raises(UnknownComponentError, match=r"unknown filter_block 'dence' \(did you mean 'dense'\?\); available: dense"):
+    with pytest.raises(
+        UnknownComponentError, match=r"unknown filter_block 'dence' \(did you mean 'dense'\?\); available: dense"
+    ):
         builtin_registry.get("filter_block", "dence")
 
 
@@ -222,4 +232,6 @@ def test_registry_is_immutable(builtin_registry):
 def test_converter_is_strict_about_bools():
     conv = make_converter(None)
     with pytest.raises(cattrs.errors.ClassValidationError):
-        conv.structure({"trainable": "false"}, mgsr.default_registry().get("classic_upscaler", "learned_bicubic").Config)
+        conv.structure(
+            {"trainable": "false"}, mgsr.default_registry().get("classic_upscaler", "learned_bicubic").Config
+        )

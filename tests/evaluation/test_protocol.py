@@ -50,7 +50,10 @@ def test_results_carry_every_parameter(builtin_registry):
     described = PIRM2018.describe(metrics)
     assert described["name"] == "pirm2018" and described["seed"] == 0
     assert described["metrics"] == {
-        "rmse": {"shave": 4}, "psnr": {"shave": 4}, "ssim": {"shave": 4}, "niqe": {"shave": 4, "block": 96}
+        "rmse": {"shave": 4},
+        "psnr": {"shave": 4},
+        "ssim": {"shave": 4},
+        "niqe": {"shave": 4, "block": 96},
     }
     assert "imresize" in described["lr_maker"] and "uint8" in described["lr_maker"]
     no_reference = PIRM2018.metric_instances(builtin_registry, with_reference=False)

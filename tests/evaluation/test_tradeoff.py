@@ -49,8 +49,14 @@ def test_a_curve_that_is_not_monotone_is_reported():
 
 
 def evaluation(rmse: float, niqe: float) -> Evaluation:
-    return Evaluation({"name": "pirm2018"}, ("rmse", "niqe"), {"rmse": False, "niqe": False}, (),
-                      {"rmse": rmse, "niqe": niqe}, ("a note",))
+    return Evaluation(
+        {"name": "pirm2018"},
+        ("rmse", "niqe"),
+        {"rmse": False, "niqe": False},
+        (),
+        {"rmse": rmse, "niqe": niqe},
+        ("a note",),
+    )
 
 
 def test_sweep_csv_and_plot(tmp_path):

@@ -25,7 +25,7 @@ RULE = AdaptiveRule((0.5, 1.0), centre=0.6, softness=0.1, floor=0.1, smooth=1.0)
 def half_flat(h: int = 24, w: int = 48) -> np.ndarray:
     """Left half one grey, right half noise: the map must tell them apart."""
     rgb = np.full((h, w, 3), 0.5, np.float32)
-    rgb[:, w // 2:] = np.random.default_rng(0).uniform(0, 1, (h, w - w // 2, 3))
+    rgb[:, w // 2 :] = np.random.default_rng(0).uniform(0, 1, (h, w - w // 2, 3))
     return rgb
 
 
@@ -73,8 +73,24 @@ def test_cli_and_api_write_the_same_bytes_from_an_adaptive_calibration(tmp_path)
     api = mgsr.upscale(Image.open(src), scale=2, noise=mgsr.AdaptiveRule.load(calib))
     api.save(tmp_path / "api.png")
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(api))
-    assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--scale", "2", "-q", "--noise", str(calib),
-                 "--noise-map", str(src)]) != 0  # a map of its own and a painted one: refused
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "-o",
+                str(tmp_path / "x.png"),
+                "--scale",
+                "2",
+                "-q",
+                "--noise",
+                str(calib),
+                "--noise-map",
+                str(src),
+            ]
+        )
+        != 0
+    )  # a map of its own and a painted one: refused
     assert main(["upscale", str(src), "-o", str(tmp_path / "y.png"), "--scale", "4", "-q", "--noise", str(calib)]) != 0
 
 
@@ -116,7 +132,9 @@ def test_fit_reads_each_curve_at_the_budget_and_takes_the_lowest_niqe():
 def test_calibrate_adaptive_meets_its_budget_in_eval_and_sweep(tmp_path):
     hr = tmp_path / "hr"
     hr.mkdir()
-    Image.open(Path(mgsr.__file__).parent / "samples" / "val" / "grace_hopper_face.png").convert("RGB").crop((40, 40, 144, 144)).save(hr / "face.png")
+    Image.open(Path(mgsr.__file__).parent / "samples" / "val" / "grace_hopper_face.png").convert("RGB").crop(
+        (40, 40, 144, 144)
+    ).save(hr / "face.png")
     common = ["--model", "pirm-r3", "--hr", str(hr), "-q"]
     assert main(["eval", *common, "--noise", "0.015", "--json", str(tmp_path / "g.json")]) == 0
     budget = json.loads((tmp_path / "g.json").read_text())["aggregate"]["rmse"]

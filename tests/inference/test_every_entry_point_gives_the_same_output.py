@@ -28,12 +28,31 @@ def test_cli_api_tensor_and_eval_agree(tmp_path, lr_image, tile):
     src = tmp_path / "in.png"
     Image.fromarray(lr_image).save(src)
     out = tmp_path / "out.png"
-    assert main(["upscale", str(src), "-o", str(out), "--scale", str(SCALE), "--noise", str(W),
-                 "--seed", str(SEED), "--tile", str(tile or 0), "-q"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "-o",
+                str(out),
+                "--scale",
+                str(SCALE),
+                "--noise",
+                str(W),
+                "--seed",
+                str(SEED),
+                "--tile",
+                str(tile or 0),
+                "-q",
+            ]
+        )
+        == 0
+    )
     cli = np.asarray(Image.open(out).convert("RGB")).astype(int)
 
-    api = np.asarray(mgsr.upscale(Image.fromarray(lr_image), model="pirm-r3", scale=SCALE, noise=W, seed=SEED,
-                                  tile=tile)).astype(int)
+    api = np.asarray(
+        mgsr.upscale(Image.fromarray(lr_image), model="pirm-r3", scale=SCALE, noise=W, seed=SEED, tile=tile)
+    ).astype(int)
     x = torch.from_numpy(lr_image).permute(2, 0, 1)[None].float() / 255
     tensor = to_uint8(mgsr.upscale_tensor(model, x, scale=SCALE, noise_amp=W, seed=SEED, tile=tile)).astype(int)
     evaluated = model_upscaler(model, SCALE, SEED)(lr_image, W).astype(int)
@@ -42,6 +61,7 @@ def test_cli_api_tensor_and_eval_agree(tmp_path, lr_image, tile):
     for name, other in (("mgsr.upscale", api), ("mgsr.upscale_tensor", tensor), ("mgsr eval", evaluated)):
         assert np.abs(other - cli).max() <= 1, name
     # and the knob really acts: another seed or W = 0 gives another image
-    other_seed = np.asarray(mgsr.upscale(Image.fromarray(lr_image), model="pirm-r3", scale=SCALE, noise=W,
-                                         seed=SEED + 1, tile=tile)).astype(int)
+    other_seed = np.asarray(
+        mgsr.upscale(Image.fromarray(lr_image), model="pirm-r3", scale=SCALE, noise=W, seed=SEED + 1, tile=tile)
+    ).astype(int)
     assert np.abs(other_seed - cli).max() > 1

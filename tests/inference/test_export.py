@@ -16,10 +16,16 @@ ort = pytest.importorskip("onnxruntime", reason="the export test needs the test 
 pytest.importorskip("onnxscript", reason="the export test needs the test extra: pip install -e '.[test]'")
 
 TINY = {
-    "features": 8, "channels": 3, "noise_channels": 1, "mu": 1,
-    "classic_upscaler": {"type": "learned_bicubic"}, "noise": {"type": "gaussian"},
-    **{part: {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 1} for part in
-       ("analysis", "upscaling", "downscaling", "synthesis")},
+    "features": 8,
+    "channels": 3,
+    "noise_channels": 1,
+    "mu": 1,
+    "classic_upscaler": {"type": "learned_bicubic"},
+    "noise": {"type": "gaussian"},
+    **{
+        part: {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 1}
+        for part in ("analysis", "upscaling", "downscaling", "synthesis")
+    },
 }
 
 

@@ -93,7 +93,8 @@ def test_fp16_on_cuda_is_near_ieee_fp32_on_cuda_and_on_cpu(lr, noise, worst):
     model = mgsr.pretrained("pirm-r3", device="cuda")
     cpu = to_uint8(upscale_tensor(mgsr.pretrained("pirm-r3"), lr, scale=2, noise_amp=noise, seed=0)).astype(int)
     fp32 = to_uint8(upscale_tensor(model, lr, scale=2, noise_amp=noise, seed=0, device="cuda").cpu()).astype(int)
-    fp16 = to_uint8(upscale_tensor(model, lr, scale=2, noise_amp=noise, seed=0, device="cuda",
-                                   precision="fp16").cpu()).astype(int)
+    fp16 = to_uint8(
+        upscale_tensor(model, lr, scale=2, noise_amp=noise, seed=0, device="cuda", precision="fp16").cpu()
+    ).astype(int)
     assert np.abs(fp32 - cpu).max() <= 1  # IEEE float32 on the card: the CPU's result (no TF32)
     assert np.abs(fp16 - fp32).max() <= worst

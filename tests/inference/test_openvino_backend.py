@@ -81,12 +81,18 @@ def test_every_bias_relu_after_a_convolution_is_fused(tmp_path, monkeypatch):
         openvino._compiled.cache_clear()
         runner = openvino.openvino_generator(generator, 2)
         assert list(tmp_path.glob("openvino/*.xml"))
-        shared = [n.get_friendly_name() for n in runner.model.get_ordered_ops()
-                  if n.get_type_name() == "Constant" and len(n.output(0).get_target_inputs()) > 1]
+        shared = [
+            n.get_friendly_name()
+            for n in runner.model.get_ordered_ops()
+            if n.get_type_name() == "Constant" and len(n.output(0).get_target_inputs()) > 1
+        ]
         assert shared == [], fresh
         compiled = runner.core.compile_model(runner.model, "CPU", runner.config).get_runtime_model()
-        squeezes = [str(n.get_rt_info()["originalLayersNames"].astype(str)) for n in compiled.get_ordered_ops()
-                    if n.get_rt_info()["layerType"].astype(str) == "Convolution" and "squeeze" in n.get_friendly_name()]
+        squeezes = [
+            str(n.get_rt_info()["originalLayersNames"].astype(str))
+            for n in compiled.get_ordered_ops()
+            if n.get_rt_info()["layerType"].astype(str) == "Convolution" and "squeeze" in n.get_friendly_name()
+        ]
         assert squeezes and all("Relu" in names for names in squeezes), squeezes[:3]
 
 

@@ -32,37 +32,46 @@ def test_strips_equal_the_whole_matlab_resize():
     assert np.abs(strips - whole).max() < 1e-5
 
 
-@pytest.mark.parametrize(("request_", "level", "size", "tag"), [
-    (SizeRequest(outscale=3), 4, (30, 60), "x3"),
-    (SizeRequest(outscale=2.5), 4, (25, 50), "x2.5"),
-    (SizeRequest(outscale=2), 2, (20, 40), "x2"),
-    (SizeRequest(outscale=5), 8, (50, 100), "x5"),
-    (SizeRequest(width=50), 4, (25, 50), "50w"),
-    (SizeRequest(height=15), 2, (15, 30), "15h"),
-    (SizeRequest(width=61, height=30), 4, (30, 61), "61x30"),  # within a pixel of the aspect
-])
+@pytest.mark.parametrize(
+    ("request_", "level", "size", "tag"),
+    [
+        (SizeRequest(outscale=3), 4, (30, 60), "x3"),
+        (SizeRequest(outscale=2.5), 4, (25, 50), "x2.5"),
+        (SizeRequest(outscale=2), 2, (20, 40), "x2"),
+        (SizeRequest(outscale=5), 8, (50, 100), "x5"),
+        (SizeRequest(width=50), 4, (25, 50), "50w"),
+        (SizeRequest(height=15), 2, (15, 30), "15h"),
+        (SizeRequest(width=61, height=30), 4, (30, 61), "61x30"),  # within a pixel of the aspect
+    ],
+)
 def test_plan_picks_the_smallest_level_at_or_above(request_, level, size, tag):
     assert request_.plan((10, 20)) == (level, size)
     assert request_.tag == tag
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"outscale": 1.0}, "must be > 1"),
-    ({"outscale": 8.5}, "beyond 8x"),
-    ({"outscale": math.nan}, "must be a number"),
-    ({"width": 0}, "width must be a whole number"),
-    ({"outscale": 3, "width": 40}, "not both"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outscale": 1.0}, "must be > 1"),
+        ({"outscale": 8.5}, "beyond 8x"),
+        ({"outscale": math.nan}, "must be a number"),
+        ({"width": 0}, "width must be a whole number"),
+        ({"outscale": 3, "width": 40}, "not both"),
+    ],
+)
 def test_bad_requests_say_what_to_do(kwargs, message):
     with pytest.raises(MgsrError, match=message):
         SizeRequest(**kwargs)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"width": 20}, r"photo.png: 20x10 is not larger than the image \(20x10\)"),
-    ({"width": 161}, r"photo.png: 161x81 is 8.1x the image \(20x10\), beyond 8x"),
-    ({"width": 60, "height": 20}, "photo.png: 60x20 would stretch .* give only --width or only --height"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"width": 20}, r"photo.png: 20x10 is not larger than the image \(20x10\)"),
+        ({"width": 161}, r"photo.png: 161x81 is 8.1x the image \(20x10\), beyond 8x"),
+        ({"width": 60, "height": 20}, "photo.png: 60x20 would stretch .* give only --width or only --height"),
+    ],
+)
 def test_requests_that_do_not_fit_the_image_name_it(kwargs, message):
     with pytest.raises(MgsrError, match=message):
         SizeRequest(**kwargs).plan((10, 20), "photo.png")
@@ -93,9 +102,11 @@ def test_cli_names_outputs_by_the_request(tmp_path, capsys):
     source = tmp_path / "photo.png"
     Image.fromarray((RNG.random((10, 20, 3)) * 255).astype(np.uint8)).save(source)
     out = tmp_path / "out"
-    for flags, name, size in [(["--outscale", "2.5"], "photo_x2.5.png", (50, 25)),
-                              (["--width", "50"], "photo_50w.png", (50, 25)),
-                              (["--scale", "2"], "photo_x2.png", (40, 20))]:
+    for flags, name, size in [
+        (["--outscale", "2.5"], "photo_x2.5.png", (50, 25)),
+        (["--width", "50"], "photo_50w.png", (50, 25)),
+        (["--scale", "2"], "photo_x2.png", (40, 20)),
+    ]:
         assert main(["upscale", str(source), "-o", str(out), "-q", *flags]) == 0
         assert Image.open(out / name).size == size
     assert main(["upscale", str(source), "-o", str(out), "-q", "--width", "15"]) != 0

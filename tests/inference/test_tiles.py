@@ -9,8 +9,11 @@ from mgsr.inference.tiles import plan_tiles
 
 
 def computed(tiles, height, width, margin, pad):
-    return sum((min(height + 2 * pad, y1 + pad + margin) - max(0, y0 + pad - margin))
-               * (min(width + 2 * pad, x1 + pad + margin) - max(0, x0 + pad - margin)) for y0, y1, x0, x1 in tiles)
+    return sum(
+        (min(height + 2 * pad, y1 + pad + margin) - max(0, y0 + pad - margin))
+        * (min(width + 2 * pad, x1 + pad + margin) - max(0, x0 + pad - margin))
+        for y0, y1, x0, x1 in tiles
+    )
 
 
 @pytest.mark.parametrize("height,width,tile", [(256, 256, 134), (1000, 750, 134), (57, 311, 40), (5, 7, 2), (1, 1, 8)])

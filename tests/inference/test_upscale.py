@@ -24,8 +24,6 @@ from mgsr.training.checkpoint import save_checkpoint
 RNG = np.random.default_rng(0)
 
 
-
-
 @pytest.fixture(scope="module")
 def r3():
     return mgsr.pretrained("pirm-r3")
@@ -66,7 +64,7 @@ def test_tiles_keep_a_picture_within_its_rounding(r3, bits):
 
     top = 2**bits - 1
     rng = np.random.default_rng(0)  # texture at every frequency: the context matters most there
-    rgb = (smooth_rgb(64, 64).astype(np.float64) / 255 * 0.6 + 0.4 * rng.random((64, 64, 3)))
+    rgb = smooth_rgb(64, 64).astype(np.float64) / 255 * 0.6 + 0.4 * rng.random((64, 64, 3))
     picture = picture_from_array(np.round(rgb * top).astype(np.uint8 if bits == 8 else np.uint16))
     run = lambda tile: upscale_picture(r3, picture, scale=2, noise=1.0, seed=2, tile=tile).color.astype(int)  # noqa: E731
     whole, tiled = run(None), run(20)
@@ -122,6 +120,7 @@ def test_calibration_file_sets_w(tmp_path):
 
 
 # --- image modes ----------------------------------------------------------------------------------
+
 
 def roundtrip(tmp_path: Path, im: Image.Image, suffix: str = ".png", **save) -> Image.Image:
     src = tmp_path / f"in{suffix}"
@@ -204,15 +203,17 @@ def test_python_api_keeps_type_mode_and_dtype():
     im = Image.fromarray(smooth_rgb(8, 8)).convert("LA")
     out = mgsr.upscale(im, scale=2, noise=0.0)
     assert isinstance(out, Image.Image) and out.mode == "LA" and out.size == (16, 16)
-    arr = (smooth_rgb(6, 7).astype(np.uint16) * 257)
+    arr = smooth_rgb(6, 7).astype(np.uint16) * 257
     res = mgsr.upscale(arr, scale=2, noise=0.0, tile=None)
     assert res.dtype == np.uint16 and res.shape == (12, 14, 3)
 
 
 # --- bad inputs -----------------------------------------------------------------------------------
 
+
 def bomb_png(path: Path) -> None:
     """A valid PNG header announcing 100000 x 100000 pixels (no data needed to trip the check)."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -288,8 +289,7 @@ def test_outputs_get_the_usual_file_mode(tmp_path):
     try:
         src = tmp_path / "in.png"
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(src)
-        assert main(["upscale", str(src), "-o", str(tmp_path / "o.jpg"), "--format", "jpeg", "-q",
-                     "--scale", "2"]) == 0
+        assert main(["upscale", str(src), "-o", str(tmp_path / "o.jpg"), "--format", "jpeg", "-q", "--scale", "2"]) == 0
         save_checkpoint(tmp_path / "ck", 1, {})
     finally:
         os.umask(old)

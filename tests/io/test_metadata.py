@@ -87,8 +87,12 @@ def test_sixteen_bit_png_keeps_metadata_and_is_turned(tmp_path):
     """16-bit RGB goes through pypng, which has no metadata options: the chunks are added by mgsr."""
     stored = RNG.integers(0, 65536, (4, 6, 3), dtype=np.uint16)
     turned_exif = camera_exif(8, 6, 4).tobytes()  # orientation 8: shown rotated 90 degrees counter-clockwise
-    picture = Picture(color=stored.astype(np.float32) / 65535, bits=16, icc_profile=SRGB,
-                      metadata=Metadata(exif=turned_exif, dpi=(100.0, 200.0), size=(4, 6), text={"k": "v ✓"}))
+    picture = Picture(
+        color=stored.astype(np.float32) / 65535,
+        bits=16,
+        icc_profile=SRGB,
+        metadata=Metadata(exif=turned_exif, dpi=(100.0, 200.0), size=(4, 6), text={"k": "v ✓"}),
+    )
     path = tmp_path / "deep.png"
     write_picture(path, picture)
     assert png.Reader(filename=str(path)).asDirect()[3]["bitdepth"] == 16

@@ -15,8 +15,15 @@ av = pytest.importorskip("av", reason='video needs PyAV: pip install "mgsr[video
 RATE, SAMPLE_RATE = 10, 8000
 
 
-def make_clip(path: Path, frames: int = 3, size: tuple[int, int] = (32, 24), *, static: bool = False,
-              audio: bool = True, video: bool = True) -> Path:
+def make_clip(
+    path: Path,
+    frames: int = 3,
+    size: tuple[int, int] = (32, 24),
+    *,
+    static: bool = False,
+    audio: bool = True,
+    video: bool = True,
+) -> Path:
     """A tiny H.264 clip at RATE fps (random frames, or one frame repeated) with a mono AAC tone as long as it."""
     rng = np.random.default_rng(0)
     still = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
@@ -34,11 +41,13 @@ def make_clip(path: Path, frames: int = 3, size: tuple[int, int] = (32, 24), *, 
             out.mux(v.encode(None))
         if audio:
             t = np.arange(SAMPLE_RATE * frames // RATE) / SAMPLE_RATE
-            tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
-                                              format="flt", layout="mono")
+            tone = av.AudioFrame.from_ndarray(
+                (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="flt", layout="mono"
+            )
             tone.sample_rate, tone.pts = SAMPLE_RATE, 0
-            resampler = av.AudioResampler(format="fltp", layout="mono", rate=SAMPLE_RATE,
-                                          frame_size=a.codec_context.frame_size)
+            resampler = av.AudioResampler(
+                format="fltp", layout="mono", rate=SAMPLE_RATE, frame_size=a.codec_context.frame_size
+            )
             for piece in resampler.resample(tone) + resampler.resample(None):
                 out.mux(a.encode(piece))
             out.mux(a.encode(None))
@@ -66,8 +75,26 @@ def audio_of(path: Path) -> tuple[list[bytes], float]:
 def test_a_clip_comes_back_upscaled_with_its_sound_copied(tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.mp4")
     out = tmp_path / "out" / "clip_x2.mp4"
-    assert main(["upscale", str(clip), "-o", str(out), "--scale", "2", "--noise", "0", "--tile", "0",
-                 "--device", "cpu", "-q"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(clip),
+                "-o",
+                str(out),
+                "--scale",
+                "2",
+                "--noise",
+                "0",
+                "--tile",
+                "0",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
     frames, times, rate = video_frames(out)
     _, times_in, rate_in = video_frames(clip)
     assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
@@ -82,8 +109,26 @@ def test_a_clip_comes_back_upscaled_with_its_sound_copied(tmp_path, capsys):
 def test_audio_the_container_cannot_hold_is_reencoded_and_said(tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.mp4", frames=2)
     out = tmp_path / "clip_x2.webm"  # WebM holds Opus or Vorbis, not AAC
-    assert main(["upscale", str(clip), "-o", str(out), "--scale", "2", "--noise", "0", "--tile", "0",
-                 "--device", "cpu", "-q"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(clip),
+                "-o",
+                str(out),
+                "--scale",
+                "2",
+                "--noise",
+                "0",
+                "--tile",
+                "0",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "aac audio cannot go into .webm as it is; re-encoded to libopus" in capsys.readouterr().err
     frames, _, rate = video_frames(out)
     assert len(frames) == 2 and frames[0].shape == (48, 64, 3) and rate == RATE
@@ -96,8 +141,23 @@ def test_grain_is_static_on_a_static_shot_unless_seeded_per_frame(tmp_path, per_
     clip = make_clip(tmp_path / "still.mp4", frames=2, static=True, audio=False)
     out = tmp_path / "still_x2.mkv"
     # --crf 0: lossless H.264, so equal upscaled frames decode equal
-    args = ["upscale", str(clip), "-o", str(out), "--scale", "2", "--noise", "1", "--tile", "0", "--crf", "0",
-            "--device", "cpu", "-q"]
+    args = [
+        "upscale",
+        str(clip),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--noise",
+        "1",
+        "--tile",
+        "0",
+        "--crf",
+        "0",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main(args + (["--seed-per-frame"] if per_frame else [])) == 0
     a, b = video_frames(out)[0]
     difference = np.abs(a.astype(int) - b.astype(int)).mean()

@@ -24,10 +24,16 @@ from mgsr.model.weights import BUNDLED, bundled_path, read_weights, save_generat
 from ..conftest import RECIPES
 
 #: shaped like R3's path on photos: RMSE overshoots and falls back, NIQE rises again, a flat stretch in between
-CURVE = PDCurve(noise=(0.0, 0.005, 0.01, 0.02, 0.04, 0.1, 0.3, 1.0),
-                rmse=(8.10, 8.09, 8.27, 9.02, 9.33, 9.43, 9.43, 9.41),
-                niqe=(7.53, 7.42, 5.83, 4.45, 4.38, 4.33, 4.33, 4.36),
-                image_set="test", images=("a.png",), scale=4, protocol={"name": "pirm2018"}, command="mgsr ...")
+CURVE = PDCurve(
+    noise=(0.0, 0.005, 0.01, 0.02, 0.04, 0.1, 0.3, 1.0),
+    rmse=(8.10, 8.09, 8.27, 9.02, 9.33, 9.43, 9.43, 9.41),
+    niqe=(7.53, 7.42, 5.83, 4.45, 4.38, 4.33, 4.33, 4.36),
+    image_set="test",
+    images=("a.png",),
+    scale=4,
+    protocol={"name": "pirm2018"},
+    command="mgsr ...",
+)
 CARD = ModelCard("r3-like", 1.0, curve=CURVE)
 
 
@@ -84,8 +90,9 @@ def test_the_curve_round_trips_through_the_weights_header(tmp_path):
 
 
 def _fake_evaluation(rmse: float, niqe: float) -> Evaluation:
-    return Evaluation({"name": "pirm2018"}, ("rmse", "niqe"), {"rmse": False, "niqe": False}, (),
-                      {"rmse": rmse, "niqe": niqe}, ())
+    return Evaluation(
+        {"name": "pirm2018"}, ("rmse", "niqe"), {"rmse": False, "niqe": False}, (), {"rmse": rmse, "niqe": niqe}, ()
+    )
 
 
 def test_the_measured_grid_is_refined_where_the_curve_moves():
@@ -119,30 +126,59 @@ def tiny_image(reference, tmp_path_factory):
 def test_upscale_detail_is_upscale_noise_at_the_w_it_prints(curved_model, tiny_image, tmp_path, capsys):
     t = 0.5
     w = noise_for_detail(CARD, t)
-    assert main(["upscale", str(tiny_image), "-o", str(tmp_path / "d.png"), "--model", str(curved_model),
-                 "--detail", str(t)]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tiny_image),
+                "-o",
+                str(tmp_path / "d.png"),
+                "--model",
+                str(curved_model),
+                "--detail",
+                str(t),
+            ]
+        )
+        == 0
+    )
     assert f"detail 0.5 means W = {w:.6g}" in capsys.readouterr().err
-    assert main(["upscale", str(tiny_image), "-o", str(tmp_path / "n.png"), "--model", str(curved_model),
-                 "--noise", repr(w)]) == 0
-    assert main(["upscale", str(tiny_image), "-o", str(tmp_path / "0.png"), "--model", str(curved_model),
-                 "--noise", "0"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tiny_image),
+                "-o",
+                str(tmp_path / "n.png"),
+                "--model",
+                str(curved_model),
+                "--noise",
+                repr(w),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["upscale", str(tiny_image), "-o", str(tmp_path / "0.png"), "--model", str(curved_model), "--noise", "0"])
+        == 0
+    )
     assert (tmp_path / "d.png").read_bytes() == (tmp_path / "n.png").read_bytes()
     assert (tmp_path / "d.png").read_bytes() != (tmp_path / "0.png").read_bytes()
     api = mgsr.upscale(Image.open(tiny_image), model=curved_model, detail=t, tile=None)
     assert np.array_equal(np.asarray(api), np.asarray(Image.open(tmp_path / "n.png")))
     with pytest.raises(MgsrError, match="noise or detail, not both"):
         mgsr.upscale(Image.open(tiny_image), model=curved_model, detail=t, noise=0.1)
-    assert main(["upscale", str(tiny_image), "-o", str(tmp_path / "x.png"), "--detail", "0.5",
-                 "--noise", "0.1"]) == 1
+    assert main(["upscale", str(tiny_image), "-o", str(tmp_path / "x.png"), "--detail", "0.5", "--noise", "0.1"]) == 1
     MODELS.clear()
 
 
 def test_upscale_detail_with_a_model_without_a_curve_says_how_to_measure_it(tiny_image, tmp_path, capsys):
     spec = attrs.evolve(mgsr.load_recipe(RECIPES / "pirm_r3.toml").model, features=8)
-    path = save_generator(tmp_path / "run" / "generator.safetensors", mgsr.build_generator(spec), spec,
-                          ModelCard("run", 1.0))
-    code = main(["upscale", str(tiny_image), "-o", str(tmp_path / "o.png"), "--model", str(path.parent),
-                 "--detail", "0.5"])
+    path = save_generator(
+        tmp_path / "run" / "generator.safetensors", mgsr.build_generator(spec), spec, ModelCard("run", 1.0)
+    )
+    code = main(
+        ["upscale", str(tiny_image), "-o", str(tmp_path / "o.png"), "--model", str(path.parent), "--detail", "0.5"]
+    )
     assert code == WeightsError.exit_code and "mgsr calibrate --curve" in capsys.readouterr().err
     MODELS.clear()
 
@@ -158,14 +194,34 @@ def hr_dir(reference, tmp_path_factory):
 
 def test_sweep_over_detail_writes_t_and_w(curved_model, hr_dir, tmp_path):
     prefix = tmp_path / "s"
-    assert main(["sweep", "--model", str(curved_model), "--hr", str(hr_dir), "--detail", "0,0.5,1", "-q",
-                 "-o", str(prefix)]) == 0
+    assert (
+        main(
+            ["sweep", "--model", str(curved_model), "--hr", str(hr_dir), "--detail", "0,0.5,1", "-q", "-o", str(prefix)]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(line for line in open(f"{prefix}.csv") if not line.startswith("#")))
     assert [float(r["detail"]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r["noise"]) for r in rows] == [noise_for_detail(CARD, t) for t in (0.0, 0.5, 1.0)]
     assert float(rows[0]["rmse"]) != float(rows[2]["rmse"])
-    assert main(["sweep", "--model", str(curved_model), "--hr", str(hr_dir), "--detail", "0:1:3",
-                 "--noise", "0,1", "-o", str(prefix)]) == 6
+    assert (
+        main(
+            [
+                "sweep",
+                "--model",
+                str(curved_model),
+                "--hr",
+                str(hr_dir),
+                "--detail",
+                "0:1:3",
+                "--noise",
+                "0,1",
+                "-o",
+                str(prefix),
+            ]
+        )
+        == 6
+    )
 
 
 def test_calibrate_curve_measures_and_writes_the_card(hr_dir, tmp_path, capsys):
@@ -174,8 +230,27 @@ def test_calibrate_curve_measures_and_writes_the_card(hr_dir, tmp_path, capsys):
     shutil.copy(bundled_path("pirm-r3"), model)
     write_card(model, ModelCard("run", 1.0))
     out = tmp_path / "curve.json"
-    assert main(["calibrate", "--curve", "--model", str(model.parent), "--hr", str(hr_dir), "--points", "2",
-                 "--max-points", "3", "--write-card", "-q", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--curve",
+                "--model",
+                str(model.parent),
+                "--hr",
+                str(hr_dir),
+                "--points",
+                "2",
+                "--max-points",
+                "3",
+                "--write-card",
+                "-q",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     curve = load_generator(model.parent).card.curve
     assert curve.noise[0] == 0.0 and curve.noise[-1] == 1.0 and len(curve.noise) == 3
     assert curve.images == ("astronaut.png",) and "--curve" in curve.command and curve.protocol["name"] == "pirm2018"

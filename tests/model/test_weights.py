@@ -59,7 +59,9 @@ def test_architecture_mismatch_lists_keys(tmp_path, small_spec):
     full = mgsr.build(RECIPES / "pirm_r3.toml").generator
     from mgsr.model.weights import load_weights_into
 
-    with pytest.raises(WeightsError, match=r"\d+ shape mismatches: analysis\.block\.layers\.0\.act_in\.bias \(8,\) vs \(48,\)") as info:
+    with pytest.raises(
+        WeightsError, match=r"\d+ shape mismatches: analysis\.block\.layers\.0\.act_in\.bias \(8,\) vs \(48,\)"
+    ) as info:
         load_weights_into(full, path)
     assert "small.safetensors" in str(info.value)
 

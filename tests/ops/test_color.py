@@ -17,7 +17,9 @@ def test_hand_computed_values():
     # 16 + (65.481*10 + 128.553*200 + 24.966*30)/255 = 16 + 27,114.39/255 = 122.331 -> 122
     assert rgb_uint8_to_y(rgb).tolist() == [[16.0, 235.0, 81.0, 122.0]]
     y = rgb_to_y(torch.tensor(rgb[0].T[:, :, None] / 255.0).unsqueeze(0))
-    torch.testing.assert_close(y[0, 0, :, 0], torch.tensor([16.0, 235.0, 81.481, 122.331], dtype=torch.float64), atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        y[0, 0, :, 0], torch.tensor([16.0, 235.0, 81.481, 122.331], dtype=torch.float64), atol=1e-3, rtol=0
+    )
 
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])

@@ -39,18 +39,30 @@ def smoke(run: tuple[str, ...], folder: Path) -> subprocess.CompletedProcess:
     """``benchmarks/SCRIPT --smoke EXTRA...`` in ``folder`` (its working and cache folder), one torch thread."""
     script, *extra = run
     env = dict(os.environ, OMP_NUM_THREADS="1", MGSR_CACHE=str(folder / "cache"), MGSR_REFERENCE=str(REFERENCE))
-    return subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *extra], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--smoke", *extra],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def smoke_runs(request, tmp_path_factory) -> dict[tuple[str, ...], Future]:
     """The runs this session selected, started two at a time as the module begins (each test waits for its own)."""
-    selected = [item.callspec.params["run"] for item in request.session.items
-                if item.originalname == "test_smoke_run_ends_with_its_report_line"]
+    selected = [
+        item.callspec.params["run"]
+        for item in request.session.items
+        if item.originalname == "test_smoke_run_ends_with_its_report_line"
+    ]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        yield {run: pool.submit(smoke, run, tmp_path_factory.mktemp("bench")) for run in selected
-               if run in LAST_LINE and (BENCHMARKS / run[0]).is_file()}
+        yield {
+            run: pool.submit(smoke, run, tmp_path_factory.mktemp("bench"))
+            for run in selected
+            if run in LAST_LINE and (BENCHMARKS / run[0]).is_file()
+        }
 
 
 @pytest.mark.parametrize("run", RUNS, ids=" ".join)

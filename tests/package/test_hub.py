@@ -123,18 +123,45 @@ def test_training_the_paper_recipe_downloads_vgg19_once(server, online, monkeypa
 
     name, _ = serve_fake_vgg19(server, tmp_path)
     monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
-    small = ["model.features=8", "discriminator.features=8", "data.patch_size=16", "data.target_megapixels=none",
-             "pretrain.steps=1",
-             "data.workers=0", "training.steps=1", "training.batch_size=2", "training.scales=[1]",
-             "training.validate_every=10", "training.sample_every=10", "training.checkpoint_every=10"]
-    for part in ("model.analysis", "model.upscaling", "model.downscaling", "model.synthesis",
-                 "discriminator.analysis", "discriminator.pooling", "discriminator.synthesis"):
+    small = [
+        "model.features=8",
+        "discriminator.features=8",
+        "data.patch_size=16",
+        "data.target_megapixels=none",
+        "pretrain.steps=1",
+        "data.workers=0",
+        "training.steps=1",
+        "training.batch_size=2",
+        "training.scales=[1]",
+        "training.validate_every=10",
+        "training.sample_every=10",
+        "training.checkpoint_every=10",
+    ]
+    for part in (
+        "model.analysis",
+        "model.upscaling",
+        "model.downscaling",
+        "model.synthesis",
+        "discriminator.analysis",
+        "discriminator.pooling",
+        "discriminator.synthesis",
+    ):
         small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
     sets = [arg for item in small for arg in ("--set", item)]
     try:
         for run in ("a", "b"):
-            code = main(["train", str(RECIPES / "pirm_r3.toml"), "--data", str(sample_folder("train")),
-                         "--out", str(tmp_path / run), "-q", *sets])
+            code = main(
+                [
+                    "train",
+                    str(RECIPES / "pirm_r3.toml"),
+                    "--data",
+                    str(sample_folder("train")),
+                    "--out",
+                    str(tmp_path / run),
+                    "-q",
+                    *sets,
+                ]
+            )
             err = capsys.readouterr().err
             assert code == 0, err
             assert name not in err  # -q: no progress bar for the download either

@@ -46,10 +46,35 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
 
 #: the layers, lowest first; a module may import its own layer and the ones below, never one above
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("contract", ("mgsr.errors", "mgsr.specs", "mgsr.hookspecs", "mgsr.interfaces", "mgsr.kinds", "mgsr.registry",
-                  "mgsr.recipe", "mgsr.recipe_tables", "mgsr.recipe_names", "mgsr.number_formats", "mgsr.version")),
-    ("toolkit", ("mgsr.ops", "mgsr.io", "mgsr.nn", "mgsr.hub", "mgsr.devices", "mgsr.samples", "mgsr.weights",
-                 "mgsr.niqe_model")),
+    (
+        "contract",
+        (
+            "mgsr.errors",
+            "mgsr.specs",
+            "mgsr.hookspecs",
+            "mgsr.interfaces",
+            "mgsr.kinds",
+            "mgsr.registry",
+            "mgsr.recipe",
+            "mgsr.recipe_tables",
+            "mgsr.recipe_names",
+            "mgsr.number_formats",
+            "mgsr.version",
+        ),
+    ),
+    (
+        "toolkit",
+        (
+            "mgsr.ops",
+            "mgsr.io",
+            "mgsr.nn",
+            "mgsr.hub",
+            "mgsr.devices",
+            "mgsr.samples",
+            "mgsr.weights",
+            "mgsr.niqe_model",
+        ),
+    ),
     ("plugins", ("mgsr_plugins",)),
     ("model", ("mgsr.model", "mgsr.build")),
     ("inference", ("mgsr.inference",)),
@@ -100,7 +125,7 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                cycle = trail[trail.index(nxt):] + [nxt] if nxt in trail else [node, nxt]
+                cycle = trail[trail.index(nxt) :] + [nxt] if nxt in trail else [node, nxt]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if nxt not in state:
                 visit(nxt, trail + [nxt])
@@ -112,8 +137,9 @@ def test_no_import_cycles():
 
 
 def test_modules_stay_small():
-    big = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 420}
-    assert not big, f"modules over ~400 lines: {big}"
+    # ~400 lines of hand-wrapped code; ruff format writes long calls one argument per line (~7 % more lines)
+    big = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 440}
+    assert not big, f"modules over ~440 lines: {big}"
 
 
 def test_plugins_use_only_the_public_toolkit():

@@ -46,10 +46,17 @@ def test_other_files_get_their_architecture_from_the_weights(registry, tmp_path)
     spandrel = _spandrel()
     import mgsr.spandrel as ms
 
-    table = {"features": 8, "channels": 3, "noise_channels": 2, "classic_upscaler": {"type": "learned_bicubic"},
-             "noise": {"type": "gaussian"},
-             **{part: {"type": "dense", "layers": 2, "growth": 4, "bottleneck": 2, "kernel_size": 3}
-                for part in ("analysis", "upscaling", "downscaling", "synthesis")}}
+    table = {
+        "features": 8,
+        "channels": 3,
+        "noise_channels": 2,
+        "classic_upscaler": {"type": "learned_bicubic"},
+        "noise": {"type": "gaussian"},
+        **{
+            part: {"type": "dense", "layers": 2, "growth": 4, "bottleneck": 2, "kernel_size": 3}
+            for part in ("analysis", "upscaling", "downscaling", "synthesis")
+        },
+    }
     spec = structure_model_spec(table)
     torch.manual_seed(0)
     generator = mgsr.build_generator(spec).eval()

@@ -40,8 +40,10 @@ def installed(tmp_path_factory) -> Path:
     own_site = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=root)
     # this environment's packages as a plain path entry: its .pth hooks (the editable mgsr) are not run
     Path(own_site.stdout.strip(), "borrowed.pth").write_text(site.getsitepackages()[0] + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
-          str(wheel)], cwd=root)
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        cwd=root,
+    )
     return venv / "bin"
 
 
@@ -56,13 +58,30 @@ def test_package_data_covers_every_recipe_file():
 
 @pytest.mark.slow
 def test_wheel_holds_the_recipes_and_trains_quickstart_by_name(installed, tmp_path):
-    where = _run([str(installed / "python"), "-c", "import mgsr, mgsr_recipes; print(mgsr.__file__); "
-                  "print(mgsr_recipes.__file__)"], cwd=tmp_path).stdout.split()
+    where = _run(
+        [
+            str(installed / "python"),
+            "-c",
+            "import mgsr, mgsr_recipes; print(mgsr.__file__); print(mgsr_recipes.__file__)",
+        ],
+        cwd=tmp_path,
+    ).stdout.split()
     assert all(str(REPO) not in w and "site-packages" in w for w in where), where  # not the checkout
     listing = _run([str(installed / "mgsr"), "recipe", "list"], cwd=tmp_path).stdout
     assert "pirm_r3" in listing and "ablations/no_gan" in listing
     shown = _run([str(installed / "mgsr"), "recipe", "show", "pirm_r3"], cwd=tmp_path).stdout
     assert "[pretrain]" in shown
-    _run([str(installed / "mgsr"), "train", "quickstart", "--set", "training.steps=1",
-          "--set", "training.batch_size=2", "-q"], cwd=tmp_path)
+    _run(
+        [
+            str(installed / "mgsr"),
+            "train",
+            "quickstart",
+            "--set",
+            "training.steps=1",
+            "--set",
+            "training.batch_size=2",
+            "-q",
+        ],
+        cwd=tmp_path,
+    )
     assert (tmp_path / "runs" / "quickstart" / "generator.safetensors").is_file()

@@ -18,7 +18,8 @@ def cx():
     registry = mgsr.default_registry()
     spec = make_converter(registry).structure(
         {"type": "cx", "features": {"type": "vgg19", "layer": "conv2_2", "pretrained": False}, "max_side": 48},
-        MetricSpec)
+        MetricSpec,
+    )
     return part_builder(registry)(spec)
 
 

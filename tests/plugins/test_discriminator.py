@@ -20,7 +20,10 @@ def tiny_discriminator(input_layer: str = "vn_sc", features: int = 8):
         "type": "multiscale_recursive",
         "features": features,
         "input": {"type": input_layer},
-        **{part: {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2} for part in ("analysis", "pooling", "synthesis")},
+        **{
+            part: {"type": "dense", "layers": 1, "growth": 4, "bottleneck": 2}
+            for part in ("analysis", "pooling", "synthesis")
+        },
     }
     spec = make_converter(registry).structure(table, DiscriminatorSpec)
     return part_builder(registry)(spec, channels=3)
@@ -85,7 +88,10 @@ def test_a_few_steps_separate_real_patches_from_blurred_ones(reference):
     losses = []
     for _ in range(30):
         real = crops(photos[:2], 8)
-        loss = F.softplus(-discriminator(pyramid(real, 2))).mean() + F.softplus(discriminator(pyramid(blur(real), 2))).mean()
+        loss = (
+            F.softplus(-discriminator(pyramid(real, 2))).mean()
+            + F.softplus(discriminator(pyramid(blur(real), 2))).mean()
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

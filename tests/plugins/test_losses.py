@@ -34,7 +34,10 @@ def tiny_discriminator():
     table = {
         "type": "multiscale_recursive",
         "features": 4,
-        **{part: {"type": "dense", "layers": 1, "growth": 2, "bottleneck": 2} for part in ("analysis", "pooling", "synthesis")},
+        **{
+            part: {"type": "dense", "layers": 1, "growth": 2, "bottleneck": 2}
+            for part in ("analysis", "pooling", "synthesis")
+        },
     }
     return part_builder(registry)(make_converter(registry).structure(table, DiscriminatorSpec), channels=3)
 
@@ -90,10 +93,13 @@ def test_gan_terms_are_the_standard_objectives_on_logits():
     gan = build_loss("gan", weight=0.001)
     assert gan.config.noise == (1.0,)
     d_fake, d_real = discriminator(fakes), discriminator(targets)
-    torch.testing.assert_close(gan({1.0: fakes}, targets, discriminator=discriminator),
-                               0.001 * -torch.log(torch.sigmoid(d_fake)).mean())
-    torch.testing.assert_close(gan.discriminator_loss({1.0: fakes}, targets, discriminator=discriminator),
-                               -torch.log(torch.sigmoid(d_real)).mean() - torch.log(1 - torch.sigmoid(d_fake)).mean())
+    torch.testing.assert_close(
+        gan({1.0: fakes}, targets, discriminator=discriminator), 0.001 * -torch.log(torch.sigmoid(d_fake)).mean()
+    )
+    torch.testing.assert_close(
+        gan.discriminator_loss({1.0: fakes}, targets, discriminator=discriminator),
+        -torch.log(torch.sigmoid(d_real)).mean() - torch.log(1 - torch.sigmoid(d_fake)).mean(),
+    )
     with pytest.raises(ValueError, match="needs the discriminator"):
         gan({1.0: fakes}, targets)
 

@@ -18,9 +18,15 @@ from ..helpers import import_torchvision
 from ..http_helpers import hashed_name, online, server  # noqa: F401 - fixtures
 from ..evaluation.test_eval_cli import hr_dir  # noqa: F401 - fixture: two 104-pixel crops of the reference photographs
 
-TINY = {"features": 4, "classic_upscaler": {"type": "learned_bicubic"}, "noise": {"type": "gaussian"},
-        **{part: {"type": "dense", "layers": 1, "growth": 2, "bottleneck": 1}
-           for part in ("analysis", "upscaling", "downscaling", "synthesis")}}
+TINY = {
+    "features": 4,
+    "classic_upscaler": {"type": "learned_bicubic"},
+    "noise": {"type": "gaussian"},
+    **{
+        part: {"type": "dense", "layers": 1, "growth": 2, "bottleneck": 1}
+        for part in ("analysis", "upscaling", "downscaling", "synthesis")
+    },
+}
 #: torchvision's AlexNet ``features`` index of each convolution -> torchmetrics' slice holding it
 _SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
@@ -37,8 +43,11 @@ def random_lpips(shave: int = 0):
 
 def backbone_state(metric) -> dict[str, torch.Tensor]:
     """The metric's convolutions under torchvision AlexNet's names."""
-    return {f"features.{index}.{p}": getattr(metric.convs[i], p).clone()
-            for i, index in enumerate(_SLICES) for p in ("weight", "bias")}
+    return {
+        f"features.{index}.{p}": getattr(metric.convs[i], p).clone()
+        for i, index in enumerate(_SLICES)
+        for p in ("weight", "bias")
+    }
 
 
 def torchmetrics_lpips():
@@ -84,8 +93,10 @@ def served(server, online, monkeypatch, tmp_path):
     """Random LPIPS weights served by a local HTTP server through the URL overrides: (file names, source metric)."""
     source = random_lpips()
     files = {}
-    for key, state in (("backbone", backbone_state(source)),
-                       ("linear", {f"lin{k}.model.1.weight": lin.weight.clone() for k, lin in enumerate(source.lins)})):
+    for key, state in (
+        ("backbone", backbone_state(source)),
+        ("linear", {f"lin{k}.model.1.weight": lin.weight.clone() for k, lin in enumerate(source.lins)}),
+    ):
         torch.save(state, tmp_path / f"{key}.pth")
         data = (tmp_path / f"{key}.pth").read_bytes()
         files[key] = hashed_name(key, data, "pth")

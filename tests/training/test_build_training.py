@@ -18,10 +18,22 @@ from ..conftest import RECIPES
 def test_recipes_hold_the_papers_discriminator_and_eq7_weights(name):
     recipe = mgsr.load_recipe(RECIPES / name)
     d = recipe.discriminator
-    assert (d.type, d.config.features, d.config.input.type, d.config.input.config.radius) == ("multiscale_recursive", 48, "vn_sc", 3)
-    assert [(p.type, p.config.layers, p.config.growth) for p in (d.config.analysis, d.config.pooling, d.config.synthesis)] == [("dense", 4, 16)] * 3
+    assert (d.type, d.config.features, d.config.input.type, d.config.input.config.radius) == (
+        "multiscale_recursive",
+        48,
+        "vn_sc",
+        3,
+    )
+    assert [
+        (p.type, p.config.layers, p.config.growth) for p in (d.config.analysis, d.config.pooling, d.config.synthesis)
+    ] == [("dense", 4, 16)] * 3
     terms = [(s.type, s.config.weight, s.config.noise) for s in recipe.losses]
-    assert terms == [("gan", 0.001, (1.0,)), ("contextual", 0.1, (1.0,)), ("l1", 10.0, (0.0,)), ("cycle", 10.0, (0.0, 1.0))]
+    assert terms == [
+        ("gan", 0.001, (1.0,)),
+        ("contextual", 0.1, (1.0,)),
+        ("l1", 10.0, (0.0,)),
+        ("cycle", 10.0, (0.0, 1.0)),
+    ]
     assert recipe.losses[1].config.features.config.layer == "relu3_4"  # the reference CX code's "conv3_4"
     assert recipe.losses[1].config.centre == "batch"
 

@@ -53,8 +53,9 @@ def test_foreign_and_malicious_files_are_refused(tmp_path):
 
 def test_overrides():
     data = {"training": {"steps": 10}, "losses": [{"type": "l1", "weight": 1.0}]}
-    out = apply_overrides(data, ["training.steps=20", "losses.0.weight=0.5", "data.train=['a', 'b']",
-                                 "model.weights=runs/pre"])
+    out = apply_overrides(
+        data, ["training.steps=20", "losses.0.weight=0.5", "data.train=['a', 'b']", "model.weights=runs/pre"]
+    )
     assert out["training"]["steps"] == 20 and out["losses"][0]["weight"] == 0.5
     assert out["data"]["train"] == ["a", "b"] and out["model"]["weights"] == "runs/pre"
     assert data["training"]["steps"] == 10  # the loaded table is never mutated

@@ -15,8 +15,6 @@ from mgsr.training.run import train
 from ..helpers import tiny_recipe
 
 
-
-
 def test_scan_skips_and_counts_bad_images(tmp_path):
     folder = make_images(tmp_path / "d", [(40, 40), (20, 50)])
     (folder / "broken.png").write_text("not an image")

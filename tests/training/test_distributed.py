@@ -21,9 +21,24 @@ def free_port() -> int:
 
 
 def torchrun(recipe, out, *extra: str, nproc: int = 2) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "mgsr",
-           "train", str(recipe), "--out", str(out), "--device", "cpu", "-q", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={free_port()}",
+        "-m",
+        "mgsr",
+        "train",
+        str(recipe),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "-q",
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 

@@ -101,6 +101,7 @@ def _flags_inside_a_training_step(tmp_path, monkeypatch, device: str) -> list[tu
         def wrapper(*args, **kwargs):
             seen.append(_tf32_flags())
             return real(*args, **kwargs)
+
         return wrapper
 
     for module, name in ((mgsr.ops.local_stats, "local_mean"), (mgsr.ops.imresize, "resize_matrix")):

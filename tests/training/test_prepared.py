@@ -43,11 +43,14 @@ def test_first_call_prepares_the_cache_and_the_second_decodes_nothing(tmp_path, 
         np.testing.assert_array_equal(image.array(), load_rgb_uint8(image.source, MP))
     status = source_status(raw, MP)
     assert (status.state, status.images) == ("ready", 3) and "up to date" in str(status)
-    stamps = {p.name: p.stat().st_mtime_ns for p in [*(cache / "stores").rglob("*.npy"), cached_store(raw, MP) / MANIFEST]}
+    stamps = {
+        p.name: p.stat().st_mtime_ns for p in [*(cache / "stores").rglob("*.npy"), cached_store(raw, MP) / MANIFEST]
+    }
     assert prepared([raw], progress=True) == [store]
     assert f"using prepared store {store} (3 images, up to date)" in capsys.readouterr().err
-    assert {p.name: p.stat().st_mtime_ns for p in [*(cache / "stores").rglob("*.npy"),
-                                                  cached_store(raw, MP) / MANIFEST]} == stamps
+    assert {
+        p.name: p.stat().st_mtime_ns for p in [*(cache / "stores").rglob("*.npy"), cached_store(raw, MP) / MANIFEST]
+    } == stamps
     prepared([raw])
     assert capsys.readouterr().err == ""  # progress=False: silent
 
@@ -141,8 +144,18 @@ def test_train_with_two_raw_folders_prepares_once_then_reuses(tmp_path, cache, c
     recipe = tiny_recipe(tmp_path, steps=1, validate_every=10, sample_every=10, checkpoint_every=10)
     a = make_images(tmp_path / "a", [(40, 48), (36, 36)])
     b = make_images(tmp_path / "b", [(50, 40)])
-    args = ["train", str(recipe), "--data", str(a), "--data", str(b), "--set", f"data.target_megapixels={MP}",
-            "--set", "data.val=[]"]
+    args = [
+        "train",
+        str(recipe),
+        "--data",
+        str(a),
+        "--data",
+        str(b),
+        "--set",
+        f"data.target_megapixels={MP}",
+        "--set",
+        "data.val=[]",
+    ]
     try:
         assert main([*args, "--out", str(tmp_path / "run1")]) == 0
         first = capsys.readouterr().err

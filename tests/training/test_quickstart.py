@@ -31,8 +31,12 @@ def _knob_bench():
 @pytest.mark.slow
 def test_quickstart_beats_bicubic_at_w0_and_w_adds_detail(tmp_path):
     run = tmp_path / "quickstart"
-    result = subprocess.run([sys.executable, "-m", "mgsr", "train", str(RECIPES / "quickstart.toml"),
-                             "--out", str(run), "-q"], capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", "mgsr", "train", str(RECIPES / "quickstart.toml"), "--out", str(run), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     model = mgsr.load_generator(run)
     psnr_metric = mgsr.default_registry().get("metric", "psnr")
@@ -56,8 +60,13 @@ def test_quickstart_knob_stays_free_of_period_2_artifacts(tmp_path):
     fix had a grid 73x the HR's period-2 share at step 100 of this run (benchmarks/knob_bench.py).
     """
     bench = _knob_bench()
-    rows = bench.run_knob_bench(str(RECIPES / "quickstart.toml"), 300, 100,
-                                ["data.patch_size=48", "training.batch_size=4"], str(tmp_path / "run"))
+    rows = bench.run_knob_bench(
+        str(RECIPES / "quickstart.toml"),
+        300,
+        100,
+        ["data.patch_size=48", "training.batch_size=4"],
+        str(tmp_path / "run"),
+    )
     worst, gap = bench.summary(rows)
     assert worst <= 3.0, rows
     assert gap <= 0.3, rows

@@ -47,8 +47,7 @@ def staged_run(tmp_path_factory) -> Path:
     small to move float32 weights, so the objective's generator is the pre-training's result."""
     tmp = tmp_path_factory.mktemp("staged")
     run = tmp / "run"
-    train(staged_recipe(tmp, steps=2, lr=1e-30, validate_every=10, sample_every=10), out=str(run),
-          progress=False)
+    train(staged_recipe(tmp, steps=2, lr=1e-30, validate_every=10, sample_every=10), out=str(run), progress=False)
     torch.use_deterministic_algorithms(False)
     return run
 
@@ -68,8 +67,10 @@ def test_pretraining_runs_first_and_the_objective_starts_from_its_result(staged_
 
 def test_resume_auto_finds_the_stage_to_continue(staged_run, tmp_path):
     recipe = load_recipe(staged_run / "recipe.toml")  # the objective's resolved recipe
-    staged = load_recipe(RECIPES / "quickstart.toml", overrides=["training.from_scratch=false", "pretrain.steps=2",
-                                                                 "pretrain.losses=[{type = 'l1', noise = [0.0]}]"])
+    staged = load_recipe(
+        RECIPES / "quickstart.toml",
+        overrides=["training.from_scratch=false", "pretrain.steps=2", "pretrain.losses=[{type = 'l1', noise = [0.0]}]"],
+    )
     assert recipe.model.weights == str(staged_run / "pretrain")
     run = tmp_path / "copy"
     shutil.copytree(staged_run, run)
@@ -97,8 +98,14 @@ def test_an_adversarial_objective_from_random_weights_is_refused_with_the_fixes(
     message = str(info.value)
     assert "r3.toml" in message and "[pretrain]" in message and "model.weights" in message
     assert "training.from_scratch" in message
-    assert [s.name for s in plan_stages(load_recipe(RECIPES / "pirm_r3.toml", overrides=["pretrain=none",
-            "training.from_scratch=true"]), tmp_path, registry)] == ["train"]
+    assert [
+        s.name
+        for s in plan_stages(
+            load_recipe(RECIPES / "pirm_r3.toml", overrides=["pretrain=none", "training.from_scratch=true"]),
+            tmp_path,
+            registry,
+        )
+    ] == ["train"]
     given = load_recipe(RECIPES / "pirm_r3.toml", overrides=["model.weights=pirm-r3"])
     assert [s.name for s in plan_stages(given, tmp_path, registry)] == ["train"]  # weights: no pre-training
     no_gan = load_recipe(RECIPES / "ablations" / "no_gan.toml", overrides=["pretrain=none"])
@@ -126,8 +133,13 @@ def test_bad_pretrain_tables_name_the_key(tmp_path):
         load_recipe(RECIPES / "pirm_r3.toml", overrides=["pretrain.losses=[]"])
 
 
-def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(server, online, monkeypatch, tmp_path,  # noqa: F811
-                                                                      capsys):
+def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
+    server,
+    online,
+    monkeypatch,
+    tmp_path,  # noqa: F811
+    capsys,
+):
     """Issue 19's 'done when', small: `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder
     into the cache once, pre-trains, validates on held-out images with the period-2 and phase numbers, then
     the objective's VGG-19 download fails (the server lacks it: exit 4); `--resume auto` with the file served
@@ -138,16 +150,41 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(server, on
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
     raw = make_images(tmp_path / "photos", [(72, 60)] * 10)  # 10 images: one is held out
     name, _ = serve_fake_vgg19(server, tmp_path)
-    small = ["model.features=8", "discriminator.features=8", "data.patch_size=16", "data.target_megapixels=0.003",
-             "data.workers=0", "pretrain.steps=2", "training.steps=1", "training.log_every=1",
-             "training.batch_size=2", "training.scales=[1]", "training.validate_every=2",
-             "training.sample_every=10", "training.checkpoint_every=10"]
-    for part in ("model.analysis", "model.upscaling", "model.downscaling", "model.synthesis",
-                 "discriminator.analysis", "discriminator.pooling", "discriminator.synthesis"):
+    small = [
+        "model.features=8",
+        "discriminator.features=8",
+        "data.patch_size=16",
+        "data.target_megapixels=0.003",
+        "data.workers=0",
+        "pretrain.steps=2",
+        "training.steps=1",
+        "training.log_every=1",
+        "training.batch_size=2",
+        "training.scales=[1]",
+        "training.validate_every=2",
+        "training.sample_every=10",
+        "training.checkpoint_every=10",
+    ]
+    for part in (
+        "model.analysis",
+        "model.upscaling",
+        "model.downscaling",
+        "model.synthesis",
+        "discriminator.analysis",
+        "discriminator.pooling",
+        "discriminator.synthesis",
+    ):
         small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
     run = tmp_path / "run"
-    args = ["train", str(RECIPES / "pirm_r3.toml"), "--data", str(raw), "--out", str(run),
-            *[a for item in small for a in ("--set", item)]]
+    args = [
+        "train",
+        str(RECIPES / "pirm_r3.toml"),
+        "--data",
+        str(raw),
+        "--out",
+        str(run),
+        *[a for item in small for a in ("--set", item)],
+    ]
     monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # not served: 404 after pre-training
     assert main(args) == 4
     err = capsys.readouterr().err
@@ -176,8 +213,21 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
     data = make_images(tmp_path / "photos", [(64, 48)] * 3)
     recipe = staged_recipe(tmp_path)
-    args = ["train", str(recipe), "--data", str(data), "--out", str(tmp_path / "run"), "--dry-run",
-            "--set", "data.target_megapixels=0.002", "--set", "pretrain.steps=40", "--set", "training.steps=500"]
+    args = [
+        "train",
+        str(recipe),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--dry-run",
+        "--set",
+        "data.target_megapixels=0.002",
+        "--set",
+        "pretrain.steps=40",
+        "--set",
+        "training.steps=500",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "device      cpu (no CUDA device;" in out

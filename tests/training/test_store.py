@@ -44,8 +44,9 @@ def test_store_stream_is_resumable_and_worker_independent(tmp_path):
     prepare([raw], tmp_path / "store", workers=0, progress=False)
     whole = patches(tmp_path / "store", 16, None, count=12, start=0)
     torch.testing.assert_close(patches(tmp_path / "store", 16, None, count=8, start=4), whole[4:], rtol=0, atol=0)
-    torch.testing.assert_close(patches(tmp_path / "store", 16, None, count=12, start=0, workers=2), whole,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        patches(tmp_path / "store", 16, None, count=12, start=0, workers=2), whole, rtol=0, atol=0
+    )
 
 
 def test_unreadable_images_are_listed_and_rerun_decodes_only_new_or_changed(tmp_path):
@@ -147,10 +148,11 @@ def test_prepare_into_a_file_or_from_an_empty_folder_is_one_line(tmp_path, capsy
     assert main(["data", "prepare", str(raw), "-o", str(tmp_path / "afile"), "--workers", "0"]) == 8
     assert main(["data", "prepare", str(tmp_path / "empty"), "-o", str(tmp_path / "s"), "--workers", "0"]) == 8
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"mgsr: error: {tmp_path / 'afile'} is a file, not a folder; give a new or empty folder for "
-                   f"the store",
-                   f"mgsr: error: no images (.bmp, .gif, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff, .webp) in "
-                   f"{tmp_path / 'empty'}; nothing to prepare"]
+    assert err == [
+        f"mgsr: error: {tmp_path / 'afile'} is a file, not a folder; give a new or empty folder for the store",
+        f"mgsr: error: no images (.bmp, .gif, .jpeg, .jpg, .pgm, .png, .ppm, .tif, .tiff, .webp) in "
+        f"{tmp_path / 'empty'}; nothing to prepare",
+    ]
     assert not (tmp_path / "s").exists() and (tmp_path / "afile").read_text() == "x"
 
 
@@ -179,14 +181,18 @@ def test_a_prepare_killed_at_any_moment_is_completed_by_the_next_run(tmp_path, m
     def npy() -> int:
         return len(list(arrays.glob("*.npy"))) if arrays.is_dir() else 0
 
-    wanted = {"folder made": lambda: store.exists(), "first array": lambda: npy() >= 1,
-              "third array": lambda: npy() >= 3}[moment]
+    wanted = {
+        "folder made": lambda: store.exists(),
+        "first array": lambda: npy() >= 1,
+        "third array": lambda: npy() >= 3,
+    }[moment]
     args = ["data", "prepare", str(raw), "-o", str(store), "--workers", "0", "--target-megapixels", "0.005"]
     _kill_when(wanted, args)
     assert main(args) == 0
     again = prepare([raw], tmp_path / "fresh", target_megapixels=0.005, workers=0, progress=False).store
     completed = open_store(store)
-    assert [(i.source, i.height, i.width) for i in completed.images] == [(i.source, i.height, i.width)
-                                                                         for i in again.images]
+    assert [(i.source, i.height, i.width) for i in completed.images] == [
+        (i.source, i.height, i.width) for i in again.images
+    ]
     for a, b in zip(completed.images, again.images):
         assert np.array_equal(a.array(), b.array())

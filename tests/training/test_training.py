@@ -24,13 +24,6 @@ from mgsr.errors import RecipeError
 from ..helpers import make_images
 
 
-
-
-
-
-
-
-
 @pytest.fixture(autouse=True)
 def _deterministic_off_afterwards():
     yield
@@ -75,8 +68,9 @@ def test_existing_run_needs_resume_and_foreign_checkpoint_is_refused(tmp_path):
     with pytest.raises(TrainingError, match="--resume auto"):
         train(tiny_recipe(tmp_path, steps=2), out=str(run), progress=False)
     with pytest.raises(WeightsError, match=r"does not fit this architecture \(.*shape mismatches"):
-        train(tiny_recipe(tmp_path, steps=4), out=str(run), resume="auto",
-              overrides=["model.features=12"], progress=False)
+        train(
+            tiny_recipe(tmp_path, steps=4), out=str(run), resume="auto", overrides=["model.features=12"], progress=False
+        )
 
 
 def test_nan_stops_naming_step_and_term(tmp_path):
@@ -139,8 +133,13 @@ def test_resume_with_a_changed_recipe_warns_and_follows_it(tmp_path):
     recipe = tiny_recipe(tmp_path, steps=2)
     train(recipe, out=str(run), progress=False)
     with pytest.warns(UserWarning, match=r"recipe differs .*training\.lr"):
-        train(recipe, out=str(run), resume="auto", overrides=["training.steps=3", "training.lr=0.5",
-                                                              "training.batch_size=2"], progress=False)
+        train(
+            recipe,
+            out=str(run),
+            resume="auto",
+            overrides=["training.steps=3", "training.lr=0.5", "training.batch_size=2"],
+            progress=False,
+        )
     last = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "lr" in l][-1]
     assert last["step"] == 3 and last["lr"] == pytest.approx(0.5 / (1 + 3 / 1000) ** 0.5)
     assert load_checkpoint(list_checkpoints(run / "checkpoints")[-1])["samples_seen"] == 2 * 4 + 2

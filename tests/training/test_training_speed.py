@@ -20,7 +20,6 @@ from ..conftest import RECIPES
 from ..helpers import assert_same_state, final_state, tiny_recipe
 
 
-
 def quiet_recipe(tmp_path, **training):
     """tiny_recipe without validation images: these tests are about the step."""
     path = tiny_recipe(tmp_path, **training)
@@ -74,15 +73,23 @@ def test_nan_is_named_at_its_step_after_a_deferred_read_back(tmp_path):
     bad = ["training.lr=10", "training.discriminator_lr=10"]  # overflows the weights within a few steps
     # the reference: reading back after every step names the step that produced the NaN
     with pytest.raises(TrainingError, match=r"step (\d+): loss term") as info:
-        train(quiet_recipe(tmp_path, steps=8, checkpoint_every=1, log_every=1),
-              out=str(tmp_path / "every"), overrides=bad, progress=False)
+        train(
+            quiet_recipe(tmp_path, steps=8, checkpoint_every=1, log_every=1),
+            out=str(tmp_path / "every"),
+            overrides=bad,
+            progress=False,
+        )
     failed = int(str(info.value).split("step ")[1].split(":")[0])
     assert failed >= 3, "the test needs a NaN after the first checkpoint; raise the step count or lower lr"
     # read back only before checkpoints (every failed - 1 steps): the next check comes after the NaN's step
     run = tmp_path / "deferred"
     with pytest.raises(TrainingError) as info:
-        train(quiet_recipe(tmp_path, steps=8, checkpoint_every=failed - 1, log_every=100),
-              out=str(run), overrides=bad, progress=False)
+        train(
+            quiet_recipe(tmp_path, steps=8, checkpoint_every=failed - 1, log_every=100),
+            out=str(run),
+            overrides=bad,
+            progress=False,
+        )
     message = str(info.value)
     assert message.startswith(f"step {failed}: loss term '") and "stopping without saving" in message
     saved = [checkpoint_step(p) for p in list_checkpoints(run / "checkpoints")]
@@ -98,12 +105,15 @@ def test_channels_last_trains_like_contiguous(tmp_path):
     assert_same_state(final_state(tmp_path / "plain"), final_state(tmp_path / "nhwc"), exact=False)
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ('training.precision="fp8"', r"precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8' @ \$\.training"),
-    ("training.precision=16", r"expected a string.* @ \$\.training\.precision"),
-    ('training.channels_last="yes"', r"expected true or false.* @ \$\.training\.channels_last"),
-    ("training.compile=1", r"expected true or false.* @ \$\.training\.compile"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ('training.precision="fp8"', r"precision must be one of 'fp32', 'bf16', 'fp16', got 'fp8' @ \$\.training"),
+        ("training.precision=16", r"expected a string.* @ \$\.training\.precision"),
+        ('training.channels_last="yes"', r"expected true or false.* @ \$\.training\.channels_last"),
+        ("training.compile=1", r"expected true or false.* @ \$\.training\.compile"),
+    ],
+)
 def test_bad_speed_settings_are_recipe_errors(override, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(RECIPES / "quickstart.toml", overrides=[override])
@@ -113,6 +123,10 @@ def test_bad_speed_settings_are_recipe_errors(override, message):
 def test_compiled_step_trains_like_the_eager_one(tmp_path):
     recipe = quiet_recipe(tmp_path, steps=2)
     train(recipe, out=str(tmp_path / "eager"), progress=False)
-    train(recipe, out=str(tmp_path / "compiled"), overrides=["training.compile=true", "training.deterministic=false"],
-          progress=False)
+    train(
+        recipe,
+        out=str(tmp_path / "compiled"),
+        overrides=["training.compile=true", "training.deterministic=false"],
+        progress=False,
+    )
     assert_same_state(final_state(tmp_path / "eager"), final_state(tmp_path / "compiled"), exact=False)

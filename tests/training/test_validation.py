@@ -34,20 +34,58 @@ def test_validation_numbers_are_mgsr_eval_numbers(tmp_path):
     for name, (h, w) in {"a": (122, 131), "b": (117, 150)}.items():
         Image.fromarray(smooth_rgb(h, w)).save(val / f"{name}.png")
     run = tmp_path / "run"
-    train(tiny_recipe(tmp_path, steps=2, validate_every=2), out=str(run), progress=False,
-          overrides=[f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none"])
+    train(
+        tiny_recipe(tmp_path, steps=2, validate_every=2),
+        out=str(run),
+        progress=False,
+        overrides=[f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none"],
+    )
     logged = [r for r in _records(run) if "val/rmse_w0" in r][-1]
     assert logged["step"] == 2
     for w in (0, 1):
         out = tmp_path / f"eval_w{w}.json"
-        assert main(["eval", "--model", str(run), "--hr", str(val), "--scale", "4", "--noise", str(w),
-                     "--metric", "l1", "--json", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--model",
+                    str(run),
+                    "--hr",
+                    str(val),
+                    "--scale",
+                    "4",
+                    "--noise",
+                    str(w),
+                    "--metric",
+                    "l1",
+                    "--json",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         aggregate = json.loads(out.read_text())["aggregate"]
         assert set(aggregate) >= {"rmse", "psnr", "ssim", "niqe", "l1"}
         for metric, value in aggregate.items():
             assert logged[f"val/{metric}_w{w}"] == pytest.approx(value, rel=1e-9, abs=0), (metric, w)
-    assert main(["eval", "--model", "bicubic", "--hr", str(val), "--scale", "4", "--metric", "l1",
-                 "--json", str(tmp_path / "bicubic.json")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "bicubic",
+                "--hr",
+                str(val),
+                "--scale",
+                "4",
+                "--metric",
+                "l1",
+                "--json",
+                str(tmp_path / "bicubic.json"),
+            ]
+        )
+        == 0
+    )
     bicubic = json.loads((tmp_path / "bicubic.json").read_text())["aggregate"]
     assert logged["val/psnr_bicubic"] == pytest.approx(bicubic["psnr"], rel=1e-9, abs=0)
     assert logged["val/l1_w0"] != logged["val/l1_w1"]  # W = 1 is really drawn
@@ -56,8 +94,11 @@ def test_validation_numbers_are_mgsr_eval_numbers(tmp_path):
 def test_epochs_set_steps_and_validation_after_each_epoch(tmp_path):
     # the tiny recipe's 5 training images, batch 4: an epoch is ceil(5 / 4) = 2 steps
     run = tmp_path / "run"
-    train(tiny_recipe(tmp_path, steps=0, epochs=3, validate_every_epochs=1, validate_every=100), out=str(run),
-          progress=False)
+    train(
+        tiny_recipe(tmp_path, steps=0, epochs=3, validate_every_epochs=1, validate_every=100),
+        out=str(run),
+        progress=False,
+    )
     records = _records(run)
     assert [r["step"] for r in records if "loss/total" in r] == [1, 2, 3, 4, 5, 6]
     assert [r["step"] for r in records if "val/l1_w0" in r] == [2, 4, 6]

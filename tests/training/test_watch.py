@@ -90,15 +90,17 @@ def test_holdout_from_a_prepared_store_names_the_sources(tmp_path):
 def test_validation_images_are_resized_like_the_training_images(tmp_path):
     val = _photos(tmp_path / "val", 1, size=(90, 120))
     megapixels = 0.003
-    (name, pixels), = validation_arrays([val], 4, None, megapixels)
+    ((name, pixels),) = validation_arrays([val], 4, None, megapixels)
     assert pixels.shape[:2] == target_size(90, 120, megapixels) == (47, 63)
     np.testing.assert_array_equal(pixels, load_rgb_uint8(val / "p00.png", megapixels))
     store = tmp_path / "store"
     prepare([val], store, target_megapixels=megapixels, workers=0, progress=False)
-    np.testing.assert_array_equal(validation_arrays([store], 4, None, megapixels)[0][1],
-                                  open_store(store).images[0].array())
-    trainer = _trainer(tmp_path, [f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none",
-                                  f"data.target_megapixels={megapixels}"])
+    np.testing.assert_array_equal(
+        validation_arrays([store], 4, None, megapixels)[0][1], open_store(store).images[0].array()
+    )
+    trainer = _trainer(
+        tmp_path, [f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none", f"data.target_megapixels={megapixels}"]
+    )
     assert trainer.validation.images[0].hr.shape[:2] == (44, 60)  # 47x63 cropped to a multiple of 4
 
 
@@ -139,7 +141,7 @@ def test_step_times_are_logged_and_the_run_ends_with_a_summary(tmp_path, capsys)
     assert [r["step"] for r in timed] == [1, 2, 3, 4]
     assert all(0 <= r["time/data_wait_s"] < r["time/step_s"] for r in timed)
     err = capsys.readouterr().err
-    summary = err[err.index(f"mgsr: stage 'train' of {run} ended at step 4 on cpu ("):]
+    summary = err[err.index(f"mgsr: stage 'train' of {run} ended at step 4 on cpu (") :]
     assert "s/step over the 4 steps of this session; waiting for data" in summary
     last = [r for r in records if "val/psnr_w0" in r][-1]
     assert f"{last['val/psnr_w0']:.2f}" in summary.splitlines()[4]  # the 'last' row
