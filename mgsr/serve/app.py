@@ -35,8 +35,8 @@ footer { display: none !important; }
 """
 
 _INTRO = """## mgsr — the perception–distortion knob
-**W = 0**: the sharpest faithful upscale (lowest distortion).  **W = 1**: the most realistic detail.
-Paint regions on the image to change W there, click the small image to move the preview."""
+**Detail 0** (W = 0): the sharpest faithful upscale (lowest distortion).  **Detail 1**: the model's most realistic
+detail (its recorded W).  Paint regions on the image to change W there, click the small image to move the preview."""
 
 _LEGEND = ("**Paint:** black = 0 (no added detail), grey = half of W, white = W; unpainted = W. "
            "Each stroke counts at once, for the preview and the whole image.")
@@ -115,9 +115,10 @@ class Server:
         info = os.stat(path)
         return self._open(str(path), (info.st_mtime_ns, info.st_size))
 
-    def settings(self, model: str, scale: Any, w: float, per_level_on: bool, w1: float, w2: float, w3: float,
-                 seed: Any) -> Settings:
-        return Settings.make(model, scale, w, [w1, w2, w3] if per_level_on else None, seed)
+    def settings(self, model: str, scale: Any, outscale: Any, by: str, t: float, w: float, per_level_on: bool,
+                 w1: float, w2: float, w3: float, seed: Any) -> Settings:
+        return handling.page_settings(self.catalog, model, scale, outscale, by, t, w,
+                                      [w1, w2, w3] if per_level_on else None, seed)
 
     def mask(self, upload: Upload, editor: dict | None, mask_path: str | None, folder: Path) -> Mask | None:
         """An uploaded mask file wins over painting; no paint and no file means no mask."""
@@ -148,6 +149,9 @@ def build_app(server: Server) -> gr.Blocks:
     """The Blocks of the page; ``launch`` it (see :func:`mgsr.serve.launch`)."""
     catalog = server.catalog
     default = catalog.get(catalog.default)
+    # the detail slider drives W where the model has a curve; W (Advanced) is the expert's way, and then the rest
+    default_t = catalog.detail_for_noise(default.label, default.default_noise)
+    default_by = handling.BY_W if default_t is None else handling.BY_DETAIL
     # Gradio's own copies of uploads and outputs are deleted after an hour too
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
         gr.Markdown(_INTRO)
@@ -160,11 +164,20 @@ def build_app(server: Server) -> gr.Blocks:
                 image_file = gr.File(label="Image (any mode mgsr upscale reads; kept byte for byte)",
                                      file_types=["image"], type="filepath", elem_id="mgsr-image")
                 model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
-                scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale")
-                w = gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01, label="W (noise amplitude)",
-                              info="0 = lowest distortion, 1 = most detail; default: the model's W",
-                              elem_id="mgsr-w")
+                with gr.Row():
+                    scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale", min_width=160)
+                    outscale = gr.Number(None, label="or any factor", info="e.g. 3 or 2.5; empty: the scale",
+                                         minimum=1, maximum=8, step=0.5, min_width=120, elem_id="mgsr-outscale")
+                detail = gr.Slider(0.0, 1.0, value=1.0 if default_t is None else round(default_t, 3), step=0.01,
+                                   label="Detail", interactive=default_t is not None, elem_id="mgsr-detail",
+                                   info="0 = lowest distortion, 1 = the model's most detail (its recorded W)")
+                detail_w = gr.Markdown(handling.detail_says(catalog, default.label, default_by, default_t or 1.0,
+                                                            default.default_noise), elem_id="mgsr-detail-w")
+                by = gr.Textbox(default_by, visible="hidden", elem_id="mgsr-by")
                 with gr.Accordion("Advanced", open=False):
+                    w = gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01,
+                                  label="W (noise amplitude), instead of detail",
+                                  info="moving it sets detail to match; default: the model's W", elem_id="mgsr-w")
                     per_level_on = gr.Checkbox(False, label="W per 2x level (replaces W above)")
                     levels = [gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01,
                                         label=f"W at the {2 << j}x level", visible=j < 2) for j in range(3)]
@@ -199,49 +212,81 @@ def build_app(server: Server) -> gr.Blocks:
             command = gr.Textbox(label="The same with mgsr upscale (mask saved alongside)", lines=2,
                                  interactive=False, buttons=["copy"], elem_id="mgsr-command")
 
-        knobs = [image_file, model, scale, w, per_level_on, *levels, seed, editor, mask_file]
+        knobs = [image_file, model, scale, outscale, by, detail, w, per_level_on, *levels, seed, editor, mask_file]
 
-        def chooser_view(upload: Upload, scale_value: Any, point: tuple[float, float] | None) -> Any:
-            side = max(8, server.preview_side // int(scale_value))
+        def chooser_view(upload: Upload, scale_value: Any, out_value: Any, point: tuple[float, float] | None
+                         ) -> Any:
+            side = handling.crop_side(server.preview_side, handling.output_factor(scale_value, out_value))
             return handling.crop_outline(upload.display, handling.crop_box(upload.picture.size, point, side))
 
         @_guarded
-        def on_image(path: str | None, scale_value: Any) -> tuple[Any, Any, Any]:
+        def on_image(path: str | None, scale_value: Any, out_value: Any) -> tuple[Any, Any, Any]:
             if not path:
                 return None, None, None
             upload = server.upload(path)
             return ({"background": upload.display, "layers": [], "composite": upload.display},
-                    chooser_view(upload, scale_value, None), None)
+                    chooser_view(upload, scale_value, out_value, None), None)
 
         @_guarded
-        def on_scale(path: str | None, scale_value: Any, point: Any) -> tuple[Any, ...]:
+        def on_scale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, ...]:
             count = levels_for(int(scale_value))
-            view = chooser_view(server.upload(path), scale_value, point) if path else None
+            view = chooser_view(server.upload(path), scale_value, out_value, point) if path else None
             return (*(gr.Slider(visible=j < count) for j in range(3)), view)
 
         @_guarded
-        def on_select(path: str | None, scale_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
+        def on_outscale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, Any]:
+            """A factor picks its level (the Scale shown follows it); the crop box follows the factor."""
+            level = handling.level_for_output(scale_value, out_value)
+            view = chooser_view(server.upload(path), level, out_value, point) if path else gr.skip()
+            return level, view
+
+        @_guarded
+        def on_select(path: str | None, scale_value: Any, out_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
             upload = server.upload(path)
             factor = handling.chooser_factor(upload.picture.size)
             point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
-            return point, chooser_view(upload, scale_value, point)
+            return point, chooser_view(upload, scale_value, out_value, point)
 
         @_guarded
-        def on_preview(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
-                       mask_path, point, request):  # noqa: ANN001 - Gradio passes the components' values
+        def on_detail(model_label: str, t: float) -> tuple[Any, str, str]:
+            """The user moved detail: W follows it, and the request is by detail from now on."""
+            noise = catalog.noise_for_detail(model_label, t)
+            return noise, handling.BY_DETAIL, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
+
+        @_guarded
+        def on_w(model_label: str, w_value: float) -> tuple[Any, str, str]:
+            """The user set W itself: detail shows where that W is, and the request is by W from now on."""
+            t = catalog.detail_for_noise(model_label, w_value)
+            return (gr.skip() if t is None else round(t, 3), handling.BY_W,
+                    handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w_value))
+
+        @_guarded
+        def on_model(model_label: str) -> tuple[Any, str, str]:
+            """A new model: detail at its recorded W (1 for the bundled ones), or off where it has no curve."""
+            w_default = catalog.get(model_label).default_noise
+            t = catalog.detail_for_noise(model_label, w_default)
+            mode = handling.BY_W if t is None else handling.BY_DETAIL
+            return (gr.Slider(value=1.0 if t is None else round(t, 3), interactive=t is not None), mode,
+                    handling.detail_says(catalog, model_label, mode, 1.0 if t is None else t, w_default))
+
+        @_guarded
+        def on_preview(path, model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3,
+                       seed_value, editor_value, mask_path, point, request):  # noqa: ANN001 - Gradio's values
             if not path:
                 return None, "", request
             upload = server.upload(path)
-            settings = server.settings(model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value)
+            settings = server.settings(model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2,
+                                       w3, seed_value)
             mask = server.mask(upload, editor_value, mask_path, handling.request_folder(server.work))
             images, made_with = server.refresh_preview(upload, settings, mask, tuple(point) if point else None)
             return images, made_with, request
 
         @_guarded
-        def on_run(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
-                   mask_path, progress=gr.Progress()):  # noqa: ANN001, B008 - Gradio's conventions
+        def on_run(path, model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3, seed_value,
+                   editor_value, mask_path, progress=gr.Progress()):  # noqa: ANN001, B008 - Gradio's conventions
             upload = server.upload(path)
-            settings = server.settings(model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value)
+            settings = server.settings(model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2,
+                                       w3, seed_value)
             folder = handling.request_folder(server.work)
             mask = server.mask(upload, editor_value, mask_path, folder)
             progress(0.0, desc="loading the model")
@@ -261,15 +306,26 @@ def build_app(server: Server) -> gr.Blocks:
         model.change(None, [model, wanted], [w, *levels, wanted, status], queue=False, show_progress="hidden",
                      js=f"(label, n) => {{ const w = {json.dumps(model_w)}[label]; "
                         f"return [w, {', '.join('w' for _ in levels)}, (Number(n) || 0) + 1, {json.dumps(_STALE)}]; }}")
-        scale.change(on_scale, [image_file, scale, centre], [*levels, chooser], api_visibility="private")
+        model.change(on_model, [model], [detail, by, detail_w], queue=False, show_progress="hidden",
+                     api_visibility="private")
+        # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop
+        quick = dict(queue=False, show_progress="hidden", trigger_mode="always_last", api_visibility="private")
+        detail.input(on_detail, [model, detail], [w, by, detail_w], **quick)
+        w.input(on_w, [model, w], [detail, by, detail_w], **quick)
+        scale.change(on_scale, [image_file, scale, outscale, centre], [*levels, chooser], api_visibility="private")
+        # a factor sets the level it needs; a level picked by the user empties the factor
+        outscale.change(on_outscale, [image_file, scale, outscale, centre], [scale, chooser], **quick)
+        scale.input(None, None, [outscale], js="() => null", queue=False, show_progress="hidden")
         # a new image or crop place: out of date at once, a new preview once the server has taken it
-        loaded = image_file.change(on_image, [image_file, scale], [editor, chooser, centre], api_name="load")
-        moved = chooser.select(on_select, [image_file, scale], [centre, chooser], api_visibility="private")
+        loaded = image_file.change(on_image, [image_file, scale, outscale], [editor, chooser, centre],
+                                   api_name="load")
+        moved = chooser.select(on_select, [image_file, scale, outscale], [centre, chooser],
+                               api_visibility="private")
         for event in (image_file.change, chooser.select):
             event(None, None, [status], js=f"() => {json.dumps(_STALE)}", queue=False, show_progress="hidden")
-        stale_after(loaded.then, moved.then, w.change, scale.change, per_level_on.change, seed.change,
-                    mask_file.change, *(level.change for level in levels), editor.change, editor.input,
-                    editor.apply, preview_btn.click)
+        stale_after(loaded.then, moved.then, w.change, detail.change, by.change, scale.change, outscale.change,
+                    per_level_on.change, seed.change, mask_file.change, *(level.change for level in levels),
+                    editor.change, editor.input, editor.apply, preview_btn.click)
         # one preview at a time; changes during one collapse into a single next one (always_last)
         made = wanted.change(on_preview, knobs + [centre, wanted], [preview_view, caption, shown],
                              api_name="preview", trigger_mode="always_last", show_progress="minimal")

@@ -25,8 +25,10 @@ from PIL import Image
 from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, choose_backend, levels_for
-from mgsr.inference.pictures import super_resolve, upscale_picture
+from mgsr.inference.outsize import SizeRequest, resize_picture
+from mgsr.inference.pictures import super_resolve, upscale_picture_to
 from mgsr.io.images import Picture, read_picture, to_grey, write_picture
+from mgsr.model.detail import MEASURE_HINT, detail_for_noise, noise_for_detail
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
 from mgsr.io.images import noise_map_of
@@ -87,20 +89,53 @@ class Catalog:
     def generator(self, label: str):  # noqa: ANN201 - a GMGBP
         return resolve_model(self.get(label).ref, self.device)
 
+    def has_curve(self, label: str) -> bool:
+        """Whether the model's card carries a perception-distortion curve, so the detail scale works."""
+        card = self.generator(label).card
+        return card is not None and card.curve is not None
+
+    def noise_for_detail(self, label: str, t: float) -> float:
+        """The W detail ``t`` means for this model (:func:`mgsr.model.detail.noise_for_detail`, its errors)."""
+        return noise_for_detail(self.generator(label).card, t)
+
+    def detail_for_noise(self, label: str, w: float) -> float | None:
+        """The detail t that W means for this model; None for a model without a curve."""
+        return detail_for_noise(self.generator(label).card, w) if self.has_curve(label) else None
+
+    def detail_note(self, label: str) -> str:
+        """What the page says beside the detail slider: the W it means, or why there is no detail scale."""
+        if self.has_curve(label):
+            return ""
+        return (f"No detail scale for this model: its card has no perception-distortion curve, so use W "
+                f"(Advanced); {MEASURE_HINT.replace('--model M', '--model RUN')}.")
+
 
 @attrs.frozen
 class Settings:
     """The knobs of one request, checked."""
 
     model: str
-    scale: int
+    scale: int  # the network's factor: the level the output factor rounds up to
     noise: tuple[float, ...]  # one W, or one per 2x level
     seed: int
+    #: the detail t W was chosen by (``--detail T``), None when W was given itself (``--noise W``)
+    detail: float | None = None
+    #: the output factor when it is not a level (``--outscale F``); None: the output is ``scale`` x
+    outscale: float | None = None
 
     @classmethod
     def make(cls, model: str, scale: int | float | str, w: float, per_level: Sequence[float] | None,
-             seed: int | float | None) -> Settings:
-        """From the page's values: ``per_level`` (when given) replaces ``w`` with one W per level."""
+             seed: int | float | None, *, detail: float | None = None,
+             outscale: float | str | None = None) -> Settings:
+        """From the page's values: ``per_level`` (when given) replaces ``w`` with one W per level.
+
+        ``detail`` is the t that ``w`` was computed from (the caller maps it with the model's curve);
+        ``outscale`` (empty or None: the level ``scale``) replaces ``scale`` by the level it rounds up to.
+        """
+        factor = _outscale(outscale)
+        if factor is not None:
+            scale = SizeRequest(outscale=factor).fixed_level  # type: ignore[assignment]
+            factor = None if factor == scale else factor  # a level itself: no resize, plain --scale
         try:
             scale = int(scale)
         except (TypeError, ValueError):
@@ -112,11 +147,35 @@ class Settings:
         check_noise(values, levels)
         if seed is None or float(seed) != int(seed) or not 0 <= int(seed) < 2**63:
             raise MgsrError(f"seed {seed!r}: give a whole number >= 0")
-        return cls(model=str(model), scale=scale, noise=tuple(values), seed=int(seed))
+        t = None if detail is None or per_level is not None else float(detail)
+        return cls(model=str(model), scale=scale, noise=tuple(values), seed=int(seed), detail=t, outscale=factor)
 
     @property
     def noise_arg(self) -> float | list[float]:
         return self.noise[0] if len(self.noise) == 1 else list(self.noise)
+
+    @property
+    def request(self) -> SizeRequest:
+        """The output size as ``mgsr upscale`` takes it (a level is an outscale that needs no resize)."""
+        return SizeRequest(outscale=float(self.outscale if self.outscale is not None else self.scale))
+
+    @property
+    def factor(self) -> float:
+        """The output's size over the input's."""
+        return float(self.outscale if self.outscale is not None else self.scale)
+
+
+def _outscale(value: float | str | None) -> float | None:
+    """The page's output-factor field: empty means none; anything else must be a number (checked by SizeRequest)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        factor = float(value)
+    except (TypeError, ValueError):
+        raise MgsrError(f"output factor {value!r}: give a number in (1, 8], e.g. 3 or 2.5, or leave it "
+                        f"empty for the scale") from None
+    SizeRequest(outscale=factor)  # its message names the range
+    return factor
 
 
 @attrs.frozen
@@ -201,16 +260,68 @@ class Result:
     after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
 
 
+def number_text(value: float) -> str:
+    """A number for the command line, exact: ``3`` for a whole one, else Python's shortest repr (``2.5``)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def noise_text(settings: Settings) -> str:
     """W as ``--noise`` takes it (one value, or one per level, comma-separated, each exact)."""
     return ",".join(repr(v) for v in settings.noise)
 
 
+def output_factor(scale: int | float | str, outscale: float | str | None) -> float:
+    """The output's size over the input's for the page's scale and output-factor fields."""
+    factor = _outscale(outscale)
+    return float(scale) if factor is None else factor
+
+
+def level_for_output(scale: int | float | str, outscale: float | str | None) -> int:
+    """The network's factor for the page's scale and output-factor fields: the level the factor rounds up to."""
+    factor = _outscale(outscale)
+    return int(scale) if factor is None else int(SizeRequest(outscale=factor).fixed_level or scale)
+
+
+#: how the page's W was chosen: by the detail slider (``--detail``) or directly (``--noise``)
+BY_DETAIL, BY_W = "detail", "w"
+
+
+def page_settings(catalog: Catalog, model: str, scale: int | float | str, outscale: float | str | None, by: str,
+                  t: float, w: float, per_level: Sequence[float] | None, seed: int | float | None) -> Settings:
+    """The page's values -> Settings: W from detail ``t`` when the user last moved the detail slider.
+
+    W per level always wins (it is the expert's control and has no detail equivalent).  A model without
+    a curve cannot be driven by detail: its error names the command that measures one.
+    """
+    if by == BY_DETAIL and per_level is None:
+        noise = catalog.noise_for_detail(model, t)
+        return Settings.make(model, scale, noise, None, seed, detail=float(t), outscale=outscale)
+    if by not in (BY_DETAIL, BY_W):
+        raise MgsrError(f"W chosen by {by!r}: expected {BY_DETAIL!r} or {BY_W!r}")
+    return Settings.make(model, scale, w, per_level, seed, outscale=outscale)
+
+
+def detail_says(catalog: Catalog, model: str, by: str, t: float, w: float) -> str:
+    """The line beside the detail slider: the W it means, or, when W was set directly, the detail that W is."""
+    note = catalog.detail_note(model)
+    if note:
+        return note
+    if by == BY_DETAIL:
+        return f"W = {catalog.noise_for_detail(model, t):.4g}"
+    return f"W = {float(w):.4g}, set directly (Advanced): detail {catalog.detail_for_noise(model, w):.3f}"
+
+
 def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
                  mask_name: str | None) -> str:
-    """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them)."""
-    parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref, "--scale",
-             str(settings.scale), "--noise", noise_text(settings)]
+    """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them).
+
+    A W chosen by detail is given as ``--detail T`` (what the user chose; the command maps it as the
+    page did), an output factor that is not a level as ``--outscale F``.
+    """
+    parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref]
+    parts += ["--scale", str(settings.scale)] if settings.outscale is None else \
+        ["--outscale", number_text(settings.outscale)]
+    parts += ["--noise", noise_text(settings)] if settings.detail is None else ["--detail", repr(settings.detail)]
     if mask_name is not None:
         parts += ["--noise-map", mask_name]
     parts += ["--seed", str(settings.seed)]
@@ -224,13 +335,16 @@ def describe(settings: Settings, mask: Mask | None) -> str:
     preview against the knobs; the mask part changes with every stroke that changes W.
     """
     w = f"W {noise_text(settings)}" if len(settings.noise) == 1 else f"W per level {noise_text(settings)}"
+    if settings.detail is not None:
+        w = f"detail {settings.detail!r} = {w}"
     if mask is None:
         regions = "no painted regions"
     else:
         lowered = float((mask.values < 1.0).mean()) * 100
         digest = hashlib.sha256(np.ascontiguousarray(mask.values).tobytes()).hexdigest()[:6]
         regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
-    return f"{settings.model} · {settings.scale}x · {w} · seed {settings.seed} · {regions}"
+    size = f"{settings.scale}x" if settings.outscale is None else f"{settings.outscale:g}x (from {settings.scale}x)"
+    return f"{settings.model} · {size} · {w} · seed {settings.seed} · {regions}"
 
 
 #: a file path in a message: at least two separators; only its last part is kept
@@ -247,10 +361,9 @@ def public_message(text: str) -> str:
     return _PATH.sub(lambda m: m.group(1) or "(a folder)", text)
 
 
-def bicubic(display: np.ndarray, scale: int) -> np.ndarray:
-    """The plain bicubic upscale the page compares against."""
-    h, w = display.shape[:2]
-    return np.asarray(Image.fromarray(display).resize((w * scale, h * scale), Image.BICUBIC))
+def bicubic(display: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The plain bicubic upscale to ``size`` = (height, width) that the page compares against."""
+    return np.asarray(Image.fromarray(display).resize((size[1], size[0]), Image.BICUBIC))
 
 
 def _shown(color: np.ndarray) -> np.ndarray:
@@ -263,15 +376,21 @@ def upscale_full(catalog: Catalog, upload: Upload, settings: Settings, mask: Mas
     """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it."""
     choice = catalog.get(settings.model)
     generator = catalog.generator(settings.model)
-    result: Picture = upscale_picture(generator, upload.picture, scale=settings.scale, noise=settings.noise_arg,
-                                      noise_map=None if mask is None else mask.values, seed=settings.seed,
-                                      device=catalog.device, backend=catalog.backend, on_tile=on_tile)
+    result: Picture = upscale_picture_to(generator, upload.picture, settings.request, where=repr(upload.name),
+                                         noise=settings.noise_arg, noise_map=None if mask is None else mask.values,
+                                         seed=settings.seed, device=catalog.device, backend=catalog.backend,
+                                         on_tile=on_tile)
     stem = Path(upload.name).stem
-    output = folder / f"{stem}_x{settings.scale}.png"
+    output = folder / f"{stem}_{settings.request.tag}.png"  # as mgsr upscale names it in a folder
     write_picture(output, result)
     command = command_line(upload.name, output.name, choice, settings, None if mask is None else mask.path.name)
     return Result(output=output, mask=None if mask is None else mask.path, command=command,
-                  before=bicubic(upload.display, settings.scale), after=_shown(result.color))
+                  before=bicubic(upload.display, result.size), after=_shown(result.color))
+
+
+def crop_side(out_side: int, factor: float) -> int:
+    """Input pixels along the preview crop's side, so its output is about ``out_side`` at this factor."""
+    return max(8, round(out_side / factor))
 
 
 def crop_box(size: tuple[int, int], centre: tuple[float, float] | None, side: int) -> tuple[int, int, int, int]:
@@ -293,7 +412,7 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
     the noise the full result has at that place: the preview shows the grain the
     download will have there (to about a grey level; the full result sees more context).
     """
-    side = max(8, out_side // settings.scale)
+    side = crop_side(out_side, settings.factor)
     y0, y1, x0, x1 = crop_box(upload.picture.size, centre, side)
     height, width = upload.picture.size
     cy0, cy1 = max(0, y0 - PREVIEW_CONTEXT), min(height, y1 + PREVIEW_CONTEXT)
@@ -310,10 +429,16 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
     out = super_resolve(generator, rgb, scale=settings.scale, noise=settings.noise_arg, noise_map=values,
                         seed=settings.seed, tile=None, device=catalog.device, backend=catalog.backend,
                         noise_origin=(cy0, cx0))
-    s = settings.scale
-    out = out[(y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
+    f = settings.factor
+    if settings.outscale is not None:
+        # shrunk as the full result is, context and all, so the crop's borders see their neighbours; for a
+        # factor that is not whole, the crop's place is rounded to the output's pixels (a sub-pixel shift)
+        piece = Picture(color=np.clip(out, 0.0, 1.0), alpha=None, bits=32, mode="RGB")
+        out = resize_picture(piece, (round((cy1 - cy0) * f), round((cx1 - cx0) * f))).color
+    oy, ox = round((y0 - cy0) * f), round((x0 - cx0) * f)
+    out = out[oy:oy + round((y1 - y0) * f), ox:ox + round((x1 - x0) * f)]
     color = to_grey(out) if upload.picture.color.shape[2] == 1 else out
-    return bicubic(upload.display[y0:y1, x0:x1], s), _shown(color)
+    return bicubic(upload.display[y0:y1, x0:x1], out.shape[:2]), _shown(color)
 
 
 #: side of the crop chooser's picture: small inputs are enlarged (pixels kept sharp), big ones reduced
