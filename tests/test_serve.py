@@ -263,6 +263,7 @@ def test_w_chosen_by_detail_prints_detail_and_gives_the_same_bytes(tmp_path, mon
     assert handling.command_line("d.png", "d_x2.png", catalog.get("pirm-r3"), by_w, None).endswith(
         f"--noise {w!r} --seed 1")
     assert handling.detail_says(catalog, "pirm-r3", handling.BY_W, 0.0, w).endswith("detail 0.500")
+    assert "beyond detail 1 (W = 0.0632)" in handling.detail_says(catalog, "pirm-r1", handling.BY_W, 1.0, 0.29)
     # W per level is the expert's: it wins over detail
     levels = handling.page_settings(catalog, "pirm-r3", 4, None, handling.BY_DETAIL, 0.5, 1.0, [0.1, 0.2, 0.3], 1)
     assert levels.noise == (0.1, 0.2) and levels.detail is None
@@ -282,6 +283,8 @@ def test_a_model_without_a_curve_has_no_detail_scale_but_w_works(tmp_path):
         handling.page_settings(catalog, label, 4, None, handling.BY_DETAIL, 0.5, 0.5, None, 0)
     assert handling.page_settings(catalog, label, 4, None, handling.BY_W, 0.5, 0.3, None, 0).noise == (0.3,)
     assert catalog.detail_note("pirm-r1") == ""
+    assert handling.model_start(catalog, label) == {"w": 0.5, "t": 1.0, "by": handling.BY_W}
+    assert handling.model_start(catalog, "pirm-r2") == {"w": 0.275, "t": 1.0, "by": handling.BY_DETAIL}
 
 
 def test_any_output_factor_rounds_up_to_a_level_and_gives_the_same_bytes(tmp_path, monkeypatch):

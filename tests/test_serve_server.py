@@ -53,7 +53,8 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5):  # noqa: ANN001
     h = gradio_client.handle_file
-    return client.predict(h(str(image)), model, scale, w, False, 1.0, 1.0, 1.0, seed, EMPTY_EDITOR,
+    # the page's knobs: image, model, scale, output factor, W chosen by "w" (not detail), detail, W, W per level
+    return client.predict(h(str(image)), model, scale, None, "w", 1.0, w, False, 1.0, 1.0, 1.0, seed, EMPTY_EDITOR,
                           None if mask is None else h(str(mask)), api_name="/upscale")
 
 
@@ -95,8 +96,8 @@ def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tm
 def test_server_paths_named_by_a_client_are_not_read(server, files):
     url, _ = server
     secret = files["image"]  # a real image on the server's disk, readable by the server process
-    body = json.dumps({"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}, "pirm-r1", 2, 0.5,
-                                False, 1.0, 1.0, 1.0, 0, None, None]}).encode()
+    body = json.dumps({"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}, "pirm-r1", 2, None, "w",
+                                1.0, 0.5, False, 1.0, 1.0, 1.0, 0, None, None]}).encode()
     request = urllib.request.Request(url + "gradio_api/call/upscale", data=body,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:

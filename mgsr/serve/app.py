@@ -46,8 +46,12 @@ _STALE = ('<p data-state="stale">⟳ Out of date: the preview does not show the 
           'it is being updated.</p>')
 _CURRENT = '<p data-state="current">✓ The preview shows the current settings.</p>'
 _FAILED = '<p data-state="failed">⚠ Out of date: the preview failed (see the message at the top right).</p>'
+#: the next request number: counted in the page, not from the ``wanted`` each handler was given, because
+#: one user action can run two handlers that read the same ``wanted`` (W's input and its change): the
+#: second must still be a new request, or the preview answering the first would pass for current
+_NEXT = "(window.mgsrWanted = Math.max(window.mgsrWanted || 0, Number(n) || 0) + 1)"
 #: a settings change: one more request for a preview (``wanted``), and the preview marked out of date
-_MARK_JS = f"(n) => [(Number(n) || 0) + 1, {json.dumps(_STALE)}]"
+_MARK_JS = f"(n) => [{_NEXT}, {json.dumps(_STALE)}]"
 #: a preview arrived: it is current only if no change came after the request it answers
 _SETTLE_JS = (f"(wanted, shown, view) => !view ? '' : Number(wanted) === Number(shown) ? {json.dumps(_CURRENT)} "
               f": {json.dumps(_STALE)}")
@@ -150,8 +154,7 @@ def build_app(server: Server) -> gr.Blocks:
     catalog = server.catalog
     default = catalog.get(catalog.default)
     # the detail slider drives W where the model has a curve; W (Advanced) is the expert's way, and then the rest
-    default_t = catalog.detail_for_noise(default.label, default.default_noise)
-    default_by = handling.BY_W if default_t is None else handling.BY_DETAIL
+    start = handling.model_start(catalog, default.label)
     # Gradio's own copies of uploads and outputs are deleted after an hour too
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
         gr.Markdown(_INTRO)
@@ -165,15 +168,16 @@ def build_app(server: Server) -> gr.Blocks:
                                      file_types=["image"], type="filepath", elem_id="mgsr-image")
                 model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
                 with gr.Row():
-                    scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale", min_width=160)
-                    outscale = gr.Number(None, label="or any factor", info="e.g. 3 or 2.5; empty: the scale",
-                                         minimum=1, maximum=8, step=0.5, min_width=120, elem_id="mgsr-outscale")
-                detail = gr.Slider(0.0, 1.0, value=1.0 if default_t is None else round(default_t, 3), step=0.01,
-                                   label="Detail", interactive=default_t is not None, elem_id="mgsr-detail",
+                    scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale", scale=3)
+                    # text, not a number box: empty must stay empty (the scale), and a bad entry gets mgsr's message
+                    outscale = gr.Textbox("", label="or any factor", placeholder="e.g. 3 or 2.5; empty: the scale",
+                                          max_lines=1, min_width=100, scale=2, elem_id="mgsr-outscale")
+                detail = gr.Slider(0.0, 1.0, value=start["t"], step=0.01, label="Detail",
+                                   interactive=start["by"] == handling.BY_DETAIL, elem_id="mgsr-detail",
                                    info="0 = lowest distortion, 1 = the model's most detail (its recorded W)")
-                detail_w = gr.Markdown(handling.detail_says(catalog, default.label, default_by, default_t or 1.0,
-                                                            default.default_noise), elem_id="mgsr-detail-w")
-                by = gr.Textbox(default_by, visible="hidden", elem_id="mgsr-by")
+                detail_w = gr.Markdown(handling.detail_says(catalog, default.label, start["by"], start["t"],
+                                                            start["w"]), elem_id="mgsr-detail-w")
+                by = gr.Textbox(start["by"], visible="hidden", elem_id="mgsr-by")
                 with gr.Accordion("Advanced", open=False):
                     w = gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01,
                                   label="W (noise amplitude), instead of detail",
@@ -247,27 +251,27 @@ def build_app(server: Server) -> gr.Blocks:
             point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
             return point, chooser_view(upload, scale_value, out_value, point)
 
+        # The preview reads only ``by`` and the control it names, both set in the browser with the request for
+        # it; the other control and the line beside detail follow from the server, for the eye only.
         @_guarded
-        def on_detail(model_label: str, t: float) -> tuple[Any, str, str]:
-            """The user moved detail: W follows it, and the request is by detail from now on."""
+        def on_detail(model_label: str, t: float) -> tuple[Any, str]:
+            """The user moved detail: the W slider and the line beside detail show the W it means."""
             noise = catalog.noise_for_detail(model_label, t)
-            return noise, handling.BY_DETAIL, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
+            return noise, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
 
         @_guarded
-        def on_w(model_label: str, w_value: float) -> tuple[Any, str, str]:
-            """The user set W itself: detail shows where that W is, and the request is by W from now on."""
+        def on_w(model_label: str, w_value: float) -> tuple[Any, str]:
+            """The user set W itself: detail shows where that W is on the model's scale."""
             t = catalog.detail_for_noise(model_label, w_value)
-            return (gr.skip() if t is None else round(t, 3), handling.BY_W,
+            return (gr.skip() if t is None else round(t, 3),
                     handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w_value))
 
         @_guarded
-        def on_model(model_label: str) -> tuple[Any, str, str]:
-            """A new model: detail at its recorded W (1 for the bundled ones), or off where it has no curve."""
-            w_default = catalog.get(model_label).default_noise
-            t = catalog.detail_for_noise(model_label, w_default)
-            mode = handling.BY_W if t is None else handling.BY_DETAIL
-            return (gr.Slider(value=1.0 if t is None else round(t, 3), interactive=t is not None), mode,
-                    handling.detail_says(catalog, model_label, mode, 1.0 if t is None else t, w_default))
+        def on_model(model_label: str) -> tuple[Any, str]:
+            """A new model: detail is usable only where it has a curve; the line beside says what W means."""
+            k = handling.model_start(catalog, model_label)
+            return (gr.Slider(interactive=k["by"] == handling.BY_DETAIL),
+                    handling.detail_says(catalog, model_label, k["by"], k["t"], k["w"]))
 
         @_guarded
         def on_preview(path, model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3,
@@ -301,21 +305,27 @@ def build_app(server: Server) -> gr.Blocks:
             for event in events:
                 event(None, [wanted], [wanted, status], js=_MARK_JS, queue=False, show_progress="hidden")
 
-        # a new model brings its own W, set in the browser (no round trip): W's own change follows it
-        model_w = {label: catalog.get(label).default_noise for label in catalog.labels}
-        model.change(None, [model, wanted], [w, *levels, wanted, status], queue=False, show_progress="hidden",
-                     js=f"(label, n) => {{ const w = {json.dumps(model_w)}[label]; "
-                        f"return [w, {', '.join('w' for _ in levels)}, (Number(n) || 0) + 1, {json.dumps(_STALE)}]; }}")
-        model.change(on_model, [model], [detail, by, detail_w], queue=False, show_progress="hidden",
-                     api_visibility="private")
-        # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop
+        # a new model brings its own W and detail (t of that W, by detail where it has a curve), set in the
+        # browser with the request for a preview (no round trip, so no preview is made with half of them)
+        model_knobs = {label: handling.model_start(catalog, label) for label in catalog.labels}
+        model.change(None, [model, wanted], [w, *levels, detail, by, wanted, status], queue=False,
+                     show_progress="hidden",
+                     js=f"(label, n) => {{ const k = {json.dumps(model_knobs)}[label]; "
+                        f"return [k.w, {', '.join('k.w' for _ in levels)}, k.t, k.by, {_NEXT}, "
+                        f"{json.dumps(_STALE)}]; }}")
         quick = dict(queue=False, show_progress="hidden", trigger_mode="always_last", api_visibility="private")
-        detail.input(on_detail, [model, detail], [w, by, detail_w], **quick)
-        w.input(on_w, [model, w], [detail, by, detail_w], **quick)
+        model.change(on_model, [model], [detail, detail_w], **quick)
+        # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop.
+        # Which control the user moved is set in the browser; its change asks for a preview once it is set
+        # (a preview asked for by the control's own change may still read the old one: it is then not current).
+        for control, mode in ((detail, handling.BY_DETAIL), (w, handling.BY_W)):
+            control.input(None, None, [by], queue=False, show_progress="hidden", js=f"() => {json.dumps(mode)}")
+        detail.input(on_detail, [model, detail], [w, detail_w], **quick)
+        w.input(on_w, [model, w], [detail, detail_w], **quick)
         scale.change(on_scale, [image_file, scale, outscale, centre], [*levels, chooser], api_visibility="private")
         # a factor sets the level it needs; a level picked by the user empties the factor
         outscale.change(on_outscale, [image_file, scale, outscale, centre], [scale, chooser], **quick)
-        scale.input(None, None, [outscale], js="() => null", queue=False, show_progress="hidden")
+        scale.input(None, None, [outscale], js="() => ''", queue=False, show_progress="hidden")
         # a new image or crop place: out of date at once, a new preview once the server has taken it
         loaded = image_file.change(on_image, [image_file, scale, outscale], [editor, chooser, centre],
                                    api_name="load")

@@ -16,6 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 import attrs
@@ -301,6 +302,17 @@ def page_settings(catalog: Catalog, model: str, scale: int | float | str, outsca
     return Settings.make(model, scale, w, per_level, seed, outscale=outscale)
 
 
+def model_start(catalog: Catalog, label: str) -> dict[str, Any]:
+    """The page's knobs when this model is chosen: its recorded W, the detail t of that W, and how W is chosen.
+
+    By detail where the model has a curve (the bundled ones: t = 1, their W is the curve's end); by W, with
+    detail left at 1 and disabled, where it has none.
+    """
+    w = catalog.get(label).default_noise
+    t = catalog.detail_for_noise(label, w)
+    return {"w": w, "t": 1.0 if t is None else round(t, 3), "by": BY_W if t is None else BY_DETAIL}
+
+
 def detail_says(catalog: Catalog, model: str, by: str, t: float, w: float) -> str:
     """The line beside the detail slider: the W it means, or, when W was set directly, the detail that W is."""
     note = catalog.detail_note(model)
@@ -308,7 +320,10 @@ def detail_says(catalog: Catalog, model: str, by: str, t: float, w: float) -> st
         return note
     if by == BY_DETAIL:
         return f"W = {catalog.noise_for_detail(model, t):.4g}"
-    return f"W = {float(w):.4g}, set directly (Advanced): detail {catalog.detail_for_noise(model, w):.3f}"
+    top = catalog.noise_for_detail(model, 1.0)
+    where = f"detail {catalog.detail_for_noise(model, w):.3f}" if float(w) <= top else \
+        f"beyond detail 1 (W = {top:.4g}), the end of the model's measured curve"
+    return f"W = {float(w):.4g}, set directly (Advanced): {where}"
 
 
 def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
