@@ -16,7 +16,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
 from pathlib import Path
 
 import attrs
@@ -25,17 +24,18 @@ from PIL import Image
 
 from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
-from mgsr.inference.core import check_noise, choose_backend, levels_for
-from mgsr.inference.outsize import SizeRequest, resize_picture
+from mgsr.inference.core import choose_backend
+from mgsr.inference.outsize import resize_picture
 from mgsr.inference.pictures import super_resolve, upscale_picture_to
 from mgsr.io.images import Picture, read_picture, to_grey, write_picture
 from mgsr.model.detail import MEASURE_HINT, detail_for_noise, noise_for_detail
+from mgsr.serve.settings import (BY_DETAIL, BY_W, SCALES, Settings, detail_says,  # noqa: F401 - the page's
+                                 level_for_output, model_start, output_factor, page_settings)
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
 from mgsr.io.images import noise_map_of
 from mgsr.serve.uploads import Limits, Upload, accept, to_display
 
-SCALES = (2, 4, 8)
 #: side of the preview's output in pixels: its input crop is this divided by the scale
 DEFAULT_PREVIEW_SIDE = 256
 #: input pixels of context around the preview crop, so its borders look like the full result's
@@ -109,74 +109,6 @@ class Catalog:
             return ""
         return (f"No detail scale for this model: its card has no perception-distortion curve, so use W "
                 f"(Advanced); {MEASURE_HINT.replace('--model M', '--model RUN')}.")
-
-
-@attrs.frozen
-class Settings:
-    """The knobs of one request, checked."""
-
-    model: str
-    scale: int  # the network's factor: the level the output factor rounds up to
-    noise: tuple[float, ...]  # one W, or one per 2x level
-    seed: int
-    #: the detail t W was chosen by (``--detail T``), None when W was given itself (``--noise W``)
-    detail: float | None = None
-    #: the output factor when it is not a level (``--outscale F``); None: the output is ``scale`` x
-    outscale: float | None = None
-
-    @classmethod
-    def make(cls, model: str, scale: int | float | str, w: float, per_level: Sequence[float] | None,
-             seed: int | float | None, *, detail: float | None = None,
-             outscale: float | str | None = None) -> Settings:
-        """From the page's values: ``per_level`` (when given) replaces ``w`` with one W per level.
-
-        ``detail`` is the t that ``w`` was computed from (the caller maps it with the model's curve);
-        ``outscale`` (empty or None: the level ``scale``) replaces ``scale`` by the level it rounds up to.
-        """
-        factor = _outscale(outscale)
-        if factor is not None:
-            scale = SizeRequest(outscale=factor).fixed_level  # type: ignore[assignment]
-            factor = None if factor == scale else factor  # a level itself: no resize, plain --scale
-        try:
-            scale = int(scale)
-        except (TypeError, ValueError):
-            raise MgsrError(f"scale {scale!r}: choose 2, 4 or 8") from None
-        if scale not in SCALES:
-            raise MgsrError(f"scale {scale}: choose 2, 4 or 8")
-        levels = levels_for(scale)
-        values = [float(w)] if per_level is None else [float(v) for v in list(per_level)[:levels]]
-        check_noise(values, levels)
-        if seed is None or float(seed) != int(seed) or not 0 <= int(seed) < 2**63:
-            raise MgsrError(f"seed {seed!r}: give a whole number >= 0")
-        t = None if detail is None or per_level is not None else float(detail)
-        return cls(model=str(model), scale=scale, noise=tuple(values), seed=int(seed), detail=t, outscale=factor)
-
-    @property
-    def noise_arg(self) -> float | list[float]:
-        return self.noise[0] if len(self.noise) == 1 else list(self.noise)
-
-    @property
-    def request(self) -> SizeRequest:
-        """The output size as ``mgsr upscale`` takes it (a level is an outscale that needs no resize)."""
-        return SizeRequest(outscale=float(self.outscale if self.outscale is not None else self.scale))
-
-    @property
-    def factor(self) -> float:
-        """The output's size over the input's."""
-        return float(self.outscale if self.outscale is not None else self.scale)
-
-
-def _outscale(value: float | str | None) -> float | None:
-    """The page's output-factor field: empty means none; anything else must be a number (checked by SizeRequest)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        factor = float(value)
-    except (TypeError, ValueError):
-        raise MgsrError(f"output factor {value!r}: give a number in (1, 8], e.g. 3 or 2.5, or leave it "
-                        f"empty for the scale") from None
-    SizeRequest(outscale=factor)  # its message names the range
-    return factor
 
 
 @attrs.frozen
@@ -269,61 +201,6 @@ def number_text(value: float) -> str:
 def noise_text(settings: Settings) -> str:
     """W as ``--noise`` takes it (one value, or one per level, comma-separated, each exact)."""
     return ",".join(repr(v) for v in settings.noise)
-
-
-def output_factor(scale: int | float | str, outscale: float | str | None) -> float:
-    """The output's size over the input's for the page's scale and output-factor fields."""
-    factor = _outscale(outscale)
-    return float(scale) if factor is None else factor
-
-
-def level_for_output(scale: int | float | str, outscale: float | str | None) -> int:
-    """The network's factor for the page's scale and output-factor fields: the level the factor rounds up to."""
-    factor = _outscale(outscale)
-    return int(scale) if factor is None else int(SizeRequest(outscale=factor).fixed_level or scale)
-
-
-#: how the page's W was chosen: by the detail slider (``--detail``) or directly (``--noise``)
-BY_DETAIL, BY_W = "detail", "w"
-
-
-def page_settings(catalog: Catalog, model: str, scale: int | float | str, outscale: float | str | None, by: str,
-                  t: float, w: float, per_level: Sequence[float] | None, seed: int | float | None) -> Settings:
-    """The page's values -> Settings: W from detail ``t`` when the user last moved the detail slider.
-
-    W per level always wins (it is the expert's control and has no detail equivalent).  A model without
-    a curve cannot be driven by detail: its error names the command that measures one.
-    """
-    if by == BY_DETAIL and per_level is None:
-        noise = catalog.noise_for_detail(model, t)
-        return Settings.make(model, scale, noise, None, seed, detail=float(t), outscale=outscale)
-    if by not in (BY_DETAIL, BY_W):
-        raise MgsrError(f"W chosen by {by!r}: expected {BY_DETAIL!r} or {BY_W!r}")
-    return Settings.make(model, scale, w, per_level, seed, outscale=outscale)
-
-
-def model_start(catalog: Catalog, label: str) -> dict[str, Any]:
-    """The page's knobs when this model is chosen: its recorded W, the detail t of that W, and how W is chosen.
-
-    By detail where the model has a curve (the bundled ones: t = 1, their W is the curve's end); by W, with
-    detail left at 1 and disabled, where it has none.
-    """
-    w = catalog.get(label).default_noise
-    t = catalog.detail_for_noise(label, w)
-    return {"w": w, "t": 1.0 if t is None else round(t, 3), "by": BY_W if t is None else BY_DETAIL}
-
-
-def detail_says(catalog: Catalog, model: str, by: str, t: float, w: float) -> str:
-    """The line beside the detail slider: the W it means, or, when W was set directly, the detail that W is."""
-    note = catalog.detail_note(model)
-    if note:
-        return note
-    if by == BY_DETAIL:
-        return f"W = {catalog.noise_for_detail(model, t):.4g}"
-    top = catalog.noise_for_detail(model, 1.0)
-    where = f"detail {catalog.detail_for_noise(model, w):.3f}" if float(w) <= top else \
-        f"beyond detail 1 (W = {top:.4g}), the end of the model's measured curve"
-    return f"W = {float(w):.4g}, set directly (Advanced): {where}"
 
 
 def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
