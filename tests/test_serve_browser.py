@@ -226,7 +226,9 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     mask_file.write_bytes(page.request.get(mask_url if mask_url.startswith("http") else url + mask_url).body())
     digest = hashlib.sha256(np.ascontiguousarray(noise_map_of(read_picture(mask_file))).tobytes()).hexdigest()[:6]
     assert f"(mask {digest})" in made, (digest, made)
-    assert page.evaluate(STATE) == "current"
+    # current again once any display update that landed during the run (W following detail) has been previewed
+    page.wait_for_function(f"() => ({STATE})() === 'current'", timeout=60_000)
+    assert f"detail {t!r} = " in page.locator("#mgsr-preview-caption").inner_text()
     assert page.locator("#mgsr-result img").count() == 2  # before | after
     page.wait_for_timeout(1500)  # let the result images paint
     path = Path(os.environ.get("MGSR_SCREENSHOT", tmp_path / "page.png"))
