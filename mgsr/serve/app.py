@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,60 +18,10 @@ import gradio as gr
 
 from mgsr.errors import MgsrError
 from mgsr.inference.core import levels_for
-from mgsr.serve import handling
-from mgsr.serve.handling import Catalog, Mask, Settings, public_message
-from mgsr.serve.uploads import Limits, Upload, open_upload
-
-_CSS = """
-#mgsr-command textarea { font-family: ui-monospace, monospace; }
-footer { display: none !important; }
-#mgsr-legend p { margin: 0; }
-#mgsr-preview-status p { margin: 0; padding: 4px 8px; border-radius: 4px; }
-#mgsr-preview-status [data-state=stale], #mgsr-preview-status [data-state=failed] {
-  background: #fff3cd; color: #664d03; font-weight: 600; }
-.gradio-container:has(#mgsr-preview-status [data-state=stale]) #mgsr-preview img,
-.gradio-container:has(#mgsr-preview-status [data-state=failed]) #mgsr-preview img { opacity: 0.45; }
-"""
-
-_INTRO = """## mgsr — the perception–distortion knob
-**W = 0**: the sharpest faithful upscale (lowest distortion).  **W = 1**: the most realistic detail.
-Paint regions on the image to change W there, click the small image to move the preview."""
-
-_LEGEND = ("**Paint:** black = 0 (no added detail), grey = half of W, white = W; unpainted = W. "
-           "Each stroke counts at once, for the preview and the whole image.")
-
-# What the line above the preview says; the browser sets it (no round trip), so it is never late.
-_STALE = ('<p data-state="stale">⟳ Out of date: the preview does not show the current settings yet; '
-          'it is being updated.</p>')
-_CURRENT = '<p data-state="current">✓ The preview shows the current settings.</p>'
-_FAILED = '<p data-state="failed">⚠ Out of date: the preview failed (see the message at the top right).</p>'
-#: a settings change: one more request for a preview (``wanted``), and the preview marked out of date
-_MARK_JS = f"(n) => [(Number(n) || 0) + 1, {json.dumps(_STALE)}]"
-#: a preview arrived: it is current only if no change came after the request it answers
-_SETTLE_JS = (f"(wanted, shown, view) => !view ? '' : Number(wanted) === Number(shown) ? {json.dumps(_CURRENT)} "
-              f": {json.dumps(_STALE)}")
-_FAILED_JS = f"() => {json.dumps(_FAILED)}"
-#: names for what Gradio leaves unnamed: the crop chooser's button and the preview's and result's images
-_HEAD = """<script>
-(() => {
-  const put = (el, key, value) => { if (el.getAttribute(key) !== value) el.setAttribute(key, value); };
-  const name = () => {
-    const crop = document.querySelector('#mgsr-crop');
-    if (crop) {
-      crop.querySelectorAll('button').forEach(b => put(b, 'aria-label',
-        'Move the preview: click the point of the image to preview'));
-      crop.querySelectorAll('img').forEach(i => put(i, 'alt', 'The input with the preview crop outlined'));
-    }
-    const made = (document.querySelector('#mgsr-preview-caption') || {}).innerText || '';
-    document.querySelectorAll('#mgsr-preview img').forEach((i, k) => put(i, 'alt',
-      (k === 0 ? 'Preview crop, bicubic upscale' : 'Preview crop, mgsr upscale') + (made ? ': ' + made : '')));
-    document.querySelectorAll('#mgsr-result img').forEach((i, k) => put(i, 'alt',
-      k === 0 ? 'Whole image, bicubic upscale' : 'Whole image, mgsr upscale'));
-  };
-  new MutationObserver(name).observe(document.documentElement,
-    {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']});
-})();
-</script>"""
+from mgsr.serve import handling, page
+from mgsr.serve.handling import Catalog, public_message
+from mgsr.serve.server import Server
+from mgsr.serve.uploads import Limits, Upload
 
 
 def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,195 +41,340 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise gr.Error(public_message(str(exc)), duration=None, print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - a server must survive whatever one request does
             traceback.print_exc(file=sys.stderr)
-            raise gr.Error(public_message(f"this request failed ({type(exc).__name__}: {exc}); the server keeps "
-                                          f"running"), duration=None, print_exception=False) from None
+            raise gr.Error(
+                public_message(f"this request failed ({type(exc).__name__}: {exc}); the server keeps running"),
+                duration=None,
+                print_exception=False,
+            ) from None
 
     return wrapper
-
-
-class Server:
-    """The state shared by all requests: offered models, limits, the folder for uploads and results."""
-
-    def __init__(self, catalog: Catalog, limits: Limits, work: Path, preview_side: int) -> None:
-        self.catalog, self.limits, self.work, self.preview_side = catalog, limits, work, preview_side
-        self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
-        self._last_preview: tuple[tuple[str, str, Any], tuple[Any, Any]] | None = None
-
-    def _open_uncached(self, path: str, stamp: tuple[int, int]) -> Upload:
-        return open_upload(path, Path(path).name, self.work / "uploads", self.limits)
-
-    def upload(self, path: str | None) -> Upload:
-        if not path:
-            raise MgsrError("upload an image first")
-        info = os.stat(path)
-        return self._open(str(path), (info.st_mtime_ns, info.st_size))
-
-    def settings(self, model: str, scale: Any, w: float, per_level_on: bool, w1: float, w2: float, w3: float,
-                 seed: Any) -> Settings:
-        return Settings.make(model, scale, w, [w1, w2, w3] if per_level_on else None, seed)
-
-    def mask(self, upload: Upload, editor: dict | None, mask_path: str | None, folder: Path) -> Mask | None:
-        """An uploaded mask file wins over painting; no paint and no file means no mask."""
-        stem = Path(upload.name).stem
-        if mask_path:
-            return handling.uploaded_mask(mask_path, Path(mask_path).name, self.work / "uploads", folder, stem,
-                                          self.limits)
-        layers = (editor or {}).get("layers") or []
-        grey = handling.painted_mask(layers, upload.picture.size)
-        return None if grey is None else handling.save_painted(grey, folder, stem)
-
-    def refresh_preview(self, upload: Upload, settings: Settings, mask: Mask | None,
-                        centre: tuple[float, float] | None) -> tuple[tuple[Any, Any], str]:
-        """The preview for these settings, and the line naming them that the page shows under it.
-
-        Every knob of the page reaches the preview through here, as ``settings`` and ``mask``:
-        a new knob is a new field of them.
-        """
-        made_with = handling.describe(settings, mask)
-        key = (str(upload.path), made_with, centre)  # the mask's digest is in its description
-        if self._last_preview is None or self._last_preview[0] != key:  # a repeated request costs nothing
-            images = handling.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
-            self._last_preview = (key, images)
-        return self._last_preview[1], f"Preview made with: {made_with}"
 
 
 def build_app(server: Server) -> gr.Blocks:
     """The Blocks of the page; ``launch`` it (see :func:`mgsr.serve.launch`)."""
     catalog = server.catalog
     default = catalog.get(catalog.default)
+    # the detail slider drives W where the model has a curve; W (Advanced) is the expert's way, and then the rest
+    start = handling.model_start(catalog, default.label)
     # Gradio's own copies of uploads and outputs are deleted after an hour too
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
-        gr.Markdown(_INTRO)
+        gr.Markdown(page.INTRO)
         centre = gr.State(None)
         # requests for a preview, counted in the browser, and the one the shown preview answers
         wanted = gr.Number(0, precision=0, visible="hidden", elem_id="mgsr-wanted")
         shown = gr.Number(-1, precision=0, visible="hidden", elem_id="mgsr-shown")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                image_file = gr.File(label="Image (any mode mgsr upscale reads; kept byte for byte)",
-                                     file_types=["image"], type="filepath", elem_id="mgsr-image")
+                image_file = gr.File(
+                    label="Image (any mode mgsr upscale reads; kept byte for byte)",
+                    file_types=["image"],
+                    type="filepath",
+                    elem_id="mgsr-image",
+                )
                 model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
-                scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale")
-                w = gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01, label="W (noise amplitude)",
-                              info="0 = lowest distortion, 1 = most detail; default: the model's W",
-                              elem_id="mgsr-w")
+                with gr.Row():
+                    scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale", scale=3)
+                    # text, not a number box: empty must stay empty (the scale), and a bad entry gets mgsr's message
+                    outscale = gr.Textbox(
+                        "",
+                        label="or any factor",
+                        placeholder="e.g. 3 or 2.5; empty: the scale",
+                        max_lines=1,
+                        min_width=100,
+                        scale=2,
+                        elem_id="mgsr-outscale",
+                    )
+                detail = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=start["t"],
+                    step=0.01,
+                    label="Detail",
+                    interactive=start["by"] == handling.BY_DETAIL,
+                    elem_id="mgsr-detail",
+                    info="0 = lowest distortion, 1 = the model's most detail (its recorded W)",
+                )
+                detail_w = gr.Markdown(
+                    handling.detail_says(catalog, default.label, start["by"], start["t"], start["w"]),
+                    elem_id="mgsr-detail-w",
+                )
+                by = gr.Textbox(start["by"], visible="hidden", elem_id="mgsr-by")
                 with gr.Accordion("Advanced", open=False):
+                    w = gr.Slider(
+                        0.0,
+                        1.0,
+                        value=default.default_noise,
+                        step=0.01,
+                        label="W (noise amplitude), instead of detail",
+                        info="moving it sets detail to match; default: the model's W",
+                        elem_id="mgsr-w",
+                    )
                     per_level_on = gr.Checkbox(False, label="W per 2x level (replaces W above)")
-                    levels = [gr.Slider(0.0, 1.0, value=default.default_noise, step=0.01,
-                                        label=f"W at the {2 << j}x level", visible=j < 2) for j in range(3)]
-                    seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same bytes)",
-                                     elem_id="mgsr-seed")
-                    mask_file = gr.File(label="Mask image instead of painting (white = W, black = 0)",
-                                        file_types=["image"], type="filepath")
+                    levels = [
+                        gr.Slider(
+                            0.0,
+                            1.0,
+                            value=default.default_noise,
+                            step=0.01,
+                            label=f"W at the {2 << j}x level",
+                            visible=j < 2,
+                        )
+                        for j in range(3)
+                    ]
+                    seed = gr.Number(
+                        0, precision=0, minimum=0, label="Seed (same seed, same bytes)", elem_id="mgsr-seed"
+                    )
+                    mask_file = gr.File(
+                        label="Mask image instead of painting (white = W, black = 0)",
+                        file_types=["image"],
+                        type="filepath",
+                    )
             with gr.Column(scale=2):
-                gr.Markdown(_LEGEND, elem_id="mgsr-legend")
+                gr.Markdown(page.LEGEND, elem_id="mgsr-legend")
                 # opaque paint: what the stroke looks like is what it does (black = no added detail)
-                editor = gr.ImageEditor(label="Paint regions (see the legend above)",
-                                        type="numpy", sources=(), transforms=(), layers=False,
-                                        brush=gr.Brush(colors=["#000000", "#ffffff", "#808080"],
-                                                       default_color="#000000", color_mode="fixed"),
-                                        eraser=gr.Eraser(), height=420, format="png", elem_id="mgsr-editor")
+                editor = gr.ImageEditor(
+                    label="Paint regions (see the legend above)",
+                    type="numpy",
+                    sources=(),
+                    transforms=(),
+                    layers=False,
+                    brush=gr.Brush(
+                        colors=["#000000", "#ffffff", "#808080"], default_color="#000000", color_mode="fixed"
+                    ),
+                    eraser=gr.Eraser(),
+                    height=420,
+                    format="png",
+                    elem_id="mgsr-editor",
+                )
         with gr.Row():
             with gr.Column(scale=1, min_width=240):
-                chooser = gr.Image(label="Preview crop (click to move)", interactive=False, height=260,
-                                   elem_id="mgsr-crop")
+                chooser = gr.Image(
+                    label="Preview crop (click to move)", interactive=False, height=260, elem_id="mgsr-crop"
+                )
                 preview_btn = gr.Button("Refresh the preview", variant="secondary")
             with gr.Column(scale=2):
                 status = gr.HTML("", elem_id="mgsr-preview-status")
-                preview_view = gr.ImageSlider(label="Preview: bicubic | mgsr", format="png", height=340,
-                                              interactive=False, elem_id="mgsr-preview")
+                preview_view = gr.ImageSlider(
+                    label="Preview: bicubic | mgsr", format="png", height=340, interactive=False, elem_id="mgsr-preview"
+                )
                 caption = gr.Markdown("", elem_id="mgsr-preview-caption")
         run_btn = gr.Button("Upscale the whole image", variant="primary")
-        full_view = gr.ImageSlider(label="Result: bicubic | mgsr (drag the divider)", format="png",
-                                   interactive=False, max_height=700, elem_id="mgsr-result")
+        full_view = gr.ImageSlider(
+            label="Result: bicubic | mgsr (drag the divider)",
+            format="png",
+            interactive=False,
+            max_height=700,
+            elem_id="mgsr-result",
+        )
         with gr.Row():
-            downloads = gr.File(label="Download: result PNG (and the mask)", file_count="multiple",
-                                interactive=False)
-            command = gr.Textbox(label="The same with mgsr upscale (mask saved alongside)", lines=2,
-                                 interactive=False, buttons=["copy"], elem_id="mgsr-command")
+            downloads = gr.File(label="Download: result PNG (and the mask)", file_count="multiple", interactive=False)
+            command = gr.Textbox(
+                label="The same with mgsr upscale (mask saved alongside)",
+                lines=2,
+                interactive=False,
+                buttons=["copy"],
+                elem_id="mgsr-command",
+            )
 
-        knobs = [image_file, model, scale, w, per_level_on, *levels, seed, editor, mask_file]
+        knobs = [image_file, model, scale, outscale, by, detail, w, per_level_on, *levels, seed, editor, mask_file]
 
-        def chooser_view(upload: Upload, scale_value: Any, point: tuple[float, float] | None) -> Any:
-            side = max(8, server.preview_side // int(scale_value))
+        def chooser_view(upload: Upload, scale_value: Any, out_value: Any, point: tuple[float, float] | None) -> Any:
+            side = handling.crop_side(server.preview_side, handling.output_factor(scale_value, out_value))
             return handling.crop_outline(upload.display, handling.crop_box(upload.picture.size, point, side))
 
         @_guarded
-        def on_image(path: str | None, scale_value: Any) -> tuple[Any, Any, Any]:
+        def on_image(path: str | None, scale_value: Any, out_value: Any) -> tuple[Any, Any, Any]:
             if not path:
                 return None, None, None
             upload = server.upload(path)
-            return ({"background": upload.display, "layers": [], "composite": upload.display},
-                    chooser_view(upload, scale_value, None), None)
+            return (
+                {"background": upload.display, "layers": [], "composite": upload.display},
+                chooser_view(upload, scale_value, out_value, None),
+                None,
+            )
 
         @_guarded
-        def on_scale(path: str | None, scale_value: Any, point: Any) -> tuple[Any, ...]:
+        def on_scale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, ...]:
             count = levels_for(int(scale_value))
-            view = chooser_view(server.upload(path), scale_value, point) if path else None
+            view = chooser_view(server.upload(path), scale_value, out_value, point) if path else None
             return (*(gr.Slider(visible=j < count) for j in range(3)), view)
 
         @_guarded
-        def on_select(path: str | None, scale_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
+        def on_outscale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, Any]:
+            """A factor picks its level (the Scale shown follows it); the crop box follows the factor."""
+            level = handling.level_for_output(scale_value, out_value)
+            view = chooser_view(server.upload(path), level, out_value, point) if path else gr.skip()
+            return level, view
+
+        @_guarded
+        def on_select(path: str | None, scale_value: Any, out_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
             upload = server.upload(path)
             factor = handling.chooser_factor(upload.picture.size)
             point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
-            return point, chooser_view(upload, scale_value, point)
+            return point, chooser_view(upload, scale_value, out_value, point)
+
+        # The preview reads only ``by`` and the control it names, both set in the browser with the request for
+        # it; the other control and the line beside detail follow from the server, for the eye only.
+        @_guarded
+        def on_detail(model_label: str, t: float) -> tuple[Any, str]:
+            """The user moved detail: the W slider and the line beside detail show the W it means."""
+            noise = catalog.noise_for_detail(model_label, t)
+            return noise, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
 
         @_guarded
-        def on_preview(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
-                       mask_path, point, request):  # noqa: ANN001 - Gradio passes the components' values
+        def on_w(model_label: str, w_value: float) -> tuple[Any, str]:
+            """The user set W itself: detail shows where that W is on the model's scale."""
+            t = catalog.detail_for_noise(model_label, w_value)
+            return (
+                gr.skip() if t is None else round(t, 3),
+                handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w_value),
+            )
+
+        @_guarded
+        def on_model(model_label: str) -> tuple[Any, str]:
+            """A new model: detail is usable only where it has a curve; the line beside says what W means."""
+            k = handling.model_start(catalog, model_label)
+            return (
+                gr.Slider(interactive=k["by"] == handling.BY_DETAIL),
+                handling.detail_says(catalog, model_label, k["by"], k["t"], k["w"]),
+            )
+
+        @_guarded
+        def on_preview(
+            path,
+            model_label,
+            scale_value,
+            out_value,
+            by_value,
+            t,
+            w_value,
+            per_on,
+            w1,
+            w2,
+            w3,
+            seed_value,
+            editor_value,
+            mask_path,
+            point,
+            request,
+        ):  # noqa: ANN001 - Gradio's values
             if not path:
                 return None, "", request
             upload = server.upload(path)
-            settings = server.settings(model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value)
+            settings = server.settings(
+                model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3, seed_value
+            )
             mask = server.mask(upload, editor_value, mask_path, handling.request_folder(server.work))
             images, made_with = server.refresh_preview(upload, settings, mask, tuple(point) if point else None)
             return images, made_with, request
 
         @_guarded
-        def on_run(path, model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value, editor_value,
-                   mask_path, progress=gr.Progress()):  # noqa: ANN001, B008 - Gradio's conventions
+        def on_run(
+            path,
+            model_label,
+            scale_value,
+            out_value,
+            by_value,
+            t,
+            w_value,
+            per_on,
+            w1,
+            w2,
+            w3,
+            seed_value,
+            editor_value,
+            mask_path,
+            progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
+        ):
             upload = server.upload(path)
-            settings = server.settings(model_label, scale_value, w_value, per_on, w1, w2, w3, seed_value)
+            settings = server.settings(
+                model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3, seed_value
+            )
             folder = handling.request_folder(server.work)
             mask = server.mask(upload, editor_value, mask_path, folder)
             progress(0.0, desc="loading the model")
-            result = handling.upscale_full(catalog, upload, settings, mask, folder,
-                                           on_tile=lambda done, total: progress(done / total,
-                                                                                desc=f"tile {done}/{total}"))
+            result = handling.upscale_full(
+                catalog,
+                upload,
+                settings,
+                mask,
+                folder,
+                on_tile=lambda done, total: progress(done / total, desc=f"tile {done}/{total}"),
+            )
             files = [str(result.output)] + ([str(result.mask)] if result.mask else [])
             return (result.before, result.after), files, result.command
 
         def stale_after(*events: Callable[..., Any]) -> None:
             """Each of these events changes what the preview should show: mark it out of date, ask for a new one."""
             for event in events:
-                event(None, [wanted], [wanted, status], js=_MARK_JS, queue=False, show_progress="hidden")
+                event(None, [wanted], [wanted, status], js=page.MARK_JS, queue=False, show_progress="hidden")
 
-        # a new model brings its own W, set in the browser (no round trip): W's own change follows it
-        model_w = {label: catalog.get(label).default_noise for label in catalog.labels}
-        model.change(None, [model, wanted], [w, *levels, wanted, status], queue=False, show_progress="hidden",
-                     js=f"(label, n) => {{ const w = {json.dumps(model_w)}[label]; "
-                        f"return [w, {', '.join('w' for _ in levels)}, (Number(n) || 0) + 1, {json.dumps(_STALE)}]; }}")
-        scale.change(on_scale, [image_file, scale, centre], [*levels, chooser], api_visibility="private")
+        # a new model brings its own W and detail (t of that W, by detail where it has a curve), set in the
+        # browser with the request for a preview (no round trip, so no preview is made with half of them)
+        model_knobs = {label: handling.model_start(catalog, label) for label in catalog.labels}
+        model.change(
+            None,
+            [model, wanted],
+            [w, *levels, detail, by, wanted, status],
+            queue=False,
+            show_progress="hidden",
+            js=f"(label, n) => {{ const k = {json.dumps(model_knobs)}[label]; "
+            f"return [k.w, {', '.join('k.w' for _ in levels)}, k.t, k.by, {page.NEXT}, "
+            f"{json.dumps(page.STALE)}]; }}",
+        )
+        quick = dict(queue=False, show_progress="hidden", trigger_mode="always_last", api_visibility="private")
+        model.change(on_model, [model], [detail, detail_w], **quick)
+        # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop.
+        # Which control the user moved is set in the browser; its change asks for a preview once it is set
+        # (a preview asked for by the control's own change may still read the old one: it is then not current).
+        for control, mode in ((detail, handling.BY_DETAIL), (w, handling.BY_W)):
+            control.input(None, None, [by], queue=False, show_progress="hidden", js=f"() => {json.dumps(mode)}")
+        detail.input(on_detail, [model, detail], [w, detail_w], **quick)
+        w.input(on_w, [model, w], [detail, detail_w], **quick)
+        scale.change(on_scale, [image_file, scale, outscale, centre], [*levels, chooser], api_visibility="private")
+        # a factor sets the level it needs; a level picked by the user empties the factor
+        outscale.change(on_outscale, [image_file, scale, outscale, centre], [scale, chooser], **quick)
+        scale.input(None, None, [outscale], js="() => ''", queue=False, show_progress="hidden")
         # a new image or crop place: out of date at once, a new preview once the server has taken it
-        loaded = image_file.change(on_image, [image_file, scale], [editor, chooser, centre], api_name="load")
-        moved = chooser.select(on_select, [image_file, scale], [centre, chooser], api_visibility="private")
+        loaded = image_file.change(on_image, [image_file, scale, outscale], [editor, chooser, centre], api_name="load")
+        moved = chooser.select(on_select, [image_file, scale, outscale], [centre, chooser], api_visibility="private")
         for event in (image_file.change, chooser.select):
-            event(None, None, [status], js=f"() => {json.dumps(_STALE)}", queue=False, show_progress="hidden")
-        stale_after(loaded.then, moved.then, w.change, scale.change, per_level_on.change, seed.change,
-                    mask_file.change, *(level.change for level in levels), editor.change, editor.input,
-                    editor.apply, preview_btn.click)
+            event(None, None, [status], js=f"() => {json.dumps(page.STALE)}", queue=False, show_progress="hidden")
+        stale_after(
+            loaded.then,
+            moved.then,
+            w.change,
+            detail.change,
+            by.change,
+            scale.change,
+            outscale.change,
+            per_level_on.change,
+            seed.change,
+            mask_file.change,
+            *(level.change for level in levels),
+            editor.change,
+            editor.input,
+            editor.apply,
+            preview_btn.click,
+        )
         # one preview at a time; changes during one collapse into a single next one (always_last)
-        made = wanted.change(on_preview, knobs + [centre, wanted], [preview_view, caption, shown],
-                             api_name="preview", trigger_mode="always_last", show_progress="minimal")
-        made.success(None, [wanted, shown, preview_view], [status], js=_SETTLE_JS, queue=False)
-        made.failure(None, None, [status], js=_FAILED_JS, queue=False)
+        made = wanted.change(
+            on_preview,
+            knobs + [centre, wanted],
+            [preview_view, caption, shown],
+            api_name="preview",
+            trigger_mode="always_last",
+            show_progress="minimal",
+        )
+        made.success(None, [wanted, shown, preview_view], [status], js=page.SETTLE_JS, queue=False)
+        made.failure(None, None, [status], js=page.FAILED_JS, queue=False)
         run_btn.click(on_run, knobs, [full_view, downloads, command], api_name="upscale")
     return demo
 
 
-def make_server(models: list[str], device: str, limits: Limits, work: Path,
-                preview_side: int = handling.DEFAULT_PREVIEW_SIDE) -> Server:
+def make_server(
+    models: list[str], device: str, limits: Limits, work: Path, preview_side: int = handling.DEFAULT_PREVIEW_SIDE
+) -> Server:
     """The server state; also makes Pillow's decompression-bomb limit ours for this process.
 
     Uploads meet ``--max-pixels`` first, in mgsr's words (:func:`mgsr.serve.uploads.check_limits`).
@@ -299,18 +393,32 @@ def make_server(models: list[str], device: str, limits: Limits, work: Path,
 
 def theme() -> gr.themes.Base:
     """System fonts only: the page makes no request to any other site."""
-    return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "monospace"])
+    return gr.themes.Soft(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "SFMono-Regular", "monospace"]
+    )
 
 
 def launch(server: Server, host: str, port: int, *, block: bool = True) -> tuple[gr.Blocks, str]:
     """Start serving; returns the Blocks and the local URL (``block=False`` returns at once)."""
     demo = build_app(server)
     demo.queue(default_concurrency_limit=1)
-    _, url, _ = demo.launch(server_name=host, server_port=port, max_file_size=server.limits.max_bytes,
-                            allowed_paths=[str(server.work)], ssr_mode=False, share=False, quiet=True,
-                            prevent_thread_lock=not block, show_error=True, theme=theme(), css=_CSS, head=_HEAD,
-                            footer_links=[], pwa=False, mcp_server=False)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=server.limits.max_bytes,
+        allowed_paths=[str(server.work)],
+        ssr_mode=False,
+        share=False,
+        quiet=True,
+        prevent_thread_lock=not block,
+        show_error=True,
+        theme=theme(),
+        css=page.CSS,
+        head=page.HEAD,
+        footer_links=[],
+        pwa=False,
+        mcp_server=False,
+    )
     return demo, url
 
 

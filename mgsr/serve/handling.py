@@ -24,14 +24,26 @@ from PIL import Image
 
 from mgsr.devices import resolve_device
 from mgsr.errors import MgsrError
-from mgsr.inference.core import check_noise, choose_backend, levels_for
-from mgsr.inference.pictures import super_resolve, upscale_picture
+from mgsr.inference.core import choose_backend
+from mgsr.inference.outsize import resize_picture
+from mgsr.inference.pictures import super_resolve, upscale_picture_to
 from mgsr.io.images import Picture, noise_map_of, read_picture, to_grey, write_picture
+from mgsr.model.detail import MEASURE_HINT, detail_for_noise, noise_for_detail
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
+from mgsr.serve.settings import (  # noqa: F401 - the page's
+    BY_DETAIL,
+    BY_W,
+    SCALES,
+    Settings,
+    detail_says,
+    level_for_output,
+    model_start,
+    output_factor,
+    page_settings,
+)
 from mgsr.serve.uploads import Limits, Upload, accept, to_display
 
-SCALES = (2, 4, 8)
 #: side of the preview's output in pixels: its input crop is this divided by the scale
 DEFAULT_PREVIEW_SIDE = 256
 #: input pixels of context around the preview crop, so its borders look like the full result's
@@ -80,42 +92,34 @@ class Catalog:
         try:
             return self.choices[label]
         except KeyError:
-            raise MgsrError(f"model {label!r} is not offered by this server; choose one of "
-                            f"{', '.join(self.choices)}") from None
+            raise MgsrError(
+                f"model {label!r} is not offered by this server; choose one of {', '.join(self.choices)}"
+            ) from None
 
     def generator(self, label: str):  # noqa: ANN201 - a GMGBP
         return resolve_model(self.get(label).ref, self.device)
 
+    def has_curve(self, label: str) -> bool:
+        """Whether the model's card carries a perception-distortion curve, so the detail scale works."""
+        card = self.generator(label).card
+        return card is not None and card.curve is not None
 
-@attrs.frozen
-class Settings:
-    """The knobs of one request, checked."""
+    def noise_for_detail(self, label: str, t: float) -> float:
+        """The W detail ``t`` means for this model (:func:`mgsr.model.detail.noise_for_detail`, its errors)."""
+        return noise_for_detail(self.generator(label).card, t)
 
-    model: str
-    scale: int
-    noise: tuple[float, ...]  # one W, or one per 2x level
-    seed: int
+    def detail_for_noise(self, label: str, w: float) -> float | None:
+        """The detail t that W means for this model; None for a model without a curve."""
+        return detail_for_noise(self.generator(label).card, w) if self.has_curve(label) else None
 
-    @classmethod
-    def make(cls, model: str, scale: int | float | str, w: float, per_level: Sequence[float] | None,
-             seed: int | float | None) -> Settings:
-        """From the page's values: ``per_level`` (when given) replaces ``w`` with one W per level."""
-        try:
-            scale = int(scale)
-        except (TypeError, ValueError):
-            raise MgsrError(f"scale {scale!r}: choose 2, 4 or 8") from None
-        if scale not in SCALES:
-            raise MgsrError(f"scale {scale}: choose 2, 4 or 8")
-        levels = levels_for(scale)
-        values = [float(w)] if per_level is None else [float(v) for v in list(per_level)[:levels]]
-        check_noise(values, levels)
-        if seed is None or float(seed) != int(seed) or not 0 <= int(seed) < 2**63:
-            raise MgsrError(f"seed {seed!r}: give a whole number >= 0")
-        return cls(model=str(model), scale=scale, noise=tuple(values), seed=int(seed))
-
-    @property
-    def noise_arg(self) -> float | list[float]:
-        return self.noise[0] if len(self.noise) == 1 else list(self.noise)
+    def detail_note(self, label: str) -> str:
+        """What the page says beside the detail slider: the W it means, or why there is no detail scale."""
+        if self.has_curve(label):
+            return ""
+        return (
+            f"No detail scale for this model: its card has no perception-distortion curve, so use W "
+            f"(Advanced); {MEASURE_HINT.replace('--model M', '--model RUN')}."
+        )
 
 
 @attrs.frozen
@@ -143,7 +147,7 @@ def painted_mask(layers: Sequence[np.ndarray] | None, size: tuple[int, int]) -> 
             continue
         im = Image.fromarray(array.astype(np.uint8), mode="RGBA")
         if im.size != (width, height):
-            im = im.resize((width, height), Image.NEAREST)
+            im = im.resize((width, height), Image.Resampling.NEAREST)
         rgba = np.asarray(im)
         grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB").convert("L"))
         covered = rgba[..., 3] > 0
@@ -200,16 +204,31 @@ class Result:
     after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
 
 
+def number_text(value: float) -> str:
+    """A number for the command line, exact: ``3`` for a whole one, else Python's shortest repr (``2.5``)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def noise_text(settings: Settings) -> str:
     """W as ``--noise`` takes it (one value, or one per level, comma-separated, each exact)."""
     return ",".join(repr(v) for v in settings.noise)
 
 
-def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings,
-                 mask_name: str | None) -> str:
-    """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them)."""
-    parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref, "--scale",
-             str(settings.scale), "--noise", noise_text(settings)]
+def command_line(
+    input_name: str, output_name: str, choice: ModelChoice, settings: Settings, mask_name: str | None
+) -> str:
+    """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them).
+
+    A W chosen by detail is given as ``--detail T`` (what the user chose; the command maps it as the
+    page did), an output factor that is not a level as ``--outscale F``.
+    """
+    parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref]
+    parts += (
+        ["--scale", str(settings.scale)]
+        if settings.outscale is None
+        else ["--outscale", number_text(settings.outscale)]
+    )
+    parts += ["--noise", noise_text(settings)] if settings.detail is None else ["--detail", repr(settings.detail)]
     if mask_name is not None:
         parts += ["--noise-map", mask_name]
     parts += ["--seed", str(settings.seed)]
@@ -223,13 +242,16 @@ def describe(settings: Settings, mask: Mask | None) -> str:
     preview against the knobs; the mask part changes with every stroke that changes W.
     """
     w = f"W {noise_text(settings)}" if len(settings.noise) == 1 else f"W per level {noise_text(settings)}"
+    if settings.detail is not None:
+        w = f"detail {settings.detail!r} = {w}"
     if mask is None:
         regions = "no painted regions"
     else:
         lowered = float((mask.values < 1.0).mean()) * 100
         digest = hashlib.sha256(np.ascontiguousarray(mask.values).tobytes()).hexdigest()[:6]
         regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
-    return f"{settings.model} · {settings.scale}x · {w} · seed {settings.seed} · {regions}"
+    size = f"{settings.scale}x" if settings.outscale is None else f"{settings.outscale:g}x (from {settings.scale}x)"
+    return f"{settings.model} · {size} · {w} · seed {settings.seed} · {regions}"
 
 
 #: a file path in a message: at least two separators; only its last part is kept
@@ -246,10 +268,9 @@ def public_message(text: str) -> str:
     return _PATH.sub(lambda m: m.group(1) or "(a folder)", text)
 
 
-def bicubic(display: np.ndarray, scale: int) -> np.ndarray:
-    """The plain bicubic upscale the page compares against."""
-    h, w = display.shape[:2]
-    return np.asarray(Image.fromarray(display).resize((w * scale, h * scale), Image.BICUBIC))
+def bicubic(display: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The plain bicubic upscale to ``size`` = (height, width) that the page compares against."""
+    return np.asarray(Image.fromarray(display).resize((size[1], size[0]), Image.Resampling.BICUBIC))
 
 
 def _shown(color: np.ndarray) -> np.ndarray:
@@ -257,20 +278,45 @@ def _shown(color: np.ndarray) -> np.ndarray:
     return to_display(np.repeat(color, 3, axis=2) if color.shape[2] == 1 else color)
 
 
-def upscale_full(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | None, folder: Path,
-                 on_tile: Callable[[int, int], None] | None = None) -> Result:
+def upscale_full(
+    catalog: Catalog,
+    upload: Upload,
+    settings: Settings,
+    mask: Mask | None,
+    folder: Path,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> Result:
     """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it."""
     choice = catalog.get(settings.model)
     generator = catalog.generator(settings.model)
-    result: Picture = upscale_picture(generator, upload.picture, scale=settings.scale, noise=settings.noise_arg,
-                                      noise_map=None if mask is None else mask.values, seed=settings.seed,
-                                      device=catalog.device, backend=catalog.backend, on_tile=on_tile)
+    result: Picture = upscale_picture_to(
+        generator,
+        upload.picture,
+        settings.request,
+        where=repr(upload.name),
+        noise=settings.noise_arg,
+        noise_map=None if mask is None else mask.values,
+        seed=settings.seed,
+        device=catalog.device,
+        backend=catalog.backend,
+        on_tile=on_tile,
+    )
     stem = Path(upload.name).stem
-    output = folder / f"{stem}_x{settings.scale}.png"
+    output = folder / f"{stem}_{settings.request.tag}.png"  # as mgsr upscale names it in a folder
     write_picture(output, result)
     command = command_line(upload.name, output.name, choice, settings, None if mask is None else mask.path.name)
-    return Result(output=output, mask=None if mask is None else mask.path, command=command,
-                  before=bicubic(upload.display, settings.scale), after=_shown(result.color))
+    return Result(
+        output=output,
+        mask=None if mask is None else mask.path,
+        command=command,
+        before=bicubic(upload.display, result.size),
+        after=_shown(result.color),
+    )
+
+
+def crop_side(out_side: int, factor: float) -> int:
+    """Input pixels along the preview crop's side, so its output is about ``out_side`` at this factor."""
+    return max(8, round(out_side / factor))
 
 
 def crop_box(size: tuple[int, int], centre: tuple[float, float] | None, side: int) -> tuple[int, int, int, int]:
@@ -283,16 +329,21 @@ def crop_box(size: tuple[int, int], centre: tuple[float, float] | None, side: in
     return y0, y0 + sy, x0, x0 + sx
 
 
-def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | None,
-            centre: tuple[float, float] | None, out_side: int = DEFAULT_PREVIEW_SIDE
-            ) -> tuple[np.ndarray, np.ndarray]:
+def preview(
+    catalog: Catalog,
+    upload: Upload,
+    settings: Settings,
+    mask: Mask | None,
+    centre: tuple[float, float] | None,
+    out_side: int = DEFAULT_PREVIEW_SIDE,
+) -> tuple[np.ndarray, np.ndarray]:
     """(bicubic, result) of a crop around ``centre``: seconds, so it can follow the slider.
 
     The crop is upscaled with some context around it and the same settings, and draws
     the noise the full result has at that place: the preview shows the grain the
     download will have there (to about a grey level; the full result sees more context).
     """
-    side = max(8, out_side // settings.scale)
+    side = crop_side(out_side, settings.factor)
     y0, y1, x0, x1 = crop_box(upload.picture.size, centre, side)
     height, width = upload.picture.size
     cy0, cy1 = max(0, y0 - PREVIEW_CONTEXT), min(height, y1 + PREVIEW_CONTEXT)
@@ -302,17 +353,33 @@ def preview(catalog: Catalog, upload: Upload, settings: Settings, mask: Mask | N
     if mask is not None:
         full = mask.values
         if full.shape != (height, width):
-            full = np.asarray(Image.fromarray(full.astype(np.float32), mode="F").resize((width, height),
-                                                                                         Image.BILINEAR))
+            full = np.asarray(
+                Image.fromarray(full.astype(np.float32), mode="F").resize((width, height), Image.Resampling.BILINEAR)
+            )
         values = full[cy0:cy1, cx0:cx1]
     generator = catalog.generator(settings.model)
-    out = super_resolve(generator, rgb, scale=settings.scale, noise=settings.noise_arg, noise_map=values,
-                        seed=settings.seed, tile=None, device=catalog.device, backend=catalog.backend,
-                        noise_origin=(cy0, cx0))
-    s = settings.scale
-    out = out[(y0 - cy0) * s:(y1 - cy0) * s, (x0 - cx0) * s:(x1 - cx0) * s]
+    out = super_resolve(
+        generator,
+        rgb,
+        scale=settings.scale,
+        noise=settings.noise_arg,
+        noise_map=values,
+        seed=settings.seed,
+        tile=None,
+        device=catalog.device,
+        backend=catalog.backend,
+        noise_origin=(cy0, cx0),
+    )
+    f = settings.factor
+    if settings.outscale is not None:
+        # shrunk as the full result is, context and all, so the crop's borders see their neighbours; for a
+        # factor that is not whole, the crop's place is rounded to the output's pixels (a sub-pixel shift)
+        piece = Picture(color=np.clip(out, 0.0, 1.0), alpha=None, bits=32, mode="RGB")
+        out = resize_picture(piece, (round((cy1 - cy0) * f), round((cx1 - cx0) * f))).color
+    oy, ox = round((y0 - cy0) * f), round((x0 - cx0) * f)
+    out = out[oy : oy + round((y1 - y0) * f), ox : ox + round((x1 - x0) * f)]
     color = to_grey(out) if upload.picture.color.shape[2] == 1 else out
-    return bicubic(upload.display[y0:y1, x0:x1], s), _shown(color)
+    return bicubic(upload.display[y0:y1, x0:x1], out.shape[:2]), _shown(color)
 
 
 #: side of the crop chooser's picture: small inputs are enlarged (pixels kept sharp), big ones reduced
@@ -333,12 +400,13 @@ def crop_outline(display: np.ndarray, box: tuple[int, int, int, int]) -> np.ndar
     factor = chooser_factor(display.shape[:2])
     h, w = display.shape[:2]
     size = (max(1, round(w * factor)), max(1, round(h * factor)))
-    out = np.array(Image.fromarray(display).resize(size, Image.NEAREST if factor >= 1 else Image.BILINEAR))
+    resample = Image.Resampling.NEAREST if factor >= 1 else Image.Resampling.BILINEAR
+    out = np.array(Image.fromarray(display).resize(size, resample))
     y0, y1, x0, x1 = (round(v * factor) for v in box)
     thick = 2
     colour = np.array([255, 64, 0], dtype=np.uint8)
-    out[y0:min(y0 + thick, y1), x0:x1] = colour
-    out[max(y1 - thick, y0):y1, x0:x1] = colour
-    out[y0:y1, x0:min(x0 + thick, x1)] = colour
-    out[y0:y1, max(x1 - thick, x0):x1] = colour
+    out[y0 : min(y0 + thick, y1), x0:x1] = colour
+    out[max(y1 - thick, y0) : y1, x0:x1] = colour
+    out[y0:y1, x0 : min(x0 + thick, x1)] = colour
+    out[y0:y1, max(x1 - thick, x0) : x1] = colour
     return out

@@ -88,19 +88,24 @@ def check_limits(path: Path, limits: Limits, what: str = "image", name: str | No
     called = f"the {what}" + (f" {name!r}" if name else "")
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise ImageError(f"{called} is {size / 2**20:.1f} MB; this server accepts at most "
-                         f"{limits.max_bytes / 2**20:.3g} MB (mgsr serve --max-upload-mb)")
+        raise ImageError(
+            f"{called} is {size / 2**20:.1f} MB; this server accepts at most "
+            f"{limits.max_bytes / 2**20:.3g} MB (mgsr serve --max-upload-mb)"
+        )
     if size == 0:
         raise ImageError(f"{called} is an empty file (0 bytes)")
     claimed = claimed_size(path)
     if claimed is None:
-        raise ImageError(f"{called} is not an image mgsr can read (PNG, JPEG, TIFF, BMP, WebP, PPM/PGM or GIF); "
-                         f"choose an image file")
+        raise ImageError(
+            f"{called} is not an image mgsr can read (PNG, JPEG, TIFF, BMP, WebP, PPM/PGM or GIF); choose an image file"
+        )
     width, height = claimed
     if width * height > limits.max_pixels:
-        raise ImageError(f"{called} is {width} x {height} = {width * height / 1e6:.1f} Mpx, over this server's "
-                         f"--max-pixels of {limits.max_pixels / 1e6:.1f} Mpx; reduce it, or start mgsr serve "
-                         f"with a larger --max-pixels")
+        raise ImageError(
+            f"{called} is {width} x {height} = {width * height / 1e6:.1f} Mpx, over this server's "
+            f"--max-pixels of {limits.max_pixels / 1e6:.1f} Mpx; reduce it, or start mgsr serve "
+            f"with a larger --max-pixels"
+        )
 
 
 def content_digest(path: Path) -> str:
@@ -111,8 +116,9 @@ def content_digest(path: Path) -> str:
     return digest.hexdigest()[:20]
 
 
-def accept(source: str | os.PathLike[str], client_name: str, work: Path, limits: Limits, what: str = "image"
-           ) -> tuple[Path, Picture]:
+def accept(
+    source: str | os.PathLike[str], client_name: str, work: Path, limits: Limits, what: str = "image"
+) -> tuple[Path, Picture]:
     """Check an uploaded file, copy it into ``work`` (named by content) and decode it as ``mgsr upscale`` does.
 
     ``source`` is the file the web framework stored for this upload, never a path from the client.

@@ -20,7 +20,8 @@ from PIL import Image
 
 from mgsr.cli import main
 from mgsr.errors import ImageError, MgsrError, WeightsError
-from mgsr.model.weights import bundled_path
+from mgsr.model.card import ModelCard
+from mgsr.model.weights import bundled_path, write_card
 from mgsr.serve import handling
 from mgsr.serve.handling import Catalog, Settings
 from mgsr.serve.handling import public_message
@@ -29,8 +30,6 @@ from mgsr.cli.serve import is_local
 
 from ..helpers import smooth_rgb
 from ..helpers import png_claiming
-
-
 
 
 def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:
@@ -46,8 +45,11 @@ def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path, monkeypat
     # Pillow's own bomb limit is the server's (mgsr serve sets it); ours must speak first, with its numbers
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limits.max_pixels)
     for width, height in [(100_000, 100_000), (5000, 5000)]:
-        with pytest.raises(ImageError, match=rf"'b.png' is {width} x {height} = .* Mpx, over this server's "
-                                             r"--max-pixels of 1.0 Mpx"):
+        with pytest.raises(
+            ImageError,
+            match=rf"'b.png' is {width} x {height} = .* Mpx, over this server's "
+            r"--max-pixels of 1.0 Mpx",
+        ):
             check_limits(png_claiming(tmp_path / "b.png", width, height), limits, name="b.png")
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 5000)
@@ -65,8 +67,10 @@ def test_uploads_over_the_limits_are_refused_before_decoding(tmp_path, monkeypat
 
 
 def test_messages_for_the_page_name_no_server_folder():
-    said = public_message("the image 'a.png' cannot be used: cannot identify image file "
-                          "'/tmp/gradio/3f9c2e/notes.png' (C:\\Temp\\x\\b.png)")
+    said = public_message(
+        "the image 'a.png' cannot be used: cannot identify image file "
+        "'/tmp/gradio/3f9c2e/notes.png' (C:\\Temp\\x\\b.png)"
+    )
     assert said == "the image 'a.png' cannot be used: cannot identify image file 'notes.png' (b.png)"
     assert public_message("W 0.5/1 at --max-pixels") == "W 0.5/1 at --max-pixels"
 
@@ -77,8 +81,9 @@ def test_preview_line_names_its_settings_and_mask(tmp_path):
     folder = tmp_path / "f"
     folder.mkdir()
     grey = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
-    line = handling.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0),
-                             handling.save_painted(grey, folder, "p"))
+    line = handling.describe(
+        Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0), handling.save_painted(grey, folder, "p")
+    )
     assert line.startswith("pirm-r3 · 8x · W per level 0.1,0.2,0.3 · seed 0 · painted: W lowered on 50.0 % ")
     other = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
     assert handling.describe(settings, handling.save_painted(other, folder, "q")) != line  # the mask's digest
@@ -119,9 +124,13 @@ def test_old_uploads_and_results_are_swept(tmp_path):
 def test_settings_are_checked():
     assert Settings.make("pirm-r1", "8", 0.5, [0.1, 0.2, 0.3, 0.9], 3).noise == (0.1, 0.2, 0.3)
     assert Settings.make("pirm-r1", 2, 0.5, None, 0.0).noise_arg == 0.5
-    for scale, w, seed, message in [(3, 0.5, 0, "choose 2, 4 or 8"), (4, -1.0, 0, ">= 0"),
-                                    (4, float("nan"), 0, "finite"), (4, 0.5, 1.5, "whole number"),
-                                    (4, 0.5, None, "whole number")]:
+    for scale, w, seed, message in [
+        (3, 0.5, 0, "choose 2, 4 or 8"),
+        (4, -1.0, 0, ">= 0"),
+        (4, float("nan"), 0, "finite"),
+        (4, 0.5, 1.5, "whole number"),
+        (4, 0.5, None, "whole number"),
+    ]:
         with pytest.raises(MgsrError, match=message):
             Settings.make("pirm-r1", scale, w, None, seed)
 
@@ -141,7 +150,7 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     """The page's result, run through the command line it prints (files named as offered), byte for byte."""
     source = tmp_path / "client" / "my photo.png"
     source.parent.mkdir()
-    pixels = (smooth_rgb(12, 10).astype(np.uint16) * 257)  # 16-bit RGB: depth must be kept
+    pixels = smooth_rgb(12, 10).astype(np.uint16) * 257  # 16-bit RGB: depth must be kept
     png.Writer(width=10, height=12, greyscale=False, bitdepth=16).write(source.open("wb"), pixels.reshape(12, 30))
     work = tmp_path / "work"
     upload = open_upload(source, source.name, work, Limits())
@@ -154,8 +163,10 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     seen: list[tuple[int, int]] = []
     result = handling.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
     assert seen[-1][0] == seen[-1][1]
-    assert result.command == ("mgsr upscale my_photo.png -o my_photo_x2.png --model pirm-r1 --scale 2 "
-                              "--noise 0.8 --noise-map my_photo_mask.png --seed 7")
+    assert result.command == (
+        "mgsr upscale my_photo.png -o my_photo_x2.png --model pirm-r1 --scale 2 "
+        "--noise 0.8 --noise-map my_photo_mask.png --seed 7"
+    )
     assert result.before.shape == result.after.shape == (24, 20, 3)
 
     user = tmp_path / "user"  # the user's folder: their photo and the downloaded mask
@@ -185,20 +196,23 @@ def test_preview_of_a_crop_follows_the_settings(tmp_path):
     np.testing.assert_array_equal(sharp[0], noisy[0])  # the bicubic side does not move
     assert not np.array_equal(sharp[1], noisy[1])
     # the crop of a W = 0 full result (no noise: crops agree up to the border context)
-    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None,
-                                 handling.request_folder(tmp_path / "work"))
+    full = handling.upscale_full(
+        catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, handling.request_folder(tmp_path / "work")
+    )
     region = full.after[0:16, 44:60].astype(int)
     assert np.abs(region - sharp[1].astype(int))[2:-2, 2:-2].max() <= 1
     # with noise too: the preview draws the full result's noise at the crop's place, not its own
-    full = handling.upscale_full(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None,
-                                 handling.request_folder(tmp_path / "work"))
+    full = handling.upscale_full(
+        catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, handling.request_folder(tmp_path / "work")
+    )
     region = full.after[0:16, 44:60].astype(int)
     assert np.abs(region - noisy[1].astype(int))[2:-2, 2:-2].max() <= 1
 
 
 def test_serve_says_what_to_install_without_gradio():
-    code = ("import sys; sys.modules['gradio'] = None\n"
-            "from mgsr.cli import main; sys.exit(main(['serve', '--port', '0']))")
+    code = (
+        "import sys; sys.modules['gradio'] = None\nfrom mgsr.cli import main; sys.exit(main(['serve', '--port', '0']))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == MgsrError.exit_code
     assert 'pip install "mgsr[web]"' in done.stderr
@@ -228,3 +242,98 @@ def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, 
     assert (tmp_path / "g_x4.png").read_bytes() == result.output.read_bytes()
     with Image.open(result.output) as im:
         assert im.mode == "L"
+
+
+def run_printed_command(result: handling.Result, source, user, monkeypatch) -> bytes:
+    """Run the page's printed command in the user's folder (their photo and the downloaded mask): its bytes."""
+    user.mkdir()
+    shutil.copy(source, user / shlex.split(result.command)[2])
+    if result.mask is not None:
+        shutil.copy(result.mask, user / result.mask.name)
+    monkeypatch.chdir(user)
+    argv = shlex.split(result.command)
+    assert main([*argv[1:], "-q"]) == 0
+    return (user / argv[4]).read_bytes()
+
+
+def test_w_chosen_by_detail_prints_detail_and_gives_the_same_bytes(tmp_path, monkeypatch):
+    source = tmp_path / "d.png"
+    Image.fromarray(smooth_rgb(12, 10)).save(source)
+    work = tmp_path / "work"
+    upload = open_upload(source, "d.png", work, Limits())
+    catalog = Catalog()
+    settings = handling.page_settings(catalog, "pirm-r3", 2, None, handling.BY_DETAIL, 0.5, 0.9, None, 1)
+    w = catalog.noise_for_detail("pirm-r3", 0.5)
+    assert settings.noise == (w,) and 0 < w < 0.9 and settings.detail == 0.5  # the W slider's 0.9 is not used
+    assert handling.describe(settings, None) == f"pirm-r3 · 2x · detail 0.5 = W {w!r} · seed 1 · no painted regions"
+    assert handling.detail_says(catalog, "pirm-r3", handling.BY_DETAIL, 0.5, 0.9) == f"W = {w:.4g}"
+    result = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert result.command == "mgsr upscale d.png -o d_x2.png --model pirm-r3 --scale 2 --detail 0.5 --seed 1"
+    assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == result.output.read_bytes()
+    # W set directly: the command gives W, and the line beside detail says where that W is on the scale
+    by_w = handling.page_settings(catalog, "pirm-r3", 2, None, handling.BY_W, 0.5, w, None, 1)
+    assert by_w.noise == settings.noise and by_w.detail is None
+    assert handling.command_line("d.png", "d_x2.png", catalog.get("pirm-r3"), by_w, None).endswith(
+        f"--noise {w!r} --seed 1"
+    )
+    assert handling.detail_says(catalog, "pirm-r3", handling.BY_W, 0.0, w).endswith("detail 0.500")
+    assert "beyond detail 1 (W = 0.0632)" in handling.detail_says(catalog, "pirm-r1", handling.BY_W, 1.0, 0.29)
+    # W per level is the expert's: it wins over detail
+    levels = handling.page_settings(catalog, "pirm-r3", 4, None, handling.BY_DETAIL, 0.5, 1.0, [0.1, 0.2, 0.3], 1)
+    assert levels.noise == (0.1, 0.2) and levels.detail is None
+
+
+def test_a_model_without_a_curve_has_no_detail_scale_but_w_works(tmp_path):
+    own = tmp_path / "run.safetensors"
+    shutil.copy(bundled_path("pirm-r1"), own)
+    write_card(own, ModelCard("run", 0.5))
+    catalog = Catalog([str(own)])
+    label = catalog.default
+    assert not catalog.has_curve(label) and catalog.has_curve("pirm-r1")
+    assert catalog.detail_for_noise(label, 0.5) is None
+    note = handling.detail_says(catalog, label, handling.BY_W, 1.0, 0.5)
+    assert "`mgsr calibrate --curve --model RUN --hr DIR --write-card`" in note
+    with pytest.raises(WeightsError, match="no perception-distortion curve.*mgsr calibrate --curve"):
+        handling.page_settings(catalog, label, 4, None, handling.BY_DETAIL, 0.5, 0.5, None, 0)
+    assert handling.page_settings(catalog, label, 4, None, handling.BY_W, 0.5, 0.3, None, 0).noise == (0.3,)
+    assert catalog.detail_note("pirm-r1") == ""
+    assert handling.model_start(catalog, label) == {"w": 0.5, "t": 1.0, "by": handling.BY_W}
+    assert handling.model_start(catalog, "pirm-r2") == {"w": 0.275, "t": 1.0, "by": handling.BY_DETAIL}
+
+
+def test_any_output_factor_rounds_up_to_a_level_and_gives_the_same_bytes(tmp_path, monkeypatch):
+    source = tmp_path / "o.png"
+    Image.fromarray(smooth_rgb(12, 10)).save(source)
+    work = tmp_path / "work"
+    upload = open_upload(source, "o.png", work, Limits())
+    catalog = Catalog()
+    settings = handling.page_settings(catalog, "pirm-r1", 8, "3", handling.BY_W, 1.0, 0.5, None, 2)
+    assert (settings.scale, settings.outscale, settings.factor) == (4, 3.0, 3.0)  # the factor wins over the radio
+    assert handling.level_for_output(8, 2.5) == 4 and handling.level_for_output(2, None) == 2
+    assert " 3x (from 4x) · " in handling.describe(settings, None)
+    result = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert result.command == "mgsr upscale o.png -o o_x3.png --model pirm-r1 --outscale 3 --noise 0.5 --seed 2"
+    with Image.open(result.output) as im:
+        assert im.size == (30, 36)
+    assert result.before.shape == result.after.shape == (36, 30, 3)
+    assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == result.output.read_bytes()
+    # a factor that is a level is that level; empty is the radio's
+    assert handling.page_settings(catalog, "pirm-r1", 2, 4.0, handling.BY_W, 1.0, 0.5, None, 2).outscale is None
+    assert handling.page_settings(catalog, "pirm-r1", 2, " ", handling.BY_W, 1.0, 0.5, None, 2).scale == 2
+    for bad, says in [("x3", "give a number in"), (1.0, "must be > 1"), (9, "beyond 8x")]:
+        with pytest.raises(MgsrError, match=says):
+            handling.page_settings(catalog, "pirm-r1", 4, bad, handling.BY_W, 1.0, 0.5, None, 2)
+
+
+def test_preview_at_an_output_factor_is_the_full_results_crop(tmp_path):
+    source = tmp_path / "p.png"
+    Image.fromarray(smooth_rgb(20, 30)).save(source)
+    upload = open_upload(source, "p.png", tmp_path / "work", Limits())
+    catalog = Catalog()
+    settings = Settings.make("pirm-r1", 2, 0.0, None, 0, outscale=3)
+    before, after = handling.preview(catalog, upload, settings, None, (15, 10), 24)
+    assert before.shape == after.shape == (24, 24, 3)  # an 8 px crop, 3x
+    full = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(tmp_path / "work"))
+    y0, _, x0, _ = handling.crop_box((20, 30), (15, 10), 8)
+    region = full.after[y0 * 3 : y0 * 3 + 24, x0 * 3 : x0 * 3 + 24].astype(int)
+    assert np.abs(region - after.astype(int))[3:-3, 3:-3].max() <= 2

@@ -53,8 +53,24 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5):  # noqa: ANN001
     h = gradio_client.handle_file
-    return client.predict(h(str(image)), model, scale, w, False, 1.0, 1.0, 1.0, seed, EMPTY_EDITOR,
-                          None if mask is None else h(str(mask)), api_name="/upscale")
+    # the page's knobs: image, model, scale, output factor, W chosen by "w" (not detail), detail, W, W per level
+    return client.predict(
+        h(str(image)),
+        model,
+        scale,
+        None,
+        "w",
+        1.0,
+        w,
+        False,
+        1.0,
+        1.0,
+        1.0,
+        seed,
+        EMPTY_EDITOR,
+        None if mask is None else h(str(mask)),
+        api_name="/upscale",
+    )
 
 
 def test_page_result_equals_mgsr_upscale(server, files, tmp_path):
@@ -62,12 +78,34 @@ def test_page_result_equals_mgsr_upscale(server, files, tmp_path):
     _slider, downloads, command = upscale(client, files["image"], files["mask"])
     result = Path(downloads[0])
     assert result.name == "tiny_x2.png" and Path(downloads[1]).name == "tiny_mask.png"
-    assert command == ("mgsr upscale tiny.png -o tiny_x2.png --model pirm-r1 --scale 2 --noise 0.7 "
-                       "--noise-map tiny_mask.png --seed 5")
+    assert command == (
+        "mgsr upscale tiny.png -o tiny_x2.png --model pirm-r1 --scale 2 --noise 0.7 --noise-map tiny_mask.png --seed 5"
+    )
     out = tmp_path / "cli.png"
-    subprocess.run([sys.executable, "-m", "mgsr", "upscale", str(files["image"]), "-o", str(out),
-                    "--model", "pirm-r1", "--scale", "2", "--noise", "0.7", "--noise-map", str(files["mask"]),
-                    "--seed", "5", "-q"], check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mgsr",
+            "upscale",
+            str(files["image"]),
+            "-o",
+            str(out),
+            "--model",
+            "pirm-r1",
+            "--scale",
+            "2",
+            "--noise",
+            "0.7",
+            "--noise-map",
+            str(files["mask"]),
+            "--seed",
+            "5",
+            "-q",
+        ],
+        check=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert result.read_bytes() == out.read_bytes()
     assert Path(downloads[1]).read_bytes() == files["mask"].read_bytes()  # the mask saved alongside
 
@@ -95,10 +133,29 @@ def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tm
 def test_server_paths_named_by_a_client_are_not_read(server, files):
     url, _ = server
     secret = files["image"]  # a real image on the server's disk, readable by the server process
-    body = json.dumps({"data": [{"path": str(secret), "meta": {"_type": "gradio.FileData"}}, "pirm-r1", 2, 0.5,
-                                False, 1.0, 1.0, 1.0, 0, None, None]}).encode()
-    request = urllib.request.Request(url + "gradio_api/call/upscale", data=body,
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "data": [
+                {"path": str(secret), "meta": {"_type": "gradio.FileData"}},
+                "pirm-r1",
+                2,
+                None,
+                "w",
+                1.0,
+                0.5,
+                False,
+                1.0,
+                1.0,
+                1.0,
+                0,
+                None,
+                None,
+            ]
+        }
+    ).encode()
+    request = urllib.request.Request(
+        url + "gradio_api/call/upscale", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         event = json.loads(response.read())["event_id"]
     with urllib.request.urlopen(url + f"gradio_api/call/upscale/{event}", timeout=60) as response:
