@@ -141,3 +141,34 @@ def import_torchvision():
 
 
 _KEEP: list = []
+
+
+#: the paper recipe's modules, each shrunk to a one-layer filter block by :func:`tiny_paper_recipe`
+_PAPER_MODULES = (
+    "model.analysis",
+    "model.upscaling",
+    "model.downscaling",
+    "model.synthesis",
+    "discriminator.analysis",
+    "discriminator.pooling",
+    "discriminator.synthesis",
+)
+
+
+def tiny_paper_recipe(*overrides: str) -> list[str]:
+    """``--set`` arguments that shrink recipes/pirm_r3.toml to toy size (8 features, one-layer blocks, 16-pixel
+    patches, 2x only, one step), then apply ``overrides`` (``key=value``, later ones win)."""
+    small = [
+        "model.features=8",
+        "discriminator.features=8",
+        "data.patch_size=16",
+        "data.workers=0",
+        "training.steps=1",
+        "training.batch_size=2",
+        "training.scales=[1]",
+        "training.validate_every=10",
+        "training.sample_every=10",
+        "training.checkpoint_every=10",
+    ]
+    small += [f"{part}.{key}" for part in _PAPER_MODULES for key in ("layers=1", "growth=4", "bottleneck=2")]
+    return [arg for item in [*small, *overrides] for arg in ("--set", item)]

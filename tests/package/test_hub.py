@@ -16,6 +16,7 @@ from mgsr.cli import main
 from mgsr.errors import DownloadError, WeightsError
 
 from ..conftest import RECIPES
+from ..helpers import tiny_paper_recipe
 from ..http_helpers import hashed_name, online, serve_fake_vgg19, server  # noqa: F401 - fixtures
 
 
@@ -123,31 +124,7 @@ def test_training_the_paper_recipe_downloads_vgg19_once(server, online, monkeypa
 
     name, _ = serve_fake_vgg19(server, tmp_path)
     monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
-    small = [
-        "model.features=8",
-        "discriminator.features=8",
-        "data.patch_size=16",
-        "data.target_megapixels=none",
-        "pretrain.steps=1",
-        "data.workers=0",
-        "training.steps=1",
-        "training.batch_size=2",
-        "training.scales=[1]",
-        "training.validate_every=10",
-        "training.sample_every=10",
-        "training.checkpoint_every=10",
-    ]
-    for part in (
-        "model.analysis",
-        "model.upscaling",
-        "model.downscaling",
-        "model.synthesis",
-        "discriminator.analysis",
-        "discriminator.pooling",
-        "discriminator.synthesis",
-    ):
-        small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
-    sets = [arg for item in small for arg in ("--set", item)]
+    sets = tiny_paper_recipe("data.target_megapixels=none", "pretrain.steps=1")
     try:
         for run in ("a", "b"):
             code = main(

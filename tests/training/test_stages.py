@@ -16,12 +16,11 @@ from mgsr.errors import TrainingError
 from mgsr.recipe import load_recipe
 from mgsr.recipe_tables import read_recipe_table
 from mgsr.registry import default_registry
-from mgsr.samples import sample_folder
 from mgsr.training.run import train
 from mgsr.training.stages import SKIP, plan_stages, starting_points
 
 from ..conftest import RECIPES
-from ..helpers import tiny_recipe
+from ..helpers import tiny_paper_recipe, tiny_recipe
 from ..http_helpers import online, serve_fake_vgg19, server  # noqa: F401 - fixtures
 
 L1_AT_W0 = [{"type": "l1", "weight": 1.0, "noise": [0.0]}]
@@ -150,31 +149,9 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
     raw = make_images(tmp_path / "photos", [(72, 60)] * 10)  # 10 images: one is held out
     name, _ = serve_fake_vgg19(server, tmp_path)
-    small = [
-        "model.features=8",
-        "discriminator.features=8",
-        "data.patch_size=16",
-        "data.target_megapixels=0.003",
-        "data.workers=0",
-        "pretrain.steps=2",
-        "training.steps=1",
-        "training.log_every=1",
-        "training.batch_size=2",
-        "training.scales=[1]",
-        "training.validate_every=2",
-        "training.sample_every=10",
-        "training.checkpoint_every=10",
-    ]
-    for part in (
-        "model.analysis",
-        "model.upscaling",
-        "model.downscaling",
-        "model.synthesis",
-        "discriminator.analysis",
-        "discriminator.pooling",
-        "discriminator.synthesis",
-    ):
-        small += [f"{part}.layers=1", f"{part}.growth=4", f"{part}.bottleneck=2"]
+    sets = tiny_paper_recipe(
+        "data.target_megapixels=0.003", "pretrain.steps=2", "training.log_every=1", "training.validate_every=2"
+    )
     run = tmp_path / "run"
     args = [
         "train",
@@ -183,7 +160,7 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
         str(raw),
         "--out",
         str(run),
-        *[a for item in small for a in ("--set", item)],
+        *sets,
     ]
     monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # not served: 404 after pre-training
     assert main(args) == 4
@@ -233,7 +210,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
     assert "device      cpu (no CUDA device;" in out
     assert "3 training images, resized to 0.002 Mpx" in out and "not prepared yet" in out
     assert "stage 'pretrain'  40 steps" in out and "l1 1 (W 0)" in out
-    assert f"stage 'train'  500 steps" in out and f"starts from {tmp_path / 'run' / 'pretrain'}" in out
+    assert "stage 'train'  500 steps" in out and f"starts from {tmp_path / 'run' / 'pretrain'}" in out
     assert out.count("s/step measured over 3 steps") == 2
     assert "start       stage 'pretrain' from its first step" in out
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # nothing trained or prepared
