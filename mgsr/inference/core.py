@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from mgsr.errors import MgsrError
-from mgsr.inference.exact import ieee_float32
 from mgsr.inference.noise import amplitude_region, base_seed, noise_region
 from mgsr.inference.openvino import openvino_generator, resolve_backend
 from mgsr.inference.tiles import DEFAULT_MARGIN, tile_regions
 from mgsr.model.generator import GMGBP
 from mgsr.number_formats import PRECISIONS
+from mgsr.ops.precision import ieee_float32
 
 #: W for every level, one W per 2x level (2x first), or per level a tensor broadcastable to its noise map.
 NoiseSetting = float | Sequence[float]

@@ -17,7 +17,9 @@ TF32 rounding moved the normalised Î of flat regions by up to ~0.4 at the 99th
 percentile.  So :func:`full_precision` also runs its function under
 :data:`ieee_float32`: cuDNN convolutions and CUDA matrix products in IEEE
 float32, the caller's setting back after.  Inference uses the same switch for
-its whole duration (``mgsr.inference.exact``).
+its whole duration (:func:`mgsr.inference.core.upscale_tensor`): at W = 1 the released weights amplify
+rounding ~100-fold (a 2**-12 relative error in the input moves 4x outputs by up to 7 grey levels), so
+``--precision fp32`` in TF32 would not be the release's float32 result.
 """
 
 from __future__ import annotations

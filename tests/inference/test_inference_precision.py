@@ -64,7 +64,7 @@ def test_inference_runs_ieee_float32_convolutions_and_restores_the_callers_setti
 def test_nested_and_concurrent_inference_restore_only_at_the_end():
     import threading
 
-    from mgsr.inference.exact import ieee_float32
+    from mgsr.ops.precision import ieee_float32
 
     cudnn = torch.backends.cudnn
     inside, release = threading.Event(), threading.Event()
