@@ -16,6 +16,7 @@ from mgsr.cli.curve import add_arguments as add_curve_arguments
 from mgsr.cli.options import add_device
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
+from mgsr.inference.outsize import LEVEL_SCALES
 from mgsr.version import __version__
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--scale",
         type=int,
         default=4,
-        choices=(2, 4, 8),
+        choices=LEVEL_SCALES,
         help="upscaling factor; HR images are cropped to a multiple of it (default: %(default)s)",
     )
     add_device(p)

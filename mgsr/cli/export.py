@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from mgsr.inference.outsize import LEVEL_SCALES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a checkpoint .pt")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    p.add_argument("--scale", type=int, default=4, choices=(2, 4, 8))
+    p.add_argument("--scale", type=int, default=4, choices=LEVEL_SCALES)
     p.add_argument(
         "--noise",
         default=None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mgsr.cli.options import add_device, detail_noise
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
+from mgsr.inference.outsize import LEVEL_SCALES
 from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--scale",
         type=int,
         default=None,
-        choices=(2, 4, 8),
+        choices=LEVEL_SCALES,
         help="the network's factor (default 4); for any other size use --outscale, --width, --height",
     )
     p.add_argument(

@@ -21,6 +21,7 @@ from mgsr.inference.core import levels_for
 from mgsr.serve import handling, page
 from mgsr.serve.handling import Catalog, public_message
 from mgsr.serve.server import Server
+from mgsr.serve.settings import SCALES
 from mgsr.serve.uploads import Limits, Upload
 
 
@@ -73,7 +74,7 @@ def build_app(server: Server) -> gr.Blocks:
                 )
                 model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
                 with gr.Row():
-                    scale = gr.Radio([2, 4, 8], value=4, label="Scale", elem_id="mgsr-scale", scale=3)
+                    scale = gr.Radio(list(SCALES), value=4, label="Scale", elem_id="mgsr-scale", scale=3)
                     # text, not a number box: empty must stay empty (the scale), and a bad entry gets mgsr's message
                     outscale = gr.Textbox(
                         "",

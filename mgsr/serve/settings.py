@@ -13,7 +13,7 @@ import attrs
 
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, levels_for
-from mgsr.inference.outsize import SizeRequest
+from mgsr.inference.outsize import LEVEL_SCALES, SizeRequest
 
 
 class Catalog(Protocol):
@@ -26,7 +26,7 @@ class Catalog(Protocol):
     def detail_note(self, label: str) -> str: ...
 
 
-SCALES = (2, 4, 8)
+SCALES = LEVEL_SCALES  # the page offers the network's factors
 
 
 @attrs.frozen
