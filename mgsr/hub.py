@@ -29,13 +29,13 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from mgsr.errors import DownloadError
+from mgsr.errors import DownloadError, WeightsError
 
 __all__ = ["DownloadError", "cache_dir", "download_progress", "expected_sha256_prefix", "fetch", "offline"]
 
@@ -186,3 +186,17 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, http.client.HTTPException):
         return f"the server broke off the transfer ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+
+
+def read_state_dict(path: Path, what: str) -> Mapping[str, torch.Tensor]:
+    """The tensors of a fetched state-dict file (loaded with ``weights_only=True``: never unpickled code), with
+    errors naming the file and ``what`` it should hold (e.g. "VGG-19 weights")."""
+    if not path.is_file():
+        raise WeightsError(f"{what} file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise WeightsError(f"cannot read {what} {path}: {type(exc).__name__}: {exc}") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: not a state dict (a mapping of names to tensors); expected the {what}")
+    return state

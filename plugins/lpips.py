@@ -55,19 +55,6 @@ _SCALE = (0.458, 0.448, 0.450)
 _EPS = 1e-8
 
 
-def _read(path: Path, label: str) -> Mapping[str, torch.Tensor]:
-    """A state dict file's tensors (never unpickled code), with an error naming the file."""
-    if not path.is_file():
-        raise WeightsError(f"LPIPS {label} file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise WeightsError(f"cannot read LPIPS {label} {path}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: not a state dict (a mapping of names to tensors); expected the LPIPS {label}")
-    return state
-
-
 def _pick(
     state: Mapping[str, torch.Tensor], wanted: Mapping[str, str], shapes: Mapping[str, torch.Size], path: Path
 ) -> dict[str, torch.Tensor]:
@@ -163,12 +150,16 @@ class LPIPS(Metric, nn.Module):
         ours = {
             f"convs.{i}.{p}": f"features.{index}.{p}" for i, index in enumerate(_INDICES) for p in ("weight", "bias")
         }
-        self.load_state_dict(_pick(_read(path, "backbone"), ours, self._shapes(), path), strict=False)
+        self.load_state_dict(
+            _pick(hub.read_state_dict(path, "LPIPS backbone"), ours, self._shapes(), path), strict=False
+        )
 
     def load_linear(self, path: Path) -> None:
         """The authors' ``lin{k}.model.1.weight`` (the layers after their dropout)."""
         ours = {f"lins.{k}.weight": f"lin{k}.model.1.weight" for k in range(len(_CONVS))}
-        self.load_state_dict(_pick(_read(path, "linear layers"), ours, self._shapes(), path), strict=False)
+        self.load_state_dict(
+            _pick(hub.read_state_dict(path, "LPIPS linear layers"), ours, self._shapes(), path), strict=False
+        )
 
     def _shapes(self) -> dict[str, torch.Size]:
         return {key: tensor.shape for key, tensor in self.state_dict().items()}

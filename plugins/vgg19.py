@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
@@ -70,18 +69,6 @@ def check_hash(path: Path) -> None:
             f"{path}: SHA-256 {digest[:16]}... does not start with '{prefix}' as its name promises; "
             f"the file is corrupt or not the one named - download {WEIGHTS_URL} again"
         )
-
-
-def read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    """The tensors of a torchvision-style state dict file, checked against the hash in its name."""
-    check_hash(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise WeightsError(f"cannot read VGG-19 weights {path}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path} is not a state dict (a mapping of names to tensors)")
-    return state
 
 
 class VGG19Features(FeatureExtractor):
@@ -149,7 +136,8 @@ class VGG19Features(FeatureExtractor):
         """Load torchvision's ``features.N.weight/bias`` for the layers built; other keys are ignored."""
         if not path.is_file():
             raise WeightsError(f"VGG-19 weights file not found: {path}")
-        state = read_state_dict(path)
+        check_hash(path)
+        state = hub.read_state_dict(path, "VGG-19 weights")
         wanted = self.state_dict()
         missing = [key for key in wanted if key not in state]
         if missing:

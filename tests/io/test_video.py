@@ -72,29 +72,16 @@ def audio_of(path: Path) -> tuple[list[bytes], float]:
     return packets, sum(f.samples for f in frames) / frames[0].sample_rate
 
 
+def upscale_at_2x(clip: Path, out: Path, *extra: str) -> int:
+    """``mgsr upscale CLIP -o OUT`` at 2x, W = 0, untiled, on the CPU, quiet: its exit code."""
+    args = ["upscale", str(clip), "-o", str(out), "--scale", "2", "--noise", "0", "--tile", "0", "--device", "cpu"]
+    return main([*args, "-q", *extra])
+
+
 def test_a_clip_comes_back_upscaled_with_its_sound_copied(tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.mp4")
     out = tmp_path / "out" / "clip_x2.mp4"
-    assert (
-        main(
-            [
-                "upscale",
-                str(clip),
-                "-o",
-                str(out),
-                "--scale",
-                "2",
-                "--noise",
-                "0",
-                "--tile",
-                "0",
-                "--device",
-                "cpu",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert upscale_at_2x(clip, out) == 0
     frames, times, rate = video_frames(out)
     _, times_in, rate_in = video_frames(clip)
     assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
@@ -109,26 +96,7 @@ def test_a_clip_comes_back_upscaled_with_its_sound_copied(tmp_path, capsys):
 def test_audio_the_container_cannot_hold_is_reencoded_and_said(tmp_path, capsys):
     clip = make_clip(tmp_path / "clip.mp4", frames=2)
     out = tmp_path / "clip_x2.webm"  # WebM holds Opus or Vorbis, not AAC
-    assert (
-        main(
-            [
-                "upscale",
-                str(clip),
-                "-o",
-                str(out),
-                "--scale",
-                "2",
-                "--noise",
-                "0",
-                "--tile",
-                "0",
-                "--device",
-                "cpu",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert upscale_at_2x(clip, out) == 0
     assert "aac audio cannot go into .webm as it is; re-encoded to libopus" in capsys.readouterr().err
     frames, _, rate = video_frames(out)
     assert len(frames) == 2 and frames[0].shape == (48, 64, 3) and rate == RATE
