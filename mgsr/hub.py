@@ -7,9 +7,9 @@ vice versa:
 
 - the cache is ``<torch.hub.get_dir()>/checkpoints`` (``TORCH_HOME`` moves it);
 - a name ending in ``-<hex>.<ext>`` promises a SHA-256 starting with that hex;
-- the download goes to a temporary name in the cache folder and is renamed
-  only after the hash matched, so an interrupted or corrupt download leaves
-  nothing behind and the next call simply tries again.
+- the download goes to a temporary name in the cache folder (:func:`mgsr.io.atomic.atomic_file`) and is
+  renamed only after the hash matched, so an interrupted or corrupt download leaves nothing behind and the
+  next call simply tries again.
 
 ``MGSR_OFFLINE=1`` (or true/yes/on) forbids any network access: a missing file
 is then an error saying where to put it.  :func:`download_progress` turns the
@@ -25,17 +25,18 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from tqdm import tqdm
 
 from mgsr.errors import DownloadError, WeightsError
+from mgsr.io.atomic import atomic_file
 
 __all__ = ["DownloadError", "cache_dir", "download_progress", "expected_sha256_prefix", "fetch", "offline"]
 
@@ -115,27 +116,22 @@ def fetch(
             f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids downloading it: {todo}"
         )
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise DownloadError(
-            f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
-            f"make it writable, set TORCH_HOME to another folder, or {todo}"
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+        with contextlib.ExitStack() as staging:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                out = staging.enter_context(atomic_file(target))
+            except OSError as exc:
+                raise DownloadError(
+                    f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
+                    f"make it writable, set TORCH_HOME to another folder, or {todo}"
+                ) from None
             digest = _download(url, out, name, _SHOW_PROGRESS.get() if progress is None else progress)
-        if prefix is not None and not digest.startswith(prefix):
-            raise DownloadError(
-                f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
-                f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "
-                f"check the URL or mirror (a changed or corrupt file), or {todo}"
-            )
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes it 0600; a cache file is as readable as any other
-        os.replace(tmp, target)
+            if prefix is not None and not digest.startswith(prefix):  # raised in the block: nothing is renamed
+                raise DownloadError(
+                    f"downloaded {url} but its SHA-256 {digest[:16]}... does not start with "
+                    f"'{prefix}' as the name {name} promises (nothing was kept in {target.parent}); "
+                    f"check the URL or mirror (a changed or corrupt file), or {todo}"
+                )
     except DownloadError:
         raise
     except urllib.error.HTTPError as exc:
@@ -152,12 +148,10 @@ def fetch(
             f"cannot download {url} to {target}: {reason} (nothing was kept; the next run "
             f"tries again); retry, or {todo}"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
-def _download(url: str, out, name: str, progress: bool) -> str:
+def _download(url: str, out: BinaryIO, name: str, progress: bool) -> str:
     """Stream ``url`` into ``out``; the SHA-256 hex of what was received, which is all that was promised."""
     digest = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "mgsr"})

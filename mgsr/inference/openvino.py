@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from mgsr.errors import MgsrError
+from mgsr.io.atomic import atomic_path
 from mgsr.io.cache import cache_root
 from mgsr.model.generator import GMGBP
 
@@ -113,6 +114,21 @@ def _digest(generator: GMGBP, levels: int) -> str:
     return h.hexdigest()[:24]
 
 
+def _save_ir(model: Any, path: Path) -> None:
+    """Write the IR pair ``path`` (.xml) and its .bin atomically, the .bin first: the .xml is what marks the
+    cache entry complete.  Each writer stages under its own temporary names (torchrun's ranks may convert
+    at once)."""
+    import openvino as ov
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".xml") as xml, atomic_path(path.with_suffix(".bin")) as weights:
+        try:
+            ov.save_model(model, str(xml), compress_to_fp16=False)  # its weights go to the .bin beside ``xml``
+            xml.with_suffix(".bin").replace(weights)
+        finally:
+            xml.with_suffix(".bin").unlink(missing_ok=True)
+
+
 @functools.cache
 def _core() -> Any:
     """The process's one ``openvino.Core``, kept to the end.
@@ -153,11 +169,7 @@ class OpenVinoGenerator:
                 )
             unshare_constants(model)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp.xml")  # torchrun ranks may convert at once
-                ov.save_model(model, str(tmp), compress_to_fp16=False)
-                tmp.with_suffix(".bin").replace(path.with_suffix(".bin"))
-                tmp.replace(path)
+                _save_ir(model, path)
             except OSError as exc:
                 print(f"mgsr: warning: cannot cache the OpenVINO model in {path.parent} ({exc})", file=sys.stderr)
         self.core, self.model = core, model

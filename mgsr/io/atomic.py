@@ -1,9 +1,10 @@
 """Write a file so that readers only ever see the old version or the complete new one.
 
-Every output mgsr writes (images, weights, checkpoints) goes to a temporary
-file in the target's folder, is flushed to disk, given the user's usual file
-mode (``mkstemp`` makes it 0600) and renamed over the target; on failure the
-temporary file is removed and the target is untouched.
+Every file mgsr writes (images, weights, checkpoints, downloads, converted models) goes to a temporary
+file in the target's folder, is flushed to disk, given the user's usual file mode (``mkstemp`` makes it
+0600) and renamed over the target; on failure (an exception inside the block) the temporary file is
+removed and the target is untouched.  :func:`atomic_path` hands out the temporary path, for writers that
+take a file name; :func:`atomic_file` an open binary file, for a stream written piece by piece.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _umask() -> int:
@@ -22,14 +24,15 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], durable: bool = False) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], durable: bool = False, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on clean exit it replaces ``target``.
 
     ``durable=True`` also fsyncs the folder, so the rename survives a power cut
-    (checkpoints).  Raises OSError when the folder cannot be written.
+    (checkpoints).  ``suffix`` ends the temporary name, for writers that choose the format by it.
+    Raises OSError when the folder cannot be written (on entering the block).
     """
     target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -46,3 +49,14 @@ def atomic_path(target: str | os.PathLike[str], durable: bool = False) -> Iterat
                 os.close(dir_fd)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike[str], durable: bool = False) -> Iterator[BinaryIO]:
+    """Yield a binary file open for writing that replaces ``target`` on clean exit (see :func:`atomic_path`).
+
+    For data that arrives in pieces (a download): the caller can still refuse it, by raising inside the
+    block, after the last piece and before the rename (a hash that does not match).
+    """
+    with atomic_path(target, durable) as tmp, open(tmp, "wb") as fh:
+        yield fh

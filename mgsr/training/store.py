@@ -36,7 +36,7 @@ import attrs
 import numpy as np
 
 from mgsr.errors import DataError, MgsrError
-from mgsr.io.atomic import atomic_path
+from mgsr.io.atomic import atomic_file, atomic_path
 from mgsr.io.images import IMAGE_SUFFIXES
 from mgsr.training.training_images import image_folders, load_rgb_uint8  # the raw stream's decoder
 
@@ -176,7 +176,7 @@ def _prepare_one(source: str, arrays: str, megapixels: float | None, known: dict
         rgb = load_rgb_uint8(path, megapixels)
     except MgsrError as exc:
         return {"source": source, "size": size, "mtime_ns": mtime, "reason": f"unreadable ({exc})"}
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+    with atomic_file(target) as fh:
         np.save(fh, rgb, allow_pickle=False)
     return {**entry, "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,31 @@ def test_server_gone_midway_keeps_nothing_and_the_next_call_retries(server, onli
     server.cut.clear()
     assert hub.fetch(server.url(name), progress=False).read_bytes() == data
     assert server.hits == [name, name]
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_line_naming_it(server, online):
+    data = b"z" * 1000
+    name = hashed_name("weights", data)
+    server.files[name] = data
+    online.parent.mkdir(parents=True)
+    online.write_bytes(b"a file where the cache folder should be")
+    with pytest.raises(DownloadError, match="cannot write to the cache folder") as info:
+        hub.fetch(server.url(name), progress=False)
+    assert str(online) in str(info.value) and "TORCH_HOME" in str(info.value) and "\n" not in str(info.value)
+    assert server.hits == []  # refused before the download
+
+
+def test_a_downloaded_file_gets_the_usual_file_mode(server, online):
+    """Staged under a private (0600) temporary name, the cache file ends as readable as any file of the user."""
+    data = b"m" * 1000
+    name = hashed_name("weights", data)
+    server.files[name] = data
+    mask = os.umask(0o022)
+    try:
+        path = hub.fetch(server.url(name), progress=False)
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_http_errors_and_no_server_are_one_line(server, online):
