@@ -19,7 +19,7 @@ the same output.
 Output ``sr``: (N, 3, sH, sW), not clamped.  Border handling is inside the
 graph: the image is reflect-padded by ``scale`` pixels and ``scale * scale``
 pixels are cut from each side of the result, as in the authors' release and
-:func:`mgsr.inference.upscale_tensor` (which falls back to replicate padding
+:func:`mgsr.inference.core.upscale_tensor` (which falls back to replicate padding
 for images of at most ``scale`` pixels; the graph does not: use H, W > scale).
 """
 
@@ -36,7 +36,7 @@ from torch import nn
 from mgsr.errors import MgsrError
 from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_for
 from mgsr.inference.noise import noise_region
-from mgsr.model.generator import GMGBP
+from mgsr.model.generator import GMGBP, ExplicitNoiseGenerator
 
 OPSET = 18
 
@@ -51,17 +51,18 @@ class ExportGraph(nn.Module):
 
     def __init__(self, generator: GMGBP, scale: int) -> None:
         super().__init__()
-        self.generator = generator
+        self.network = ExplicitNoiseGenerator(generator, levels_for(scale))
         self.scale = scale
-        self.levels = levels_for(scale)
 
     def forward(self, image: torch.Tensor, *noise_and_w: torch.Tensor) -> torch.Tensor:
-        noise, w = list(noise_and_w[:-1]), noise_and_w[-1]
-        padded = border_pad(image, self.scale)
-        amps = [w[j] for j in range(self.levels)]
-        out = self.generator(padded, self.levels, noise_amp=amps, noise=noise)[-1]
-        crop = self.scale * self.scale
-        return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+        return release_crop(self.network(border_pad(image, self.scale), *noise_and_w), self.scale)
+
+
+def release_crop(out: torch.Tensor, scale: int) -> torch.Tensor:
+    """The output of an input padded by ``scale`` pixels, less the ``scale * scale`` pixels of each side the
+    padding became (the authors' release)."""
+    crop = scale * scale
+    return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
 
 
 class OneImageGraph(nn.Module):
@@ -106,9 +107,7 @@ class OneImageGraph(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         padded = border_pad(image, self.scale)
         noise = self.unit_noise(padded) if self.noisy else None
-        out = self.generator(padded, self.levels, noise_amp=self.amps, noise=noise)[-1]
-        crop = self.scale * self.scale
-        return out[..., crop : out.shape[-2] - crop, crop : out.shape[-1] - crop]
+        return release_crop(self.generator(padded, self.levels, noise_amp=self.amps, noise=noise)[-1], self.scale)
 
 
 def input_names(scale: int) -> list[str]:

@@ -30,12 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from mgsr.errors import MgsrError
 from mgsr.io.atomic import atomic_path
 from mgsr.io.cache import cache_root
-from mgsr.model.generator import GMGBP
+from mgsr.model.generator import GMGBP, ExplicitNoiseGenerator
 
 #: Output pixels of one call from which the call runs a model compiled for its shape (less memory, so larger
 #: automatic tiles); below, the dynamic model (no compile per new image size).
@@ -55,21 +54,6 @@ def openvino_available() -> bool:
 
 def cache_dir() -> Path:
     return cache_root() / "openvino"
-
-
-class _LastLevel(nn.Module):
-    """``(x, z_0 .. z_{L-1}, w) -> Y_L``: explicit unit draws and one W per level, as the exported ONNX graph."""
-
-    def __init__(self, generator: GMGBP, levels: int) -> None:
-        super().__init__()
-        self.generator = generator
-        self.levels = levels
-
-    def forward(self, x: torch.Tensor, *noise_and_w: torch.Tensor) -> torch.Tensor:
-        w = noise_and_w[-1]
-        return self.generator(
-            x, self.levels, noise_amp=[w[j] for j in range(self.levels)], noise=list(noise_and_w[:-1])
-        )[-1]
 
 
 #: Bumped whenever the converted graph changes (2: one weight/bias constant per use, see ``unshare_constants``).
@@ -163,7 +147,7 @@ class OpenVinoGenerator:
             with warnings.catch_warnings():  # the shape checks of GMGBP.forward are constants of the trace: fine
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 model = ov.convert_model(
-                    _LastLevel(generator, levels).eval(),
+                    ExplicitNoiseGenerator(generator, levels).eval(),
                     example_input=(x, *z, torch.ones(levels)),
                     input=[*shapes, [levels]],
                 )

@@ -166,3 +166,22 @@ class GMGBP(nn.Module):
             d = self._back_project(self.downscaling(u), level - 1, feats, noises)
             u = u + self.upscaling(join_channels(feats[level - 1], d, noises[level - 1]))
         return u
+
+
+class ExplicitNoiseGenerator(nn.Module):
+    """``(x, z_0 .. z_{L-1}, w) -> Y_L``: ``generator`` at ``levels`` levels with its unit draws and its W per
+    level (a (levels,) tensor) as inputs, and its last level as the output.
+
+    Why a module of its own: a traced graph (ONNX export, the OpenVINO backend) takes tensors only, so the
+    noise the generator would draw and the W list it would be given become inputs, which any runtime can feed
+    with mgsr's own draws and get mgsr's output.
+    """
+
+    def __init__(self, generator: GMGBP, levels: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.levels = levels
+
+    def forward(self, x: torch.Tensor, *noise_and_w: torch.Tensor) -> torch.Tensor:
+        noise, w = list(noise_and_w[:-1]), noise_and_w[-1]
+        return self.generator(x, self.levels, noise_amp=[w[j] for j in range(self.levels)], noise=noise)[-1]

@@ -75,6 +75,18 @@ def test_per_level_and_map_amplitudes_match_scalar(r3):
     assert (other - scalar).abs().max() > 1e-4
 
 
+def test_explicit_noise_generator_is_the_last_level_with_draws_and_w_as_inputs(r3):
+    """The form traced for ONNX and OpenVINO: z_j and a W per level in, the generator's last level out."""
+    from mgsr.model.generator import ExplicitNoiseGenerator
+
+    x = torch.rand(1, 3, 6, 7)
+    z = r3.draw_noise(x, 2, torch.Generator().manual_seed(4))
+    w = torch.tensor([0.25, 1.0])
+    expected = r3(x, 2, noise_amp=[0.25, 1.0], noise=z)[-1]
+    torch.testing.assert_close(ExplicitNoiseGenerator(r3, 2)(x, *z, w), expected, rtol=0, atol=0)
+    assert not torch.equal(ExplicitNoiseGenerator(r3, 2)(x, *z, w.flip(0)), expected)  # W is per level, in order
+
+
 def test_bad_arguments_are_refused(r3):
     x = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="one per level"):
