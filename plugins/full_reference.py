@@ -12,23 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import attrs
 import numpy as np
 from scipy.ndimage import correlate1d
 
 from mgsr import hookimpl
 from mgsr.interfaces import Metric
-from mgsr.ops.color import shaved_y
+from mgsr.ops.color import ShaveConfig, shaved_y
 from mgsr.ops.local_stats import gaussian_taps
 
 PEAK = 255.0
-
-
-@attrs.frozen
-class ShavedYConfig:
-    """Pixels cut from each side before scoring (PIRM-SR: 4)."""
-
-    shave: int = attrs.field(default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
 
 
 def same_size_reference(output: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
@@ -56,7 +48,7 @@ class RMSE(Metric):
     """Root mean squared error on Y.  The score of a set is sqrt(mean of the per-image MSEs) (PIRM-SR)."""
 
     name = "rmse"
-    Config = ShavedYConfig
+    Config = ShaveConfig
     needs_reference = True
     higher_is_better = False
 
@@ -75,7 +67,7 @@ class PSNR(Metric):
     """
 
     name = "psnr"
-    Config = ShavedYConfig
+    Config = ShaveConfig
     needs_reference = True
     higher_is_better = True
 
@@ -115,7 +107,7 @@ class SSIM(Metric):
     """Mean structural similarity on Y; the score of a set is the mean per-image SSIM."""
 
     name = "ssim"
-    Config = ShavedYConfig
+    Config = ShaveConfig
     needs_reference = True
     higher_is_better = True
 
@@ -127,7 +119,7 @@ class L1(Metric):
     """Mean absolute RGB error in [0, 1] units (255 = 1), border shaved; the set score is the mean per image."""
 
     name = "l1"
-    Config = ShavedYConfig
+    Config = ShaveConfig
     needs_reference = True
     higher_is_better = False
 

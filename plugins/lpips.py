@@ -30,6 +30,7 @@ from torch import nn
 from mgsr import hookimpl, hub
 from mgsr.errors import WeightsError
 from mgsr.interfaces import Metric
+from mgsr.ops.color import ShaveConfig
 
 BACKBONE_FILE = "alexnet-owt-7be5be79.pth"
 BACKBONE_URL = f"https://download.pytorch.org/models/{BACKBONE_FILE}"
@@ -87,13 +88,12 @@ class LPIPS(Metric, nn.Module):
     higher_is_better = False
 
     @attrs.frozen
-    class Config:
+    class Config(ShaveConfig):
         pretrained: bool = True
         #: a local torchvision AlexNet state dict; none: the hub cache (downloaded on first use)
         backbone: str | None = None
         #: a local LPIPS alex v0.1 linear-layer file; none: the hub cache (downloaded on first use)
         linear: str | None = None
-        shave: int = attrs.field(default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
 
         def __attrs_post_init__(self) -> None:
             if not self.pretrained and (self.backbone is not None or self.linear is not None):

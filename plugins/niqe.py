@@ -36,7 +36,7 @@ from scipy.special import gamma
 
 from mgsr import hookimpl
 from mgsr.interfaces import Metric
-from mgsr.ops.color import shaved_y
+from mgsr.ops.color import ShaveConfig, shaved_y
 from mgsr.ops.imresize import imresize
 from mgsr.ops.local_stats import gaussian_taps
 
@@ -165,8 +165,7 @@ class NIQE(Metric):
     higher_is_better = False
 
     @attrs.frozen
-    class Config:
-        shave: int = attrs.field(default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
+    class Config(ShaveConfig):
         block: int = attrs.field(default=96, validator=[attrs.validators.instance_of(int), _even_positive])
 
     def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:

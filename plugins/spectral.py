@@ -14,12 +14,11 @@ total error).
 
 from __future__ import annotations
 
-import attrs
 import numpy as np
 
 from mgsr import hookimpl
 from mgsr.interfaces import Metric
-from mgsr.ops.color import shaved_y
+from mgsr.ops.color import ShaveConfig, shaved_y
 
 
 def period2_share(y: np.ndarray) -> float:
@@ -43,9 +42,7 @@ class Period2Share(Metric):
     needs_reference = False
     higher_is_better = False
 
-    @attrs.frozen
-    class Config:
-        shave: int = attrs.field(default=4, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])
+    Config = ShaveConfig
 
     def score(self, output: np.ndarray, reference: np.ndarray | None = None) -> float:
         y = shaved_y(output, self.config.shave)

@@ -7,8 +7,12 @@ rounded as MATLAB's uint8 output is).  Full-range Y would move RMSE by x1.164.
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import torch
+
+#: pixels PIRM-SR cuts from each side of an image before scoring it
+PIRM_SHAVE = 4
 
 #: BT.601 studio-range weights for R, G, B in [0, 1]; Y = 16 + dot(weights, rgb)
 Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -43,3 +47,14 @@ def shaved_y(rgb: np.ndarray, shave: int) -> np.ndarray:
     if h <= 2 * shave or w <= 2 * shave:
         raise ValueError(f"a {h}x{w} image has nothing left after shaving {shave} pixels from each side")
     return rgb_uint8_to_y(rgb)[shave : h - shave, shave : w - shave]
+
+
+@attrs.frozen
+class ShaveConfig:
+    """The ``Config`` of a metric that scores an image without its border, or the base of one with more fields.
+
+    ``shave``: pixels cut from each side before scoring (default PIRM-SR's 4).  Declared once so that every
+    metric accepts and refuses the same values (a negative shave is an error naming the field).
+    """
+
+    shave: int = attrs.field(default=PIRM_SHAVE, validator=[attrs.validators.instance_of(int), attrs.validators.ge(0)])

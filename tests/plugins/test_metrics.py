@@ -77,6 +77,23 @@ def test_bad_pairs_are_explained(metric):
         metric.score(grey(0, 8), grey(0, 8))
 
 
-def test_configs_reject_a_negative_shave():
-    with pytest.raises(ValueError):
-        RMSE.Config(shave=-1)
+def test_every_metric_that_shaves_takes_the_one_shave_setting():
+    """One declaration (mgsr.ops.color.ShaveConfig): the same default and the same refusals in every metric."""
+    import attrs
+
+    import mgsr
+    from mgsr.ops.color import PIRM_SHAVE, ShaveConfig
+
+    registry = mgsr.default_registry()
+    shaving = {n for n in registry.names("metric") if issubclass(registry.get("metric", n).Config, ShaveConfig)}
+    assert {"rmse", "psnr", "ssim", "l1", "niqe", "lpips", "period2"} <= shaving
+    for name in shaving:
+        config = registry.get("metric", name).Config
+        assert config().shave == PIRM_SHAVE, name
+        assert config(shave=2).shave == 2, name
+        with pytest.raises((ValueError, TypeError), match="shave"):
+            config(shave=-1)
+        with pytest.raises(TypeError, match="shave"):
+            config(shave=1.5)
+    others = [n for n in registry.names("metric") if n not in shaving]
+    assert not [n for n in others if "shave" in attrs.fields_dict(registry.get("metric", n).Config)]
