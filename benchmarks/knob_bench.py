@@ -12,7 +12,7 @@ Then per validation step it prints, on the recipe's validation images:
 * PSNR-Y at W = 0 and of bicubic, NIQE at W = 0 and W = 1 (what training logs);
 * the ``period2`` metric (share of the Y spectrum on the Nyquist row and column,
   DC excluded) of the W = 1 output and of the HR image, and their ratio, the
-  worst over the images: a period-2 grid (issue 13) shows as a ratio >> 1.
+  worst over the images: a period-2 grid shows as a ratio >> 1.
 
 W = 1 is drawn with seed 0, as training's validation does.  Last line:
 ``period-2 share W=1/HR: R (worst step), NIQE W=1 - W=0: D (last step)``.
@@ -30,11 +30,11 @@ from pathlib import Path
 import torch
 
 import mgsr
-from mgsr.io.images import to_uint8
-from mgsr.ops.imresize import imresize
+from mgsr.evaluation.upscalers import model_upscaler
 from mgsr.training.checkpoint import checkpoint_name
-from mgsr.training.data import load_validation, resolve_folder
+from mgsr.training.data import resolve_folder, scan_images, validation_set
 from mgsr.training.run import train
+from mgsr.training.validation import validation_images
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_RECIPE = ROOT / "benchmarks" / "smoke.toml"
@@ -54,27 +54,28 @@ def knob_overrides(steps: int, validate_every: int, extra: list[str]) -> list[st
 
 @torch.no_grad()
 def period2_rows(run: Path, recipe: mgsr.Recipe, steps: list[int]) -> dict[int, dict[str, float]]:
-    """Per validation step: worst-image period-2 share ratio of W = 1 (and W = 0) to HR, and the shares."""
+    """Per validation step: worst-image period-2 share ratio of W = 1 (and W = 0) to HR, and the shares, on the
+    validation images as the trainer's validation prepares them (HR cropped to a multiple of the scale, MATLAB
+    bicubic uint8 LR)."""
     registry = mgsr.default_registry()
     metric = registry.get("metric", "period2")
     period2 = metric(metric.Config())
     scale = 1 << max(recipe.training.scales)
-    images = load_validation([resolve_folder(f) for f in recipe.data.val], scale, recipe.data.val_crop)
-    if not images:
+    if not recipe.data.val:
         raise SystemExit("knob_bench: the recipe has no validation images (data.val)")
-    lrs = [(imresize(hr.double(), 1 / scale).clamp(0, 1) * 255).round().float() / 255 for _, hr in images]
-    hr_share = [period2.score(to_uint8(hr)) for _, hr in images]
+    data = recipe.data
+    found = scan_images([resolve_folder(f) for f in data.val], min_side=scale, megapixels=data.target_megapixels)
+    images = validation_images(validation_set(found.usable, data.val_crop, data.target_megapixels), scale)
+    hr_share = [period2.score(image.hr) for image in images]
     rows = {}
     for step in steps:
         generator = mgsr.load_generator(run / "checkpoints" / checkpoint_name(step), registry)
+        upscale = model_upscaler(generator, scale, seed=0)
         row: dict[str, float] = {"share_hr": max(hr_share)}
         for w in (0.0, 1.0):
-            shares = [
-                period2.score(to_uint8(mgsr.upscale_tensor(generator, lr, scale=scale, noise_amp=w, seed=0)))
-                for lr in lrs
-            ]
+            shares = [period2.score(upscale(image.lr, w)) for image in images]
             row[f"share_w{w:g}"] = max(shares)
-            row[f"ratio_w{w:g}"] = max(s / h for s, h in zip(shares, hr_share))
+            row[f"ratio_w{w:g}"] = max(s / h for s, h in zip(shares, hr_share, strict=True))
         rows[step] = row
     return rows
 

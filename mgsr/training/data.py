@@ -227,38 +227,15 @@ def scale_pyramid(hr: torch.Tensor, levels: int) -> tuple[torch.Tensor, list[tor
     return s_down(hr, 1 << levels), targets
 
 
-def load_validation(folders: Sequence[str | Path], multiple: int, crop: int | None) -> list[tuple[str, torch.Tensor]]:
-    """Validation images as (name, (1, 3, H, W)) cropped to the centre (``crop`` max) and to a multiple of the scale."""
-    report = scan_images(folders, min_side=multiple)
-    images = []
-    for image in report.usable:
-        if isinstance(image, StoredImage):  # a folder prepared by `mgsr data prepare` without resizing
-            pixels, name = np.array(image.array()), Path(image.source).stem
-        else:
-            pixels, name = load_rgb_uint8(image, None), image.stem
-        rgb = torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)
-        h, w = rgb.shape[-2:]
-        th = (min(h, crop or h) // multiple) * multiple
-        tw = (min(w, crop or w) // multiple) * multiple
-        y, x = (h - th) // 2, (w - tw) // 2
-        images.append((name, rgb[:, y : y + th, x : x + tw].unsqueeze(0)))
-    return images
-
-
-def validation_arrays(
-    folders: Sequence[str | Path], min_side: int, crop: int | None, megapixels: float | None = None
-) -> list[tuple[str, np.ndarray]]:
-    """The images of ``folders`` (files or prepared stores) as :func:`validation_set` prepares them."""
-    return validation_set(scan_images(folders, min_side=min_side, megapixels=megapixels).usable, crop, megapixels)
-
-
 def validation_set(
     images: Sequence[Path | StoredImage], crop: int | None, megapixels: float | None
 ) -> list[tuple[str, np.ndarray]]:
     """Validation images as (name, (H, W, 3) uint8): resized to ``megapixels`` as the training images are
     (by the training stream's decoder, so a held-out image has the pixels it would have had in the store), or
     as read from their files when the recipe does not resize; their centre ``crop`` x ``crop`` part when
-    ``crop`` is set.  The scorer crops them to a multiple of the scale."""
+    ``crop`` is set.  ``images`` are files or prepared arrays: a folder's from :func:`scan_images`, or the
+    training images held out.  The scorer crops them to a multiple of the scale
+    (:func:`mgsr.training.validation.validation_images`)."""
     from mgsr.evaluation.scoring import read_uint8  # the reader of `mgsr eval`, for the same pixels
 
     prepared = []

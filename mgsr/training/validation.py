@@ -33,7 +33,7 @@ from mgsr.io.images import Picture, write_picture
 from mgsr.model.generator import GMGBP
 from mgsr.recipe import DataSpec, TrainingSpec
 from mgsr.registry import Registry
-from mgsr.training.data import resolve_folder, validation_arrays, validation_set
+from mgsr.training.data import resolve_folder, scan_images, validation_set
 from mgsr.training.schedule import validation_scale
 from mgsr.training.store import StoredImage
 from mgsr.training.watch import worst_ratio
@@ -190,7 +190,8 @@ def validator_for(
     images when the recipe resizes; None when there are neither."""
     scale = validation_scale(spec)
     if data.val:
-        images = validation_arrays([resolve_folder(f) for f in data.val], scale, data.val_crop, data.target_megapixels)
+        found = scan_images([resolve_folder(f) for f in data.val], min_side=scale, megapixels=data.target_megapixels)
+        images = validation_set(found.usable, data.val_crop, data.target_megapixels)
     elif held_out:
         images = validation_set(held_out, data.val_crop, data.target_megapixels)
     else:

@@ -1,4 +1,4 @@
-"""The ``period2`` metric (issue 13) and the fact that made it necessary: the cycle loss cannot see period 2."""
+"""The ``period2`` metric and the fact that made it necessary: the cycle loss cannot see period 2."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mgsr.io.images import to_uint8
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
-from mgsr.training.data import load_validation
+from mgsr.training.data import scan_images, validation_set
 from mgsr_plugins.spectral import Period2Share, period2_share
 
 
@@ -23,11 +22,11 @@ def test_share_is_one_for_a_pure_grid_and_zero_for_a_smooth_ramp():
 
 def test_a_faint_grid_on_a_photograph_multiplies_its_share():
     metric = Period2Share(Period2Share.Config())
-    _, hr = load_validation([sample_folder("val")], 4, 96)[0]
-    clean = metric.score(to_uint8(hr))
-    i = torch.arange(hr.shape[-1])
-    grid = 0.02 * (-1.0) ** (i[:, None] + i[None, :])  # +-5 grey levels
-    dirty = metric.score(to_uint8((hr + grid).clamp(0, 1)))
+    (_, hr), *_ = validation_set(scan_images([sample_folder("val")], 4).usable, 96, None)  # a 96x96 photo crop
+    clean = metric.score(hr)
+    i = np.arange(hr.shape[0])
+    grid = 5 * (-1) ** (i[:, None, None] + i[None, :, None])  # +-5 grey levels
+    dirty = metric.score(np.clip(hr.astype(np.int16) + grid, 0, 255).astype(np.uint8))
     assert clean < 1e-3
     assert dirty > 10 * clean
 

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.training.data import load_validation
-from mgsr.ops.imresize import imresize
+from mgsr.evaluation.protocol import bicubic_upscale
+from mgsr.evaluation.upscalers import model_upscaler
 from mgsr.samples import sample_folder
-from mgsr.io.images import to_uint8
+from mgsr.training.data import scan_images, validation_set
+from mgsr.training.validation import validation_images
 
 from ..conftest import RECIPES
 
@@ -41,23 +42,24 @@ def test_quickstart_beats_bicubic_at_w0_and_w_adds_detail(tmp_path):
     model = mgsr.load_generator(run)
     psnr_metric = mgsr.default_registry().get("metric", "psnr")
     psnr = psnr_metric(psnr_metric.Config(shave=4))
+    upscale = model_upscaler(model, 4, seed=0)
     laplacian = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
-    for name, hr in load_validation([sample_folder("val")], 4, 192):  # held out: not in samples:train
-        lr = (imresize(hr.double(), 0.25).clamp(0, 1) * 255).round().float() / 255
-        bicubic = psnr.score(to_uint8(imresize(lr.double(), 4).float()), to_uint8(hr))
-        w0 = mgsr.upscale_tensor(model, lr, scale=4, noise_amp=0.0).clamp(0, 1)
-        w1 = mgsr.upscale_tensor(model, lr, scale=4, noise_amp=1.0, seed=0).clamp(0, 1)
-        assert psnr.score(to_uint8(w0), to_uint8(hr)) > bicubic + 0.2, name
-        detail = [float(torch.nn.functional.conv2d(y, laplacian, groups=3).square().mean()) for y in (w0, w1)]
-        assert detail[1] > detail[0], name  # W = 1 adds high-frequency content
+    held_out = validation_set(scan_images([sample_folder("val")], 4).usable, 192, None)  # not in samples:train
+    for image in validation_images(held_out, 4):
+        bicubic = psnr.score(bicubic_upscale(image.lr, 4), image.hr)
+        w0, w1 = upscale(image.lr, 0.0), upscale(image.lr, 1.0)
+        assert psnr.score(w0, image.hr) > bicubic + 0.2, image.name
+        planes = [torch.from_numpy(y).permute(2, 0, 1).unsqueeze(0).float() / 255 for y in (w0, w1)]
+        detail = [float(torch.nn.functional.conv2d(y, laplacian, groups=3).square().mean()) for y in planes]
+        assert detail[1] > detail[0], image.name  # W = 1 adds high-frequency content
 
 
 @pytest.mark.slow
 def test_quickstart_knob_stays_free_of_period_2_artifacts(tmp_path):
-    """Issue 13, on a shorter run: no period-2 grid at W = 1 at any validation step, W = 1 not worse by NIQE.
+    """On a shorter run: no period-2 grid at W = 1 at any validation step, W = 1 not worse by NIQE.
 
-    Patches of 48 and batches of 4 make the failure show early: the quickstart of before this
-    fix had a grid 73x the HR's period-2 share at step 100 of this run (benchmarks/knob_bench.py).
+    Patches of 48 and batches of 4 make such a grid show early: a quickstart that let one form had a grid
+    73x the HR's period-2 share at step 100 of this run (benchmarks/knob_bench.py).
     """
     bench = _knob_bench()
     rows = bench.run_knob_bench(

@@ -14,7 +14,7 @@ from mgsr.build import build
 from mgsr.errors import DataError
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
-from mgsr.training.data import validation_arrays
+from mgsr.training.data import scan_images, validation_set
 from mgsr.training.holdout import choose_holdout, holdout_count
 from mgsr.training.run import train
 from mgsr.training.store import open_store, prepare
@@ -90,13 +90,14 @@ def test_holdout_from_a_prepared_store_names_the_sources(tmp_path):
 def test_validation_images_are_resized_like_the_training_images(tmp_path):
     val = _photos(tmp_path / "val", 1, size=(90, 120))
     megapixels = 0.003
-    ((name, pixels),) = validation_arrays([val], 4, None, megapixels)
+    ((name, pixels),) = validation_set(scan_images([val], 4, megapixels).usable, None, megapixels)
     assert pixels.shape[:2] == target_size(90, 120, megapixels) == (47, 63)
     np.testing.assert_array_equal(pixels, load_rgb_uint8(val / "p00.png", megapixels))
     store = tmp_path / "store"
     prepare([val], store, target_megapixels=megapixels, workers=0, progress=False)
     np.testing.assert_array_equal(
-        validation_arrays([store], 4, None, megapixels)[0][1], open_store(store).images[0].array()
+        validation_set(scan_images([store], 4, megapixels).usable, None, megapixels)[0][1],
+        open_store(store).images[0].array(),
     )
     trainer = _trainer(
         tmp_path, [f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none", f"data.target_megapixels={megapixels}"]
