@@ -1,4 +1,5 @@
-"""A recipe's schedule in steps: epochs and per-epoch validation resolved once the training set is known.
+"""A recipe's schedule in steps: epochs and per-epoch validation resolved once the training set is known; the
+learning-rate decay over the steps.
 
 The paper's ablations (figure 8) train "for 100 epochs" and validate "after
 each epoch", so a recipe may count in epochs (``training.epochs``,
@@ -51,9 +52,10 @@ def resolve_schedule(spec: TrainingSpec, images: int) -> TrainingSpec:
     return attrs.evolve(spec, **changes)
 
 
-def sqrt_decay(decay_steps: int):
-    """lr factor at step t: 1 / sqrt(1 + t / decay_steps) (the paper's square-root decay)."""
-    return lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps)
+def sqrt_decay(optimizer: torch.optim.Optimizer, decay_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The paper's square-root learning-rate decay of ``optimizer``: its rate times 1 / sqrt(1 + t / decay_steps)
+    at step t (``training.lr_decay_steps``: the step at which the rate is down to 1 / sqrt(2))."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / math.sqrt(1.0 + step / decay_steps))
 
 
 def set_base_lr(scheduler: torch.optim.lr_scheduler.LambdaLR, lr: float) -> None:

@@ -157,11 +157,11 @@ class Trainer:
         opt_g = torch.optim.Adam(
             [p for p in self.generator.parameters() if p.requires_grad], lr=self.spec.lr, betas=betas
         )
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, sqrt_decay(self.spec.lr_decay_steps))
+        sched_g = sqrt_decay(opt_g, self.spec.lr_decay_steps)
         opt_d = sched_d = None
         if self.discriminator is not None:
             opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
-            sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, sqrt_decay(self.spec.lr_decay_steps))
+            sched_d = sqrt_decay(opt_d, self.spec.lr_decay_steps)
         return opt_g, sched_g, opt_d, sched_d
 
     # --- data ------------------------------------------------------------------------------------

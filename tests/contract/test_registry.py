@@ -22,6 +22,23 @@ from mgsr.kinds import BY_NAME, KINDS
 from mgsr.registry import Registry, make_plugin_manager
 
 
+def test_the_built_in_plugin_list_and_the_entry_points_agree():
+    """DEFAULT_PLUGINS (registered first, in order) and pyproject's ``mgsr`` entry points (what an installed
+    mgsr declares) name the same modules, each entry point under its module's name, and every module of
+    plugins/ is one of them: a plugin added, renamed or removed in one place only fails here."""
+    import tomllib
+
+    from mgsr.registry import DEFAULT_PLUGINS
+
+    from ..conftest import REPO
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["mgsr"]
+    assert sorted(declared.values()) == sorted(DEFAULT_PLUGINS)
+    assert all(module == f"mgsr_plugins.{name}" for name, module in declared.items())
+    files = {f"mgsr_plugins.{p.stem}" for p in (REPO / "plugins").glob("*.py") if p.stem != "__init__"}
+    assert files == set(DEFAULT_PLUGINS)
+
+
 def test_every_hookspec_is_documented_and_known():
     specs = {n: f for n, f in vars(hookspecs).items() if n.startswith("mgsr_") and inspect.isfunction(f)}
     assert set(specs) == {kind.hook_name for kind in KINDS}
