@@ -151,7 +151,7 @@ class TrainingSpec:
     keep_checkpoints: int = attrs.field(default=3, validator=attrs.validators.gt(0))
     #: torch.use_deterministic_algorithms: bit-exact resume at some speed cost
     deterministic: bool = False
-    #: autocast of the step: "fp32" (off), "bf16" or "fp16" (with a gradient scaler); see mgsr.training.precision
+    #: autocast of the step: "fp32" (off), "bf16" or "fp16" (with a gradient scaler); see mgsr.training.mixed_precision
     precision: str = attrs.field(default="fp32", validator=lambda _, a, v: _one_of(a.name, v, PRECISIONS))
     #: G, D, the losses' networks and the batches in channels-last (NHWC) memory format
     channels_last: bool = False

@@ -45,7 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mgsr_plugins.full_reference",
     "mgsr_plugins.niqe",
     "mgsr_plugins.cx",
-    "mgsr_plugins.spectral",
+    "mgsr_plugins.period2",
     "mgsr_plugins.lpips",
 )
 

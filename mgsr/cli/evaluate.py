@@ -153,7 +153,7 @@ def _adaptive_sweep(path: str, evaluator: Any, context: dict[str, Any]) -> tuple
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, sweep, write_sweep_csv
+    from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, score_each_noise, write_sweep_csv
 
     evaluator, _ = _model_evaluator(args)
     context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
@@ -168,7 +168,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             if noise.lower().endswith(".json")
             else (evaluator.evaluate, parse_noise_values(noise))
         )
-        points = sweep(evaluate, noises, progress=None if args.quiet else _progress)
+        points = score_each_noise(evaluate, noises, progress=None if args.quiet else _progress)
     prefix = Path(args.output)
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     write_sweep_csv(csv_path, points, context)
@@ -192,14 +192,14 @@ def _detail_points(args: argparse.Namespace, evaluator):  # noqa: ANN202 - Sweep
     """``mgsr sweep --detail``: each t through the model's curve to its W, scored; the points carry both."""
     import attrs
 
-    from mgsr.evaluation.tradeoff import parse_noise_values, sweep
+    from mgsr.evaluation.tradeoff import parse_noise_values, score_each_noise
     from mgsr.model.detail import noise_for_detail
     from mgsr.model.loading import MODELS
 
     details = parse_noise_values(args.detail, "--detail")
     card = MODELS.get(args.model).card
     noises = [noise_for_detail(card, t) for t in details]  # monotone: the order of W is the order of t
-    points = sweep(evaluator.evaluate, sorted(set(noises)), progress=None if args.quiet else _progress)
+    points = score_each_noise(evaluator.evaluate, sorted(set(noises)), progress=None if args.quiet else _progress)
     by_noise = {p.noise: p for p in points}
     return [attrs.evolve(by_noise[w], detail=t) for t, w in zip(details, noises, strict=True)]
 

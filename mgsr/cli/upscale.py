@@ -16,10 +16,10 @@ from mgsr.inference.outsize import LEVEL_SCALES
 from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
+    from mgsr.distributed import Context
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
-    from mgsr.training.distributed import Context
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
@@ -186,10 +186,10 @@ def _target(source: Path, out: Path, single_file: bool, tag: str, fmt: str | Non
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgsr.distributed import from_environment, shutdown
     from mgsr.io.images import IMAGE_SUFFIXES
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
     from mgsr.io.video import is_video
-    from mgsr.training.distributed import from_environment, shutdown
 
     if args.detail is not None and args.noise is not None:
         raise MgsrError("give --noise or --detail, not both: --detail T chooses the noise W itself")

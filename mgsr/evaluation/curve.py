@@ -17,7 +17,7 @@ import numpy as np
 
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation
-from mgsr.evaluation.tradeoff import SweepPoint, sweep
+from mgsr.evaluation.tradeoff import SweepPoint, score_each_noise
 from mgsr.model.card import ModelCard, PDCurve
 from mgsr.model.detail import arc_progress, noise_for_detail
 
@@ -46,7 +46,7 @@ def measure_curve(
     progress: Callable[[str], None] | None = None,
 ) -> list[SweepPoint]:
     """The curve's points from W = 0 to ``top``: the grid of :func:`curve_grid`, refined (see the module doc)."""
-    points = sweep(evaluate, curve_grid(top, count), progress)
+    points = score_each_noise(evaluate, curve_grid(top, count), progress)
     missing = [m for m in CURVE_METRICS if m not in points[0].evaluation.metrics]
     if missing:
         raise EvaluationError(f"a curve needs {' and '.join(CURVE_METRICS)}; this protocol lacks {', '.join(missing)}")

@@ -58,7 +58,7 @@ class SweepPoint:
     detail: float | None = None
 
 
-def sweep(
+def score_each_noise(
     evaluate: Callable[[float], Evaluation], noises: Sequence[float], progress: Callable[[str], None] | None = None
 ) -> list[SweepPoint]:
     """Score the set at every W of ``noises`` (in increasing order)."""

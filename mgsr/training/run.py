@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from mgsr.build import build
+from mgsr.distributed import Context, from_environment, shutdown
 from mgsr.errors import TrainingError
 from mgsr.hub import download_progress
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
-from mgsr.training.distributed import Context, from_environment, shutdown
 from mgsr.training.resume import restore
 from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer

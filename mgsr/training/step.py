@@ -11,7 +11,7 @@ step once.
 Why it never synchronises: on a GPU the step of this small generator is
 short, and reading a loss back (``float(t)``) or testing it (``isfinite``)
 waits for the whole queue of kernels.  Every term goes to the
-:class:`~mgsr.training.precision.LossLog` on the device instead, which the
+:class:`~mgsr.training.loss_log.LossLog` on the device instead, which the
 trainer reads every ``log_every`` steps and before it validates or saves.
 
 What runs in float32 under ``training.precision = "bf16" | "fp16"``:
@@ -20,7 +20,7 @@ G's outputs and D's logits are cast to float32 as they leave the networks,
 so every loss term and its reduction (means, softplus, the VN+SC and colour
 transforms of the losses) runs in float32; the numerics that would lose
 digits inside the networks or on their way opt out themselves through
-:func:`mgsr.ops.full_precision`: the VN+SC local statistics
+:func:`mgsr.ops.precision.full_precision`: the VN+SC local statistics
 (``mgsr.ops.local_stats``, μ(I²) − μ² cancels), MATLAB's bicubic S_down of
 eq. 5-6 and the cycle loss (``mgsr.ops.imresize``) and the contextual
 similarity (``mgsr.ops.contextual``, relative cosine distances).  Backward
@@ -42,12 +42,13 @@ from typing import Any, cast
 
 import torch
 
+from mgsr.distributed import Context
 from mgsr.errors import TrainingError
 from mgsr.interfaces import AdversarialLoss, Discriminator, Loss
 from mgsr.model.generator import GMGBP
 from mgsr.training.data import scale_pyramid
-from mgsr.training.distributed import Context
-from mgsr.training.precision import LossLog, MixedPrecision
+from mgsr.training.loss_log import LossLog
+from mgsr.training.mixed_precision import MixedPrecision
 
 
 def _float32_outputs(module: torch.nn.Module, inputs: Any, output: Any) -> Any:
@@ -163,7 +164,7 @@ class TrainStep:
             adversarial = [loss for loss in active if isinstance(loss, AdversarialLoss)]
             if adversarial:
                 self._discriminator_backward(adversarial, outputs, targets, levels, step, last)
-        self._step(self.optimizers, self.schedulers)
+        self._step_optimizers(self.optimizers, self.schedulers)
 
     def _discriminator_only(self, hr: torch.Tensor, step: int) -> None:
         """A warm-up step: D learns from G's outputs; G runs without a graph, its optimizer and schedule stay."""
@@ -182,7 +183,7 @@ class TrainStep:
             with torch.no_grad(), self.amp.autocast():  # no graph of G: nothing flows back to it, and cheaper
                 outputs = self._outputs(lr_in, levels, needed)
             self._discriminator_backward(adversarial[levels], outputs, targets, levels, step, levels == levels_used[-1])
-        self._step([opt_d], [sched_d])
+        self._step_optimizers([opt_d], [sched_d])
 
     def _discriminator_backward(
         self,
@@ -205,7 +206,7 @@ class TrainStep:
                 self._record(f"d_loss/{loss.name}@L{levels}", value, f"{loss.name} (discriminator)", levels, step)
             self.amp.backward(torch.stack(values).sum())
 
-    def _step(
+    def _step_optimizers(
         self,
         optimizers: Sequence[torch.optim.Optimizer | None],
         schedulers: Sequence[torch.optim.lr_scheduler.LRScheduler | None],

@@ -21,6 +21,7 @@ import tomli_w
 import torch
 
 from mgsr.build import Built
+from mgsr.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
@@ -35,11 +36,11 @@ from mgsr.training.data import (
     resolve_folder,
     scan_images,
 )
-from mgsr.training.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
 from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
-from mgsr.training.precision import MixedPrecision, NonFiniteLoss, channels_last
+from mgsr.training.loss_log import NonFiniteLoss
+from mgsr.training.mixed_precision import MixedPrecision, channels_last
 from mgsr.training.prepared import training_sources
 from mgsr.training.resume import trainer_state
 from mgsr.training.schedule import resolve_schedule, sqrt_decay
@@ -97,14 +98,14 @@ class Trainer:
             for module in (self.generator, self.discriminator, *self.losses):
                 if module is not None:
                     module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch 2.13 stubs omit memory_format
-        self.g_step, self.d_step = self._callers()
+        self.g_call, self.d_call = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
         self.one_step = TrainStep(
             generator=self.generator,
             discriminator=self.discriminator,
-            g_call=self.g_step,
-            d_call=self.d_step,
+            g_call=self.g_call,
+            d_call=self.d_call,
             losses=self.losses,
             scales=self.spec.scales,
             optimizers=(self.opt_g, self.opt_d),
@@ -132,22 +133,22 @@ class Trainer:
     def _callers(self) -> tuple[Any, Any]:
         """What the step calls for G and D: DistributedDataParallel wrappers when data-parallel, compiled when
         ``training.compile``, the modules themselves otherwise."""
-        g_step: Callable[..., Any] = self.generator
-        d_step: Callable[..., Any] | None = self.discriminator
+        g_call: Callable[..., Any] = self.generator
+        d_call: Callable[..., Any] | None = self.discriminator
         if self.ctx.active:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            g_step = DistributedDataParallel(self.generator, device_ids=ids)
+            g_call = DistributedDataParallel(self.generator, device_ids=ids)
             if self.discriminator is not None:
-                d_step = DistributedDataParallel(self.discriminator, device_ids=ids)
+                d_call = DistributedDataParallel(self.discriminator, device_ids=ids)
         if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
             # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
             # upscaler's border) and asserts; that small part stays eager
             self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)  # type: ignore[method-assign]  # this instance's, on purpose
-            g_step = torch.compile(g_step)
-            d_step = torch.compile(d_step) if d_step is not None else None
-        return g_step, d_step
+            g_call = torch.compile(g_call)
+            d_call = torch.compile(d_call) if d_call is not None else None
+        return g_call, d_call
 
     def _optimizers(self) -> tuple[Any, Any, Any, Any]:
         """Adam for G (its trainable parameters) and D, each with the square-root learning-rate decay."""

@@ -70,6 +70,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mgsr.nn",
             "mgsr.hub",
             "mgsr.devices",
+            "mgsr.distributed",
             "mgsr.samples",
             "mgsr.weights",
             "mgsr.niqe_model",

@@ -9,7 +9,7 @@ import torch
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
 from mgsr.training.data import scan_images, validation_set
-from mgsr_plugins.spectral import Period2Share, period2_share
+from mgsr_plugins.period2 import Period2Share, period2_share
 
 
 def test_share_is_one_for_a_pure_grid_and_zero_for_a_smooth_ramp():

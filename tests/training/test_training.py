@@ -112,7 +112,7 @@ def test_bad_training_setups_are_clear(tmp_path):
     with pytest.raises(TrainingError, match="divisible by 4"):
         train(tiny_recipe(tmp_path), out=str(tmp_path / "r2"), overrides=["data.patch_size=18"], progress=False)
     with pytest.raises(TrainingError, match="global batch"):
-        from mgsr.training.distributed import Context
+        from mgsr.distributed import Context
         from mgsr.training.trainer import Trainer
 
         built = mgsr.build(tiny_recipe(tmp_path), training=True)

@@ -1,4 +1,7 @@
-"""Data-parallel training on torch.distributed, launched by torchrun.
+"""A job spread over processes by torchrun: this process's rank, its device, and what the ranks agree on.
+
+Data-parallel training (:mod:`mgsr.training`) and folder upscaling (``mgsr upscale`` under torchrun, each
+image on one rank) both run this way, so it sits at the toolkit level beside :mod:`mgsr.devices`.
 
 Rank and world size come from the environment torchrun sets (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); there is no

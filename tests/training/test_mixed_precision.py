@@ -1,11 +1,12 @@
-"""Mixed precision helpers and the sync-free loss log."""
+"""Mixed precision (autocast, the fp16 scaler, the numerics kept in float32) and the sync-free loss log."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mgsr.training.precision import LossLog, MixedPrecision, NonFiniteLoss
+from mgsr.training.loss_log import LossLog, NonFiniteLoss
+from mgsr.training.mixed_precision import MixedPrecision
 
 
 def test_loss_log_means_between_flushes():
