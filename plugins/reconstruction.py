@@ -9,7 +9,7 @@ size), summed over the levels ``k = 1..L``.
 * ``cycle``: ``Σ_k Σ_{f=1..k} mean|S_down^f(Y^k) - S_down^f(X^k)|`` on W = 0
   and W = 1 (eq. 12 and 13): every output must downscale to what its target
   downscales to, down to the input resolution.  ``S_down^f`` is one MATLAB
-  bicubic antialiased resize by ``2^f`` (:func:`mgsr.imresize.s_down`), the
+  bicubic antialiased resize by ``2^f`` (:func:`mgsr.ops.imresize.s_down`), the
   operator that makes the low-resolution data.
 """
 

@@ -1,7 +1,4 @@
-"""``mgsr export``: write a model as a standard ONNX graph for onnxruntime, OpenVINO or TensorRT.
-
-(Old layout; with the package layout of issue 10 this module is ``mgsr/cli/export.py``.)
-"""
+"""``mgsr export``: write a model as a standard ONNX graph for onnxruntime, OpenVINO or TensorRT."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from mgsr.ops.local_stats import gaussian_taps
 ADAPTIVE_KIND = "adaptive"
 #: version of the rule's record; a reader refuses others rather than guess
 ADAPTIVE_FORMAT = 1
-#: Gaussian window of the local statistics, in LR pixels: 5x5 taps (radius 2), sigma 1 (the issue's crude rule: 5x5)
+#: Gaussian window of the local statistics, in LR pixels: 5x5 taps (radius 2), sigma 1
 STAT_RADIUS, STAT_SIGMA = 2, 1.0
 
 

@@ -100,11 +100,11 @@ def upscale_tensor(
     :param device: where the network runs (default: ``lr``'s device); the result stays on ``lr``'s device.
     :param on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
     :param backend: ``torch``, ``openvino`` (CPU, ``pip install "mgsr[openvino]"``; the same values to float
-        rounding, measured ~1.4x faster than eager on a 2-core EPYC) or ``auto`` (OpenVINO on CPU when installed).
+        rounding, faster: README, "Speed on CPU") or ``auto`` (OpenVINO on CPU when installed).
     :param precision: ``fp32`` (default), ``bf16`` or ``fp16``: the filter blocks run under ``torch.autocast``
         in that type, the image path (classic upscaler, residual sums, the first convolution) stays float32;
         fp32 is IEEE float32 on CUDA too (no TF32).  For GPUs: on a CPU without bf16/fp16 instructions both
-        are ~6x slower than fp32 (2-core EPYC, pirm-r3 at 4x).
+        are several times slower than fp32 (README, "GPU precision").
     :param sink: when given, each finished piece of the output goes to ``sink(box, piece)`` -- ``box`` its
         (y0, y1, x0, x1) in output pixels, ``piece`` (N, C, y1 - y0, x1 - x0) float32 on the run device --
         and nothing is assembled (``None`` is returned): the caller keeps only what it converts the pieces to.

@@ -1,20 +1,17 @@
-"""The generator run by OpenVINO on CPU: ~1.4x faster than mgsr's eager PyTorch path here.
+"""The generator run by OpenVINO on CPU: ~1.4x faster than mgsr's eager PyTorch path (README, "Speed on CPU").
 
-Measured in one process, 128 -> 512 at 4x, W = 1, 2-core EPYC: eager 3.35-3.81 s, OpenVINO 2.39-2.69 s
-(x1.40-1.48).  OpenVINO folds the bias and ReLU after each convolution into it and runs its convolutions
-at the CPU's peak; the dense blocks' pre-activations and concatenations stay separate passes over memory
-(a quarter of its time).
+Why faster: OpenVINO folds the bias and ReLU after each convolution into it and runs its convolutions at the
+CPU's peak; the dense blocks' pre-activations and concatenations stay separate passes over memory.
 
-The generator (one level count, padded input in, last level out, exactly
-``GMGBP.forward``) is converted once per weights and level count and cached on disk as OpenVINO IR under
+The generator (:class:`~mgsr.model.generator.ExplicitNoiseGenerator`: one level count, padded input,
+draws and W in, last level out) is converted once per weights and level count and cached on disk as OpenVINO IR under
 ``$MGSR_CACHE/openvino`` (default ``~/.cache/mgsr``): the conversion takes a
 minute or more, loading the cached file about two seconds.  Inference runs in
 float32, so outputs match the PyTorch path to ~1e-5 (on AVX2 bit for bit).
 
-Large tiles run a copy compiled for their exact shape: OpenVINO then plans its
-buffers statically, 1130 instead of 1540-1615 bytes per output pixel at the same
-speed (2-core EPYC, 4x), so the automatic tile grows: a 256x256 image runs whole
-instead of in two strips that recompute 24 pixels of context each (x1.27 measured).
+Large tiles run a copy compiled for their exact shape: OpenVINO then plans its buffers statically, about a
+quarter fewer bytes per output pixel at the same speed, so the automatic tile grows and fewer tiles
+recompute their context.
 """
 
 from __future__ import annotations
@@ -68,8 +65,7 @@ def unshare_constants(model: Any) -> int:
     additions.  OpenVINO folds a bias + ReLU into the convolution before it only
     when that constant has a single consumer: on the shared graph 3 of the 104
     squeeze convolutions took their bias + ReLU, on the unshared one all of them,
-    so 101 passes over a 64-channel map go away (4-8 % faster at 128 -> 512 and
-    256 -> 1024, 2-core EPYC, in-process A/B of the two compiled graphs).
+    so 101 passes over a 64-channel map go away (a few per cent of the time).
     """
     import openvino as ov
 
@@ -117,10 +113,9 @@ def _save_ir(model: Any, path: Path) -> None:
 def _core() -> Any:
     """The process's one ``openvino.Core``, kept to the end.
 
-    A Core per generator was destroyed with its generator (an evicted cache entry, a test clearing the
-    cache) while requests compiled by it could still be alive elsewhere; freeing those later crashed the
-    test process now and then (a segfault in a fresh-clone CI run).  One Core that outlives every request
-    avoids the question.
+    A Core per generator would go with its generator (an evicted cache entry, a test clearing the cache)
+    while requests compiled by it may still be alive elsewhere, and freeing those afterwards can crash the
+    process (a segfault).  One Core that outlives every request avoids the question.
     """
     import openvino as ov
 
@@ -167,9 +162,8 @@ class OpenVinoGenerator:
     def _request_for(self, n: int, h: int, w: int) -> Any:
         """The dynamic model for small calls, else one compiled for (n, h, w): a smaller working set.
 
-        Measured on a 2-core EPYC (benchmarks/upscale_bench.py; in-process A/B of the two): compiled for the
-        shape, 1130 instead of 1540-1615 bytes per output pixel at the same speed (x0.98 at 160x160 in); a
-        compile costs ~1-2 s, so only calls large enough for memory to matter use it.  Only the last shape's
+        Compiled for the shape, a call needs about a quarter less memory at the same speed, but a compile
+        costs ~1-2 s, so only calls large enough for memory to matter use it.  Only the last shape's
         model is kept (its buffers are the tile's working set), and the dynamic model is dropped first when
         it holds buffers for a mid-sized call, so the two never hold a large working set each.
         """

@@ -32,8 +32,9 @@ ALPHA_STRIP = 64
 
 
 def _storing(out: np.ndarray) -> Sink:
-    """A sink converting each float piece as the whole result used to be: luma for one channel, then
-    clamped, scaled and rounded half to even for an integer ``out``; written into its place in ``out``.
+    """A sink converting each float piece as a whole float result would be converted (luma for one channel,
+    then clamped, scaled and rounded half to even for an integer ``out``) and writing it into its place in
+    ``out``: a picture made in pieces has the values of one made whole, without a float32 copy of it.
     """
     top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(out.dtype)
 

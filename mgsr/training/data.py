@@ -40,7 +40,7 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
     """Find images in ``folders`` (recursively), skipping unreadable ones and ones smaller than ``min_side``.
 
     A folder may also be a store made by ``mgsr data prepare`` (see
-    :mod:`mgsr.store`); it must have been prepared with the same
+    :mod:`mgsr.training.store`); it must have been prepared with the same
     ``megapixels``.  Only headers (or the store's manifest) are read here.
     Raises DataError when nothing usable remains.
     """
@@ -108,7 +108,7 @@ class PatchDataset(torch.utils.data.Dataset):
     """Maps a key ``(image index, sample seed)`` to a (3, P, P) float patch in [0, 1].
 
     ``images`` are image files (decoded and resized on use) or prepared
-    :class:`~mgsr.store.StoredImage` arrays (memory-mapped, already resized).
+    :class:`~mgsr.training.store.StoredImage` arrays (memory-mapped, already resized).
     """
 
     def __init__(

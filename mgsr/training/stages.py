@@ -3,8 +3,8 @@
 Why stages live in the host and not in the user's shell: section 6.1 pre-trains
 G-MGBP "with W = 0 and only L1 loss" and starts the full objective (eq. 7) from
 it.  Started from random weights instead, the adversarial gradient splits the
-four phases of the learned bicubic filter into a period-2 grid (issue 13), and
-nothing tells the user why.  So a recipe with a ``[pretrain]`` table runs both
+four phases of the learned bicubic filter into a period-2 grid, and nothing
+tells the user why.  So a recipe with a ``[pretrain]`` table runs both
 stages in one run folder::
 
     RUN_DIR/pretrain/   the pre-training: checkpoints/, samples/, generator.safetensors

@@ -1,7 +1,7 @@
 """Early signs of the period-2 collapse, logged at every validation and warned about above a limit.
 
 Why: the failure the paper's recipes are most prone to without pre-training is a fine grid that repeats every
-two pixels (issue 13): the learned bicubic filter's four phases drift apart, or the generator finds a pattern
+two pixels: the learned bicubic filter's four phases drift apart, or the generator finds a pattern
 its discriminator misses.  PSNR and NIQE barely move when it starts; two cheap numbers do:
 
 - ``val/period2_ratio_w<W>``: the output's period-2 share (the ``period2`` metric: Nyquist-line energy of the

@@ -68,5 +68,5 @@ def test_peak_is_the_final_image_plus_one_tile(tmp_path):
     assert picture["final_bytes"] == 1024 * 768 * 3
     bound = picture["final_bytes"] + 1.5 * one_tile["increase"] + 2 * MIB
     assert picture["increase"] <= bound, runs
-    # the bound has teeth: the float32 assembly of the same job (the pre-issue-12 picture path) exceeds it
+    # the bound has teeth: the same job assembled in float32 and converted at the end exceeds it
     assert assembled["increase"] > bound, runs

@@ -144,7 +144,7 @@ def test_download_error_is_a_weights_error():
 
 
 def test_training_the_paper_recipe_downloads_vgg19_once(server, online, monkeypatch, tmp_path, capsys):
-    """The issue's 'done when': a fresh cache, the VGG-19 file served through MGSR_VGG19_URL, `mgsr train
+    """The paper's recipe from a fresh cache: the VGG-19 file served through MGSR_VGG19_URL, `mgsr train
     recipes/pirm_r3.toml --data DIR` made small with --set; the weights come down once and the run completes."""
     from mgsr.samples import sample_folder
 

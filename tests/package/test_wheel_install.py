@@ -1,7 +1,7 @@
 """A built wheel, installed away from the checkout, trains and shows recipes by their bundled names.
 
-Issue 21: after `pip install` of a wheel, `mgsr train quickstart` failed with "recipe file not found" since
-the recipes lived only in the repository.  The fresh environment borrows this one's dependencies (torch,
+Why: the bundled recipes must travel in the wheel (as mgsr_recipes), not only live in the repository, or
+`mgsr train quickstart` says "recipe file not found" after `pip install`.  The fresh environment borrows this one's dependencies (torch,
 numpy, ...) through a path entry, so only the build backend is fetched; mgsr itself comes only from the wheel.
 Building, installing and one training step take over a minute on 2 busy cores (about 30 s of CPU): slow.
 """

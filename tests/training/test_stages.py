@@ -1,4 +1,4 @@
-"""Training stages (issue 19): the L1 pre-training, then the objective from its result, in one run folder."""
+"""Training stages: the L1 pre-training, then the objective from its result, in one run folder."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
     tmp_path,  # noqa: F811
     capsys,
 ):
-    """Issue 19's 'done when', small: `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder
+    """The paper's recipe end to end, small: `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder
     into the cache once, pre-trains, validates on held-out images with the period-2 and phase numbers, then
     the objective's VGG-19 download fails (the server lacks it: exit 4); `--resume auto` with the file served
     continues with the objective from the finished pre-training, which does not run again, and reuses the

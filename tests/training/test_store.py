@@ -172,8 +172,8 @@ def _kill_when(condition, args: list[str], timeout: float = 60.0) -> None:
 
 @pytest.mark.parametrize("moment", ["folder made", "first array", "third array"])
 def test_a_prepare_killed_at_any_moment_is_completed_by_the_next_run(tmp_path, moment):
-    """kill -9 at several moments (the issue: after the first arrays, before any manifest): the next run always
-    completes the store, and it equals a store prepared in one go."""
+    """kill -9 at several moments (after the first arrays and before any manifest, the folder holds arrays that
+    nothing lists yet): the next run always completes the store, and it equals a store prepared in one go."""
     raw = make_images(tmp_path / "raw", [(120, 100)] * 8)
     store = tmp_path / "store"
     arrays = store / "arrays"
