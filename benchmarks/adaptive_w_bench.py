@@ -1,16 +1,21 @@
 """Do adaptive W maps beat one global W at equal RMSE on photos they were not fitted on?
 
     nice -n 15 python benchmarks/adaptive_w_bench.py [--fit DIR] [--test DIR] [--model pirm-r3] [--scale 4]
-        [--budgets 9.1,9.4,9.8] [--figure docs/adaptive_w.png] [--smoke]
+        [--budgets 9.1,9.4,9.8] [--rules 150] [--figure docs/adaptive_w.png] [--smoke]
 
-Fits the adaptive rule (:mod:`mgsr.evaluation.adaptive_fit`, what ``mgsr calibrate --adaptive`` runs) on
-``--fit`` for each RMSE budget, then on ``--test`` scores each fitted rule and a dense global-W sweep (PIRM
-protocol, seed 0), and reads the global frontier's NIQE at the adaptive map's held-out RMSE by linear
-interpolation between neighbouring W.  Budgets default to the fitting set's RMSE at global W = 0.0075,
-0.015 and 0.03 (the span of pirm-r3's cliff).  Defaults: fit on ``mgsr/samples/train`` (shipped), test on
-the public photos of ``../shared/reference/images`` (astronaut, chelsea, coffee).  Also times an adaptive
-upscale against a plain one (``mgsr.upscale``, whole image).  ``--smoke`` runs a tiny version in seconds.
-Last line: ``adaptive vs global at equal RMSE: mean NIQE gain G over K budgets``.
+Fits the adaptive rule on ``--fit`` as ``mgsr calibrate --adaptive`` does (:mod:`mgsr.evaluation.adaptive_fit`:
+a grid of global-W passes, then the named shapes and ``--rules`` random rules scored from that grid) for each
+RMSE budget, then on ``--test`` runs each fitted rule for real and compares it with the global W at the same
+held-out RMSE.  That comparison is dense where it matters: the held-out set is upscaled at the grid's global
+W, and at the W the grid says matches each map's held-out RMSE, and the global frontier is read between the
+nearest real points (a sparse global curve flatters any map, because pirm-r3's curve is not straight across
+its cliff).  Budgets default to the fitting set's RMSE at global W = 0.0075, 0.01, 0.0125 and 0.015.
+Defaults: fit on ten public-domain photos of scikit-image's data (astronaut, chelsea and coffee left out;
+crops of at most 392x392; ``pip install "mgsr[bench]"``), or on ``mgsr/samples/train`` without
+scikit-image; test on ``../shared/reference/images`` (astronaut, chelsea, coffee).  Prints the estimate's
+error on the held-out set, and the seconds of an adaptive upscale against a plain one (``mgsr.upscale``).
+``--smoke`` runs a tiny version in seconds.  Last line: ``adaptive vs global at equal RMSE: mean NIQE gain G
+over K budgets``.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import torch
 from PIL import Image
 
 import mgsr
-from mgsr.evaluation.adaptive_fit import BASE_AMPLITUDES, candidate_shapes, fit_for_budget, measure_curves
+from mgsr.evaluation.adaptive_fit import RANDOM_RULES, candidate_shapes, fit_for_budget, measure_curves
+from mgsr.evaluation.adaptive_grid import DEFAULT_GRID, global_points, measure_grid, set_scores
 from mgsr.evaluation.protocol import get_protocol
 from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
 from mgsr.inference.adaptive import AdaptiveRule, adaptive_map
@@ -35,8 +41,10 @@ from mgsr.inference.adaptive import AdaptiveRule, adaptive_map
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FIT = ROOT / "mgsr" / "samples" / "train"
 DEFAULT_TEST = ROOT.parent / "shared" / "reference" / "images"
-#: the held-out global sweep: dense across pirm-r3's cliff (W = 0 .. 0.045)
-GLOBAL_SWEEP = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.03, 0.045)
+#: global W whose fitting-set RMSE are the default budgets: pirm-r3's cliff
+BUDGET_W = (0.0075, 0.01, 0.0125, 0.015)
+#: the grid of --smoke: three passes
+SMOKE_GRID = (0.0, 0.0075, 0.015)
 
 
 def frontier_niqe(sweep: list[tuple[float, float, float]], rmse: float) -> float:
@@ -51,7 +59,8 @@ def frontier_niqe(sweep: list[tuple[float, float, float]], rmse: float) -> float
 
 
 def smoke_folders(tmp: Path) -> tuple[Path, Path]:
-    """A tiny fitting crop and a tiny held-out crop (104x104 HR: one 96x96 NIQE block after the 4-pixel shave) from shipped images."""
+    """A tiny fitting crop and a tiny held-out crop from shipped images (104x104 HR: one 96x96 NIQE block after
+    the 4-pixel shave)."""
     fit, test = tmp / "fit", tmp / "test"
     fit.mkdir(), test.mkdir()
     samples = ROOT / "mgsr" / "samples"
@@ -120,16 +129,15 @@ def figure(path: Path, model: str, scale: int, images: list[Path], rule: Adaptiv
 
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", default=str(DEFAULT_FIT), help="HR images to fit on (default: %(default)s)")
+    parser.add_argument("--fit", default=None, help="HR images to fit on (default: scikit-image's photos, see above)")
     parser.add_argument("--test", default=str(DEFAULT_TEST), help="held-out HR images (default: %(default)s)")
     parser.add_argument("--model", default="pirm-r3")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--budgets", default=None, help="RMSE budgets A,B,C (default: from the fitting set)")
     parser.add_argument("--figure", default=None, help="write the before/after figure of the middle budget here")
-    parser.add_argument("--shapes", default=None, help="search only these map shapes, e.g. global,flat-relative")
-    parser.add_argument("--sweep", default=None, help="held-out global W values A,B,C (default: 10 from 0 to 0.045)")
+    parser.add_argument("--rules", type=int, default=RANDOM_RULES, help="random rules searched (default: %(default)s)")
     parser.add_argument("--crop", type=int, default=0, help="use centre crops of this side (0: whole images)")
-    parser.add_argument("--smoke", action="store_true", help="tiny images, two shapes, two budgets: seconds")
+    parser.add_argument("--smoke", action="store_true", help="tiny images, six shapes, two budgets: seconds")
     args = parser.parse_args(argv)
     if os.environ.get("OMP_NUM_THREADS") is None:
         torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -140,81 +148,125 @@ def main(argv: list[str] | None = None) -> float:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run(args: argparse.Namespace, tmp: Path) -> float:
-    fit_dir, test_dir = smoke_folders(tmp) if args.smoke else (Path(args.fit), Path(args.test))
-    if not test_dir.is_dir():
-        raise SystemExit(f"adaptive_w_bench: {test_dir}: no such folder; give held-out HR images with --test DIR")
+def skimage_photos(into: Path) -> Path | None:
+    """Ten of scikit-image's bundled photos (CC0 / public domain; grey ones as RGB), centre crops of at most
+    392x392 (548 for the motorcycle), in ``into``; ``None`` without scikit-image."""
+    try:
+        import skimage.data as data
+    except ImportError:
+        return None
+    into.mkdir()
+    photos = {
+        "motorcycle": (data.stereo_motorcycle()[0], 548),
+        "rocket": (data.rocket(), 392),
+        "hubble": (data.hubble_deep_field(), 392),
+        "ihc": (data.immunohistochemistry(), 392),
+        "camera": (data.camera(), 392),
+        "coins": (data.coins(), 392),
+        "moon": (data.moon(), 392),
+        "page": (data.page(), 392),
+        "text": (data.text(), 392),
+        "retina": (data.retina(), 392),
+    }
+    for name, (pixels, side) in photos.items():
+        im = Image.fromarray(np.asarray(pixels)).convert("RGB")
+        left, top = max(0, (im.width - side) // 2), max(0, (im.height - side) // 2)
+        im.crop((left, top, min(im.width, left + side), min(im.height, top + side))).save(into / f"{name}.png")
+    return into
+
+
+def _folders(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path]:
+    if args.smoke:
+        fit_dir, test_dir = smoke_folders(tmp)
+    else:
+        fit_dir = Path(args.fit) if args.fit else skimage_photos(tmp / "skimage") or DEFAULT_FIT
+        test_dir = Path(args.test)
+    for folder, flag in ((fit_dir, "--fit"), (test_dir, "--test")):
+        if not folder.is_dir():
+            raise SystemExit(f"adaptive_w_bench: {folder}: no such folder; give HR images with {flag} DIR")
     if args.crop:
         fit_dir, test_dir = (
             cropped(fit_dir, args.crop, tmp / "fit_crops"),
             cropped(test_dir, args.crop, tmp / "test_crops"),
         )
+    return fit_dir, test_dir
+
+
+def _fit(args: argparse.Namespace, fit: SetEvaluator, say) -> tuple[list, float]:
+    """The fitted rule per budget (checked on the fitting set only by the estimate) and the fit's seconds."""
+    levels = args.scale.bit_length() - 1
+    start = time.perf_counter()
+    grid = measure_grid(fit, args.scale, SMOKE_GRID if args.smoke else DEFAULT_GRID, progress=say)
+    grid_seconds = time.perf_counter() - start
+    shapes = candidate_shapes(levels, [im.lr for im in grid], random_rules=2 if args.smoke else args.rules)
+    curves = measure_curves(grid, shapes)
+    seconds = time.perf_counter() - start
+    points = global_points(grid)
+    budgets = (
+        [float(b) for b in args.budgets.split(",")]
+        if args.budgets
+        else [r for w, r, _ in points if w in BUDGET_W][: 2 if args.smoke else None]
+    )
+    print(
+        f"fitting: {seconds:.0f} s = grid {grid_seconds:.0f} s ({len(points)} global W on "
+        f"{sum(im.hr.shape[0] * im.hr.shape[1] for im in fit.images) / 1e6:.2f} Mpx of HR) + search "
+        f"{seconds - grid_seconds:.0f} s ({len(shapes)} shapes x {len(curves[0].factors) - 1} amplitudes)",
+        flush=True,
+    )
+    return [fit_for_budget(fit.evaluate, curves, b, seconds, verify=False) for b in budgets], seconds
+
+
+def _held_out_frontier(test: SetEvaluator, grid: list, targets: list[float], say) -> list[tuple[float, float, float]]:
+    """The held-out global points: the grid's, plus a real pass at the W that the grid puts at each target RMSE."""
+    points = global_points(grid)
+    extra = []
+    for target in targets:
+        w = float(np.interp(target, [p[1] for p in points], [p[0] for p in points]))
+        agg = test.evaluate(w).aggregate
+        extra.append((w, agg["rmse"], agg["niqe"]))
+        say(f"held-out global W={w:.5g}: RMSE {agg['rmse']:.4f}, NIQE {agg['niqe']:.4f}")
+    return points + extra
+
+
+def _run(args: argparse.Namespace, tmp: Path) -> float:
+    fit_dir, test_dir = _folders(args, tmp)
     protocol = get_protocol("pirm2018")
     upscale, _ = make_upscaler(args.model, args.scale, protocol.seed)
     registry = mgsr.default_registry()
     fit = SetEvaluator.create(upscale, fit_dir, args.scale, protocol, registry)
     test = SetEvaluator.create(upscale, test_dir, args.scale, protocol, registry)
-    lrs = [im.lr for im in fit.images]
-    levels = args.scale.bit_length() - 1
-    shapes = candidate_shapes(levels, lrs)
-    base = BASE_AMPLITUDES
-    if args.shapes:
-        shapes = [s for s in shapes if s[0] in args.shapes.split(",")]
-        if not shapes or shapes[0][0] != "global":
-            raise SystemExit("adaptive_w_bench: --shapes must include global (the budgets come from it)")
-    if args.smoke:
-        shapes, base = [shapes[0], shapes[2]], base[::2]
     say = lambda m: print(f"  {m}", flush=True)  # noqa: E731
     print(
         f"fit: {fit_dir} ({len(fit.images)} images), held out: {test_dir} ({len(test.images)} images), "
         f"{args.model} x{args.scale}",
         flush=True,
     )
-    start = time.perf_counter()
-    curves = measure_curves(fit.evaluate, shapes, lrs, base, progress=say)
-    fit_seconds = time.perf_counter() - start
-    glob = curves[0]
-    budgets = (
-        [float(b) for b in args.budgets.split(",")]
-        if args.budgets
-        else [r for r in glob.rmse[1:] if r > glob.rmse[0]][: 2 if args.smoke else 3]
-    )
-    fits = [fit_for_budget(fit.evaluate, curves, b, fit_seconds, verify=False) for b in budgets]
-    print(
-        f"fitting: {fit_seconds:.0f} s for {len(shapes)} shapes x {len(base)} amplitudes + W=0 "
-        f"({sum(im.hr.shape[0] * im.hr.shape[1] for im in fit.images) / 1e6:.2f} Mpx of HR)",
-        flush=True,
-    )
-    sweep = []
-    for w in (
-        GLOBAL_SWEEP[::3] if args.smoke else [float(v) for v in args.sweep.split(",")] if args.sweep else GLOBAL_SWEEP
-    ):
-        agg = test.evaluate(w).aggregate
-        sweep.append((w, agg["rmse"], agg["niqe"]))
-        say(f"held-out global W={w:g}: RMSE {agg['rmse']:.4f}, NIQE {agg['niqe']:.4f}")
-    print(
-        f"{'budget':>7} {'shape':>16} {'fit RMSE':>8} {'fit NIQE':>8} | {'test RMSE':>9} {'NIQE':>6} "
-        f"{'global NIQE':>11} {'gain':>6}"
-    )
-    gains = []
+    fits, _ = _fit(args, fit, say)
+    test_grid = measure_grid(test, args.scale, SMOKE_GRID if args.smoke else DEFAULT_GRID)
     held = []
     for f in fits:
         agg = test.evaluate(f.rule).aggregate
-        g_niqe = frontier_niqe(sweep, agg["rmse"])
-        gains.append(g_niqe - agg["niqe"])
-        held.append((f, agg["rmse"]))
+        maps = [f.rule.levels[-1] * adaptive_map(f.rule, im.lr.astype(np.float32) / 255) for im in test_grid]
+        held.append((f, agg["rmse"], agg["niqe"], set_scores(test_grid, maps)))
+    sweep = _held_out_frontier(test, test_grid, [h[1] for h in held], say)
+    print(
+        f"{'budget':>7} {'shape':>14} {'fit RMSE':>8} {'fit NIQE':>8} | {'test RMSE':>9} {'NIQE':>6} "
+        f"{'(estimate)':>10} {'global NIQE':>11} {'gain':>6}"
+    )
+    gains = []
+    for f, rmse, niqe, estimate in held:
+        gains.append(frontier_niqe(sweep, rmse) - niqe)
         print(
-            f"{f.max_rmse:7.3f} {f.name:>16} {f.predicted[0]:8.3f} {f.predicted[1]:8.3f} | {agg['rmse']:9.3f} "
-            f"{agg['niqe']:6.3f} {g_niqe:11.3f} {gains[-1]:6.3f}   levels {[round(w, 4) for w in f.rule.levels]}",
+            f"{f.max_rmse:7.3f} {f.name:>14} {f.predicted[0]:8.3f} {f.predicted[1]:8.3f} | {rmse:9.3f} {niqe:6.3f} "
+            f"{estimate[1]:10.3f} {frontier_niqe(sweep, rmse):11.3f} {gains[-1]:6.3f}   rule {f.rule.to_dict()}",
             flush=True,
         )
     smallest = min(test_dir.iterdir(), key=lambda p: p.stat().st_size)
     plain, adaptive = cost(args.model, fits[-1].rule, smallest, 1 if args.smoke else 3)
     print(f"cost on {smallest.name}: plain {plain:.2f} s, adaptive {adaptive:.2f} s ({adaptive / plain:.3f}x)")
     if args.figure:
-        f, rmse = held[len(held) // 2]
-        r = [p[1] for p in sweep]
-        w = float(np.interp(rmse, r, [p[0] for p in sweep]))
+        f, rmse = held[len(held) // 2][:2]
+        w = float(np.interp(rmse, [p[1] for p in global_points(test_grid)], [p[0] for p in global_points(test_grid)]))
         figure(Path(args.figure), args.model, args.scale, sorted(test_dir.iterdir()), f.rule, w)
         print(f"wrote {args.figure}: global W={w:.4g} | adaptive ({f.name}) | map, at held-out RMSE {rmse:.3f}")
     valid = [g for g in gains if np.isfinite(g)]

@@ -105,17 +105,13 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     import time
 
     from mgsr.evaluation.adaptive_fit import candidate_shapes, fit_for_budget, measure_curves
+    from mgsr.evaluation.adaptive_grid import measure_grid
     from mgsr.inference.core import levels_for
 
     evaluator, _ = _model_evaluator(args)
-    lrs = [im.lr for im in evaluator.images]
     start = time.perf_counter()
-    curves = measure_curves(
-        evaluator.evaluate,
-        candidate_shapes(levels_for(args.scale), lrs),
-        lrs,
-        progress=None if args.quiet else _progress,
-    )
+    grid = measure_grid(evaluator, args.scale, progress=None if args.quiet else _progress)
+    curves = measure_curves(grid, candidate_shapes(levels_for(args.scale), [im.lr for im in grid]))
     result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, time.perf_counter() - start)
     result.save(
         args.output,

@@ -1,18 +1,13 @@
 """Fitting an adaptive W map to an RMSE budget: the rule with the lowest set NIQE whose set RMSE stays within it.
 
-Why a grid of map shapes times a few amplitudes, interpolated: the network's output
-is not linear in W, so outputs at a few W cannot be blended into the output of a
-map (measured on a 48x48 face at 4x, a relative flat map at W = 0.03: the per-pixel blend of the W = 0 and
-W = 0.03 outputs is off the map's real output by 1.8 grey levels on average, 36 at most, while the map
-itself moves the output only 3-4 levels from either), and only the analysis of the LR image at level 0 is
-W-independent (a small part of a 4x pass), so every candidate costs one pass over
-the set.  A map's RMSE and NIQE are smooth in its amplitude, so each shape is
-evaluated at three amplitudes (plus the W = 0 outputs, shared by all shapes) and
-its NIQE read at the budget by linear interpolation; one grid serves every
-budget.  Each shape's amplitudes are the base W values divided by its mean map
-value on the set, so all shapes land near the same RMSEs.  The winner is then
-checked with one exact pass (``verify``) and falls back to its evaluated
-amplitude below the budget when the interpolation overshot.
+How: the set is upscaled once per W of a grid of global W (:mod:`mgsr.evaluation.adaptive_grid`), after which
+a candidate map's set RMSE and NIQE are read off those outputs in milliseconds, without a pass of its own.
+That is what makes a real search affordable: the named shapes (the global map first, so the fit can answer
+"one W"; noise on flat regions or on busy ones, at an absolute level or at each image's own quantile) and a
+few hundred seeded random rules, each at a range of amplitudes, cost the grid's ten passes in all instead of
+three passes each.  The estimate is exact at the grid W and approximate across a map's edges (the network
+is not linear in W: a per-pixel blend of two global outputs is not the output of the map), so the winner is
+checked with one real pass and its amplitude stepped down, one pass a step, while it is over the budget.
 """
 
 from __future__ import annotations
@@ -27,6 +22,7 @@ import attrs
 import numpy as np
 
 from mgsr.errors import EvaluationError
+from mgsr.evaluation.adaptive_grid import GridImage, set_scores
 from mgsr.evaluation.scoring import Evaluation, write_json
 from mgsr.evaluation.tradeoff import Calibration
 from mgsr.inference.adaptive import (
@@ -38,47 +34,53 @@ from mgsr.inference.adaptive import (
     is_adaptive_record,
 )
 
-#: W values (of a global map) the amplitude grid of every shape is matched to: the span of pirm-r3's cliff
-BASE_AMPLITUDES = (0.0075, 0.015, 0.03)
+#: mean W (over the set's pixels) at which every candidate's curve is read: across pirm-r3's cliff and past it
+AMPLITUDES = (0.0025, 0.004, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.04)
+#: seeded random rules searched beside the named shapes
+RANDOM_RULES = 150
 
 
-def candidate_shapes(levels: int, lr_images: Sequence[np.ndarray]) -> list[tuple[str, AdaptiveRule]]:
-    """The map shapes searched, with unit level amplitudes: the global map first (so the fit can say the
-    map does not help), flat-favouring and busy-favouring ones, absolute and relative, and a per-level one.
+def candidate_shapes(
+    levels: int, lr_images: Sequence[np.ndarray], random_rules: int = RANDOM_RULES, seed: int = 0
+) -> list[tuple[str, AdaptiveRule]]:
+    """The map shapes searched, with unit level amplitudes: the global map first (so the fit can say the map
+    does not help), the named flat- and busy-favouring ones, then ``random_rules`` rules drawn from ``seed``
+    over every parameter of :class:`AdaptiveRule` (centre, softness of either sign, floor, gradient weight,
+    smoothing, absolute or per-image quantile).
 
-    The absolute centre is the set's median activity, so it adapts to the fitting set's units.
+    Absolute centres are quantiles of the set's activity, so they adapt to the fitting set's units.
     """
     unit = (1.0,) * levels
-    probe = AdaptiveRule(unit)
-    median = float(np.median(np.concatenate([_activity(probe, im) for im in lr_images])))
-    return [
+    probe = AdaptiveRule(unit, gradient=1.0)
+    plain = np.concatenate([_activity(AdaptiveRule(unit), im) for im in lr_images])
+    with_gradient = np.concatenate([_activity(probe, im) for im in lr_images])
+    shapes = [
         ("global", AdaptiveRule(unit, floor=1.0, smooth=0.0)),
-        ("flat-absolute", AdaptiveRule(unit, centre=median, softness=0.15, floor=0.2, smooth=2.0)),
+        ("flat-absolute", AdaptiveRule(unit, centre=float(np.median(plain)), softness=0.15, floor=0.2, smooth=2.0)),
         ("flat-relative", AdaptiveRule(unit, centre=0.5, softness=0.15, floor=0.2, smooth=2.0, relative=True)),
         ("busy-relative", AdaptiveRule(unit, centre=0.5, softness=-0.15, floor=0.2, smooth=2.0, relative=True)),
-        (
-            "last-level-flat",
-            AdaptiveRule(
-                (0.25,) * (levels - 1) + (1.0,),
-                centre=0.5,
-                softness=0.15,
-                floor=0.2,
-                smooth=2.0,
-                gradient=1.0,
-                relative=True,
-            ),
-        ),
     ]
+    rng = np.random.default_rng(seed)
+    for k in range(random_rules):
+        gradient = float(rng.choice([0.0, 0.5, 1.0, 2.0]))
+        quantile = float(rng.uniform(0.05, 0.95))
+        relative = bool(rng.random() < 0.5)
+        activity_of_set = with_gradient if gradient else plain
+        rule = AdaptiveRule(
+            unit,
+            centre=quantile if relative else float(np.quantile(activity_of_set, quantile)),
+            softness=float(rng.choice([-1.0, 1.0]) * rng.uniform(0.03, 0.6)),
+            floor=float(rng.choice([0.0, rng.uniform(0.0, 0.8)])),
+            gradient=gradient,
+            smooth=float(rng.choice([0.0, 1.0, 2.0, 4.0, 8.0])),
+            relative=relative,
+        )
+        shapes.append((f"random-{k}", rule))
+    return shapes
 
 
 def _activity(rule: AdaptiveRule, lr: np.ndarray) -> np.ndarray:
     return activity(rule, lr.astype(np.float32) / 255).numpy().ravel()
-
-
-def mean_map(rule: AdaptiveRule, lr_images: Sequence[np.ndarray]) -> float:
-    """The pixel-weighted mean of the rule's map over uint8 LR images."""
-    maps = [adaptive_map(rule, im.astype(np.float32) / 255) for im in lr_images]
-    return float(sum(m.sum() for m in maps) / sum(m.size for m in maps))
 
 
 @attrs.frozen
@@ -148,28 +150,19 @@ Evaluate = Callable[[Any], Evaluation]
 
 
 def measure_curves(
-    evaluate: Evaluate,
+    images: Sequence[GridImage],
     shapes: Sequence[tuple[str, AdaptiveRule]],
-    lr_images: Sequence[np.ndarray],
-    base: Sequence[float] = BASE_AMPLITUDES,
-    progress: Callable[[str], None] | None = None,
+    amplitudes: Sequence[float] = AMPLITUDES,
 ) -> list[Curve]:
-    """Every shape's curve: the W = 0 pass once, then ``len(base)`` passes per shape."""
-
-    def scores(noise: Any, label: str) -> tuple[float, float]:
-        agg = evaluate(noise).aggregate
-        if "niqe" not in agg:
-            raise EvaluationError("fitting an adaptive map needs NIQE: use a protocol that computes it")
-        if progress:
-            progress(f"{label}: RMSE {agg['rmse']:.4f}, NIQE {agg['niqe']:.4f}")
-        return agg["rmse"], agg["niqe"]
-
-    zero = scores(0.0, "W=0")
+    """Every shape's curve on the grid's estimate: W = 0, then each shape scaled to each mean W of ``amplitudes``
+    (the mean of its map over the set's pixels), so all shapes land near the same RMSEs."""
+    zero = set_scores(images, [np.zeros(im.lr.shape[:2]) for im in images])
     curves = []
     for name, shape in shapes:
-        mean = mean_map(shape, lr_images) * float(np.mean(shape.levels))
-        factors = [w / max(mean, 1e-6) for w in base]
-        points = [scores(shape.scaled(f), f"{name} x{f:.4g}") for f in factors]
+        maps = [adaptive_map(shape, im.lr.astype(np.float32) / 255).astype(np.float64) for im in images]
+        mean = float(sum(m.sum() for m in maps) / sum(m.size for m in maps)) * float(np.mean(shape.levels))
+        factors = [a / max(mean, 1e-6) for a in amplitudes]
+        points = [set_scores(images, [f * shape.levels[-1] * m for m in maps]) for f in factors]
         curves.append(
             Curve(name, shape, (0.0, *factors), (zero[0], *(p[0] for p in points)), (zero[1], *(p[1] for p in points)))
         )
@@ -186,20 +179,38 @@ def choose(curves: Sequence[Curve], max_rmse: float) -> tuple[Curve, tuple[float
     return min(found, key=lambda cp: cp[1][2])
 
 
+#: real passes spent stepping a winner's amplitude down when the estimate put it over the budget
+VERIFY_STEPS = 4
+
+
 def fit_for_budget(
     evaluate: Evaluate, curves: Sequence[Curve], max_rmse: float, seconds: float, verify: bool = True
 ) -> AdaptiveFit:
-    """The fitted rule for one budget; with ``verify`` one exact pass, falling back below the budget if over."""
+    """The fitted rule for one budget.  With ``verify``, one real pass scores it; while that is over the budget
+    its amplitude is scaled down (by the estimate's RMSE overshoot, at least 10 %) and scored again, up to
+    :data:`VERIFY_STEPS` passes; then the last rule within the budget, or the global W = 0 outputs' scores."""
     curve, (factor, rmse, niqe) = choose(curves, max_rmse)
     rule = curve.shape.scaled(factor)
     measured = None
     if verify and factor > 0:
-        agg = evaluate(rule).aggregate
-        measured = (agg["rmse"], agg["niqe"])
-        if measured[0] > max_rmse:  # interpolation overshot: take the evaluated point below the budget
-            k = max(i for i, r in enumerate(curve.rmse) if r <= max_rmse)
-            rule, measured = curve.shape.scaled(curve.factors[k]), (curve.rmse[k], curve.niqe[k])
-    return AdaptiveFit(max_rmse, curve.name, rule, (rmse, niqe), measured, tuple(curves), seconds)
+        for _ in range(VERIFY_STEPS):
+            agg = evaluate(rule).aggregate
+            measured = (agg["rmse"], agg["niqe"])
+            if measured[0] <= max_rmse:
+                break
+            over = (measured[0] - curve.rmse[0]) / max(max_rmse - curve.rmse[0], 1e-9)
+            factor *= min(0.9, 1 / over)
+            rule = curve.shape.scaled(factor)
+        else:
+            rule, measured = curve.shape.scaled(0.0), (curve.rmse[0], curve.niqe[0])
+    return AdaptiveFit(max_rmse, curve.name, rule, (rmse, niqe), measured, _worth_keeping(curves, max_rmse), seconds)
+
+
+def _worth_keeping(curves: Sequence[Curve], max_rmse: float, best: int = 10) -> tuple[Curve, ...]:
+    """The curves a calibration file records: the named shapes and the ``best`` random rules at the budget."""
+    named = [c for c in curves if not c.name.startswith("random-")]
+    scored = [(p[2], c) for c in curves if c.name.startswith("random-") and (p := c.at_budget(max_rmse))]
+    return (*named, *(c for _, c in sorted(scored, key=lambda nc: nc[0])[:best]))
 
 
 def load_calibration(path: str | os.PathLike[str]) -> float | AdaptiveRule:

@@ -119,10 +119,11 @@ class SetEvaluator:
 
     def evaluate(self, noise: float | None) -> Evaluation:
         """Upscale every LR input with noise amplitude ``noise`` and score the outputs against the HR images."""
-        items = ((im.name, self._upscale(im, noise), im.hr) for im in self.images)
+        items = ((im.name, self.output(im, noise), im.hr) for im in self.images)
         return score_set(items, list(self.metrics), self.protocol)
 
-    def _upscale(self, image: HRImage, noise: float | None) -> np.ndarray:
+    def output(self, image: HRImage, noise: Any) -> np.ndarray:
+        """The uint8 output for one image of the set at ``noise`` (a W, W per level, or an adaptive rule)."""
         try:
             out = self.upscale(image.lr, noise)
         except (RuntimeError, ValueError) as exc:

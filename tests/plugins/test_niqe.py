@@ -9,7 +9,8 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from mgsr_plugins.niqe import NIQE, fit_aggd, pristine_model
+from mgsr.ops.niqe import fit_aggd, pristine_model
+from mgsr_plugins.niqe import NIQE
 
 NAMES = ["astronaut", "coffee", "chelsea"]
 
