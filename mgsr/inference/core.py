@@ -116,36 +116,10 @@ def upscale_tensor(
     run_on = torch.device(device) if device is not None else lr.device
     dtype = check_precision(precision)
     forward = _forward_of(model, levels, backend, run_on, precision)
-    batch, height, width = lr.shape[0], lr.shape[-2], lr.shape[-1]
+    height, width = lr.shape[-2], lr.shape[-1]
     padded = border_pad(lr, scale)
-    padded_map = None if noise_map is None else border_pad(_map_at(noise_map, height, width), scale)
-    noisy = noise_map is not None or any(a != 0 for a in amps)
-    inputs = (
-        LevelInputs(
-            model,
-            batch,
-            amps,
-            padded_map,
-            run_on,
-            explicit=list(noise) if noise is not None else None,
-            seed=seed,
-            origin=noise_origin,
-        )
-        if noisy
-        else None
-    )
-
-    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
-        z: list[torch.Tensor] | None = None
-        w: list[float | torch.Tensor] = [float(a) for a in amps]
-        if inputs is not None:
-            z, w = inputs.all_levels(levels, (y0, y1, x0, x1))
-        if forward is not None:
-            return forward(crop, w, z)
-        with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
-            return model(crop, levels, noise_amp=w, noise=z)[-1].float()
-
+    inputs = _level_inputs(model, lr, scale, amps, noise_map, run_on, noise, seed, noise_origin)
+    run = _tile_runner(model, padded, levels, amps, inputs, run_on, forward, dtype)
     assembly: Assembly | None = None
     give: Sink
     if sink is None:
@@ -164,6 +138,53 @@ def upscale_tensor(
         if on_tile:
             on_tile(i + 1, len(regions))
     return assembly.out if assembly is not None else None
+
+
+def _level_inputs(
+    model: GMGBP,
+    lr: torch.Tensor,
+    scale: int,
+    amps: Sequence[float],
+    noise_map: torch.Tensor | None,
+    run_on: torch.device,
+    noise: Sequence[torch.Tensor] | None,
+    seed: int | None,
+    origin: tuple[int, int],
+) -> LevelInputs | None:
+    """The per-level noise and W of :func:`upscale_tensor`'s input, or ``None`` when W is 0 everywhere (no map):
+    then nothing is drawn."""
+    if noise_map is None and all(a == 0 for a in amps):
+        return None
+    padded_map = None if noise_map is None else border_pad(_map_at(noise_map, lr.shape[-2], lr.shape[-1]), scale)
+    explicit = list(noise) if noise is not None else None
+    return LevelInputs(model, lr.shape[0], amps, padded_map, run_on, explicit=explicit, seed=seed, origin=origin)
+
+
+def _tile_runner(
+    model: GMGBP,
+    padded: torch.Tensor,
+    levels: int,
+    amps: Sequence[float],
+    inputs: LevelInputs | None,
+    run_on: torch.device,
+    forward: Callable[..., torch.Tensor] | None,
+    dtype: torch.dtype,
+) -> Callable[[int, int, int, int], torch.Tensor]:
+    """``run(y0, y1, x0, x1)``: the network's last level for that region of the padded input, on ``run_on``,
+    through ``forward`` (OpenVINO) when given, else eager PyTorch autocast to ``dtype``."""
+
+    def run(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        crop = padded[..., y0:y1, x0:x1].to(run_on).contiguous(memory_format=torch.channels_last)
+        z: list[torch.Tensor] | None = None
+        w: list[float | torch.Tensor] = [float(a) for a in amps]
+        if inputs is not None:
+            z, w = inputs.all_levels(levels, (y0, y1, x0, x1))
+        if forward is not None:
+            return forward(crop, w, z)
+        with ieee_float32(), torch.autocast(run_on.type, dtype=dtype, enabled=dtype != torch.float32):
+            return model(crop, levels, noise_amp=w, noise=z)[-1].float()
+
+    return run
 
 
 def _map_at(noise_map: torch.Tensor, height: int, width: int) -> torch.Tensor:

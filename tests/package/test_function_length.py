@@ -22,7 +22,6 @@ ALLOWED = {
     "mgsr.cli.upscale._run_tasks": "not split yet",
     "mgsr.cli.upscale_video.run_videos": "not split yet",
     "mgsr.hub.fetch": "not split yet",
-    "mgsr.inference.core.upscale_tensor": "not split yet",
     "mgsr.io.video.transcode": "not split yet",
     "mgsr.training.store.prepare": "not split yet",
     "mgsr.training.trainer.Trainer.__init__": "not split yet",
