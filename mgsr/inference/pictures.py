@@ -207,12 +207,7 @@ def upscale(
         noise = generator.default_noise
     if isinstance(noise_map, Image.Image):
         noise_map = np.asarray(noise_map.convert("L"), dtype=np.float32) / 255.0
-    if isinstance(image, Image.Image):
-        picture = decode(image)
-    elif isinstance(image, np.ndarray):
-        picture = picture_from_array(image)
-    else:
-        raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    picture = _picture_of(image)
     options: dict[str, Any] = dict(
         noise=noise,
         noise_map=noise_map,
@@ -227,6 +222,21 @@ def upscale(
         if request is not None
         else upscale_picture(generator, picture, scale=scale or 4, **options)
     )
+    return _like_input(result, image)
+
+
+def _picture_of(image: Image.Image | np.ndarray) -> Picture:
+    """The decoded Picture of what :func:`upscale` was given."""
+    if isinstance(image, Image.Image):
+        return decode(image)
+    if isinstance(image, np.ndarray):
+        return picture_from_array(image)
+    raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+
+
+def _like_input(result: Picture, image: Image.Image | np.ndarray) -> Image.Image | np.ndarray:
+    """``result`` as the type :func:`upscale` was given: a PIL image (an array where PIL has no mode for it)
+    or an array of the input's dtype."""
     if isinstance(image, Image.Image):
         pil = encode(result, "TIFF" if result.bits == 32 else "PNG")
         if isinstance(pil, np.ndarray):  # 16-bit RGB(A) cannot be a PIL image: return the array instead
