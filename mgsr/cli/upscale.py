@@ -7,7 +7,7 @@ import glob
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mgsr.cli.options import add_device, detail_noise
 from mgsr.cli.upscale_video import add_video_options, run_videos
@@ -16,10 +16,13 @@ from mgsr.inference.outsize import LEVEL_SCALES
 from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from mgsr.distributed import Context
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
+    from mgsr.model.generator import GMGBP
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
@@ -37,6 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="pirm-r3",
         help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a training checkpoint .pt",
     )
+    _add_size_options(p)
+    _add_noise_options(p)
+    _add_run_options(p)
+    add_video_options(p)
+    p.set_defaults(func=run)
+
+
+def _add_size_options(p: argparse.ArgumentParser) -> None:
+    """How large the output is: a network level, any factor, or a width and/or height."""
     p.add_argument(
         "--scale",
         type=int,
@@ -66,6 +78,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="H",
         help="output height in pixels; with --width too, it must keep the aspect (no stretching)",
     )
+
+
+def _add_noise_options(p: argparse.ArgumentParser) -> None:
+    """How much detail the noise adds, where, and from which seed."""
     p.add_argument(
         "--noise",
         default=None,
@@ -84,6 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--noise-map", default=None, help="grayscale image whose values (black 0 .. white 1) multiply W per region"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (same seed, same output)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """How the work runs (tiles, device, backend, precision) and how the results are written."""
     p.add_argument(
         "--tile",
         default="auto",
@@ -113,8 +133,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="redo outputs that exist already (default: skip them, so an interrupted job continues)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no device line")
-    add_video_options(p)
-    p.set_defaults(func=run)
 
 
 def parse_noise(value: str | None) -> float | list[float] | AdaptiveRule | None:
@@ -265,11 +283,58 @@ def _run_tasks(
 ) -> int:
     from tqdm import tqdm
 
-    from mgsr.inference.adaptive import AdaptiveRule
-    from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
-    from mgsr.inference.pictures import upscale_picture_to
-    from mgsr.io.images import IMAGE_SUFFIXES, noise_map_of, read_picture, write_picture
+    from mgsr.inference.core import check_precision, choose_backend
     from mgsr.io.jobs import describe, share
+
+    model, noise, noise_map = _model_and_noise(args, noise, ctx, device, request)
+    check_precision(args.precision)
+    backend = choose_backend(args.backend, device, args.precision)
+    options = dict(
+        noise=noise,
+        noise_map=noise_map,
+        seed=args.seed,
+        tile=tile,
+        device=device,
+        backend=backend,
+        precision=args.precision,
+    )
+
+    pending = _pending(tasks, args.overwrite, ctx)
+    counts = {"written": 0, "failed": 0, "skipped": 0}
+    if ctx.is_main:
+        counts["skipped"] = len(tasks) - len(pending)
+    mine = share(pending, ctx.rank, ctx.world_size)
+    bar = tqdm(mine, unit="image", disable=args.quiet or not ctx.is_main or None, file=sys.stderr)
+    for task in bar:
+        try:
+            _upscale_task(model, task, request, options, args.quality, bar)
+            counts["written"] += 1
+            if args.quiet or not sys.stderr.isatty():
+                # one write per line, flushed: under torchrun the ranks share this pipe, and print's separate
+                # newline write (PYTHONUNBUFFERED) let another rank's line land in between
+                sys.stdout.write(f"{task.source} -> {task.target}\n")
+                sys.stdout.flush()
+        except MgsrError as exc:
+            counts["failed"] += 1
+            bar.write(f"mgsr: error: {exc}", file=sys.stderr)
+    counts = _total(counts, ctx, device)
+    if ctx.is_main:
+        print(f"mgsr: {describe(counts)} (of {len(tasks)} images)", file=sys.stderr)
+    return ImageError.exit_code if counts["failed"] else 0
+
+
+def _model_and_noise(
+    args: argparse.Namespace,
+    noise: float | list[float] | AdaptiveRule | None,
+    ctx: Context,
+    device: str,
+    request: SizeRequest,
+) -> tuple[GMGBP, float | list[float] | AdaptiveRule, np.ndarray | None]:
+    """The model, the W it runs at (``--noise``, ``--detail`` or its recorded one) and the ``--noise-map``,
+    checked once before any image: a W that does not fit the requested level fails here, not per image."""
+    from mgsr.inference.adaptive import AdaptiveRule
+    from mgsr.inference.core import check_noise, levels_for
+    from mgsr.io.images import noise_map_of, read_picture
     from mgsr.model.loading import resolve_model
 
     noise_map = None
@@ -284,7 +349,7 @@ def _run_tasks(
         noise = detail_noise(model, args.detail, announce=not args.quiet and ctx.is_main)
     if noise is None:
         noise = model.default_noise
-    if request.fixed_level is not None:  # once, before any image, not once per image
+    if request.fixed_level is not None:
         levels = levels_for(request.fixed_level)
         if isinstance(noise, AdaptiveRule) and len(noise.levels) != levels:
             raise MgsrError(
@@ -292,55 +357,35 @@ def _run_tasks(
                 f"has {levels}; use the scale it was fitted at or calibrate at this one"
             )
         check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels)
-    check_precision(args.precision)
-    backend = choose_backend(args.backend, device, args.precision)
+    return model, noise, noise_map
 
-    pending = _pending(tasks, args.overwrite, ctx)
-    counts = {"written": 0, "failed": 0, "skipped": 0}
-    if ctx.is_main:
-        counts["skipped"] = len(tasks) - len(pending)
-    mine = share(pending, ctx.rank, ctx.world_size)
-    bar = tqdm(mine, unit="image", disable=args.quiet or not ctx.is_main or None, file=sys.stderr)
-    for task in bar:
-        source, target = task.source, task.target
+
+def _upscale_task(
+    model: GMGBP, task: Task, request: SizeRequest, options: dict[str, Any], quality: int | None, bar: Any
+) -> None:
+    """Read, upscale and write one image; its warnings go through ``bar``, its failures raise MgsrError."""
+    from mgsr.inference.pictures import upscale_picture_to
+    from mgsr.io.images import IMAGE_SUFFIXES, read_picture, write_picture
+
+    source, target = task.source, task.target
+    if source.is_dir():
+        raise ImageError(f"{source}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if task.clash is not None:
+        raise ImageError(f"{source}: its output {target} is also the output of {task.clash}; rename one")
+    picture = read_picture(source)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = upscale_picture_to(
+            model,
+            picture,
+            request,
+            where=str(source),
+            on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"),
+            **options,
+        )
         try:
-            if source.is_dir():
-                raise ImageError(f"{source}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            if task.clash is not None:
-                raise ImageError(f"{source}: its output {target} is also the output of {task.clash}; rename one")
-            picture = read_picture(source)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = upscale_picture_to(
-                    model,
-                    picture,
-                    request,
-                    where=str(source),
-                    noise=noise,
-                    noise_map=noise_map,
-                    seed=args.seed,
-                    tile=tile,
-                    device=device,
-                    backend=backend,
-                    precision=args.precision,
-                    on_tile=lambda done, total: bar.set_postfix_str(f"tile {done}/{total}"),
-                )
-                try:
-                    write_picture(target, result, quality=args.quality)
-                except ImageError as exc:
-                    raise ImageError(f"{exc} (output of {source})") from None
-            for warning in caught:
-                bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)
-            counts["written"] += 1
-            if args.quiet or not sys.stderr.isatty():
-                # one write per line, flushed: under torchrun the ranks share this pipe, and print's separate
-                # newline write (PYTHONUNBUFFERED) let another rank's line land in between
-                sys.stdout.write(f"{source} -> {target}\n")
-                sys.stdout.flush()
-        except MgsrError as exc:
-            counts["failed"] += 1
-            bar.write(f"mgsr: error: {exc}", file=sys.stderr)
-    counts = _total(counts, ctx, device)
-    if ctx.is_main:
-        print(f"mgsr: {describe(counts)} (of {len(tasks)} images)", file=sys.stderr)
-    return ImageError.exit_code if counts["failed"] else 0
+            write_picture(target, result, quality=quality)
+        except ImageError as exc:
+            raise ImageError(f"{exc} (output of {source})") from None
+    for warning in caught:
+        bar.write(f"mgsr: warning: {target}: {warning.message}", file=sys.stderr)

@@ -18,6 +18,8 @@ from mgsr.io.video import DEFAULT_CRF, VIDEO_SUFFIXES, is_video
 
 if TYPE_CHECKING:
     from mgsr.inference.adaptive import AdaptiveRule
+    from mgsr.io.jobs import Task
+    from mgsr.model.generator import GMGBP
 
 
 def add_video_options(p: argparse.ArgumentParser) -> None:
@@ -64,18 +66,45 @@ def run_videos(
     tile: int | str | None,
 ) -> int:
     """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
-    from tqdm import tqdm
-
     from mgsr.devices import announce_device, resolve_device
-    from mgsr.inference.adaptive import AdaptiveRule
-    from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
-    from mgsr.inference.video import upscale_video
-    from mgsr.io.images import noise_map_of, read_picture
-    from mgsr.io.jobs import plan, refuse_overwriting_inputs
+    from mgsr.io.jobs import describe
     from mgsr.io.video import require_av
     from mgsr.model.loading import resolve_model
 
     require_av()  # before the model loads: the one thing a fresh install lacks
+    tasks = _video_tasks(args, inputs)
+    device = resolve_device(args.device)
+    if not args.quiet:
+        announce_device(args.device, device)
+    model = resolve_model(args.model, device)
+    options = _clip_options(args, model, noise, tile, device)
+
+    failed = written = skipped = 0
+    for task in tasks:
+        if task.target.is_file() and not args.overwrite:
+            skipped += 1
+            continue
+        try:
+            frames = _upscale_clip(model, task, options, quiet=args.quiet)
+            written += 1
+            if args.quiet or not sys.stderr.isatty():
+                sys.stdout.write(f"{task.source} -> {task.target} ({frames} frames)\n")
+                sys.stdout.flush()
+        except MgsrError as exc:
+            failed += 1
+            print(f"mgsr: error: {exc}", file=sys.stderr)
+    print(
+        f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
+        file=sys.stderr,
+    )
+    return ImageError.exit_code if failed else 0
+
+
+def _video_tasks(args: argparse.Namespace, inputs: list[Path]) -> list[Task]:
+    """Each clip and its output file, checked before the model loads, with the output folder made; sets
+    ``args.scale`` to the level the clips run at (default 4)."""
+    from mgsr.io.jobs import plan, refuse_overwriting_inputs
+
     others = [p for p in inputs if not is_video(p)]
     if others:
         raise MgsrError(
@@ -100,10 +129,22 @@ def run_videos(
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ImageError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
-    device = resolve_device(args.device)
-    if not args.quiet:
-        announce_device(args.device, device)
-    model = resolve_model(args.model, device)
+    return tasks
+
+
+def _clip_options(
+    args: argparse.Namespace,
+    model: GMGBP,
+    noise: float | list[float] | AdaptiveRule | None,
+    tile: int | str | None,
+    device: str,
+) -> dict[str, Any]:
+    """:func:`~mgsr.inference.video.upscale_video`'s options from the command line, W resolved (``--noise``,
+    ``--detail`` or the model's recorded one) and checked once for all clips."""
+    from mgsr.inference.adaptive import AdaptiveRule
+    from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
+    from mgsr.io.images import noise_map_of, read_picture
+
     if args.detail is not None:
         from mgsr.cli.options import detail_noise
 
@@ -112,49 +153,39 @@ def run_videos(
     check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels_for(args.scale))
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
-    noise_map = noise_map_of(read_picture(args.noise_map)) if args.noise_map else None
-
-    failed = written = skipped = 0
-    for task in tasks:
-        if task.target.is_file() and not args.overwrite:
-            skipped += 1
-            continue
-        bar = tqdm(unit="frame", desc=task.source.name, disable=args.quiet or None, file=sys.stderr)
-        on_start, on_frame, on_note = _progress_hooks(bar)
-        try:
-            if task.clash is not None:
-                raise ImageError(f"{task.source}: its output {task.target} is also the output of {task.clash}")
-            frames = upscale_video(
-                model,
-                task.source,
-                task.target,
-                scale=args.scale,
-                seed=args.seed,
-                seed_per_frame=args.seed_per_frame,
-                crf=args.crf,
-                noise=noise,
-                noise_map=noise_map,
-                tile=tile,
-                device=device,
-                backend=backend,
-                precision=args.precision,
-                on_start=on_start,
-                on_frame=on_frame,
-                on_note=on_note,
-            )
-            bar.close()
-            written += 1
-            if args.quiet or not sys.stderr.isatty():
-                sys.stdout.write(f"{task.source} -> {task.target} ({frames} frames)\n")
-                sys.stdout.flush()
-        except MgsrError as exc:
-            bar.close()
-            failed += 1
-            print(f"mgsr: error: {exc}", file=sys.stderr)
-    from mgsr.io.jobs import describe
-
-    print(
-        f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
-        file=sys.stderr,
+    return dict(
+        scale=args.scale,
+        seed=args.seed,
+        seed_per_frame=args.seed_per_frame,
+        crf=args.crf,
+        noise=noise,
+        noise_map=noise_map_of(read_picture(args.noise_map)) if args.noise_map else None,
+        tile=tile,
+        device=device,
+        backend=backend,
+        precision=args.precision,
     )
-    return ImageError.exit_code if failed else 0
+
+
+def _upscale_clip(model: GMGBP, task: Task, options: dict[str, Any], *, quiet: bool) -> int:
+    """Upscale one clip under its own progress bar; the number of frames written (failures raise MgsrError)."""
+    from tqdm import tqdm
+
+    from mgsr.inference.video import upscale_video
+
+    bar = tqdm(unit="frame", desc=task.source.name, disable=quiet or None, file=sys.stderr)
+    on_start, on_frame, on_note = _progress_hooks(bar)
+    try:
+        if task.clash is not None:
+            raise ImageError(f"{task.source}: its output {task.target} is also the output of {task.clash}")
+        return upscale_video(
+            model,
+            task.source,
+            task.target,
+            on_start=on_start,
+            on_frame=on_frame,
+            on_note=on_note,
+            **options,
+        )
+    finally:
+        bar.close()

@@ -18,9 +18,6 @@ LIMIT = 60
 ALLOWED = {
     "mgsr.serve.app.build_app": "split by the serve owner",
     "mgsr.cli.curve.run_curve": "not split yet",
-    "mgsr.cli.upscale.register": "not split yet",
-    "mgsr.cli.upscale._run_tasks": "not split yet",
-    "mgsr.cli.upscale_video.run_videos": "not split yet",
     "mgsr.hub.fetch": "not split yet",
     "mgsr.io.video.transcode": "not split yet",
     "mgsr.training.store.prepare": "not split yet",
