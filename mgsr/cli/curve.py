@@ -18,6 +18,7 @@ from mgsr.errors import EvaluationError
 
 if TYPE_CHECKING:
     from mgsr.evaluation.upscalers import SetEvaluator
+    from mgsr.model.card import ModelCard, PDCurve
 
 DEFAULT_OUTPUT = "curve.json"
 
@@ -92,19 +93,9 @@ def run_curve(
 
     from mgsr.evaluation.curve import curve_of, measure_curve, plot_curves
     from mgsr.evaluation.scoring import write_json
-    from mgsr.model.detail import arc_progress
-    from mgsr.model.loading import MODELS, load_generator
-    from mgsr.model.weights import resolve_weights_path, write_card
+    from mgsr.model.loading import load_generator
 
-    if args.max_rmse is not None:
-        raise EvaluationError("--curve measures the whole curve; drop --max-rmse (or drop --curve to calibrate)")
-    if default_noise is None:
-        raise EvaluationError(f"--model {args.model} has no noise amplitude, so no curve; give a G-MGBP model")
-    if args.points < 2 or args.max_points < args.points + 1:
-        raise EvaluationError(
-            f"--points must be >= 2 and --max-points > --points, got {args.points}, {args.max_points}"
-        )
-    top = default_noise if args.top is None else args.top
+    top = _top_of_curve(args, default_noise)
     points = measure_curve(
         evaluator.evaluate,
         top,
@@ -131,20 +122,48 @@ def run_curve(
         {card.name: card},
         f"{card.name}: perception-distortion curve ({len(curve.images)} images, x{args.scale})",
     )
+    _print_table(curve)
+    print(f"wrote {output} and {output.with_suffix('.png')}")
+    if args.write_card:
+        _write_into_card(args.model, card, output)
+    return 0
+
+
+def _top_of_curve(args: argparse.Namespace, default_noise: float | None) -> float:
+    """The curve's last W (``--top``, else the model's recorded W), once the options are known to fit together."""
+    if args.max_rmse is not None:
+        raise EvaluationError("--curve measures the whole curve; drop --max-rmse (or drop --curve to calibrate)")
+    if default_noise is None:
+        raise EvaluationError(f"--model {args.model} has no noise amplitude, so no curve; give a G-MGBP model")
+    if args.points < 2 or args.max_points < args.points + 1:
+        raise EvaluationError(
+            f"--points must be >= 2 and --max-points > --points, got {args.points}, {args.max_points}"
+        )
+    return default_noise if args.top is None else args.top
+
+
+def _print_table(curve: PDCurve) -> None:
+    """The measured points with the detail t each one is at, one row per W."""
+    from mgsr.model.detail import arc_progress
+
     share = arc_progress(curve.rmse, curve.niqe)
     print(f"{'W':>10}{'RMSE':>9}{'NIQE':>9}{'detail':>8}")
     for w, r, n, t in zip(curve.noise, curve.rmse, curve.niqe, share, strict=True):
         print(f"{w:>10.5g}{r:>9.4f}{n:>9.4f}{t:>8.3f}")
-    print(f"wrote {output} and {output.with_suffix('.png')}")
-    if args.write_card:
-        weights = resolve_weights_path(args.model)
-        if weights.suffix != ".safetensors":
-            raise EvaluationError(
-                f"--write-card: {weights} is not a .safetensors weights file; give the run "
-                "folder or its generator.safetensors "
-                f"(the curve is saved in {output} all the same)"
-            )
-        path = write_card(weights, card)
-        MODELS.clear()  # a cached copy would still have the old card
-        print(f"wrote the curve into the card of {path}", file=sys.stderr)
-    return 0
+
+
+def _write_into_card(model: str, card: ModelCard, output: Path) -> None:
+    """Store ``card`` (now with its curve) in ``model``'s .safetensors file, so ``--detail`` works with it."""
+    from mgsr.model.loading import MODELS
+    from mgsr.model.weights import resolve_weights_path, write_card
+
+    weights = resolve_weights_path(model)
+    if weights.suffix != ".safetensors":
+        raise EvaluationError(
+            f"--write-card: {weights} is not a .safetensors weights file; give the run "
+            "folder or its generator.safetensors "
+            f"(the curve is saved in {output} all the same)"
+        )
+    path = write_card(weights, card)
+    MODELS.clear()  # a cached copy would still have the old card
+    print(f"wrote the curve into the card of {path}", file=sys.stderr)
