@@ -134,21 +134,26 @@ def fetch(
                 )
     except DownloadError:
         raise
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(
-            f"cannot download {url} to {target}: HTTP {exc.code} {exc.reason}; check the URL or mirror, or {todo}"
-        ) from None
-    except urllib.error.URLError as exc:
-        raise DownloadError(
-            f"cannot download {url} to {target}: {exc.reason}; check the network (or proxy settings), or {todo}"
-        ) from None
-    except (http.client.HTTPException, OSError) as exc:  # cut short, reset, timed out, disk full
-        reason = _describe(exc)
-        raise DownloadError(
-            f"cannot download {url} to {target}: {reason} (nothing was kept; the next run "
-            f"tries again); retry, or {todo}"
-        ) from None
+    except (http.client.HTTPException, OSError) as exc:  # urllib's errors are OSErrors too
+        raise _failure(exc, url, target, todo) from None
     return target
+
+
+def _failure(exc: http.client.HTTPException | OSError, url: str, target: Path, todo: str) -> DownloadError:
+    """The one-line error for a download that failed with ``exc``, with what to do about it."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return DownloadError(
+            f"cannot download {url} to {target}: HTTP {exc.code} {exc.reason}; check the URL or mirror, or {todo}"
+        )
+    if isinstance(exc, urllib.error.URLError):
+        return DownloadError(
+            f"cannot download {url} to {target}: {exc.reason}; check the network (or proxy settings), or {todo}"
+        )
+    # cut short, reset, timed out, disk full
+    return DownloadError(
+        f"cannot download {url} to {target}: {_describe(exc)} (nothing was kept; the next run "
+        f"tries again); retry, or {todo}"
+    )
 
 
 def _download(url: str, out: BinaryIO, name: str, progress: bool) -> str:
