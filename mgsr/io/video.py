@@ -192,46 +192,14 @@ def transcode(
         raise ImageError(f"{target}: unknown video file type; use one of {', '.join(sorted(VIDEO_SUFFIXES))}")
     if not 0 <= crf <= 63:
         raise MgsrError(f"--crf {crf}: give 0 (lossless) .. 51 for H.264 (63 for VP9); 18 is near-lossless")
-    frames = 0
     with _open_input(av, source) as inp:
         vin = _video_stream(source, inp)
         vin.thread_type = "AUTO"
         try:
             with atomic_path(target) as tmp, av.open(str(tmp), "w", format=container_format) as out:
                 vout = _open_video_output(av, out, vin, size, crf)
-                routes = {}
-                for ain in inp.streams.audio:
-                    routes[ain.index] = _audio_route(av, out, ain)
-                    if routes[ain.index][1] is not None and on_note is not None:
-                        on_note(
-                            f"{target}: {ain.codec_context.name} audio cannot go into {target.suffix} as it "
-                            f"is; re-encoded to {routes[ain.index][0].codec_context.name}"
-                        )
-                matrix = None
-                for packet in inp.demux(vin, *inp.streams.audio):
-                    if packet.stream.type == "video":
-                        for frame in packet.decode():
-                            if matrix is None:
-                                matrix = _matrix(frame)
-                                vout.codec_context.colorspace = matrix
-                            frames = _write_frame(
-                                av,
-                                out,
-                                vout,
-                                frame,
-                                convert(frames, frame.to_ndarray(format="rgb24", src_colorspace=matrix)),
-                                frames,
-                                matrix,
-                            )
-                        continue
-                    stream, resampler = routes[packet.stream.index]
-                    if resampler is None:
-                        if packet.dts is not None:  # the demuxer's empty flush packet has none
-                            packet.stream = stream
-                            out.mux(packet)
-                    else:
-                        for frame in packet.decode():
-                            _encode_audio(out, stream, resampler, frame)
+                routes = _audio_routes(av, out, inp, target, on_note)
+                frames = _convert_packets(av, inp, vin, out, vout, routes, convert)
                 out.mux(vout.encode(None))
                 for stream, resampler in routes.values():
                     if resampler is not None:
@@ -242,6 +210,56 @@ def transcode(
             ) from None
     if frames == 0:
         raise ImageError(f"{source}: the video stream holds no frames that decode")
+    return frames
+
+
+def _audio_routes(
+    av: Any, out: Any, inp: Any, target: Path, on_note: Callable[[str], None] | None
+) -> dict[int, tuple[Any, Any]]:
+    """Each input audio stream's (output stream, resampler) by its index; ``on_note`` is told of each one
+    that has to be re-encoded."""
+    routes = {}
+    for ain in inp.streams.audio:
+        routes[ain.index] = _audio_route(av, out, ain)
+        if routes[ain.index][1] is not None and on_note is not None:
+            on_note(
+                f"{target}: {ain.codec_context.name} audio cannot go into {target.suffix} as it "
+                f"is; re-encoded to {routes[ain.index][0].codec_context.name}"
+            )
+    return routes
+
+
+def _convert_packets(
+    av: Any, inp: Any, vin: Any, out: Any, vout: Any, routes: dict[int, tuple[Any, Any]], convert: Convert
+) -> int:
+    """Demux ``inp`` in file order: video frames through ``convert`` into ``vout``, audio copied or re-encoded
+    along ``routes``; the number of frames written (the encoders are flushed by the caller)."""
+    frames = 0
+    matrix = None
+    for packet in inp.demux(vin, *inp.streams.audio):
+        if packet.stream.type == "video":
+            for frame in packet.decode():
+                if matrix is None:
+                    matrix = _matrix(frame)
+                    vout.codec_context.colorspace = matrix
+                frames = _write_frame(
+                    av,
+                    out,
+                    vout,
+                    frame,
+                    convert(frames, frame.to_ndarray(format="rgb24", src_colorspace=matrix)),
+                    frames,
+                    matrix,
+                )
+            continue
+        stream, resampler = routes[packet.stream.index]
+        if resampler is None:
+            if packet.dts is not None:  # the demuxer's empty flush packet has none
+                packet.stream = stream
+                out.mux(packet)
+        else:
+            for frame in packet.decode():
+                _encode_audio(out, stream, resampler, frame)
     return frames
 
 
