@@ -251,8 +251,6 @@ def prepare(
     cores; 0 decodes here).  Raises StoreError when ``folder`` holds a store
     prepared with another ``target_megapixels``.
     """
-    from tqdm import tqdm
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise StoreError(f"{folder} is a file, not a folder; give a new or empty folder for the store")
@@ -261,18 +259,7 @@ def prepare(
         raise StoreError(
             f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; nothing to prepare"
         )
-    old: dict[str, dict[str, Any]] = {}
-    if is_store(folder):
-        manifest = _read_manifest(folder)
-        if manifest.get("target_megapixels") != target_megapixels:
-            raise StoreError(
-                f"{folder} was prepared with target_megapixels = {manifest.get('target_megapixels')}, "
-                f"not {target_megapixels}; prepare into another folder (the recipe's "
-                f"data.target_megapixels must match the store's)"
-            )
-        old = {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
-    elif folder.exists() and not _interrupted_start(folder):
-        raise StoreError(f"{folder} exists, is not empty and is not a store; choose a new or empty folder")
+    old = _previous_entries(folder, target_megapixels)
     arrays = folder / ARRAYS
     try:
         arrays.mkdir(parents=True, exist_ok=True)
@@ -283,18 +270,61 @@ def prepare(
     order = {source: i for i, source in enumerate(files)}
 
     def write_manifest() -> None:
-        entries = sorted(done.values(), key=lambda e: order[e["source"]])
-        data = {
-            "format": FORMAT,
-            "version": VERSION,
-            "target_megapixels": target_megapixels,
-            "images": [{k: v for k, v in e.items() if k != "reused"} for e in entries if "reason" not in e],
-            "skipped": [e for e in entries if "reason" in e],
-        }
-        with atomic_path(folder / MANIFEST) as tmp:
-            tmp.write_text(json.dumps(data, indent=1))
+        _write_manifest(folder, target_megapixels, sorted(done.values(), key=lambda e: order[e["source"]]))
 
     write_manifest()  # before the first array: a store killed at any moment from here on is a (partial) store
+    decoded = _decode_all(todo, arrays, target_megapixels, old, done, write_manifest, workers, progress, on_skip)
+    _remove_orphans(arrays, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
+    store = open_store(folder)
+    return PrepareReport(store, decoded, len(store.images) - decoded, store.skipped)
+
+
+def _previous_entries(folder: Path, target_megapixels: float | None) -> dict[str, dict[str, Any]]:
+    """The entries (images and skips, by source) of the store already in ``folder``: none for a new folder or
+    one an interrupted first run left; an error for a store of another size or a folder that is no store."""
+    if is_store(folder):
+        manifest = _read_manifest(folder)
+        if manifest.get("target_megapixels") != target_megapixels:
+            raise StoreError(
+                f"{folder} was prepared with target_megapixels = {manifest.get('target_megapixels')}, "
+                f"not {target_megapixels}; prepare into another folder (the recipe's "
+                f"data.target_megapixels must match the store's)"
+            )
+        return {e["source"]: e for e in manifest.get("images", []) + manifest.get("skipped", [])}
+    if folder.exists() and not _interrupted_start(folder):
+        raise StoreError(f"{folder} exists, is not empty and is not a store; choose a new or empty folder")
+    return {}
+
+
+def _write_manifest(folder: Path, target_megapixels: float | None, entries: list[dict[str, Any]]) -> None:
+    """Replace the manifest atomically with ``entries`` (in stream order), split into images and skips."""
+    data = {
+        "format": FORMAT,
+        "version": VERSION,
+        "target_megapixels": target_megapixels,
+        "images": [{k: v for k, v in e.items() if k != "reused"} for e in entries if "reason" not in e],
+        "skipped": [e for e in entries if "reason" in e],
+    }
+    with atomic_path(folder / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+def _decode_all(
+    todo: list[str],
+    arrays: Path,
+    target_megapixels: float | None,
+    old: dict[str, dict[str, Any]],
+    done: dict[str, dict[str, Any]],
+    save: Callable[[], None],
+    workers: int | None,
+    progress: bool,
+    on_skip: Callable[[str, str], None] | None,
+) -> int:
+    """Prepare each source in ``todo`` into ``done`` (by source), in ``workers`` processes or here for 0;
+    ``save`` (the manifest) runs every CHECKPOINT_EVERY seconds and at the end, interrupted or not, so what is
+    finished stays usable.  The number of images decoded (not reused)."""
+    from tqdm import tqdm
+
     workers = (os.cpu_count() or 1) if workers is None else workers
     decoded = 0
     last = time.monotonic()
@@ -315,16 +345,14 @@ def prepare(
                 decoded += 1
             bar.update(1)
             if time.monotonic() - last > CHECKPOINT_EVERY:
-                write_manifest()
+                save()
                 last = time.monotonic()
     finally:
         bar.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        write_manifest()  # also when interrupted: what is finished stays usable
-    _remove_orphans(arrays, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
-    store = open_store(folder)
-    return PrepareReport(store, decoded, len(store.images) - decoded, store.skipped)
+        save()
+    return decoded
 
 
 def _interrupted_start(folder: Path) -> bool:
