@@ -51,6 +51,22 @@ from mgsr.training.validation import Validator, describe_validation, validator_f
 from mgsr.training.watch import phase_spread, warn_alarms
 
 
+def _trainable(built: Built, ctx: Context) -> Built:
+    """``built`` without a discriminator no loss trains, or an error naming what the recipe lacks for training."""
+    if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
+        raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
+    if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
+        built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
+    if not built.losses:
+        raise TrainingError('the recipe has no losses; add at least one [[losses]] table (e.g. type = "l1")')
+    if built.recipe.training.batch_size % ctx.world_size:
+        raise TrainingError(
+            f"training.batch_size {built.recipe.training.batch_size} is the global batch and must divide "
+            f"evenly over {ctx.world_size} processes"
+        )
+    return built
+
+
 class Trainer:
     """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
 
@@ -68,21 +84,10 @@ class Trainer:
     ) -> None:
         """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
         patches without preparing a store)."""
-        if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
-            raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
-        if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
-            built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
-        if not built.losses:
-            raise TrainingError('the recipe has no losses; add at least one [[losses]] table (e.g. type = "l1")')
-        self.built = built
+        self.built = built = _trainable(built, ctx)
         self.recipe = built.recipe
         self.spec = built.recipe.training
         self.ctx = ctx
-        if self.spec.batch_size % ctx.world_size:
-            raise TrainingError(
-                f"training.batch_size {self.spec.batch_size} is the global batch and must divide "
-                f"evenly over {ctx.world_size} processes"
-            )
         self.local_batch = self.spec.batch_size // ctx.world_size
         self.device = torch.device(device)
         self.progress = progress
@@ -101,21 +106,7 @@ class Trainer:
         self.g_call, self.d_call = self._callers()
         self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
         self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
-        self.one_step = TrainStep(
-            generator=self.generator,
-            discriminator=self.discriminator,
-            g_call=self.g_call,
-            d_call=self.d_call,
-            losses=self.losses,
-            scales=self.spec.scales,
-            optimizers=(self.opt_g, self.opt_d),
-            schedulers=(self.sched_g, self.sched_d),
-            amp=self.amp,
-            noise_rng=self.noise_rng,
-            device=self.device,
-            ctx=ctx,
-            discriminator_warmup_steps=self.spec.discriminator_warmup_steps,
-        )
+        self.one_step = self._train_step()
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop = StopRequest()  # installed while run() runs
@@ -129,6 +120,24 @@ class Trainer:
         if with_data:
             self._load_data()
         self.times = StepTimes()
+
+    def _train_step(self) -> TrainStep:
+        """Eq. 7 on this trainer's models, losses, optimizers, precision and noise generator."""
+        return TrainStep(
+            generator=self.generator,
+            discriminator=self.discriminator,
+            g_call=self.g_call,
+            d_call=self.d_call,
+            losses=self.losses,
+            scales=self.spec.scales,
+            optimizers=(self.opt_g, self.opt_d),
+            schedulers=(self.sched_g, self.sched_d),
+            amp=self.amp,
+            noise_rng=self.noise_rng,
+            device=self.device,
+            ctx=self.ctx,
+            discriminator_warmup_steps=self.spec.discriminator_warmup_steps,
+        )
 
     def _callers(self) -> tuple[Any, Any]:
         """What the step calls for G and D: DistributedDataParallel wrappers when data-parallel, compiled when

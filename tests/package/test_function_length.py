@@ -17,7 +17,6 @@ LIMIT = 60
 #: functions kept longer than LIMIT, by qualified name, with the reason
 ALLOWED = {
     "mgsr.serve.app.build_app": "split by the serve owner",
-    "mgsr.training.trainer.Trainer.__init__": "not split yet",
 }
 
 
