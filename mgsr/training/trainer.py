@@ -240,7 +240,6 @@ class Trainer:
             self.stage,
         )
 
-    # --- state -----------------------------------------------------------------------------------
     # --- one step and its losses ---------------------------------------------------------------
     def train_step(self, hr: torch.Tensor) -> None:
         """One optimisation step on the HR patches ``hr``; its losses stay on the device (see ``read_losses``)."""
