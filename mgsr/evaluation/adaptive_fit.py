@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import torch
 
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.adaptive_grid import GridImage, set_scores
@@ -30,8 +31,8 @@ from mgsr.inference.adaptive import (
     ADAPTIVE_KIND,
     AdaptiveRule,
     activity,
-    adaptive_map,
     is_adaptive_record,
+    map_of_activity,
 )
 
 #: mean W (over the set's pixels) at which every candidate's curve is read: across pirm-r3's cliff and past it
@@ -157,9 +158,12 @@ def measure_curves(
     """Every shape's curve on the grid's estimate: W = 0, then each shape scaled to each mean W of ``amplitudes``
     (the mean of its map over the set's pixels), so all shapes land near the same RMSEs."""
     zero = set_scores(images, [np.zeros(im.lr.shape[:2]) for im in images])
+    activities: dict[float, list[torch.Tensor]] = {}
     curves = []
     for name, shape in shapes:
-        maps = [adaptive_map(shape, im.lr.astype(np.float32) / 255).astype(np.float64) for im in images]
+        if shape.gradient not in activities:
+            activities[shape.gradient] = [activity(shape, im.lr.astype(np.float32) / 255) for im in images]
+        maps = [map_of_activity(shape, s).astype(np.float64) for s in activities[shape.gradient]]
         mean = float(sum(m.sum() for m in maps) / sum(m.size for m in maps)) * float(np.mean(shape.levels))
         factors = [a / max(mean, 1e-6) for a in amplitudes]
         points = [set_scores(images, [f * shape.levels[-1] * m for m in maps]) for f in factors]

@@ -173,7 +173,12 @@ def adaptive_map(rule: AdaptiveRule | str | os.PathLike[str], lr_image: np.ndarr
     """
     if not isinstance(rule, AdaptiveRule):
         rule = AdaptiveRule.load(rule)
-    s = activity(rule, lr_image)
+    return map_of_activity(rule, activity(rule, lr_image))
+
+
+def map_of_activity(rule: AdaptiveRule, s: torch.Tensor) -> np.ndarray:
+    """The rule's map from its activity ``s`` (:func:`activity`), which depends on the rule only through its
+    ``gradient`` weight: a search over rules computes it once per image and weight."""
     centre = (
         float(torch.quantile(s.flatten()[:: max(1, s.numel() // 1_000_000)], rule.centre))
         if rule.relative
