@@ -192,15 +192,17 @@ def _wire_automatic(p: Page, server: Server) -> None:
         found.check_levels(handling.level_for_output(scale_value, out_value))
         view = server.overlay(path, key)
         frozen = gr.Slider(interactive=False)
-        return _editor_value(view), key, frozen, frozen, page.AUTOMATIC_W
+        return _editor_value(view), key, frozen, frozen, page.AUTOMATIC_W, page.automatic_on(found.name)
 
     @_guarded
-    def on_plain(path: str | None, model_label: str, by: str, t: float, w: float) -> tuple[Any, ...]:
+    def on_plain(path: str | None, key: str | None, model_label: str, by: str, t: float, w: float) -> tuple[Any, ...]:
         """No map: the picture alone in the editor, nothing painted; detail and W choose W again."""
         view = _editor_value(server.upload(path).display) if path else gr.skip()
         curve = catalog.has_curve(model_label)
         says = handling.detail_says(catalog, model_label, by if curve else handling.BY_W, t, w)
-        return view, "", gr.Slider(interactive=curve), gr.Slider(interactive=True), says
+        found = server.automatic(key)
+        note = page.NO_CALIBRATION if found is None else found.about()
+        return view, "", gr.Slider(interactive=curve), gr.Slider(interactive=True), says, note
 
     p.calibration_file.change(
         on_calibration,
@@ -208,11 +210,12 @@ def _wire_automatic(p: Page, server: Server) -> None:
         [p.calibration, p.w, p.detail, p.by, p.detail_w, p.automatic_note],
         api_visibility="private",
     )
-    shown = [p.editor, p.automatic, p.detail, p.w, p.detail_w]
+    shown = [p.editor, p.automatic, p.detail, p.w, p.detail_w, p.automatic_note]
     p.automatic_btn.click(
         on_automatic, [p.image_file, p.calibration, p.scale, p.outscale], shown, api_name="automatic_map"
     )
-    p.plain_btn.click(on_plain, [p.image_file, p.model, p.by, p.detail, p.w], shown, api_visibility="private")
+    plain = [p.image_file, p.calibration, p.model, p.by, p.detail, p.w]
+    p.plain_btn.click(on_plain, plain, shown, api_visibility="private")
 
 
 def _wire_preview(p: Page, server: Server, loaded: Any, moved: Any) -> None:

@@ -206,10 +206,13 @@ def describe(settings: Settings, mask: Mask | None) -> str:
     if mask is None:
         regions = "no painted regions"
     else:
-        lowered = float((mask.values < 1.0).mean()) * 100
         digest = hashlib.sha256(np.ascontiguousarray(mask.values).tobytes()).hexdigest()[:6]
-        what = "automatic map" if mask.path is None else "painted" if settings.calibration is None else "painted map"
-        regions = f"{what}: W lowered on {lowered:.1f} % of the image (mask {digest})"
+        if settings.calibration is None:  # paint or a mask file: mostly white, some regions lower
+            lowered = float((mask.values < 1.0).mean()) * 100
+            regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
+        else:  # a continuous map, below 1 almost everywhere: its mean says more
+            what = "automatic map" if mask.path is None else "painted map"
+            regions = f"{what}: W x {float(mask.values.mean()):.2f} on average (mask {digest})"
     size = f"{settings.scale}x" if settings.outscale is None else f"{settings.outscale:g}x (from {settings.scale}x)"
     return f"{settings.model} · {size} · {w} · seed {settings.seed} · {regions}"
 

@@ -32,6 +32,13 @@ NO_CALIBRATION = (
     "No automatic map loaded: load a calibration from `mgsr calibrate --adaptive` under Advanced, "
     "or start `mgsr serve --noise calib.json`."
 )
+
+
+def automatic_on(name: str) -> str:
+    """The line above the editor while the automatic map of calibration file ``name`` is on."""
+    return f"{name}: the automatic map is shown; paint over it where W should differ, or **No map**."
+
+
 #: beside detail while the automatic map is on
 AUTOMATIC_W = "W comes from the automatic map's calibration (W per level); **No map** gives detail and W back."
 

@@ -365,7 +365,7 @@ def test_the_automatic_map_unpainted_and_painted_over_gives_the_bytes_of_its_com
     unpainted = result.output.read_bytes()
     assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == unpainted
     _, made_with = server.preview(page_knobs(source, key), None)
-    assert "W per level 0.02,0.6 of calib.json · seed 3 · automatic map: W lowered on " in made_with
+    assert "W per level 0.02,0.6 of calib.json · seed 3 · automatic map: W x " in made_with
 
     # painted over: black on the flat left top corner; the rest keeps the map (8 bits, as --noise-map reads it)
     editor = {"layers": [stroke_layer((16, 20), (0, 4, 0, 4), 0)]}
@@ -380,7 +380,7 @@ def test_the_automatic_map_unpainted_and_painted_over_gives_the_bytes_of_its_com
     np.testing.assert_array_equal(grey, expected)
     assert result.output.read_bytes() != unpainted
     assert run_printed_command(result, source, tmp_path / "painted", monkeypatch) == result.output.read_bytes()
-    assert "· painted map: W lowered on " in server.preview(page_knobs(source, key, editor=editor), None)[1]
+    assert "· painted map: W x " in server.preview(page_knobs(source, key, editor=editor), None)[1]
 
     # a scale it was not fitted at is refused as mgsr upscale refuses it; a key it never loaded too
     with pytest.raises(MgsrError, match=r"fitted for 2 2x levels \(4x\), 8x has 3"):

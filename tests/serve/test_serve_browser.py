@@ -277,7 +277,7 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     assert not page.locator("#mgsr-w input[type=number]").is_enabled(), "W must wait while the map sets it"
     # painted over: the stroke covers the map there; the command gives the map and the map's W per level
     stroke(page, down=30)
-    made = follows(page, "automatic-painted", "· painted map: W lowered on", painted="painted map")
+    made = follows(page, "automatic-painted", "· painted map: W x ", painted="painted map")
     (tmp_path / "auto").mkdir()
     command = whole_image(page, url, tmp_path / "auto", made)
     assert command == (
