@@ -1,7 +1,7 @@
 """The page of ``mgsr serve``: the components of :mod:`.layout` wired to :class:`mgsr.serve.server.Server`.
 
-Only plumbing lives here: what each change of the page asks of the server.  Each event handler turns any failure into a
-``gr.Error`` (a message in the page) so one bad request never stops the server.
+Only plumbing lives here: what each change of the page asks of the server.  Each event handler turns
+any failure into a ``gr.Error`` (a message in the page) so one bad request never stops the server.
 """
 
 from __future__ import annotations

@@ -410,5 +410,7 @@ def test_calibration_files_from_the_page(tmp_path):
     assert server.add_calibration(str(single)).rule is None
     with pytest.raises(MgsrError, match="not loaded"):
         server.automatic(maps.read_calibration(single.read_bytes(), "global.json").key)
+    with pytest.raises(MgsrError, match="nope.json: calibration file not found"):
+        maps.operator_calibration(tmp_path / "nope.json")
     started = Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(single)).start()
     assert started["w"] == 0.0125 and started["by"] == handling.BY_W and 0 < started["t"] < 1
