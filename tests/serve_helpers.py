@@ -1,7 +1,9 @@
-"""Starting and stopping a real ``mgsr serve`` process for the slow server and browser tests."""
+"""Starting and stopping a real ``mgsr serve`` process for the slow server and browser tests; the files the
+automatic map's tests share."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+
+import numpy as np
+from PIL import Image
+
+from mgsr.inference.adaptive import ADAPTIVE_FORMAT, ADAPTIVE_KIND, AdaptiveRule
 
 
 def free_port() -> int:
@@ -49,3 +56,19 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def write_adaptive_calibration(path, levels=(0.02, 0.6)):
+    """An adaptive calibration file as `mgsr calibrate --adaptive` writes it (the keys its reader needs)."""
+    rule = AdaptiveRule(levels=tuple(levels), centre=0.8, softness=0.1, smooth=1.0)
+    record = {"kind": ADAPTIVE_KIND, "format_version": ADAPTIVE_FORMAT, "rule": rule.to_dict(), "model": "pirm-r3"}
+    path.write_text(json.dumps(record))
+    return path
+
+
+def half_flat_photo(path, h=16, w=20):
+    """Flat on the left, busy on the right: the automatic map is high on one side and low on the other."""
+    pixels = np.full((h, w, 3), 120, np.uint8)
+    pixels[:, w // 2 :] = np.random.default_rng(1).integers(0, 256, (h, w - w // 2, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path

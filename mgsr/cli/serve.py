@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(repeatable); pirm-r1, pirm-r2 and pirm-r3 are always offered",
     )
     p.add_argument(
+        "--noise",
+        default=None,
+        metavar="CALIB.json",
+        help="a calibration file from `mgsr calibrate`: an adaptive one (--adaptive) is the page's Automatic "
+        "map, a global one sets the starting W (users may load their own on the page too)",
+    )
+    p.add_argument(
         "--max-upload-mb",
         type=float,
         default=DEFAULT_MAX_BYTES / 2**20,
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             f'mgsr serve cannot import its web dependencies ({exc}); reinstall them with: pip install "mgsr[web]"'
         ) from None
     from mgsr.devices import announce_device
+    from mgsr.serve.maps import operator_calibration
     from mgsr.serve.uploads import Limits
 
     if not is_local(args.host):
@@ -104,10 +112,11 @@ def run(args: argparse.Namespace) -> int:
             stacklevel=1,
         )
 
+    calibration = None if args.noise is None else operator_calibration(args.noise)  # its errors name the file
     work = Path(tempfile.mkdtemp(prefix="mgsr-serve-"))
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
-    server = make_server(args.model, args.device, limits, work, args.preview_size)
+    server = make_server(args.model, args.device, limits, work, args.preview_size, calibration)
     if not args.quiet:
         announce_device(args.device, server.catalog.device)
         print(
@@ -115,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             f"and {args.max_pixels / 1e6:g} Mpx",
             file=sys.stderr,
         )
+        if calibration is not None:
+            print(f"mgsr serve: {calibration.about().replace('**', '')}", file=sys.stderr)
     try:
         demo, url = launch(server, args.host, args.port, block=False)
     except OSError as exc:

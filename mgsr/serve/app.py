@@ -1,7 +1,7 @@
-"""The page of ``mgsr serve``: Gradio components wired to :mod:`mgsr.serve.handling`.
+"""The page of ``mgsr serve``: the components of :mod:`.layout` wired to :class:`mgsr.serve.server.Server`.
 
-Only layout and plumbing live here.  Each event handler turns any failure into a
-``gr.Error`` (a message in the page) so one bad request never stops the server.
+Only plumbing lives here: what each change of the page asks of the server.  Each event handler turns
+any failure into a ``gr.Error`` (a message in the page) so one bad request never stops the server.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from mgsr.errors import MgsrError
 from mgsr.inference.core import levels_for
 from mgsr.serve import handling, page
 from mgsr.serve.handling import Catalog, public_message
-from mgsr.serve.server import Server
-from mgsr.serve.settings import SCALES
+from mgsr.serve.layout import Page, lay_out
+from mgsr.serve.maps import CalibrationFile
+from mgsr.serve.server import Knobs, Server
 from mgsr.serve.uploads import Limits, Upload
 
 
@@ -51,330 +52,239 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def build_app(server: Server) -> gr.Blocks:
-    """The Blocks of the page; ``launch`` it (see :func:`mgsr.serve.launch`)."""
+def _editor_value(picture: Any) -> dict[str, Any]:
+    """The editor showing ``picture`` with nothing painted."""
+    return {"background": picture, "layers": [], "composite": picture}
+
+
+def _quietly(**more: Any) -> dict[str, Any]:
+    """Options of the small events that only keep the page's controls in step (no queue, no spinner)."""
+    return dict(queue=False, show_progress="hidden", **more)
+
+
+def _wire_image(p: Page, server: Server) -> tuple[Any, Any]:
+    """A new image, a new scale or factor, a click on the crop chooser; returns the image's and the click's events."""
+
+    def chooser_view(upload: Upload, scale_value: Any, out_value: Any, point: tuple[float, float] | None) -> Any:
+        side = handling.crop_side(server.preview_side, handling.output_factor(scale_value, out_value))
+        return handling.crop_outline(upload.display, handling.crop_box(upload.picture.size, point, side))
+
+    @_guarded
+    def on_image(path: str | None, scale_value: Any, out_value: Any, automatic: str) -> tuple[Any, Any, Any]:
+        """A new image: nothing painted, the automatic map of this image where it is on, the crop centred."""
+        if not path:
+            return None, None, None
+        upload = server.upload(path)
+        return _editor_value(server.overlay(path, automatic)), chooser_view(upload, scale_value, out_value, None), None
+
+    @_guarded
+    def on_scale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, ...]:
+        count = levels_for(int(scale_value))
+        view = chooser_view(server.upload(path), scale_value, out_value, point) if path else None
+        return (*(gr.Slider(visible=j < count) for j in range(3)), view)
+
+    @_guarded
+    def on_outscale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, Any]:
+        """A factor picks its level (the Scale shown follows it); the crop box follows the factor."""
+        level = handling.level_for_output(scale_value, out_value)
+        view = chooser_view(server.upload(path), level, out_value, point) if path else gr.skip()
+        return level, view
+
+    @_guarded
+    def on_select(path: str | None, scale_value: Any, out_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
+        upload = server.upload(path)
+        factor = handling.chooser_factor(upload.picture.size)
+        point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
+        return point, chooser_view(upload, scale_value, out_value, point)
+
+    sized = [p.image_file, p.scale, p.outscale, p.centre]
+    p.scale.change(on_scale, sized, [*p.levels, p.chooser], api_visibility="private")
+    # a factor sets the level it needs; a level picked by the user empties the factor
+    p.outscale.change(on_outscale, sized, [p.scale, p.chooser], **_quietly(trigger_mode="always_last"))
+    p.scale.input(None, None, [p.outscale], js="() => ''", **_quietly())
+    # a new image or crop place: out of date at once, a new preview once the server has taken it
+    inputs = [p.image_file, p.scale, p.outscale, p.automatic]
+    loaded = p.image_file.change(on_image, inputs, [p.editor, p.chooser, p.centre], api_name="load")
+    moved = p.chooser.select(on_select, sized[:3], [p.centre, p.chooser], api_visibility="private")
+    for event in (p.image_file.change, p.chooser.select):
+        event(None, None, [p.status], js=f"() => {json.dumps(page.STALE)}", **_quietly())
+    return loaded, moved
+
+
+def _wire_w(p: Page, server: Server) -> None:
+    """Detail, W and the model keep each other in step; which of detail or W the user moved is ``by``."""
     catalog = server.catalog
-    default = catalog.get(catalog.default)
-    # the detail slider drives W where the model has a curve; W (Advanced) is the expert's way, and then the rest
-    start = handling.model_start(catalog, default.label)
+
+    @_guarded
+    def on_detail(model_label: str, t: float) -> tuple[Any, str]:
+        """The user moved detail: the W slider and the line beside detail show the W it means."""
+        noise = catalog.noise_for_detail(model_label, t)
+        return noise, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
+
+    @_guarded
+    def on_w(model_label: str, w_value: float) -> tuple[Any, str]:
+        """The user set W itself: detail shows where that W is on the model's scale."""
+        t = catalog.detail_for_noise(model_label, w_value)
+        return (
+            gr.skip() if t is None else round(t, 3),
+            handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w_value),
+        )
+
+    @_guarded
+    def on_model(model_label: str, automatic: str) -> tuple[Any, str]:
+        """A new model: detail is usable only where it has a curve (and no map sets W); the line beside says
+        what W means."""
+        k = handling.model_start(catalog, model_label)
+        if automatic:
+            return gr.Slider(interactive=False), page.AUTOMATIC_W
+        return (
+            gr.Slider(interactive=k["by"] == handling.BY_DETAIL),
+            handling.detail_says(catalog, model_label, k["by"], k["t"], k["w"]),
+        )
+
+    # a new model brings its own W and detail (t of that W, by detail where it has a curve), set in the
+    # browser with the request for a preview (no round trip, so no preview is made with half of them)
+    model_knobs = {label: handling.model_start(catalog, label) for label in catalog.labels}
+    p.model.change(
+        None,
+        [p.model, p.wanted],
+        [p.w, *p.levels, p.detail, p.by, p.wanted, p.status],
+        js=f"(label, n) => {{ const k = {json.dumps(model_knobs)}[label]; "
+        f"return [k.w, {', '.join('k.w' for _ in p.levels)}, k.t, k.by, {page.NEXT}, "
+        f"{json.dumps(page.STALE)}]; }}",
+        **_quietly(),
+    )
+    quick = _quietly(trigger_mode="always_last", api_visibility="private")
+    p.model.change(on_model, [p.model, p.automatic], [p.detail, p.detail_w], **quick)
+    # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop.
+    # Which control the user moved is set in the browser; its change asks for a preview once it is set
+    # (a preview asked for by the control's own change may still read the old one: it is then not current).
+    for control, mode in ((p.detail, handling.BY_DETAIL), (p.w, handling.BY_W)):
+        control.input(None, None, [p.by], js=f"() => {json.dumps(mode)}", **_quietly())
+    p.detail.input(on_detail, [p.model, p.detail], [p.w, p.detail_w], **quick)
+    p.w.input(on_w, [p.model, p.w], [p.detail, p.detail_w], **quick)
+
+
+def _wire_automatic(p: Page, server: Server) -> None:
+    """A calibration file loaded; the automatic map shown in the editor (to paint over), or taken away."""
+    catalog = server.catalog
+
+    @_guarded
+    def on_calibration(path: str | None, model_label: str) -> tuple[Any, ...]:
+        """An adaptive file becomes the automatic map's; a global one sets W, as ``--noise calib.json`` does."""
+        if not path:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        found = server.add_calibration(path)
+        if found.rule is not None:
+            return found.key, gr.skip(), gr.skip(), gr.skip(), gr.skip(), found.about()
+        w = float(found.noise)  # type: ignore[arg-type]
+        t = catalog.detail_for_noise(model_label, w)
+        says = handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w)
+        return gr.skip(), w, gr.skip() if t is None else round(t, 3), handling.BY_W, says, found.about()
+
+    @_guarded
+    def on_automatic(path: str | None, key: str | None, scale_value: Any, out_value: Any) -> tuple[Any, ...]:
+        """The map of this image in the editor, nothing painted over it; W and detail wait until No map."""
+        if not key:
+            raise MgsrError(page.NO_CALIBRATION)
+        found = server.automatic(key)
+        assert found is not None
+        found.check_levels(handling.level_for_output(scale_value, out_value))
+        view = server.overlay(path, key)
+        frozen = gr.Slider(interactive=False)
+        return _editor_value(view), key, frozen, frozen, page.AUTOMATIC_W, page.automatic_on(found.name)
+
+    @_guarded
+    def on_plain(path: str | None, key: str | None, model_label: str, by: str, t: float, w: float) -> tuple[Any, ...]:
+        """No map: the picture alone in the editor, nothing painted; detail and W choose W again."""
+        view = _editor_value(server.upload(path).display) if path else gr.skip()
+        curve = catalog.has_curve(model_label)
+        says = handling.detail_says(catalog, model_label, by if curve else handling.BY_W, t, w)
+        found = server.automatic(key)
+        note = page.NO_CALIBRATION if found is None else found.about()
+        return view, "", gr.Slider(interactive=curve), gr.Slider(interactive=True), says, note
+
+    p.calibration_file.change(
+        on_calibration,
+        [p.calibration_file, p.model],
+        [p.calibration, p.w, p.detail, p.by, p.detail_w, p.automatic_note],
+        api_visibility="private",
+    )
+    shown = [p.editor, p.automatic, p.detail, p.w, p.detail_w, p.automatic_note]
+    p.automatic_btn.click(
+        on_automatic, [p.image_file, p.calibration, p.scale, p.outscale], shown, api_name="automatic_map"
+    )
+    plain = [p.image_file, p.calibration, p.model, p.by, p.detail, p.w]
+    p.plain_btn.click(on_plain, plain, shown, api_visibility="private")
+
+
+def _wire_preview(p: Page, server: Server, loaded: Any, moved: Any) -> None:
+    """Every change marks the preview out of date and asks for a new one; the whole image on request."""
+
+    def on_asked(request: gr.Request, number: Any) -> None:
+        """Told at once (no queue) of every request for a preview, so the queue can skip all but the newest."""
+        server.asked(str(request.session_hash), int(number or 0))
+
+    @_guarded
+    def on_preview(request: gr.Request, *values: Any) -> tuple[Any, ...]:  # the knobs, the crop's centre, the number
+        *knobs, point, number = values
+        page_id, number = str(request.session_hash), int(number or 0)
+        if server.outdated(page_id, number):
+            return gr.skip(), gr.skip(), gr.skip()  # the page asked for a newer one: that one is made
+        server.asked(page_id, number)
+        if not knobs[0]:
+            return None, "", number
+        images, made_with = server.preview(Knobs(*knobs), tuple(point) if point else None)
+        return images, made_with, number
+
+    @_guarded
+    def on_run(progress=gr.Progress(), *knobs: Any) -> tuple[Any, ...]:  # noqa: B008 - Gradio injects progress
+        progress(0.0, desc="loading the model")
+        result = server.result(
+            Knobs(*knobs), on_tile=lambda done, total: progress(done / total, desc=f"tile {done}/{total}")
+        )
+        return (result.before, result.after), [str(f) for f in (result.output, *result.files)], result.command
+
+    changes = [loaded.then, moved.then, p.preview_btn.click, p.editor.input, p.editor.apply]
+    changes += [c.change for c in (p.w, p.detail, p.by, p.scale, p.outscale, p.per_level_on, p.seed)]
+    changes += [c.change for c in (p.mask_file, *p.levels, p.editor, p.automatic)]
+    for event in changes:  # each changes what the preview should show: mark it out of date, ask for a new one
+        event(None, [p.wanted], [p.wanted, p.status], js=page.MARK_JS, **_quietly())
+    p.wanted.change(on_asked, [p.wanted], None, **_quietly(api_visibility="private"))
+    # one preview at a time; changes during one collapse into a single next one (always_last, and the server
+    # skips the requests older than one it has heard of)
+    made = p.wanted.change(
+        on_preview,
+        [*p.knobs, p.centre, p.wanted],
+        [p.preview_view, p.caption, p.shown],
+        api_name="preview",
+        trigger_mode="always_last",
+        show_progress="minimal",
+    )
+    made.success(None, [p.wanted, p.shown, p.preview_view], [p.status], js=page.SETTLE_JS, queue=False)
+    made.failure(None, None, [p.status], js=page.FAILED_JS, queue=False)
+    p.run_btn.click(on_run, p.knobs, [p.full_view, p.downloads, p.command], api_name="upscale")
+
+
+def build_app(server: Server) -> gr.Blocks:
+    """The Blocks of the page: the components placed (:mod:`.layout`), then wired; ``launch`` it."""
     # Gradio's own copies of uploads and outputs are deleted after an hour too
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
-        gr.Markdown(page.INTRO)
-        centre = gr.State(None)
-        # requests for a preview, counted in the browser, and the one the shown preview answers
-        wanted = gr.Number(0, precision=0, visible="hidden", elem_id="mgsr-wanted")
-        shown = gr.Number(-1, precision=0, visible="hidden", elem_id="mgsr-shown")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                image_file = gr.File(
-                    label="Image (any mode mgsr upscale reads; kept byte for byte)",
-                    file_types=["image"],
-                    type="filepath",
-                    elem_id="mgsr-image",
-                )
-                model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
-                with gr.Row():
-                    scale = gr.Radio(list(SCALES), value=4, label="Scale", elem_id="mgsr-scale", scale=3)
-                    # text, not a number box: empty must stay empty (the scale), and a bad entry gets mgsr's message
-                    outscale = gr.Textbox(
-                        "",
-                        label="or any factor",
-                        placeholder="e.g. 3 or 2.5; empty: the scale",
-                        max_lines=1,
-                        min_width=100,
-                        scale=2,
-                        elem_id="mgsr-outscale",
-                    )
-                detail = gr.Slider(
-                    0.0,
-                    1.0,
-                    value=start["t"],
-                    step=0.01,
-                    label="Detail",
-                    interactive=start["by"] == handling.BY_DETAIL,
-                    elem_id="mgsr-detail",
-                    info="0 = lowest distortion, 1 = the model's most detail (its recorded W)",
-                )
-                detail_w = gr.Markdown(
-                    handling.detail_says(catalog, default.label, start["by"], start["t"], start["w"]),
-                    elem_id="mgsr-detail-w",
-                )
-                by = gr.Textbox(start["by"], visible="hidden", elem_id="mgsr-by")
-                with gr.Accordion("Advanced", open=False):
-                    w = gr.Slider(
-                        0.0,
-                        1.0,
-                        value=default.default_noise,
-                        step=0.01,
-                        label="W (noise amplitude), instead of detail",
-                        info="moving it sets detail to match; default: the model's W",
-                        elem_id="mgsr-w",
-                    )
-                    per_level_on = gr.Checkbox(False, label="W per 2x level (replaces W above)")
-                    levels = [
-                        gr.Slider(
-                            0.0,
-                            1.0,
-                            value=default.default_noise,
-                            step=0.01,
-                            label=f"W at the {2 << j}x level",
-                            visible=j < 2,
-                        )
-                        for j in range(3)
-                    ]
-                    seed = gr.Number(
-                        0, precision=0, minimum=0, label="Seed (same seed, same bytes)", elem_id="mgsr-seed"
-                    )
-                    mask_file = gr.File(
-                        label="Mask image instead of painting (white = W, black = 0)",
-                        file_types=["image"],
-                        type="filepath",
-                    )
-            with gr.Column(scale=2):
-                gr.Markdown(page.LEGEND, elem_id="mgsr-legend")
-                # opaque paint: what the stroke looks like is what it does (black = no added detail)
-                editor = gr.ImageEditor(
-                    label="Paint regions (see the legend above)",
-                    type="numpy",
-                    sources=(),
-                    transforms=(),
-                    layers=False,
-                    brush=gr.Brush(
-                        colors=["#000000", "#ffffff", "#808080"], default_color="#000000", color_mode="fixed"
-                    ),
-                    eraser=gr.Eraser(),
-                    height=420,
-                    format="png",
-                    elem_id="mgsr-editor",
-                )
-        with gr.Row():
-            with gr.Column(scale=1, min_width=240):
-                chooser = gr.Image(
-                    label="Preview crop (click to move)", interactive=False, height=260, elem_id="mgsr-crop"
-                )
-                preview_btn = gr.Button("Refresh the preview", variant="secondary")
-            with gr.Column(scale=2):
-                status = gr.HTML("", elem_id="mgsr-preview-status")
-                preview_view = gr.ImageSlider(
-                    label="Preview: bicubic | mgsr", format="png", height=340, interactive=False, elem_id="mgsr-preview"
-                )
-                caption = gr.Markdown("", elem_id="mgsr-preview-caption")
-        run_btn = gr.Button("Upscale the whole image", variant="primary")
-        full_view = gr.ImageSlider(
-            label="Result: bicubic | mgsr (drag the divider)",
-            format="png",
-            interactive=False,
-            max_height=700,
-            elem_id="mgsr-result",
-        )
-        with gr.Row():
-            downloads = gr.File(label="Download: result PNG (and the mask)", file_count="multiple", interactive=False)
-            command = gr.Textbox(
-                label="The same with mgsr upscale (mask saved alongside)",
-                lines=2,
-                interactive=False,
-                buttons=["copy"],
-                elem_id="mgsr-command",
-            )
-
-        knobs = [image_file, model, scale, outscale, by, detail, w, per_level_on, *levels, seed, editor, mask_file]
-
-        def chooser_view(upload: Upload, scale_value: Any, out_value: Any, point: tuple[float, float] | None) -> Any:
-            side = handling.crop_side(server.preview_side, handling.output_factor(scale_value, out_value))
-            return handling.crop_outline(upload.display, handling.crop_box(upload.picture.size, point, side))
-
-        @_guarded
-        def on_image(path: str | None, scale_value: Any, out_value: Any) -> tuple[Any, Any, Any]:
-            if not path:
-                return None, None, None
-            upload = server.upload(path)
-            return (
-                {"background": upload.display, "layers": [], "composite": upload.display},
-                chooser_view(upload, scale_value, out_value, None),
-                None,
-            )
-
-        @_guarded
-        def on_scale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, ...]:
-            count = levels_for(int(scale_value))
-            view = chooser_view(server.upload(path), scale_value, out_value, point) if path else None
-            return (*(gr.Slider(visible=j < count) for j in range(3)), view)
-
-        @_guarded
-        def on_outscale(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, Any]:
-            """A factor picks its level (the Scale shown follows it); the crop box follows the factor."""
-            level = handling.level_for_output(scale_value, out_value)
-            view = chooser_view(server.upload(path), level, out_value, point) if path else gr.skip()
-            return level, view
-
-        @_guarded
-        def on_select(path: str | None, scale_value: Any, out_value: Any, evt: gr.SelectData) -> tuple[Any, Any]:
-            upload = server.upload(path)
-            factor = handling.chooser_factor(upload.picture.size)
-            point = (float(evt.index[0]) / factor, float(evt.index[1]) / factor)
-            return point, chooser_view(upload, scale_value, out_value, point)
-
-        # The preview reads only ``by`` and the control it names, both set in the browser with the request for
-        # it; the other control and the line beside detail follow from the server, for the eye only.
-        @_guarded
-        def on_detail(model_label: str, t: float) -> tuple[Any, str]:
-            """The user moved detail: the W slider and the line beside detail show the W it means."""
-            noise = catalog.noise_for_detail(model_label, t)
-            return noise, handling.detail_says(catalog, model_label, handling.BY_DETAIL, t, noise)
-
-        @_guarded
-        def on_w(model_label: str, w_value: float) -> tuple[Any, str]:
-            """The user set W itself: detail shows where that W is on the model's scale."""
-            t = catalog.detail_for_noise(model_label, w_value)
-            return (
-                gr.skip() if t is None else round(t, 3),
-                handling.detail_says(catalog, model_label, handling.BY_W, t or 0.0, w_value),
-            )
-
-        @_guarded
-        def on_model(model_label: str) -> tuple[Any, str]:
-            """A new model: detail is usable only where it has a curve; the line beside says what W means."""
-            k = handling.model_start(catalog, model_label)
-            return (
-                gr.Slider(interactive=k["by"] == handling.BY_DETAIL),
-                handling.detail_says(catalog, model_label, k["by"], k["t"], k["w"]),
-            )
-
-        @_guarded
-        def on_preview(
-            path,
-            model_label,
-            scale_value,
-            out_value,
-            by_value,
-            t,
-            w_value,
-            per_on,
-            w1,
-            w2,
-            w3,
-            seed_value,
-            editor_value,
-            mask_path,
-            point,
-            request,
-        ):  # noqa: ANN001 - Gradio's values
-            if not path:
-                return None, "", request
-            upload = server.upload(path)
-            settings = server.settings(
-                model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3, seed_value
-            )
-            mask = server.mask(upload, editor_value, mask_path, handling.request_folder(server.work))
-            images, made_with = server.refresh_preview(upload, settings, mask, tuple(point) if point else None)
-            return images, made_with, request
-
-        @_guarded
-        def on_run(
-            path,
-            model_label,
-            scale_value,
-            out_value,
-            by_value,
-            t,
-            w_value,
-            per_on,
-            w1,
-            w2,
-            w3,
-            seed_value,
-            editor_value,
-            mask_path,
-            progress=gr.Progress(),  # noqa: B008 - Gradio injects progress through this default
-        ):
-            upload = server.upload(path)
-            settings = server.settings(
-                model_label, scale_value, out_value, by_value, t, w_value, per_on, w1, w2, w3, seed_value
-            )
-            folder = handling.request_folder(server.work)
-            mask = server.mask(upload, editor_value, mask_path, folder)
-            progress(0.0, desc="loading the model")
-            result = handling.upscale_full(
-                catalog,
-                upload,
-                settings,
-                mask,
-                folder,
-                on_tile=lambda done, total: progress(done / total, desc=f"tile {done}/{total}"),
-            )
-            files = [str(result.output)] + ([str(result.mask)] if result.mask else [])
-            return (result.before, result.after), files, result.command
-
-        def stale_after(*events: Callable[..., Any]) -> None:
-            """Each of these events changes what the preview should show: mark it out of date, ask for a new one."""
-            for event in events:
-                event(None, [wanted], [wanted, status], js=page.MARK_JS, queue=False, show_progress="hidden")
-
-        # a new model brings its own W and detail (t of that W, by detail where it has a curve), set in the
-        # browser with the request for a preview (no round trip, so no preview is made with half of them)
-        model_knobs = {label: handling.model_start(catalog, label) for label in catalog.labels}
-        model.change(
-            None,
-            [model, wanted],
-            [w, *levels, detail, by, wanted, status],
-            queue=False,
-            show_progress="hidden",
-            js=f"(label, n) => {{ const k = {json.dumps(model_knobs)}[label]; "
-            f"return [k.w, {', '.join('k.w' for _ in levels)}, k.t, k.by, {page.NEXT}, "
-            f"{json.dumps(page.STALE)}]; }}",
-        )
-        quick = dict(queue=False, show_progress="hidden", trigger_mode="always_last", api_visibility="private")
-        model.change(on_model, [model], [detail, detail_w], **quick)
-        # .input is the user's own move (mouse, keys, a typed number), never the other control's update: no loop.
-        # Which control the user moved is set in the browser; its change asks for a preview once it is set
-        # (a preview asked for by the control's own change may still read the old one: it is then not current).
-        for control, mode in ((detail, handling.BY_DETAIL), (w, handling.BY_W)):
-            control.input(None, None, [by], queue=False, show_progress="hidden", js=f"() => {json.dumps(mode)}")
-        detail.input(on_detail, [model, detail], [w, detail_w], **quick)
-        w.input(on_w, [model, w], [detail, detail_w], **quick)
-        scale.change(on_scale, [image_file, scale, outscale, centre], [*levels, chooser], api_visibility="private")
-        # a factor sets the level it needs; a level picked by the user empties the factor
-        outscale.change(on_outscale, [image_file, scale, outscale, centre], [scale, chooser], **quick)
-        scale.input(None, None, [outscale], js="() => ''", queue=False, show_progress="hidden")
-        # a new image or crop place: out of date at once, a new preview once the server has taken it
-        loaded = image_file.change(on_image, [image_file, scale, outscale], [editor, chooser, centre], api_name="load")
-        moved = chooser.select(on_select, [image_file, scale, outscale], [centre, chooser], api_visibility="private")
-        for event in (image_file.change, chooser.select):
-            event(None, None, [status], js=f"() => {json.dumps(page.STALE)}", queue=False, show_progress="hidden")
-        stale_after(
-            loaded.then,
-            moved.then,
-            w.change,
-            detail.change,
-            by.change,
-            scale.change,
-            outscale.change,
-            per_level_on.change,
-            seed.change,
-            mask_file.change,
-            *(level.change for level in levels),
-            editor.change,
-            editor.input,
-            editor.apply,
-            preview_btn.click,
-        )
-        # one preview at a time; changes during one collapse into a single next one (always_last)
-        made = wanted.change(
-            on_preview,
-            knobs + [centre, wanted],
-            [preview_view, caption, shown],
-            api_name="preview",
-            trigger_mode="always_last",
-            show_progress="minimal",
-        )
-        made.success(None, [wanted, shown, preview_view], [status], js=page.SETTLE_JS, queue=False)
-        made.failure(None, None, [status], js=page.FAILED_JS, queue=False)
-        run_btn.click(on_run, knobs, [full_view, downloads, command], api_name="upscale")
+        p = lay_out(server)
+        loaded, moved = _wire_image(p, server)
+        _wire_w(p, server)
+        _wire_automatic(p, server)
+        _wire_preview(p, server, loaded, moved)
     return demo
 
 
 def make_server(
-    models: list[str], device: str, limits: Limits, work: Path, preview_side: int = handling.DEFAULT_PREVIEW_SIDE
+    models: list[str],
+    device: str,
+    limits: Limits,
+    work: Path,
+    preview_side: int = handling.DEFAULT_PREVIEW_SIDE,
+    calibration: CalibrationFile | None = None,
 ) -> Server:
     """The server state; also makes Pillow's decompression-bomb limit ours for this process.
 
@@ -389,7 +299,7 @@ def make_server(
 
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     warnings.simplefilter("error", Image.DecompressionBombWarning)
-    return Server(Catalog(models, device), limits, work, preview_side)
+    return Server(Catalog(models, device), limits, work, preview_side, calibration)
 
 
 def theme() -> gr.themes.Base:

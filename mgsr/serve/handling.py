@@ -27,10 +27,11 @@ from mgsr.errors import MgsrError
 from mgsr.inference.core import choose_backend
 from mgsr.inference.outsize import resize_picture
 from mgsr.inference.pictures import super_resolve, upscale_picture_to
-from mgsr.io.images import Picture, noise_map_of, read_picture, to_grey, write_picture
+from mgsr.io.images import Picture, to_grey, write_picture
 from mgsr.model.detail import MEASURE_HINT, detail_for_noise, noise_for_detail
 from mgsr.model.loading import resolve_model
 from mgsr.model.weights import BUNDLED
+from mgsr.serve.maps import CalibrationFile, Mask
 from mgsr.serve.settings import (  # noqa: F401 - the page's
     BY_DETAIL,
     BY_W,
@@ -42,7 +43,7 @@ from mgsr.serve.settings import (  # noqa: F401 - the page's
     output_factor,
     page_settings,
 )
-from mgsr.serve.uploads import Limits, Upload, accept, to_display
+from mgsr.serve.uploads import Upload, to_display
 
 #: side of the preview's output in pixels: its input crop is this divided by the scale
 DEFAULT_PREVIEW_SIDE = 256
@@ -122,55 +123,6 @@ class Catalog:
         )
 
 
-@attrs.frozen
-class Mask:
-    """A W multiplier per pixel, with the file that holds it for the command line."""
-
-    path: Path
-    values: np.ndarray  # float32 (H, W) in [0, 1]
-
-
-def painted_mask(layers: Sequence[np.ndarray] | None, size: tuple[int, int]) -> np.ndarray | None:
-    """Brush layers (RGBA) -> uint8 (H, W) grey; None when nothing is painted.
-
-    Unpainted pixels are white (the full W).  A painted pixel takes the grey of its
-    paint whatever its opacity (the page paints half-transparent so the picture shows
-    through): white keeps W, black removes the noise, grey scales it, as in an
-    ``--noise-map`` image.  Later layers cover earlier ones.
-    """
-    height, width = size
-    mask = np.full((height, width), 255, dtype=np.uint8)
-    painted = False
-    for layer in layers or ():
-        array = None if layer is None else np.asarray(layer)
-        if array is None or array.ndim != 3 or array.shape[2] != 4 or not array[..., 3].any():
-            continue
-        im = Image.fromarray(array.astype(np.uint8), mode="RGBA")
-        if im.size != (width, height):
-            im = im.resize((width, height), Image.Resampling.NEAREST)
-        rgba = np.asarray(im)
-        grey = np.asarray(Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB").convert("L"))
-        covered = rgba[..., 3] > 0
-        mask[covered] = grey[covered]
-        painted = painted or bool(covered.any())
-    return mask if painted else None
-
-
-def save_painted(grey: np.ndarray, folder: Path, stem: str) -> Mask:
-    """Write the painted mask as an 8-bit PNG and read it back the way ``--noise-map`` will."""
-    path = folder / f"{stem}_mask.png"
-    Image.fromarray(grey, mode="L").save(path)
-    return Mask(path=path, values=noise_map_of(read_picture(path)))
-
-
-def uploaded_mask(source: str, client_name: str, work: Path, folder: Path, stem: str, limits: Limits) -> Mask:
-    """A mask file from the client, checked like an image, kept byte for byte for the command line."""
-    copy, picture = accept(source, client_name, work, limits, what="mask")
-    target = folder / f"{stem}_mask{copy.suffix}"
-    target.write_bytes(copy.read_bytes())
-    return Mask(path=target, values=noise_map_of(picture))
-
-
 #: uploads and results older than this are deleted (the page has long offered them for download by then)
 KEEP_SECONDS = 3600
 
@@ -198,7 +150,7 @@ def request_folder(work: Path) -> Path:
 @attrs.frozen
 class Result:
     output: Path  # the PNG to download
-    mask: Path | None
+    files: tuple[Path, ...]  # what the command reads besides the input (the mask, the calibration), to download
     command: str
     before: np.ndarray  # uint8 (sH, sW, 3): bicubic upscale of the input
     after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
@@ -214,23 +166,28 @@ def noise_text(settings: Settings) -> str:
     return ",".join(repr(v) for v in settings.noise)
 
 
-def command_line(
-    input_name: str, output_name: str, choice: ModelChoice, settings: Settings, mask_name: str | None
-) -> str:
+def command_line(input_name: str, output_name: str, choice: ModelChoice, settings: Settings, mask: Mask | None) -> str:
     """The ``mgsr upscale`` call that writes the same bytes (files named as the page offers them).
 
     A W chosen by detail is given as ``--detail T`` (what the user chose; the command maps it as the
-    page did), an output factor that is not a level as ``--outscale F``.
+    page did), an output factor that is not a level as ``--outscale F``; the automatic map unpainted
+    as its calibration file, painted over as its W per level and the painted map.
     """
+    automatic = settings.calibration is not None and mask is not None and mask.path is None
     parts = ["mgsr", "upscale", input_name, "-o", output_name, "--model", choice.ref]
     parts += (
         ["--scale", str(settings.scale)]
         if settings.outscale is None
         else ["--outscale", number_text(settings.outscale)]
     )
-    parts += ["--noise", noise_text(settings)] if settings.detail is None else ["--detail", repr(settings.detail)]
-    if mask_name is not None:
-        parts += ["--noise-map", mask_name]
+    if automatic:
+        parts += ["--noise", str(settings.calibration)]
+    elif settings.detail is not None:
+        parts += ["--detail", repr(settings.detail)]
+    else:
+        parts += ["--noise", noise_text(settings)]
+    if mask is not None and mask.path is not None:
+        parts += ["--noise-map", mask.path.name]
     parts += ["--seed", str(settings.seed)]
     return shlex.join(parts)
 
@@ -244,12 +201,18 @@ def describe(settings: Settings, mask: Mask | None) -> str:
     w = f"W {noise_text(settings)}" if len(settings.noise) == 1 else f"W per level {noise_text(settings)}"
     if settings.detail is not None:
         w = f"detail {settings.detail!r} = {w}"
+    if settings.calibration is not None:
+        w = f"{w} of {settings.calibration}"
     if mask is None:
         regions = "no painted regions"
     else:
-        lowered = float((mask.values < 1.0).mean()) * 100
         digest = hashlib.sha256(np.ascontiguousarray(mask.values).tobytes()).hexdigest()[:6]
-        regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
+        if settings.calibration is None:  # paint or a mask file: mostly white, some regions lower
+            lowered = float((mask.values < 1.0).mean()) * 100
+            regions = f"painted: W lowered on {lowered:.1f} % of the image (mask {digest})"
+        else:  # a continuous map, below 1 almost everywhere: its mean says more
+            what = "automatic map" if mask.path is None else "painted map"
+            regions = f"{what}: W x {float(mask.values.mean()):.2f} on average (mask {digest})"
     size = f"{settings.scale}x" if settings.outscale is None else f"{settings.outscale:g}x (from {settings.scale}x)"
     return f"{settings.model} · {size} · {w} · seed {settings.seed} · {regions}"
 
@@ -285,8 +248,13 @@ def upscale_full(
     mask: Mask | None,
     folder: Path,
     on_tile: Callable[[int, int], None] | None = None,
+    automatic: CalibrationFile | None = None,
 ) -> Result:
-    """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it."""
+    """The full-size result, written as ``mgsr upscale -o NAME.png`` writes it.
+
+    ``automatic`` is the calibration file of the automatic map, when it is on: written beside the
+    result when the command line reads it (the map unpainted).
+    """
     choice = catalog.get(settings.model)
     generator = catalog.generator(settings.model)
     result: Picture = upscale_picture_to(
@@ -304,11 +272,16 @@ def upscale_full(
     stem = Path(upload.name).stem
     output = folder / f"{stem}_{settings.request.tag}.png"  # as mgsr upscale names it in a folder
     write_picture(output, result)
-    command = command_line(upload.name, output.name, choice, settings, None if mask is None else mask.path.name)
+    files: tuple[Path, ...] = ()
+    if mask is not None and mask.path is not None:
+        files = (mask.path,)
+    elif mask is not None and automatic is not None:
+        files = (folder / automatic.name,)
+        files[0].write_bytes(automatic.data)
     return Result(
         output=output,
-        mask=None if mask is None else mask.path,
-        command=command,
+        files=files,
+        command=command_line(upload.name, output.name, choice, settings, mask),
         before=bicubic(upload.display, result.size),
         after=_shown(result.color),
     )

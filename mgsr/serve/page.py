@@ -24,9 +24,23 @@ INTRO = """## mgsr — the perception–distortion knob
 detail (its recorded W).  Paint regions on the image to change W there, click the small image to move the preview."""
 
 LEGEND = (
-    "**Paint:** black = 0 (no added detail), grey = half of W, white = W; unpainted = W. "
-    "Each stroke counts at once, for the preview and the whole image."
+    "**Paint:** black = 0 (no added detail), grey = half of W, white = W; unpainted = W, or the automatic map "
+    "where it is shown. Each stroke counts at once, for the preview and the whole image."
 )
+
+NO_CALIBRATION = (
+    "No automatic map loaded: load a calibration from `mgsr calibrate --adaptive` under Advanced, "
+    "or start `mgsr serve --noise calib.json`."
+)
+
+
+def automatic_on(name: str) -> str:
+    """The line above the editor while the automatic map of calibration file ``name`` is on."""
+    return f"{name}: the automatic map is shown; paint over it where W should differ, or **No map**."
+
+
+#: beside detail while the automatic map is on
+AUTOMATIC_W = "W comes from the automatic map's calibration (W per level); **No map** gives detail and W back."
 
 # What the line above the preview says; the browser sets it (no round trip), so it is never late.
 STALE = (

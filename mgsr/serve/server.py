@@ -1,26 +1,95 @@
-"""The state every request of ``mgsr serve`` shares: the offered models, the limits, the work folder, and the
-last preview (a repeated identical request is answered at once)."""
+"""The state every request of ``mgsr serve`` shares (the offered models, the limits, the work folder, the
+calibration files, the last preview) and what the page's handlers do with it, without Gradio: the tests call
+these methods with the values the page sends."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+import numpy as np
+
 from mgsr.errors import MgsrError
-from mgsr.serve import handling
-from mgsr.serve.handling import Catalog, Mask, Settings
+from mgsr.inference.adaptive import adaptive_map
+from mgsr.serve import handling, maps
+from mgsr.serve.handling import Catalog, Result, Settings
+from mgsr.serve.maps import CalibrationFile, Mask
 from mgsr.serve.uploads import Limits, Upload, open_upload
+
+#: uploaded calibration files kept (a few kB each); the oldest is forgotten first
+KEEP_CALIBRATIONS = 32
+#: pages whose newest preview request is remembered; the longest idle is forgotten first
+KEEP_PAGES = 256
+
+
+@attrs.frozen
+class Knobs:
+    """The page's inputs of one request, in the order the page sends them (``app.knobs``)."""
+
+    path: str | None  # the image, as the web framework stored it
+    model: str
+    scale: Any
+    outscale: Any
+    by: str  # how W is chosen: handling.BY_DETAIL or BY_W
+    detail: float
+    w: float
+    per_level_on: bool
+    w1: float
+    w2: float
+    w3: float
+    seed: Any
+    editor: dict | None = None  # the painting: {"background", "layers", "composite"}
+    mask_path: str | None = None  # an uploaded mask file, which wins over painting
+    automatic: str = ""  # the key of the calibration whose automatic map is on; "" when off
 
 
 class Server:
     """The state shared by all requests: offered models, limits, the folder for uploads and results."""
 
-    def __init__(self, catalog: Catalog, limits: Limits, work: Path, preview_side: int) -> None:
+    def __init__(
+        self, catalog: Catalog, limits: Limits, work: Path, preview_side: int, calibration: CalibrationFile | None
+    ) -> None:
         self.catalog, self.limits, self.work, self.preview_side = catalog, limits, work, preview_side
+        #: the operator's ``--noise`` file, loaded for every page
+        self.calibration = calibration
+        self._calibrations: collections.OrderedDict[str, CalibrationFile] = collections.OrderedDict()
+        if calibration is not None:
+            self._calibrations[calibration.key] = calibration
         self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
+        self._maps = functools.lru_cache(maxsize=4)(self._map_uncached)
         self._last_preview: tuple[tuple[str, str, Any], tuple[Any, Any]] | None = None
+        self._newest: collections.OrderedDict[str, int] = collections.OrderedDict()
+
+    def asked(self, page: str, number: int) -> None:
+        """The page ``page`` asked for preview ``number`` (its requests are counted up in the browser)."""
+        self._newest[page] = max(number, self._newest.get(page, number))
+        self._newest.move_to_end(page)
+        while len(self._newest) > KEEP_PAGES:
+            self._newest.popitem(last=False)
+
+    def outdated(self, page: str, number: int) -> bool:
+        """Whether the page has asked for a newer preview than ``number`` since.
+
+        A page asks for one at every change (a drag is a dozen), and the requests reach the queue
+        in any order (each first uploads its painting); one answered after a newer one would show
+        old settings for good.  So an outdated request is skipped: only the newest is made and shown.
+        """
+        return number < self._newest.get(page, number)
+
+    def start(self) -> dict[str, Any]:
+        """The page's first knobs: the default model's (:func:`handling.model_start`), or the W of the
+        operator's global calibration file, set as W."""
+        start = handling.model_start(self.catalog, self.catalog.default)
+        if self.calibration is not None and self.calibration.rule is None:
+            w = float(self.calibration.noise)  # type: ignore[arg-type]
+            t = self.catalog.detail_for_noise(self.catalog.default, w)
+            start = {"w": w, "t": start["t"] if t is None else round(t, 3), "by": handling.BY_W}
+        return start
 
     def _open_uncached(self, path: str, stamp: tuple[int, int]) -> Upload:
         return open_upload(path, Path(path).name, self.work / "uploads", self.limits)
@@ -31,46 +100,89 @@ class Server:
         info = os.stat(path)
         return self._open(str(path), (info.st_mtime_ns, info.st_size))
 
-    def settings(
-        self,
-        model: str,
-        scale: Any,
-        outscale: Any,
-        by: str,
-        t: float,
-        w: float,
-        per_level_on: bool,
-        w1: float,
-        w2: float,
-        w3: float,
-        seed: Any,
-    ) -> Settings:
-        return handling.page_settings(
-            self.catalog, model, scale, outscale, by, t, w, [w1, w2, w3] if per_level_on else None, seed
-        )
+    def add_calibration(self, path: str) -> CalibrationFile:
+        """A calibration file the user uploaded (``path`` is the web framework's copy), kept by its key."""
+        found = maps.read_calibration(Path(path).read_bytes(), Path(path).name)
+        self._calibrations[found.key] = found
+        self._calibrations.move_to_end(found.key)
+        while len(self._calibrations) > KEEP_CALIBRATIONS:
+            oldest = next(iter(self._calibrations))
+            if self.calibration is not None and oldest == self.calibration.key:
+                self._calibrations.move_to_end(oldest)  # the operator's stays
+            else:
+                del self._calibrations[oldest]
+        return found
 
-    def mask(self, upload: Upload, editor: dict | None, mask_path: str | None, folder: Path) -> Mask | None:
-        """An uploaded mask file wins over painting; no paint and no file means no mask."""
+    def automatic(self, key: str | None) -> CalibrationFile | None:
+        """The calibration of the automatic map the page has on (None when off); only files loaded here."""
+        if not key:
+            return None
+        found = self._calibrations.get(key)
+        if found is None or found.rule is None:
+            raise MgsrError("the automatic map's calibration file is not loaded on this server: load it again")
+        return found
+
+    def _map_uncached(self, path: str, stamp: tuple[int, int], key: str) -> np.ndarray:
+        found = self.automatic(key)
+        assert found is not None and found.rule is not None
+        return adaptive_map(found.rule, self.upload(path).picture.rgb())
+
+    def automatic_map(self, upload: Upload, key: str) -> np.ndarray:
+        """The float map of the calibration ``key`` for this image, as ``mgsr upscale --noise calib.json`` makes it."""
+        info = os.stat(upload.path)
+        return self._maps(str(upload.path), (info.st_mtime_ns, info.st_size), key)
+
+    def request(self, knobs: Knobs, folder: Path) -> tuple[Upload, Settings, Mask | None]:
+        """The image, the checked settings and the W map of one request; a painted map is written to ``folder``.
+
+        An uploaded mask file wins over painting; painting covers the automatic map where it is on;
+        nothing painted and no file is no map, or the automatic map itself.
+        """
+        upload = self.upload(knobs.path)
+        automatic = self.automatic(knobs.automatic)
+        levels = [knobs.w1, knobs.w2, knobs.w3] if knobs.per_level_on else None
+        settings = handling.page_settings(
+            self.catalog, knobs.model, knobs.scale, knobs.outscale, knobs.by, knobs.detail, knobs.w, levels,
+            knobs.seed, automatic,
+        )  # fmt: skip
         stem = Path(upload.name).stem
-        if mask_path:
-            return handling.uploaded_mask(
-                mask_path, Path(mask_path).name, self.work / "uploads", folder, stem, self.limits
+        if knobs.mask_path:
+            found = maps.uploaded_mask(
+                knobs.mask_path, Path(knobs.mask_path).name, self.work / "uploads", folder, stem, self.limits
             )
-        layers = (editor or {}).get("layers") or []
-        grey = handling.painted_mask(layers, upload.picture.size)
-        return None if grey is None else handling.save_painted(grey, folder, stem)
+            return upload, settings, found
+        values = None if automatic is None else self.automatic_map(upload, automatic.key)
+        base = None if values is None else maps.map_grey(values)
+        grey = maps.painted_mask((knobs.editor or {}).get("layers") or [], upload.picture.size, base)
+        if grey is not None:
+            return upload, settings, maps.save_painted(grey, folder, stem)
+        return upload, settings, None if values is None else Mask(path=None, values=values)
 
-    def refresh_preview(
-        self, upload: Upload, settings: Settings, mask: Mask | None, centre: tuple[float, float] | None
-    ) -> tuple[tuple[Any, Any], str]:
-        """The preview for these settings, and the line naming them that the page shows under it.
+    def preview(self, knobs: Knobs, centre: tuple[float, float] | None) -> tuple[tuple[Any, Any], str]:
+        """The preview for these knobs, and the line naming them that the page shows under it.
 
         Every knob of the page reaches the preview through here, as ``settings`` and ``mask``:
-        a new knob is a new field of them.
+        a new knob is a new field of them.  A repeated identical request is answered at once.
         """
+        upload, settings, mask = self.request(knobs, handling.request_folder(self.work))
         made_with = handling.describe(settings, mask)
         key = (str(upload.path), made_with, centre)  # the mask's digest is in its description
-        if self._last_preview is None or self._last_preview[0] != key:  # a repeated request costs nothing
+        if self._last_preview is None or self._last_preview[0] != key:
             images = handling.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
             self._last_preview = (key, images)
         return self._last_preview[1], f"Preview made with: {made_with}"
+
+    def result(self, knobs: Knobs, on_tile: Callable[[int, int], None] | None = None) -> Result:
+        """The whole image, written as ``mgsr upscale`` writes it, with the command that gives its bytes."""
+        folder = handling.request_folder(self.work)
+        upload, settings, mask = self.request(knobs, folder)
+        automatic = self.automatic(knobs.automatic)
+        return handling.upscale_full(self.catalog, upload, settings, mask, folder, on_tile, automatic)
+
+    def overlay(self, path: str | None, key: str) -> np.ndarray:
+        """The editor's picture with the automatic map over it (white = W, black = 0)."""
+        upload = self.upload(path)
+        found = self.automatic(key)
+        if found is None:
+            return upload.display
+        return maps.overlay(upload.display, self.automatic_map(upload, found.key))

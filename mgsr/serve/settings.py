@@ -14,6 +14,7 @@ import attrs
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, levels_for
 from mgsr.inference.outsize import LEVEL_SCALES, SizeRequest
+from mgsr.serve.maps import CalibrationFile
 
 
 class Catalog(Protocol):
@@ -41,6 +42,8 @@ class Settings:
     detail: float | None = None
     #: the output factor when it is not a level (``--outscale F``); None: the output is ``scale`` x
     outscale: float | None = None
+    #: the adaptive calibration file whose W per level ``noise`` is (the automatic map is on), else None
+    calibration: str | None = None
 
     @classmethod
     def make(
@@ -132,12 +135,19 @@ def page_settings(
     w: float,
     per_level: Sequence[float] | None,
     seed: int | float | None,
+    automatic: CalibrationFile | None = None,
 ) -> Settings:
     """The page's values -> Settings: W from detail ``t`` when the user last moved the detail slider.
 
-    W per level always wins (it is the expert's control and has no detail equivalent).  A model without
-    a curve cannot be driven by detail: its error names the command that measures one.
+    The automatic map, when on, brings its own W per level and wins over everything else (the page
+    disables W and detail meanwhile); then W per level (it is the expert's control and has no detail
+    equivalent).  A model without a curve cannot be driven by detail: its error names the command that
+    measures one.
     """
+    if automatic is not None:
+        made = Settings.make(model, scale, 0.0, None, seed, outscale=outscale)  # the scale, factor and seed checked
+        rule = automatic.check_levels(made.scale)
+        return attrs.evolve(made, noise=tuple(rule.levels), calibration=automatic.name)
     if by == BY_DETAIL and per_level is None:
         noise = catalog.noise_for_detail(model, t)
         return Settings.make(model, scale, noise, None, seed, detail=float(t), outscale=outscale)

@@ -6,6 +6,7 @@ browser in test_serve_browser.py.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -22,14 +23,16 @@ from mgsr.cli import main
 from mgsr.errors import ImageError, MgsrError, WeightsError
 from mgsr.model.card import ModelCard
 from mgsr.model.weights import bundled_path, write_card
-from mgsr.serve import handling
+from mgsr.serve import handling, maps
 from mgsr.serve.handling import Catalog, Settings
 from mgsr.serve.handling import public_message
+from mgsr.serve.server import Knobs, Server
 from mgsr.serve.uploads import Limits, check_limits, claimed_size, clean_name, open_upload
 from mgsr.cli.serve import is_local
 
 from ..helpers import smooth_rgb
 from ..helpers import png_claiming
+from ..serve_helpers import half_flat_photo, write_adaptive_calibration
 
 
 def stroke_layer(size: tuple[int, int], box: tuple[int, int, int, int], grey: int, alpha: int = 255) -> np.ndarray:
@@ -80,13 +83,11 @@ def test_preview_line_names_its_settings_and_mask(tmp_path):
     assert handling.describe(settings, None) == "pirm-r1 · 4x · W 0.25 · seed 3 · no painted regions"
     folder = tmp_path / "f"
     folder.mkdir()
-    grey = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
-    line = handling.describe(
-        Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0), handling.save_painted(grey, folder, "p")
-    )
+    grey = maps.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
+    line = handling.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0), maps.save_painted(grey, folder, "p"))
     assert line.startswith("pirm-r3 · 8x · W per level 0.1,0.2,0.3 · seed 0 · painted: W lowered on 50.0 % ")
-    other = handling.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
-    assert handling.describe(settings, handling.save_painted(other, folder, "q")) != line  # the mask's digest
+    other = maps.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
+    assert handling.describe(settings, maps.save_painted(other, folder, "q")) != line  # the mask's digest
 
 
 def test_client_names_never_become_paths():
@@ -136,10 +137,10 @@ def test_settings_are_checked():
 
 
 def test_painted_mask_is_white_where_unpainted():
-    assert handling.painted_mask([], (4, 6)) is None
-    assert handling.painted_mask([np.zeros((4, 6, 4), np.uint8)], (4, 6)) is None  # an empty layer
+    assert maps.painted_mask([], (4, 6)) is None
+    assert maps.painted_mask([np.zeros((4, 6, 4), np.uint8)], (4, 6)) is None  # an empty layer
     half_black = stroke_layer((4, 6), (0, 2, 0, 3), 0, alpha=150)  # half-transparent paint counts in full
-    mask = handling.painted_mask([half_black, stroke_layer((4, 6), (1, 4, 2, 6), 128)], (4, 6))
+    mask = maps.painted_mask([half_black, stroke_layer((4, 6), (1, 4, 2, 6), 128)], (4, 6))
     expected = np.full((4, 6), 255, np.uint8)
     expected[0:2, 0:3] = 0
     expected[1:4, 2:6] = 128  # the later layer covers the earlier one
@@ -157,8 +158,8 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     assert upload.name == "my_photo.png" and upload.picture.bits == 16 and upload.display.dtype == np.uint8
     settings = Settings.make("pirm-r1", 2, 0.8, None, 7)
     folder = handling.request_folder(work)
-    grey = handling.painted_mask([stroke_layer((12, 10), (0, 12, 0, 5), 0)], upload.picture.size)
-    mask = handling.save_painted(grey, folder, "my_photo")
+    grey = maps.painted_mask([stroke_layer((12, 10), (0, 12, 0, 5), 0)], upload.picture.size)
+    mask = maps.save_painted(grey, folder, "my_photo")
     catalog = Catalog()
     seen: list[tuple[int, int]] = []
     result = handling.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
@@ -172,7 +173,7 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     user = tmp_path / "user"  # the user's folder: their photo and the downloaded mask
     user.mkdir()
     shutil.copy(source, user / "my_photo.png")
-    shutil.copy(result.mask, user / result.mask.name)
+    shutil.copy(result.files[0], user / result.files[0].name)
     monkeypatch.chdir(user)
     argv = shlex.split(result.command)
     assert main([*argv[1:], "-q"]) == 0
@@ -231,7 +232,7 @@ def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, 
     work = tmp_path / "work"
     upload = open_upload(source, "g.png", work, Limits())
     folder = handling.request_folder(work)
-    mask = handling.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
+    mask = maps.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
     settings = Settings.make("pirm-r3", 4, 0.5, [0.3, 1.0, 0.7], 2)
     result = handling.upscale_full(Catalog(), upload, settings, mask, folder)
     assert "--noise 0.3,1.0 --noise-map g_mask.png --seed 2" in result.command
@@ -245,11 +246,11 @@ def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, 
 
 
 def run_printed_command(result: handling.Result, source, user, monkeypatch) -> bytes:
-    """Run the page's printed command in the user's folder (their photo and the downloaded mask): its bytes."""
+    """Run the page's printed command in the user's folder (their photo and the downloaded files): its bytes."""
     user.mkdir()
     shutil.copy(source, user / shlex.split(result.command)[2])
-    if result.mask is not None:
-        shutil.copy(result.mask, user / result.mask.name)
+    for needed in result.files:
+        shutil.copy(needed, user / needed.name)
     monkeypatch.chdir(user)
     argv = shlex.split(result.command)
     assert main([*argv[1:], "-q"]) == 0
@@ -337,3 +338,79 @@ def test_preview_at_an_output_factor_is_the_full_results_crop(tmp_path):
     y0, _, x0, _ = handling.crop_box((20, 30), (15, 10), 8)
     region = full.after[y0 * 3 : y0 * 3 + 24, x0 * 3 : x0 * 3 + 24].astype(int)
     assert np.abs(region - after.astype(int))[3:-3, 3:-3].max() <= 2
+
+
+def page_knobs(path, automatic: str, **changed) -> Knobs:
+    """The knobs the page sends for an image: pirm-r3 at 4x, W by detail 1, seed 3, nothing painted."""
+    values = dict(path=str(path), model="pirm-r3", scale=4, outscale="", by="detail", detail=1.0, w=1.0)
+    values |= dict(per_level_on=False, w1=1.0, w2=1.0, w3=1.0, seed=3, automatic=automatic)
+    return Knobs(**(values | changed))
+
+
+def test_the_automatic_map_unpainted_and_painted_over_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
+    calib = write_adaptive_calibration(tmp_path / "calib.json")
+    (tmp_path / "client").mkdir()
+    source = half_flat_photo(tmp_path / "client" / "photo.png")
+    server = Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(calib))
+    key = server.calibration.key
+    values = server.automatic_map(server.upload(str(source)), key)
+    assert values.dtype == np.float32 and values[:, :6].min() > 0.9 and values[:, -6:].max() < 0.1
+
+    # unpainted: the float map itself, and the command reads the calibration file as mgsr upscale does
+    result = server.result(page_knobs(source, key))
+    assert (
+        result.command == "mgsr upscale photo.png -o photo_x4.png --model pirm-r3 --scale 4 --noise calib.json --seed 3"
+    )
+    assert [f.name for f in result.files] == ["calib.json"] and result.files[0].read_bytes() == calib.read_bytes()
+    unpainted = result.output.read_bytes()
+    assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == unpainted
+    _, made_with = server.preview(page_knobs(source, key), None)
+    assert "W per level 0.02,0.6 of calib.json · seed 3 · automatic map: W x " in made_with
+
+    # painted over: black on the flat left top corner; the rest keeps the map (8 bits, as --noise-map reads it)
+    editor = {"layers": [stroke_layer((16, 20), (0, 4, 0, 4), 0)]}
+    result = server.result(page_knobs(source, key, editor=editor))
+    assert result.command == (
+        "mgsr upscale photo.png -o photo_x4.png --model pirm-r3 --scale 4 --noise 0.02,0.6 "
+        "--noise-map photo_mask.png --seed 3"
+    )
+    grey = np.asarray(Image.open(result.files[0]))
+    expected = maps.map_grey(values)
+    expected[0:4, 0:4] = 0
+    np.testing.assert_array_equal(grey, expected)
+    assert result.output.read_bytes() != unpainted
+    assert run_printed_command(result, source, tmp_path / "painted", monkeypatch) == result.output.read_bytes()
+    assert "· painted map: W x " in server.preview(page_knobs(source, key, editor=editor), None)[1]
+
+    # a scale it was not fitted at is refused as mgsr upscale refuses it; a key it never loaded too
+    with pytest.raises(MgsrError, match=r"fitted for 2 2x levels \(4x\), 8x has 3"):
+        server.result(page_knobs(source, key, scale=8))
+    with pytest.raises(MgsrError, match="not loaded on this server"):
+        server.result(page_knobs(source, "0" * 20))
+
+
+def test_calibration_files_from_the_page(tmp_path):
+    server = Server(Catalog(), Limits(), tmp_path / "work", 32, None)
+    assert server.start() == handling.model_start(server.catalog, "pirm-r3")
+    upload = tmp_path / "gradio" / "0123abcd" / "my fit.json"
+    upload.parent.mkdir(parents=True)
+    write_adaptive_calibration(upload, levels=(0.01,))
+    found = server.add_calibration(str(upload))
+    assert found.name == "my_fit.json" and server.automatic(found.key) is found and "for 2x" in found.about()
+    with pytest.raises(MgsrError, match=r"my_fit.json: fitted for 1 2x levels \(2x\), 4x has 2"):
+        found.check_levels(4)
+    broken = upload.with_name("notes.json")
+    broken.write_text("shopping list")
+    with pytest.raises(MgsrError, match="notes.json: not a calibration file") as caught:
+        server.add_calibration(str(broken))
+    assert str(tmp_path) not in str(caught.value)
+    # a global calibration sets W, from the command line's --noise too
+    single = tmp_path / "global.json"
+    single.write_text(json.dumps({"noise": 0.0125}))
+    assert server.add_calibration(str(single)).rule is None
+    with pytest.raises(MgsrError, match="not loaded"):
+        server.automatic(maps.read_calibration(single.read_bytes(), "global.json").key)
+    with pytest.raises(MgsrError, match="nope.json: calibration file not found"):
+        maps.operator_calibration(tmp_path / "nope.json")
+    started = Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(single)).start()
+    assert started["w"] == 0.0125 and started["by"] == handling.BY_W and 0 < started["t"] < 1

@@ -7,9 +7,9 @@ screenshot at that path (docs/serve.png was made this way); ``MGSR_SHOTS`` names
 folder for a screenshot after each step.
 
 The preview must follow every way of changing a setting (mouse, keyboard, a typed
-number, the model, an unsaved stroke, the detail slider, the output factor) and say it is out of
-date until it has: each step waits for "current" and compares the line under the preview with the
-page's knobs.
+number, the model, an unsaved stroke, the detail slider, the output factor, the automatic map and a
+stroke over it) and say it is out of date until it has: each step waits until the preview is "current"
+and the line under it agrees with the page's knobs (a state of the page, not a time).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import io
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +29,12 @@ from PIL import Image
 from mgsr.io.images import noise_map_of, read_picture
 
 from ..helpers import png_claiming
-from ..serve_helpers import start_server, stop
+from ..serve_helpers import start_server, stop, write_adaptive_calibration
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("MGSR_CHROMIUM", "/usr/bin/chromium")
 SAMPLE = Path(__file__).resolve().parents[2] / "mgsr" / "samples" / "grace_hopper.png"
 
-PREVIEW_SOURCES = "() => [...document.querySelectorAll('#mgsr-preview img')].map(e => e.src).join(' ')"
-STATE = "() => document.querySelector('#mgsr-preview-status [data-state]')?.dataset.state || ''"
 # every state the line above the preview takes, in order, recorded in the page
 RECORD_STATES = """() => {
   window.mgsrStates = [];
@@ -44,6 +43,26 @@ RECORD_STATES = """() => {
     if (window.mgsrStates[window.mgsrStates.length - 1] !== s) window.mgsrStates.push(s);
   }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
 }"""
+# one snapshot of what the page shows: the preview's state and caption, the line beside detail, and the knobs
+SNAPSHOT = """() => {
+  const value = (sel) => document.querySelector(sel)?.value ?? '';
+  const text = (sel) => document.querySelector(sel)?.innerText.trim() ?? '';
+  return {
+    state: (document.querySelector('#mgsr-preview-status [data-state]')?.dataset.state) || '',
+    made: text('#mgsr-preview-caption'),
+    says: text('#mgsr-detail-w'),
+    model: value('#mgsr-model input'),
+    scale: value('#mgsr-scale input:checked'),
+    outscale: value('#mgsr-outscale textarea') || value('#mgsr-outscale input'),
+    by: value('#mgsr-by textarea') || value('#mgsr-by input'),
+    automatic: value('#mgsr-automatic textarea') || value('#mgsr-automatic input'),
+    detail: value('#mgsr-detail input[type=number]'),
+    w: value('#mgsr-w input[type=number]'),
+    seed: value('#mgsr-seed input'),
+  };
+}"""
+#: the calibration the server is started with (--noise): its W per level, as the preview's line names them
+FITTED_W = (0.02, 0.6)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +78,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def url(browser):
-    proc, address = start_server()
+def url(browser, tmp_path_factory):
+    calibration = write_adaptive_calibration(tmp_path_factory.mktemp("operator") / "fitted.json", FITTED_W)
+    proc, address = start_server("--noise", str(calibration))
     try:
         yield address
     finally:
@@ -72,48 +92,52 @@ def shot(page, step: str) -> None:
         page.screenshot(path=str(Path(os.environ["MGSR_SHOTS"]) / f"{step}.png"), full_page=True)
 
 
-def knobs(page) -> dict[str, str]:
-    """The settings as the page's own inputs show them."""
-    return {
-        "model": page.locator("#mgsr-model input").input_value(),
-        "scale": page.locator("#mgsr-scale input:checked").input_value(),
-        "outscale": page.locator("#mgsr-outscale textarea, #mgsr-outscale input").first.input_value(),
-        "by": page.locator("#mgsr-by textarea, #mgsr-by input").first.input_value(),
-        "detail": page.locator("#mgsr-detail input[type=number]").input_value(),
-        "w": page.locator("#mgsr-w input[type=number]").input_value(),
-        "seed": page.locator("#mgsr-seed input").input_value(),
-    }
+def expected_line(now: dict[str, str]) -> str:
+    """The start of the line under the preview that the knobs call for."""
+    size = f"{now['scale']}x" if not now["outscale"] else f"{float(now['outscale']):g}x (from {now['scale']}x)"
+    if now["automatic"]:
+        w = f"W per level {','.join(repr(v) for v in FITTED_W)} of fitted.json"
+    elif now["by"] == "w":
+        w = f"W {float(now['w'])!r}"
+    else:  # W by detail: the W slider shows the W that detail means, once the server has said it
+        w = f"detail {float(now['detail'])!r} = W {float(now['w'])!r}"
+    return f"{now['model']} · {size} · {w} · seed {now['seed']} · "
 
 
-def follows(page, step: str, *, painted: bool) -> str:
-    """Wait for the preview of the current settings; it must have said "out of date" since the last step.
+def beside_detail(now: dict[str, str]) -> bool:
+    """Whether the line beside detail is the server's answer to the knobs shown (its update has landed)."""
+    if now["automatic"]:
+        return now["says"].startswith("W comes from the automatic map")
+    w = f"W = {float(now['w']):.4g}"
+    return now["says"] == w if now["by"] == "detail" else now["says"].startswith(f"{w}, set directly")
 
-    Returns the line under the preview, checked against the knobs.
+
+def follows(page, step: str, expect: str, *, painted: str | None) -> str:
+    """Wait until the preview shows the step's change (``expect``), agrees with every knob and is "current", two
+    looks in a row (a display update still on its way would change one of them); it must have said "out of date"
+    since the last step.  ``painted`` is how the line names the map ("painted", "automatic map", None: no map).
+
+    Returns the line under the preview.  Waits on the page's state, never on the clock: the machine may be slow.
     """
-    # the step's own "out of date" first: a check before the page has taken the key or click would pass wrongly
-    page.wait_for_function("() => window.mgsrStates.includes('stale')", timeout=30_000)
-    page.wait_for_function(f"() => ({STATE})() === 'current'", timeout=180_000)
-    if knobs(page)["by"] == "detail":  # the W slider shows the W detail means once the server said it
-        page.wait_for_function(
-            "() => { const m = document.querySelector('#mgsr-preview-caption').innerText"
-            ".match(/= W ([0-9.e+-]+) /); return !!m && Number(m[1]) === "
-            "Number(document.querySelector('#mgsr-w input[type=number]').value); }",
-            timeout=30_000,
+    deadline, agreed, now = time.monotonic() + 240, 0, {}
+    while agreed < 2:
+        now = page.evaluate(SNAPSHOT)
+        # the line itself, without the progress text Gradio shows in the same box while a preview is made
+        now["made"] = (
+            now["made"][now["made"].find("Preview made with: ") :] if "Preview made with: " in now["made"] else ""
         )
+        fits = now["state"] == "current" and expect in now["made"]
+        fits = fits and expected_line(now) in now["made"] and beside_detail(now)
+        agreed = agreed + 1 if fits else 0
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{step}: the preview never showed {expect!r} with the knobs {now}")
+        page.wait_for_timeout(250)  # the interval between looks
     states = page.evaluate("() => window.mgsrStates.splice(0)")
     assert "stale" in states, f"{step}: the preview never said it was out of date ({states})"
-    made = page.locator("#mgsr-preview-caption").inner_text()
-    now = knobs(page)
-    size = f"{now['scale']}x" if not now["outscale"] else f"{float(now['outscale']):g}x (from {now['scale']}x)"
-    w = f"W {float(now['w'])!r}"  # W by detail: the W slider shows the W that detail means
-    w = w if now["by"] == "w" else f"detail {float(now['detail'])!r} = {w}"
-    expected = f"{now['model']} · {size} · {w} · seed {now['seed']} · "
-    assert expected in made, f"{step}: the preview shows {made!r}, the knobs say {now}"
-    assert ("painted:" in made) == painted, made
+    made = now["made"]
+    regions = made.rsplit(" · ", 1)[1]
+    assert regions.startswith(f"{painted}:" if painted else "no painted regions"), (step, made)
     shot(page, step)
-    page.wait_for_timeout(1000)  # let late display updates settle, so the next step starts from a quiet page
-    page.wait_for_function(f"() => ({STATE})() === 'current'", timeout=180_000)
-    page.evaluate("() => window.mgsrStates.splice(0)")
     return made
 
 
@@ -122,6 +146,54 @@ def painted_black(page) -> int:
     box = page.locator("#mgsr-editor canvas").first.bounding_box()
     png = page.screenshot(clip=box)
     return int((np.asarray(Image.open(io.BytesIO(png)).convert("L")) < 8).sum())
+
+
+def stroke(page, down: float = 60) -> None:
+    """A zigzag of the black brush across the top of the picture (the cap), never confirmed with the editor's ✓."""
+    page.locator("#mgsr-editor button[aria-label=Brush]").click()
+    canvas = page.locator("#mgsr-editor canvas").first.bounding_box()
+    cx, top = canvas["x"] + canvas["width"] / 2, canvas["y"] + down
+    page.mouse.move(cx - 120, top)
+    page.mouse.down()
+    for i in range(13):
+        page.mouse.move(cx - 120 + 20 * i, top + (i % 2) * 30, steps=3)
+    page.mouse.up()
+    page.mouse.move(canvas["x"] - 40, canvas["y"] - 40)  # away, so the cursor's ring is not counted
+
+
+def drag(page, control, start: float, end: float) -> None:
+    """Drag a slider's handle from ``start`` to ``end`` (fractions of its track), as a user does."""
+    track = control.bounding_box()
+    y = track["y"] + track["height"] / 2
+    page.mouse.move(track["x"] + track["width"] * start, y)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] * end, y, steps=10)
+    page.mouse.up()
+
+
+def whole_image(page, url: str, tmp_path: Path, made: str) -> str:
+    """Upscale the whole image; the mask it offers must be the one the preview was made with.  Its command."""
+    before = page.locator("#mgsr-command textarea").input_value()
+    page.get_by_role("button", name="Upscale the whole image").click()
+    page.wait_for_function(
+        "(before) => { const v = (document.querySelector('#mgsr-command textarea') || {}).value || ''; "
+        "return v.startsWith('mgsr upscale') && v !== before; }",
+        arg=before,
+        timeout=400_000,
+    )
+    links = page.locator("a[download]").all()
+    mask_url = next(a.get_attribute("href") for a in links if "face_mask" in (a.get_attribute("href") or ""))
+    mask_file = tmp_path / "face_mask.png"
+    mask_file.write_bytes(page.request.get(mask_url if mask_url.startswith("http") else url + mask_url).body())
+    digest = hashlib.sha256(np.ascontiguousarray(noise_map_of(read_picture(mask_file))).tobytes()).hexdigest()[:6]
+    assert f"(mask {digest})" in made, (digest, made)
+    # both sides of the result shown, decoded
+    page.wait_for_function(
+        "() => { const i = [...document.querySelectorAll('#mgsr-result img')]; "
+        "return i.length === 2 && i.every(e => e.complete && e.naturalWidth > 0); }",
+        timeout=120_000,
+    )
+    return page.locator("#mgsr-command textarea").input_value()
 
 
 def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(browser, url, tmp_path):
@@ -133,10 +205,9 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     page.goto(url, wait_until="load")
     page.wait_for_selector("#mgsr-image", timeout=60_000)
     page.evaluate(RECORD_STATES)
-    page.get_by_text("Advanced").click()  # the seed is there
+    page.get_by_role("button", name="Advanced").click()  # the seed is there
     page.locator("#mgsr-image input[type=file]").set_input_files(str(image))
-    page.wait_for_selector("#mgsr-preview img", timeout=180_000)  # the first preview comes by itself
-    assert "pirm-r3 · 4x · detail 1.0 = W 1.0 · seed 0" in follows(page, "upload", painted=False)
+    follows(page, "upload", "pirm-r3 · 4x · detail 1.0 = W 1.0 · seed 0", painted=None)  # it comes by itself
     assert page.locator("#mgsr-crop button[aria-label]").count() >= 1  # the crop mover is named
     alts = page.evaluate("() => [...document.querySelectorAll('#mgsr-preview img')].map(e => e.alt)")
     assert len(alts) == 2 and all("mgsr" in a or "bicubic" in a for a in alts), alts
@@ -145,103 +216,82 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     detail = page.locator("#mgsr-detail input[type=range]")
     detail.focus()
     page.keyboard.press("Home")
-    assert "detail 0.0 = W 0.0 ·" in follows(page, "detail-home", painted=False)
+    follows(page, "detail-home", "detail 0.0 = W 0.0 ·", painted=None)
     detail_number = page.locator("#mgsr-detail input[type=number]")
     detail_number.fill("0.5")
     detail_number.press("Enter")
-    assert "detail 0.5 = W 0.0119786" in follows(page, "detail-typed", painted=False)
+    follows(page, "detail-typed", "detail 0.5 = W 0.0119786", painted=None)
     assert page.locator("#mgsr-detail-w").inner_text().strip() == "W = 0.01198"
 
     # the keyboard on the W slider (the expert's, under Advanced): Home, arrows; detail shows where W is
     slider = page.locator("#mgsr-w input[type=range]")
     slider.focus()
     page.keyboard.press("Home")
-    assert "W 0.0 ·" in follows(page, "home", painted=False)
+    follows(page, "home", "W 0.0 ·", painted=None)
     assert detail_number.input_value() == "0" and "set directly" in page.locator("#mgsr-detail-w").inner_text()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
-    assert "W 0.03 ·" in follows(page, "arrows", painted=False)
+    follows(page, "arrows", "W 0.03 ·", painted=None)
     # a number typed into the box, then Enter
     number = page.locator("#mgsr-w input[type=number]")
     number.fill("0.25")
     number.press("Enter")
-    assert "W 0.25 ·" in follows(page, "typed", painted=False)
+    follows(page, "typed", "W 0.25 ·", painted=None)
 
     # another model: its own W, and a preview with it
     page.locator("#mgsr-model input").click()
     page.get_by_role("option", name="pirm-r1").click()
-    assert "pirm-r1 · 4x · detail 1.0 = W 0.0632 ·" in follows(page, "model", painted=False)
+    follows(page, "model", "pirm-r1 · 4x · detail 1.0 = W 0.0632 ·", painted=None)
 
-    # a stroke of black brush across the cap, never confirmed with the editor's ✓
+    # a stroke of black brush across the cap, never confirmed with the editor's ✓: it counts at once
     black_before = painted_black(page)
-    page.locator("#mgsr-editor button[aria-label=Brush]").click()
-    canvas = page.locator("#mgsr-editor canvas").first.bounding_box()
-    cx, top = canvas["x"] + canvas["width"] / 2, canvas["y"] + 60
-    page.mouse.move(cx - 120, top)
-    page.mouse.down()
-    for i in range(13):
-        page.mouse.move(cx - 120 + 20 * i, top + (i % 2) * 30, steps=3)
-    page.mouse.up()
-    page.mouse.move(canvas["x"] - 40, canvas["y"] - 40)  # away, so the cursor's ring is not counted
-    # Gradio hands the stroke over about a second after the button is released; from then on it is "out of date"
-    page.wait_for_function(f"() => ({STATE})() === 'stale'", timeout=30_000)
-    made = follows(page, "stroke", painted=True)
+    stroke(page)
+    follows(page, "stroke", "· painted: W lowered on", painted="painted")
     assert painted_black(page) > black_before + 500, "black paint should look black"
 
     # drag W as a user does
-    track = slider.bounding_box()
-    y = track["y"] + track["height"] / 2
-    page.mouse.move(track["x"] + track["width"] * 0.1, y)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] * 0.3, y, steps=10)
-    page.mouse.up()
-    w = float(page.locator("#mgsr-w input[type=number]").input_value())
+    drag(page, slider, 0.1, 0.3)
+    w = float(number.input_value())
     assert 0.2 < w < 0.4
-    made = follows(page, "drag", painted=True)
+    follows(page, "drag", f"W {w!r} ·", painted="painted")
     # any output factor: 3 takes the 4x level (the Scale shown follows) and shrinks to 3x
     factor = page.locator("#mgsr-outscale textarea, #mgsr-outscale input").first
     factor.fill("3")
     factor.press("Enter")
-    made = follows(page, "outscale", painted=True)
-    assert " 3x (from 4x) · " in made and knobs(page)["scale"] == "4"
+    follows(page, "outscale", " 3x (from 4x) · ", painted="painted")
     # and back to the detail slider, dragged: the result is chosen by detail, and its command says so
-    track = detail.bounding_box()
-    page.mouse.move(track["x"] + track["width"] * 0.5, y := track["y"] + track["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(track["x"] + track["width"] * 0.7, y, steps=10)
-    page.mouse.up()
-    detail.blur()  # Gradio's slider re-sends its value on blur: a (cached) preview, done before the next step
+    drag(page, detail, 0.5, 0.7)
+    detail.blur()  # Gradio's slider re-sends its value on blur: a (cached) preview
     t = float(detail_number.input_value())
-    assert 0.5 < t < 0.9 and knobs(page)["by"] == "detail"
-    made = follows(page, "detail-drag", painted=True)
-
-    page.get_by_role("button", name="Upscale the whole image").click()
-    page.wait_for_function(
-        "() => (document.querySelector('#mgsr-command textarea') || {}).value?.startsWith('mgsr upscale')",
-        timeout=400_000,
+    assert 0.5 < t < 0.9
+    made = follows(page, "detail-drag", f"detail {t!r} = ", painted="painted")
+    command = whole_image(page, url, tmp_path, made)
+    assert command == (
+        f"mgsr upscale face.png -o face_x3.png --model pirm-r1 --outscale 3 --detail {t!r} "
+        "--noise-map face_mask.png --seed 0"
     )
-    command = page.locator("#mgsr-command textarea").input_value()
-    assert re.fullmatch(
-        rf"mgsr upscale face\.png -o face_x3\.png --model pirm-r1 --outscale 3 --detail {t!r} "
-        r"--noise-map face_mask\.png --seed 0",
-        command,
-    ), command
-    # the whole image used the very mask the preview was made with
-    links = page.locator("#mgsr-result ~ * a[download], a[download]").all()
-    mask_url = next(a.get_attribute("href") for a in links if "face_mask" in (a.get_attribute("href") or ""))
-    mask_file = tmp_path / "face_mask.png"
-    mask_file.write_bytes(page.request.get(mask_url if mask_url.startswith("http") else url + mask_url).body())
-    digest = hashlib.sha256(np.ascontiguousarray(noise_map_of(read_picture(mask_file))).tobytes()).hexdigest()[:6]
-    assert f"(mask {digest})" in made, (digest, made)
-    # current again once any display update that landed during the run (W following detail) has been previewed
-    page.wait_for_function(f"() => ({STATE})() === 'current'", timeout=60_000)
-    assert f"detail {t!r} = " in page.locator("#mgsr-preview-caption").inner_text()
-    assert page.locator("#mgsr-result img").count() == 2  # before | after
-    page.wait_for_timeout(1500)  # let the result images paint
+
+    # the automatic map (the operator's --noise fitted.json): shown over the picture, strokes gone, W from it
+    page.get_by_role("button", name="Automatic map").click()
+    made = follows(page, "automatic", "W per level 0.02,0.6 of fitted.json", painted="automatic map")
+    assert not page.locator("#mgsr-w input[type=number]").is_enabled(), "W must wait while the map sets it"
+    # painted over: the stroke covers the map there; the command gives the map and the map's W per level
+    stroke(page, down=30)
+    made = follows(page, "automatic-painted", "· painted map: W x ", painted="painted map")
+    (tmp_path / "auto").mkdir()
+    command = whole_image(page, url, tmp_path / "auto", made)
+    assert command == (
+        "mgsr upscale face.png -o face_x3.png --model pirm-r1 --outscale 3 --noise 0.02,0.6 "
+        "--noise-map face_mask.png --seed 0"
+    )
     path = Path(os.environ.get("MGSR_SCREENSHOT", tmp_path / "page.png"))
     page.screenshot(path=str(path), full_page=True)
     with Image.open(path) as im:
         assert im.width == 1280 and im.height > 1000
+    # no map: detail is the knob again, and nothing is painted
+    page.get_by_role("button", name="No map").click()
+    follows(page, "no-map", f"detail {t!r} = ", painted=None)
+    assert page.locator("#mgsr-w input[type=number]").is_enabled()
     assert not outside, f"the page fetched from other sites: {outside[:5]}"
 
 

@@ -7,6 +7,7 @@ Needs the ``test-web`` extra (``pip install -e ".[test-web]"``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..serve_helpers import start_server, stop
+from ..serve_helpers import half_flat_photo, start_server, stop, write_adaptive_calibration
 from ..helpers import png_claiming
 from ..helpers import smooth_rgb
 
@@ -32,8 +33,14 @@ EMPTY_EDITOR = {"background": None, "layers": [], "composite": None, "id": None}
 
 
 @pytest.fixture(scope="module")
-def server():
-    proc, url = start_server("--max-pixels", "1000000", "--max-upload-mb", "2")
+def calibration(tmp_path_factory) -> Path:
+    """The operator's adaptive calibration (``mgsr serve --noise``): the page's automatic map."""
+    return write_adaptive_calibration(tmp_path_factory.mktemp("operator") / "fitted.json")
+
+
+@pytest.fixture(scope="module")
+def server(calibration):
+    proc, url = start_server("--max-pixels", "1000000", "--max-upload-mb", "2", "--noise", str(calibration))
     try:
         yield url, gradio_client.Client(url, verbose=False)
     finally:
@@ -51,9 +58,10 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"image": image, "mask": mask}
 
 
-def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5):  # noqa: ANN001
+def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5, automatic=""):  # noqa: ANN001
     h = gradio_client.handle_file
-    # the page's knobs: image, model, scale, output factor, W chosen by "w" (not detail), detail, W, W per level
+    # the page's knobs (mgsr.serve.server.Knobs): image, model, scale, output factor, W chosen by "w" (not detail),
+    # detail, W, W per level
     return client.predict(
         h(str(image)),
         model,
@@ -69,6 +77,7 @@ def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2,
         seed,
         EMPTY_EDITOR,
         None if mask is None else h(str(mask)),
+        automatic,  # the key of the calibration whose automatic map is on; "": none
         api_name="/upscale",
     )
 
@@ -108,6 +117,22 @@ def test_page_result_equals_mgsr_upscale(server, files, tmp_path):
     )
     assert result.read_bytes() == out.read_bytes()
     assert Path(downloads[1]).read_bytes() == files["mask"].read_bytes()  # the mask saved alongside
+
+
+def test_the_operators_automatic_map_equals_mgsr_upscale_with_its_calibration(server, calibration, tmp_path):
+    _, client = server
+    image = half_flat_photo(tmp_path / "half.png")
+    key = hashlib.sha256(calibration.read_bytes()).hexdigest()[:20]  # how the page names a calibration file
+    _slider, downloads, command = upscale(client, image, None, model="pirm-r3", scale=4, automatic=key)
+    assert command == "mgsr upscale half.png -o half_x4.png --model pirm-r3 --scale 4 --noise fitted.json --seed 5"
+    assert [Path(d).name for d in downloads] == ["half_x4.png", "fitted.json"]
+    out = tmp_path / "cli.png"
+    argv = [sys.executable, "-m", "mgsr", "upscale", str(image), "-o", str(out), "--model", "pirm-r3"]
+    argv += ["--scale", "4", "--noise", str(calibration), "--seed", "5", "-q"]
+    subprocess.run(argv, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert Path(downloads[0]).read_bytes() == out.read_bytes()
+    with pytest.raises(Exception, match="not loaded on this server"):
+        upscale(client, image, None, model="pirm-r3", scale=4, automatic="f" * 20)
 
 
 def test_a_broken_request_is_a_message_and_the_server_lives_on(server, files, tmp_path):
@@ -150,6 +175,7 @@ def test_server_paths_named_by_a_client_are_not_read(server, files):
                 0,
                 None,
                 None,
+                "",
             ]
         }
     ).encode()
