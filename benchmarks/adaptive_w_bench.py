@@ -115,10 +115,11 @@ def figure(path: Path, model: str, scale: int, images: list[Path], rule: Adaptiv
         m = np.asarray(Image.fromarray((m * 255).round().astype(np.uint8)).resize(a.shape[1::-1], Image.NEAREST))
         gap = np.full((a.shape[0], 8, 3), 255, np.uint8)
         rows.append(np.concatenate([a, gap, b, gap, np.repeat(m[..., None], 3, 2)], 1))
+    panel = rows[0].shape[1] // 3 + 3  # the first row's three panels (8-pixel gaps) set where the labels go
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     picture = Image.fromarray(np.concatenate([np.full((16, width, 3), 255, np.uint8), *rows], 0))
-    draw, panel = ImageDraw.Draw(picture), rows[0].shape[1] // 3
+    draw = ImageDraw.Draw(picture)
     for k, label in enumerate(
         (f"global W = {global_w:.4g}", "adaptive map, same set RMSE", "map: white = W, black = 0")
     ):
