@@ -36,6 +36,7 @@ from torch import nn
 from mgsr.errors import MgsrError
 from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_for
 from mgsr.inference.noise import noise_region
+from mgsr.io.atomic import atomic_path
 from mgsr.model.generator import GMGBP, ExplicitNoiseGenerator
 
 OPSET = 18
@@ -151,14 +152,15 @@ def export_onnx(
         names, shapes, example = ["image"], {"image": {0: n, 2: h, 3: w}}, example_inputs(generator, scale)[:1]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad(), warnings.catch_warnings():
+        # written beside the target and renamed when complete: an interrupted export leaves no broken .onnx
+        with atomic_path(path, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
             # the exporter's own deprecation notes and axis-renaming remarks are not the user's business
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
             torch.onnx.export(
                 graph,
                 example,
-                str(path),
+                str(tmp),
                 input_names=names,
                 output_names=["sr"],
                 dynamic_shapes=shapes,

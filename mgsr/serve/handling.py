@@ -127,7 +127,7 @@ class Catalog:
 KEEP_SECONDS = 3600
 
 
-def sweep(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
+def remove_old_files(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
     """Delete the sub-folders of ``folder`` not touched for ``keep_seconds``: a server runs for days."""
     cutoff = time.time() - keep_seconds
     for child in folder.iterdir() if folder.is_dir() else ():
@@ -140,8 +140,8 @@ def sweep(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
 
 def request_folder(work: Path) -> Path:
     """A fresh folder for one request's outputs (old ones are swept away first)."""
-    sweep(work / "results")
-    sweep(work / "uploads")
+    remove_old_files(work / "results")
+    remove_old_files(work / "uploads")
     folder = work / "results" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     return folder

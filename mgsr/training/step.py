@@ -222,6 +222,19 @@ class TrainStep:
                     scheduler.step()
         self.log.end_step()
 
+    def read_losses(self, flush: bool) -> dict[str, float]:
+        """The loss averages since the last flush (``flush``), or only the check that none was non-finite
+        (``{}``): the one read-back of the losses, which stay on the device between reads.  Raises
+        :class:`NonFiniteLoss` for the first non-finite one."""
+        if flush:
+            return self.log.flush()
+        self.log.check()
+        return {}
+
+    def term_of(self, key: str) -> tuple[str, int]:
+        """(loss term name, level count) of a logged loss key, for an error that names them."""
+        return self.terms[key]
+
     def _accumulate(self, module: Any, last: bool):
         """DDP's no_sync for all but the last level: gradients are averaged across ranks once per step."""
         if self.ctx.active and not last and hasattr(module, "no_sync"):

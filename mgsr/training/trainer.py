@@ -253,10 +253,7 @@ class Trainer:
         """
         bad, logs = None, {}
         try:
-            if flush:
-                logs = self.one_step.log.flush()
-            else:
-                self.one_step.log.check()
+            logs = self.one_step.read_losses(flush)
         except NonFiniteLoss as exc:
             bad = exc
         if any_rank(self.ctx, bad is not None, self.device):  # every rank asks: all stop, none saves
@@ -266,7 +263,7 @@ class Trainer:
                 raise TrainingError(
                     f"another rank met a non-finite loss by step {self.step}; stopping without saving ({kept})"
                 )
-            term, levels = self.one_step.terms[bad.term]
+            term, levels = self.one_step.term_of(bad.term)
             raise TrainingError(
                 f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; stopping without saving ({kept})"
             )

@@ -118,7 +118,7 @@ def test_old_uploads_and_results_are_swept(tmp_path):
     old.mkdir()
     new.mkdir()
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    handling.sweep(tmp_path)
+    handling.remove_old_files(tmp_path)
     assert new.is_dir() and not old.exists()
 
 
