@@ -24,12 +24,14 @@ import numpy as np
 import torch
 
 from mgsr.errors import EvaluationError
+from mgsr.evaluation.curve import curve_of, measure_curve
 from mgsr.evaluation.protocol import PIRM2018, Protocol, bicubic_upscale, crop_to_multiple, make_lr
-from mgsr.evaluation.scoring import score_set
+from mgsr.evaluation.scoring import Evaluation, score_set
 from mgsr.evaluation.upscalers import HRImage, model_upscaler
 from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
 from mgsr.io.images import Picture, write_picture
+from mgsr.model.card import PDCurve
 from mgsr.model.generator import GMGBP
 from mgsr.recipe import DataSpec, TrainingSpec
 from mgsr.registry import Registry
@@ -154,6 +156,38 @@ class Validator:
         finally:
             generator.train(was_training)
         return {**scores, **self.bicubic()}
+
+    @torch.no_grad()
+    def curve(self, generator: GMGBP, top: float, count: int = 8, max_points: int = 12) -> PDCurve | None:
+        """The generator's perception-distortion curve (W = 0 .. ``top``) on the validation images, as
+        ``mgsr calibrate --curve`` measures it, for the run's model card (so ``--detail`` works with the run);
+        None without NIQE (images under a 96x96 block) or noise, with a warning when the outputs cannot give one."""
+        if top <= 0 or not self.images or all(m.name != "niqe" for m in self.metrics):
+            return None
+        device = next(generator.parameters()).device
+        upscale = model_upscaler(generator, self.scale, self.protocol.seed, device=str(device))
+        was_training = generator.training
+        generator.eval()
+
+        def evaluate(w: float) -> Evaluation:
+            items = ((im.name, upscale(im.lr, w), im.hr) for im in self.images)
+            return score_set(items, list(self.metrics), self.description)
+
+        try:
+            points = measure_curve(evaluate, top, count=count, max_points=max_points)
+        except (EvaluationError, ValueError) as exc:
+            warnings.warn(f"the run's card gets no perception-distortion curve: {exc}", stacklevel=2)
+            return None
+        finally:
+            generator.train(was_training)
+        names = [im.name for im in self.images]
+        return curve_of(
+            points,
+            image_set=f"the run's {len(names)} validation images",
+            images=names,
+            scale=self.scale,
+            command=f"measured at the end of training ({count} points, up to {max_points})",
+        )
 
 
 @torch.no_grad()

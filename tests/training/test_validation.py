@@ -10,6 +10,7 @@ from PIL import Image
 
 from mgsr.cli import main
 from mgsr.errors import RecipeError
+from mgsr.model.loading import load_generator
 from mgsr.recipe import TrainingSpec, load_recipe
 from mgsr.training.run import train
 from mgsr.training.schedule import resolve_schedule, steps_per_epoch, validation_scale
@@ -89,6 +90,15 @@ def test_validation_numbers_are_mgsr_eval_numbers(tmp_path):
     bicubic = json.loads((tmp_path / "bicubic.json").read_text())["aggregate"]
     assert logged["val/psnr_bicubic"] == pytest.approx(bicubic["psnr"], rel=1e-9, abs=0)
     assert logged["val/l1_w0"] != logged["val/l1_w1"]  # W = 1 is really drawn
+    # the run's card carries its curve, measured on the same images at the end, so --detail works with the run
+    card = load_generator(str(run)).card
+    assert card.curve is not None and card.curve.noise[0] == 0 and card.curve.noise[-1] == card.default_noise
+    assert len(card.curve.noise) >= 8 and card.curve.images == ("a", "b")
+    assert card.curve.rmse[0] == pytest.approx(logged["val/rmse_w0"], rel=1e-9)  # the final G is step 2's
+    assert card.curve.niqe[-1] == pytest.approx(logged["val/niqe_w1"], rel=1e-9)
+    src = tmp_path / "in.png"
+    Image.fromarray(smooth_rgb(24, 24)).save(src)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "d.png"), "--model", str(run), "--detail", "0.5"]) == 0
 
 
 def test_epochs_set_steps_and_validation_after_each_epoch(tmp_path):
