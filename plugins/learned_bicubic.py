@@ -54,9 +54,6 @@ class LearnedBicubic(ClassicUpscaler):
         weight = bicubic_kernel(config.a).expand(channels, 1, TAPS, TAPS).clone()
         self.weight = nn.Parameter(weight, requires_grad=config.trainable)
 
-    # eager even inside torch.compile: torch 2.13's inductor mispredicts the strides of
-    # replication_pad2d_backward (the border below) and asserts; this small part costs little uncompiled
-    @torch.compiler.disable
     @full_precision  # the image path: a bf16 base image costs up to 10 grey levels at 4x (3 kept in float32)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
