@@ -104,6 +104,8 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     """``mgsr calibrate --adaptive``: fit an adaptive W map's rule to ``--max-rmse`` and save it."""
     import time
 
+    import attrs
+
     from mgsr.evaluation.adaptive_fit import candidate_shapes, fit_for_budget, measure_curves
     from mgsr.evaluation.adaptive_grid import measure_grid
     from mgsr.inference.core import levels_for
@@ -112,7 +114,8 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     grid = measure_grid(evaluator, args.scale, progress=None if args.quiet else _progress)
     curves = measure_curves(grid, candidate_shapes(levels_for(args.scale), [im.lr for im in grid]))
-    result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, time.perf_counter() - start)
+    result = fit_for_budget(evaluator.evaluate, curves, args.max_rmse, 0.0)
+    result = attrs.evolve(result, seconds=time.perf_counter() - start)  # the grid, the search and the checks
     result.save(
         args.output,
         model=args.model,
