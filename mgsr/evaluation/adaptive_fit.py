@@ -6,8 +6,9 @@ That is what makes a real search affordable: the named shapes (the global map fi
 "one W"; noise on flat regions or on busy ones, at an absolute level or at each image's own quantile) and a
 few hundred seeded random rules, each at a range of amplitudes, cost the grid's ten passes in all instead of
 three passes each.  The estimate is exact at the grid W and approximate across a map's edges (the network
-is not linear in W: a per-pixel blend of two global outputs is not the output of the map), so the winner is
-checked with one real pass and its amplitude stepped down, one pass a step, while it is over the budget.
+is not linear in W: a per-pixel blend of two global outputs is not the output of the map, and the error is
+largest for sharp maps), so the global map and the few best-estimated maps are each scored by a real pass
+(amplitude stepped down, one pass a step, while over the budget) and the best real score wins.
 """
 
 from __future__ import annotations
