@@ -157,7 +157,8 @@ def measure_curves(
     amplitudes: Sequence[float] = AMPLITUDES,
 ) -> list[Curve]:
     """Every shape's curve on the grid's estimate: W = 0, then each shape scaled to each mean W of ``amplitudes``
-    (the mean of its map over the set's pixels), so all shapes land near the same RMSEs."""
+    (the mean of its map over the set's pixels), so all shapes land near the same RMSEs.  The grid holds one W
+    at every level, so the shapes must have equal levels (those of :func:`candidate_shapes` do)."""
     zero = set_scores(images, [np.zeros(im.lr.shape[:2]) for im in images])
     activities: dict[float, list[torch.Tensor]] = {}
     curves = []
@@ -165,7 +166,9 @@ def measure_curves(
         if shape.gradient not in activities:
             activities[shape.gradient] = [activity(shape, im.lr.astype(np.float32) / 255) for im in images]
         maps = [map_of_activity(shape, s).astype(np.float64) for s in activities[shape.gradient]]
-        mean = float(sum(m.sum() for m in maps) / sum(m.size for m in maps)) * float(np.mean(shape.levels))
+        if len(set(shape.levels)) != 1:
+            raise EvaluationError(f"shape {name}: the grid's estimate needs one W at every level, got {shape.levels}")
+        mean = float(sum(m.sum() for m in maps) / sum(m.size for m in maps)) * shape.levels[-1]
         factors = [a / max(mean, 1e-6) for a in amplitudes]
         points = [set_scores(images, [f * shape.levels[-1] * m for m in maps]) for f in factors]
         curves.append(

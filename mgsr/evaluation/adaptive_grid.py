@@ -92,12 +92,13 @@ def measure_grid(
     if _metric_setting(evaluator, "rmse", "shave") != shave:
         raise EvaluationError("scoring W maps needs the protocol's RMSE and NIQE to shave the same border")
     per_image: list[tuple[list[np.ndarray], list[np.ndarray]]] = [([], []) for _ in evaluator.images]
+    references = [shaved_y(image.hr, shave) for image in evaluator.images]
     for w in grid:
-        for image, (features, errors) in zip(evaluator.images, per_image, strict=True):
+        for image, reference, (features, errors) in zip(evaluator.images, references, per_image, strict=True):
             y = shaved_y(evaluator.output(image, float(w)), shave)
             features.append(niqe_features(y, block))
             squared = np.zeros(image.hr.shape[:2])
-            squared[shave : shave + y.shape[0], shave : shave + y.shape[1]] = (y - shaved_y(image.hr, shave)) ** 2
+            squared[shave : shave + y.shape[0], shave : shave + y.shape[1]] = (y - reference) ** 2
             h, w_ = image.lr.shape[:2]
             errors.append(squared.reshape(h, scale, w_, scale).sum(axis=(1, 3)))
         if progress:

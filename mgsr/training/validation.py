@@ -16,8 +16,9 @@ period-2 share over its HR's, ``val/period2_ratio_w<W>`` (see :mod:`mgsr.trainin
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,17 @@ def _usable_metrics(metrics: Sequence[Metric], images: Sequence[HRImage]) -> lis
             continue
         usable.append(metric)
     return usable
+
+
+@contextlib.contextmanager
+def evaluating(generator: GMGBP) -> Iterator[None]:
+    """``generator`` in eval mode for the block, then back in the mode it came in (training goes on after)."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        yield
+    finally:
+        generator.train(was_training)
 
 
 class Validator:
@@ -140,10 +152,8 @@ class Validator:
             return {}
         device = next(generator.parameters()).device
         upscale = model_upscaler(generator, self.scale, self.protocol.seed, device=str(device))
-        was_training = generator.training
-        generator.eval()
         scores: dict[str, float] = {}
-        try:
+        with evaluating(generator):
             for w in NOISE_LEVELS:
                 outputs = []
                 for image in self.images:
@@ -153,8 +163,6 @@ class Validator:
                         raise EvaluationError(f"validation image {image.name}: upscaling failed: {exc}") from exc
                 scores.update(self._score(outputs, f"w{w:g}"))
                 scores.update(self._period2_ratio(outputs, f"w{w:g}"))
-        finally:
-            generator.train(was_training)
         return {**scores, **self.bicubic()}
 
     @torch.no_grad()
@@ -166,20 +174,17 @@ class Validator:
             return None
         device = next(generator.parameters()).device
         upscale = model_upscaler(generator, self.scale, self.protocol.seed, device=str(device))
-        was_training = generator.training
-        generator.eval()
 
         def evaluate(w: float) -> Evaluation:
             items = ((im.name, upscale(im.lr, w), im.hr) for im in self.images)
             return score_set(items, list(self.metrics), self.description)
 
         try:
-            points = measure_curve(evaluate, top, count=count, max_points=max_points)
+            with evaluating(generator):
+                points = measure_curve(evaluate, top, count=count, max_points=max_points)
         except (EvaluationError, ValueError) as exc:
             warnings.warn(f"the run's card gets no perception-distortion curve: {exc}", stacklevel=2)
             return None
-        finally:
-            generator.train(was_training)
         names = [im.name for im in self.images]
         return curve_of(
             points,
@@ -195,10 +200,8 @@ def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, p
     """One row per validation image (up to 4): bicubic | W = 0 | W = 1 | HR, from the same LR input
     (the protocol's) that validation scores."""
     device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
     rows = []
-    try:
+    with evaluating(generator):
         for image in images[:4]:
             lr = torch.from_numpy(image.lr).permute(2, 0, 1)[None].float().div(255).to(device)
             hr = torch.from_numpy(image.hr).permute(2, 0, 1)[None].float().div(255).to(device)
@@ -208,8 +211,6 @@ def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, p
             assert plain is not None and noisy is not None, "upscale_tensor without a sink returns the output"
             tiles = [bicubic.to(device), plain, noisy, hr]
             rows.append(torch.cat([t.clamp(0, 1) for t in tiles], dim=-1))
-    finally:
-        generator.train(was_training)
     width = max(r.shape[-1] for r in rows)
     grid = torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[-1])) for r in rows], dim=-2)
     path.parent.mkdir(parents=True, exist_ok=True)

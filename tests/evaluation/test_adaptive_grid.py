@@ -82,3 +82,10 @@ def test_curves_of_the_search_start_at_w0_and_the_global_shape_is_exact_at_the_g
 def test_a_bad_grid_is_refused(evaluator):
     with pytest.raises(EvaluationError, match="increasing"):
         measure_grid(evaluator, 4, (0.01, 0.0))
+
+
+def test_a_shape_with_unequal_levels_is_refused_by_the_estimate(grid):
+    from mgsr.inference.adaptive import AdaptiveRule
+
+    with pytest.raises(EvaluationError, match="one W at every level"):
+        measure_curves(grid, [("per-level", AdaptiveRule((0.25, 1.0)))], amplitudes=GRID[1:])
