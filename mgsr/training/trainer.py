@@ -23,6 +23,7 @@ import torch
 from mgsr.build import Built
 from mgsr.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.errors import Interrupted, TrainingError
+from mgsr.evaluation.knob import phase_spread
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.training.checkpoint import (
@@ -48,7 +49,7 @@ from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, describe_validation, validator_for, write_sample_grid
-from mgsr.training.watch import phase_spread, warn_alarms
+from mgsr.training.watch import warn_alarms
 
 
 def _trainable(built: Built, ctx: Context) -> Built:

@@ -8,8 +8,9 @@ its discriminator misses.  PSNR and NIQE barely move when it starts; two cheap n
   Y spectrum) over its HR's, for the *worst* validation image.  The worst rather than the set mean because a
   grid shows first on smooth images (little energy of their own at the Nyquist lines), and a mean over
   textured images would dilute exactly the image that reveals it.
-- ``val/phase_spread``: (max - min) / mean of the classic upscaler's four phase gains (its
-  :meth:`~mgsr.interfaces.ClassicUpscaler.phase_gains`), the largest over the channels.  A phase split of
+- ``val/phase_spread`` (:func:`mgsr.evaluation.knob.phase_spread`): (max - min) / mean of the classic
+  upscaler's four phase gains (its :meth:`~mgsr.interfaces.ClassicUpscaler.phase_gains`), the largest over the
+  channels.  A phase split of
   only +-1 % of the released R3 filter already gives 7-17x the HR's period-2 share.
 """
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-
-import torch
 
 #: above this many times the HR's period-2 share, an output shows a grid (natural images stay near 1)
 PERIOD2_RATIO_LIMIT = 2.0
@@ -31,15 +30,6 @@ def worst_ratio(output_shares: Sequence[float], hr_shares: Sequence[float]) -> f
     if not output_shares or len(output_shares) != len(hr_shares):
         raise ValueError(f"need one HR share per output share, got {len(output_shares)} and {len(hr_shares)}")
     return max(out / hr for out, hr in zip(output_shares, hr_shares, strict=True))
-
-
-def phase_spread(gains: torch.Tensor | None) -> float | None:
-    """(max - min) / mean of each channel's four phase gains, the largest over the channels; None without."""
-    if gains is None:
-        return None
-    gains = gains.detach().double().reshape(-1, gains.shape[-1])
-    mean = gains.mean(dim=1).abs().clamp_min(1e-12)
-    return float(((gains.amax(dim=1) - gains.amin(dim=1)) / mean).max())
 
 
 def alarms(step: int, scores: Mapping[str, float]) -> list[str]:

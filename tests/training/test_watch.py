@@ -20,7 +20,8 @@ from mgsr.training.run import train
 from mgsr.training.store import open_store, prepare
 from mgsr.training.trainer import Trainer
 from mgsr.training.training_images import load_rgb_uint8, target_size
-from mgsr.training.watch import PHASE_SPREAD_LIMIT, alarms, phase_spread
+from mgsr.evaluation.knob import phase_spread
+from mgsr.training.watch import PHASE_SPREAD_LIMIT, alarms
 
 from ..helpers import smooth_rgb, tiny_recipe
 
