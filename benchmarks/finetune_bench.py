@@ -78,7 +78,7 @@ FINETUNE_OVERRIDES = (
 #: finetune_r3's objective less its contextual term (eq. 7 without eq. 10), as a --set value
 WITHOUT_CONTEXTUAL = (
     '[{type = "gan", weight = 0.001, noise = [1.0]}, {type = "l1", weight = 10.0, noise = [0.0]}, '
-    '{type = "cycle", weight = 10.0, noise = [0.0, 1.0]}]'
+    '{type = "cycle", weight = 10.0, noise = [0.0]}]'
 )
 #: targets: page PSNR-Y gain at least, photo RMSE growth at most, knob drift at most, period-2 growth at most
 PAGE_GAIN, RMSE_GROWTH, KNOB_DRIFT, PERIOD2_GROWTH = 0.5, 0.1, 0.3, 1.5
@@ -97,7 +97,7 @@ def text_page(side: int, rng: random.Random) -> Image.Image:
     paper = tuple(rng.randint(226, 250) - d for d in (0, 2, 8))
     page = Image.new("RGB", (side, side), paper)
     draw = ImageDraw.Draw(page)
-    size = rng.choice((9, 11, 13, 16, 20, 26))
+    size = rng.choice((14, 17, 20, 24, 29, 36))
     face = font(size, rng.randrange(len(FONTS)))
     bold = 1 if (not FONT_DIR.is_dir() and rng.random() < 0.4) else 0  # Pillow's face has no bold: stroke it
     ink = rng.choice(((20, 20, 25), (35, 30, 90), (60, 25, 25), (0, 0, 0)))
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         test_pages = text_pages(work / "pages_test", held, 192, seed=2)
         overrides = [
             *FINETUNE_OVERRIDES,
-            f"data.train=['{train_pages}']",
+            f"data.train=['{train_pages}', 'samples:train']",
             f"data.val=['{test_pages}']",
             f"training.steps={steps}",
             f"training.validate_every={steps}",
