@@ -51,7 +51,8 @@ from mgsr.training.run import train
 from mgsr_plugins.vgg19 import WEIGHTS_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from knob_bench import REFERENCE, cpu_name  # noqa: E402  (a sibling script, not a package)
+from adaptive_w_bench import skimage_photos  # noqa: E402  (sibling scripts, not a package)
+from knob_bench import REFERENCE, cpu_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
@@ -123,6 +124,13 @@ def text_pages(folder: Path, count: int, side: int, seed: int) -> Path:
     for index in range(count):
         text_page(side, rng).save(folder / f"page{index:03d}.png")
     return folder
+
+
+def natural_replay(work: Path, smoke: bool) -> list[str]:
+    """Natural photos trained on beside the pages, so the model keeps what it knew (none of them held out):
+    the bundled samples, and ten scikit-image photos when the ``bench`` extra is installed."""
+    photos = None if smoke else skimage_photos(work / "photos")
+    return ["samples:train", *([str(photos)] if photos else [])]
 
 
 def vgg19_cached() -> bool:
@@ -210,18 +218,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.smoke:
+        args.heldout = str(ROOT / "mgsr" / "samples" / "val")  # two small crops: seconds, not a figure
     if os.environ.get("OMP_NUM_THREADS") is None:
         torch.set_num_threads(2)
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} torch thread(s)")
     with tempfile.TemporaryDirectory(prefix="finetune-bench-") as tmp:
         work = Path(args.out) if args.out else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         count, side, held = (4, 96, 2) if args.smoke else (args.pages, 256, 6)
         steps = 2 if args.smoke else args.steps
+        replay = natural_replay(work, args.smoke)
         train_pages = text_pages(work / "pages_train", count, side, seed=1)
         test_pages = text_pages(work / "pages_test", held, 192, seed=2)
         overrides = [
             *FINETUNE_OVERRIDES,
-            f"data.train=['{train_pages}', 'samples:train']",
+            f"data.train=['{train_pages}', {', '.join(repr(str(f)) for f in replay)}]",
             f"data.val=['{test_pages}']",
             f"training.steps={steps}",
             f"training.validate_every={steps}",
