@@ -25,8 +25,8 @@ NUM = r"-?\d+(?:\.\d+)?"  # a finite number as the reports print it: nan or inf 
 LAST_LINE = {
     ("adaptive_w_bench.py",): rf"adaptive vs global at equal RMSE: mean NIQE gain {NUM} over [1-9] budgets",
     ("data_bench.py",): rf"patches/s per worker: raw {NUM}, prepared {NUM}",
-    ("finetune_bench.py",): rf"finetune: pages PSNR-Y\(W=0\) {NUM} dB, .* -> smoke run: targets not judged",
-    ("knob_bench.py",): rf"knob: RMSE\(W=0\) {NUM} vs bicubic {NUM}, NIQE W=1 - W=0 {NUM}, .* -> smoke run: .*",
+    ("finetune_bench.py",): rf"finetune: pages PSNR-Y\(W=0\) \+?{NUM} dB, .* -> smoke run: targets not judged",
+    ("knob_bench.py",): rf"knob: RMSE\(W=0\) {NUM} vs bicubic {NUM}, NIQE W=1 - W=0 \+?{NUM}, .* -> smoke run: .*",
     ("memory_bench.py",): rf"measured peak increase of the job: +{NUM} MiB \({NUM} x the sum, {NUM} s\)",
     ("pirm_table.py",): rf"pirm-r3 +1( +{NUM}){{5}}",
     ("train_step_bench.py",): rf"bf16 / fp32 = {NUM}x",
