@@ -285,7 +285,7 @@ class Trainer:
         spread = phase_spread(self.generator.classic_upscaler.phase_gains())
         if spread is not None:
             scores["val/phase_spread"] = spread
-        warn_alarms(self.step, scores)
+        warn_alarms(self.step, scores, {w for loss in self.one_step.losses for w in loss.config.noise})
         return scores
 
     def write_samples(self) -> Path | None:

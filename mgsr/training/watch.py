@@ -17,7 +17,7 @@ its discriminator misses.  PSNR and NIQE barely move when it starts; two cheap n
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 #: above this many times the HR's period-2 share, an output shows a grid (natural images stay near 1)
 PERIOD2_RATIO_LIMIT = 2.0
@@ -32,10 +32,17 @@ def worst_ratio(output_shares: Sequence[float], hr_shares: Sequence[float]) -> f
     return max(out / hr for out, hr in zip(output_shares, hr_shares, strict=True))
 
 
-def alarms(step: int, scores: Mapping[str, float]) -> list[str]:
-    """What is out of bounds in one validation's ``scores``, each line naming the step and the number."""
+def alarms(step: int, scores: Mapping[str, float], trained_w: Collection[float] | None = None) -> list[str]:
+    """What is out of bounds in one validation's ``scores``, each line naming the step and the number.
+
+    ``trained_w``: the W the stage's losses read (None: all).  A W nothing trains says nothing about the
+    run: the L1 pre-training never reads W = 1, whose noise path stays at its random start (and its grid).
+    """
     found = []
+    quiet = set() if trained_w is None else {f"val/period2_ratio_w{w:g}" for w in (0.0, 1.0) if w not in trained_w}
     for key, value in scores.items():
+        if key in quiet:
+            continue
         if key.startswith("val/period2_ratio_") and value > PERIOD2_RATIO_LIMIT:
             found.append(
                 f"step {step}: {key} = {value:.3g}: an output holds {value:.3g}x its HR's period-2 "
@@ -51,7 +58,7 @@ def alarms(step: int, scores: Mapping[str, float]) -> list[str]:
     return found
 
 
-def warn_alarms(step: int, scores: Mapping[str, float]) -> None:
+def warn_alarms(step: int, scores: Mapping[str, float], trained_w: Collection[float] | None = None) -> None:
     """:func:`alarms` as warnings (the CLI prints them as ``mgsr: warning: ...``)."""
-    for line in alarms(step, scores):
+    for line in alarms(step, scores, trained_w):
         warnings.warn(line, stacklevel=2)

@@ -131,6 +131,11 @@ def test_alarms_name_step_and_number():
     assert alarms(7, {"val/period2_ratio_w1": 1.5, "val/phase_spread": 0.004}) == []
     (line,) = alarms(7, {"val/period2_ratio_w1": 3.25, "val/phase_spread": 0.004})
     assert line.startswith("step 7: val/period2_ratio_w1 = 3.25")
+    # a stage that trains only W = 0 (the L1 pre-training) is not warned about its untrained W = 1 ...
+    assert alarms(7, {"val/period2_ratio_w1": 3.25}, trained_w={0.0}) == []
+    # ... but about its W = 0, and a stage that trains W = 1 is
+    assert len(alarms(7, {"val/period2_ratio_w0": 3.25, "val/period2_ratio_w1": 3.25}, trained_w={0.0})) == 1
+    assert len(alarms(7, {"val/period2_ratio_w1": 3.25}, trained_w={0.0, 1.0})) == 1
     assert phase_spread(torch.tensor([[1.0, 1.0, 1.0, 1.1], [1.0, 1.0, 1.0, 1.0]])) == pytest.approx(0.1 / 1.025)
     assert phase_spread(None) is None
 
