@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mgsr.evaluation.protocol import PIRM2018, bicubic_upscale
+from mgsr.evaluation.scoring import score_set
 from mgsr.evaluation.upscalers import SetEvaluator, model_upscaler
 from mgsr.model.generator import GMGBP
 from mgsr.registry import Registry, default_registry
@@ -120,28 +121,26 @@ def measure_knob(
     period2_cls = registry.get("metric", "period2")
     period2 = period2_cls(period2_cls.Config(shave=4))
     generator = generator.eval()
-    evaluators = [
-        SetEvaluator.create(model_upscaler(generator, scale, seed), hr_dir, scale, PIRM2018, registry) for seed in seeds
-    ]
-    first = evaluators[0]
+    first = SetEvaluator.create(model_upscaler(generator, scale, seeds[0]), hr_dir, scale, PIRM2018, registry)
     hr_share = [period2.score(image.hr) for image in first.images]
 
     def point(w: float) -> KnobPoint:
         outputs = [first.output(image, w) for image in first.images]
-        scores = first_scores(outputs)
+        scores = _set_scores(first, outputs)
         ratio = max(period2.score(out) / hr for out, hr in zip(outputs, hr_share, strict=True))
         return KnobPoint(w, scores["rmse"], scores["psnr"], scores["niqe"], ratio)
 
-    def first_scores(outputs: list[np.ndarray]) -> dict[str, float]:
-        from mgsr.evaluation.scoring import score_set
-
-        items = ((im.name, out, im.hr) for im, out in zip(first.images, outputs, strict=True))
-        return dict(score_set(items, list(first.metrics), first.protocol).aggregate)
-
     points = tuple(point(float(w)) for w in sorted(ws))
     top = max(ws)
-    draws = (points[-1].niqe, *(ev.evaluate(top).aggregate["niqe"] for ev in evaluators[1:]))
-    bicubic = [bicubic_upscale(image.lr, scale) for image in first.images]
-    bicubic_scores = first_scores(bicubic)
+    # the other draws reuse the first evaluator's HR images and LR inputs: only the upscaler's seed differs
+    others = [attrs.evolve(first, upscale=model_upscaler(generator, scale, seed)) for seed in seeds[1:]]
+    draws = (points[-1].niqe, *(other.evaluate(top).aggregate["niqe"] for other in others))
+    bicubic = _set_scores(first, [bicubic_upscale(image.lr, scale) for image in first.images])
     spread = phase_spread(generator.classic_upscaler.phase_gains())
-    return KnobReport(points, bicubic_scores["rmse"], bicubic_scores["niqe"], draws, spread)
+    return KnobReport(points, bicubic["rmse"], bicubic["niqe"], draws, spread)
+
+
+def _set_scores(evaluator: SetEvaluator, outputs: list[np.ndarray]) -> dict[str, float]:
+    """The set's scores of ``outputs`` (one per image of ``evaluator``, in order) under its protocol."""
+    items = ((im.name, out, im.hr) for im, out in zip(evaluator.images, outputs, strict=True))
+    return dict(score_set(items, list(evaluator.metrics), evaluator.protocol).aggregate)
