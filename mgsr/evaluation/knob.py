@@ -81,7 +81,7 @@ class KnobReport:
 
     @property
     def monotone(self) -> bool:
-        """NIQE never rises and RMSE never falls along W by more than the draw's noise (RMSE: 1 % of it)."""
+        """Along W, NIQE never rises by more than the draw's noise and RMSE never falls by more than 1 %."""
         pairs = list(zip(self.points, self.points[1:], strict=False))
         niqe_ok = all(b.niqe <= a.niqe + self.draw_noise for a, b in pairs)
         rmse_ok = all(b.rmse >= a.rmse * 0.99 for a, b in pairs)
