@@ -6,8 +6,9 @@ held-out photos the run never saw against the targets below.
     python benchmarks/knob_bench.py --run runs/knob_cpu      # judge a finished run, no training
     python benchmarks/knob_bench.py --smoke    # seconds: benchmarks/smoke.toml, 4 steps (checks it runs)
 
-Runs ``mgsr train``'s own entry point (:func:`mgsr.training.run.train`), with a
-checkpoint at every validation of the objective stage.  ``--steps`` lengthens or
+Runs ``mgsr train``'s own entry point (:func:`mgsr.training.run.train`); with
+``--validate-every`` it also checkpoints at every validation (the recipe's own
+schedule otherwise: knob_cpu.toml checkpoints at each of its validations).  ``--steps`` lengthens or
 shortens the objective stage (its learning-rate decay stretched over the run, as
 a user lengthening a recipe would); without it the recipe's length is kept.
 
@@ -78,8 +79,12 @@ def knob_overrides(steps: int | None, validate_every: int | None, extra: list[st
     own = []
     if steps is not None:
         own += [f"training.steps={steps}", f"training.lr_decay_steps={steps}"]
-    if validate_every is not None:
-        own += [f"training.validate_every={validate_every}"]
+    if validate_every is not None:  # the per-validation rows read a checkpoint of every validated step
+        own += [
+            f"training.validate_every={validate_every}",
+            f"training.checkpoint_every={validate_every}",
+            f"training.keep_checkpoints={(steps or 10_000) // validate_every + 2}",
+        ]
     return [*own, *extra]
 
 
@@ -195,7 +200,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.smoke:
         args.recipe, args.steps, args.validate_every = str(SMOKE_RECIPE), 4, 2
-        args.set = ["training.checkpoint_every=2", *args.set]
     return args
 
 
