@@ -110,6 +110,13 @@ def _trained_scale(spec: Any, _field: attrs.Attribute, scale: int | None) -> Non
         )
 
 
+#: ``training.export``: which weights a run exports (see mgsr.training.selection)
+EXPORT_CHOICES = {
+    "last": "the weights of the last step",
+    "best_knob": "the validated weights with the lowest NIQE(W=1) - NIQE(W=0), without a grid",
+}
+
+
 def _one_of(name: str, value: str, choices: Mapping[str, Any]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
@@ -164,6 +171,11 @@ class TrainingSpec:
     #: model.weights (the quickstart does; the paper pre-trains with L1 first, and without it the classic
     #: upscaler's phases can split into a period-2 grid)
     from_scratch: bool = False
+    #: which weights the run exports: "last", or "best_knob", the validated ones with the lowest
+    #: NIQE(W=1) - NIQE(W=0) and no grid (see mgsr.training.selection: a GAN's knob oscillates between validations)
+    export: str = attrs.field(
+        default="last", validator=lambda _, a, v: _one_of(f"training.{a.name}", v, EXPORT_CHOICES)
+    )
 
 
 def _warmup_needs_discriminator(recipe: Any, _field: attrs.Attribute, training: TrainingSpec) -> None:

@@ -43,6 +43,8 @@ def restore(trainer: Trainer, path: Path, data: dict[str, Any]) -> None:
         trainer.amp.load_state_dict(data.get("scaler"))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
+    if trainer.best is not None and data.get("best_knob") is not None:
+        trainer.best.load_state_dict(data["best_knob"])
     trainer.step = int(data["step"])
     trainer.samples_seen = int(data.get("samples_seen", trainer.step * trainer.spec.batch_size))
     changed = [
@@ -79,5 +81,6 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         },
         "samples_seen": trainer.samples_seen,
         "rng": {"torch": torch.get_rng_state(), "noise": trainer.noise_rng.get_state()},
+        "best_knob": trainer.best.state_dict() if trainer.best is not None else None,  # training.export's choice
         "scaler": trainer.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
     }

@@ -68,7 +68,8 @@ def pretrain_recipe(recipe: Recipe) -> Recipe:
         lr=pre.lr if pre.lr is not None else recipe.training.lr,
         lr_decay_steps=pre.lr_decay_steps or recipe.training.lr_decay_steps,
         discriminator_warmup_steps=0,
-    )  # nothing adversarial here: the warm-up is the objective's
+        export="last",
+    )  # nothing adversarial here: the warm-up and the knob are the objective's
     return attrs.evolve(recipe, losses=pre.losses, training=training, pretrain=None)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from mgsr.training.mixed_precision import MixedPrecision, channels_last
 from mgsr.training.prepared import training_sources
 from mgsr.training.resume import trainer_state
 from mgsr.training.schedule import resolve_schedule, sqrt_decay
+from mgsr.training.selection import BestKnob, selection_for
 from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
@@ -118,6 +119,7 @@ class Trainer:
         self.held_out: list[Path | StoredImage] = []
         self.dataset: PatchDataset | None = None  # with_data: the patches; without, the trainer only scores/exports
         self.validation: Validator | None = None
+        self.best: BestKnob | None = None  # training.export = "best_knob": the weights kept for export (rank 0)
         if with_data:
             self._load_data()
         self.times = StepTimes()
@@ -196,12 +198,14 @@ class Trainer:
             sources = training_sources(folders, data.target_megapixels, progress=False)
         report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
-        usable, self.held_out = self._split_holdout(report.usable)
+        holdout = 0 if data.val else data.holdout  # see mgsr.training.holdout.hold_out
+        usable, self.held_out = hold_out(report.usable, holdout, self.spec.seed, self.holdout_file)
         self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
         if self.ctx.is_main:
             self.validation = validator_for(data, self.spec, self.held_out, self.built.registry)
+            self.best = selection_for(self.spec.export, self.validation)
 
     def _training_data(self) -> PatchDataset:
         """The patches to train on; an error when the trainer was built without its data."""
@@ -214,13 +218,6 @@ class Trainer:
     def holdout_file(self) -> Path:
         """In the folder of the whole run: the pre-training and the objective hold out the same images."""
         return self.logbook.run_dir / HOLDOUT_FILE
-
-    def _split_holdout(
-        self, images: Sequence[Path | StoredImage]
-    ) -> tuple[list[Path | StoredImage], list[Path | StoredImage]]:
-        """``(training, held_out)``: see :func:`mgsr.training.holdout.hold_out`."""
-        data = self.recipe.data
-        return hold_out(images, 0 if data.val else data.holdout, self.spec.seed, self.holdout_file)
 
     def _announce_holdout(self) -> None:
         """Record the held-out images in the run folder and say so (rank 0, at the start of ``run``)."""
@@ -286,6 +283,8 @@ class Trainer:
         if spread is not None:
             scores["val/phase_spread"] = spread
         warn_alarms(self.step, scores, {w for loss in self.one_step.losses for w in loss.config.noise})
+        if self.best is not None and self.best.consider(self.step, scores, self.generator):
+            scores["val/best_knob_step"] = self.step
         return scores
 
     def write_samples(self) -> Path | None:
@@ -315,10 +314,13 @@ class Trainer:
         return path
 
     def export_generator(self) -> Path:
+        """The run's generator file: the last step's weights, or those ``training.export`` chose (loaded into
+        ``self.generator``: the run is over)."""
+        step = self.best.chosen(self.generator, self.step) if self.best is not None else f"step {self.step}"
         card = ModelCard(
             name=self.run_dir.name,
             default_noise=self.recipe.model.default_noise,
-            source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, step {self.step}",
+            source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, {step}",
             curve=self.validation.curve(self.generator, self.recipe.model.default_noise) if self.validation else None,
         )
         return save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
