@@ -41,7 +41,9 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
 
     A folder may also be a store made by ``mgsr data prepare`` (see
     :mod:`mgsr.training.store`); it must have been prepared with the same
-    ``megapixels``.  Only headers (or the store's manifest) are read here.
+    ``megapixels``.  Only headers (or the store's manifest) are read here; a
+    store is held (``open_store(..., hold=True)``) until this process ends, so
+    a rebuild of it meanwhile keeps the arrays this scan lists.
     Raises DataError when nothing usable remains.
     """
     stores = [Path(f) for f in folders if is_store(f)]
@@ -49,8 +51,9 @@ def scan_images(folders: Sequence[str | Path], min_side: int, megapixels: float 
     usable: list[Path | StoredImage] = []
     skipped: list[tuple[Path, str]] = []
     for folder in stores:
-        store = open_store(folder)
+        store = open_store(folder, hold=True)
         if store.target_megapixels != megapixels:
+            store.release()
             raise DataError(
                 f"store {folder} was prepared with target_megapixels = {store.target_megapixels}, "
                 f"the recipe asks for {megapixels}; set data.target_megapixels to match or run "
@@ -134,14 +137,18 @@ class PatchDataset(torch.utils.data.Dataset):
         return load_rgb_uint8(path, self.megapixels)
 
     def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
-        """The patch for ``key``; an image that fails to decode (the scan read only its header) is skipped
-        with a warning, and the next image stands in, so the stream stays deterministic."""
+        """The patch for ``key``; an image file that fails to decode (the scan read only its header) is skipped
+        with a warning, and the next image stands in, so the stream stays deterministic.  A prepared array
+        that cannot be read is an error: the scan held its store, so it was removed outside mgsr, and no
+        image silently stands in for it."""
         index, seed = key
         for offset in range(len(self.images)):
             candidate = (index + offset) % len(self.images)
             try:
                 image = self._image(candidate)
             except MgsrError as exc:
+                if isinstance(self.images[candidate], StoredImage):
+                    raise
                 if candidate not in self.failed:
                     self.failed.add(candidate)
                     warnings.warn(f"skipping training image: {exc}", stacklevel=2)

@@ -9,7 +9,10 @@ Folders that already are stores are used as they are; without a resize a folder 
 would be stored at full size, several times the PNGs' bytes).
 
 Processes preparing the same store (torchrun ranks, two runs) take turns on ``<store>.lock``; whoever comes
-second finds it up to date.  Without ``fcntl`` (Windows) there is no lock: run one process at a time there.
+second finds it up to date.  On a filesystem without ``flock`` (some network filesystems) the lock is the file
+``<store>.lock.owner``, created exclusively and naming its process: a second process is then refused, naming
+it, instead of waiting.  Without ``fcntl`` (Windows) there is no lock: run one process at a time there.
+Runs reading the store meanwhile keep their version of it (see :mod:`mgsr.training.store_readers`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
+import socket
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -28,7 +31,8 @@ import attrs
 
 from mgsr.errors import DataError
 from mgsr.io.cache import CACHE_ENV, cache_root
-from mgsr.training.store import StoreError, is_store, open_store, pending, prepare
+from mgsr.training.store import MANIFEST, StoreError, is_store, open_store, pending, prepare
+from mgsr.training.store_readers import process_alive
 from mgsr.training.training_images import image_folders
 
 try:
@@ -151,7 +155,7 @@ def _prepared(folder: str | os.PathLike[str], megapixels: float, progress: bool,
             warnings.warn(
                 f"the cached store {store} (of {folder}) has an unreadable manifest; preparing it again", stacklevel=3
             )
-            _remove(store)
+            _drop_manifest(store)
         _say(progress, f"preparing {folder} into {store} ({status.to_decode} images to decode; later runs reuse it)")
         try:
             report = prepare([folder], store, target_megapixels=megapixels, workers=workers, progress=progress)
@@ -175,9 +179,11 @@ def _warn_skipped(store: Path) -> None:
         warnings.warn(f"skipping {source}: {reason}", stacklevel=4)
 
 
-def _remove(store: Path) -> None:
+def _drop_manifest(store: Path) -> None:
+    """Make the store be prepared again from scratch, keeping its arrays (same content hash, same name) for the
+    runs that read them: the rebuild removes the unlisted ones that no run holds."""
     try:
-        shutil.rmtree(store)
+        (store / MANIFEST).unlink(missing_ok=True)
     except OSError as exc:
         raise StoreError(
             f"cannot remove the unreadable cached store {store} ({exc.strerror or exc}); delete it "
@@ -187,7 +193,11 @@ def _remove(store: Path) -> None:
 
 @contextlib.contextmanager
 def store_lock(store: Path) -> Iterator[None]:
-    """Hold ``<store>.lock`` exclusively for the block: one process prepares a store at a time."""
+    """Hold ``<store>.lock`` exclusively for the block: one process prepares a store at a time.
+
+    Where ``flock`` fails (ENOLCK, EOPNOTSUPP: a filesystem without locks) the lock is ``<store>.lock.owner``
+    instead (see :func:`_owner_lock`), never an uncaught OSError.
+    """
     lock = store.with_name(store.name + ".lock")
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
@@ -198,10 +208,74 @@ def store_lock(store: Path) -> Iterator[None]:
             f"writable or set {CACHE_ENV} to another folder"
         ) from None
     with handle:
-        if fcntl is not None:
+        if fcntl is None:
+            yield
+            return
+        try:
             fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as exc:
+            with _owner_lock(store, exc):
+                yield
+            return
         try:
             yield
         finally:
-            if fcntl is not None:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _owner_lock(store: Path, cause: OSError) -> Iterator[None]:
+    """The lock without ``flock``: ``<store>.lock.owner`` created exclusively (O_EXCL), holding "host pid".
+
+    Why not wait as ``flock`` does: a file left by a run killed on another host would make every later run
+    wait forever.  So a live owner is a StoreError naming it; the file of a dead process of this host is
+    taken over.
+    """
+    owner = store.with_name(store.name + ".lock.owner")
+    try:
+        claimed = _claim(owner) or (_dead_owner_removed(owner) and _claim(owner))
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the lock file {owner} ({exc.strerror or exc}); make the mgsr cache folder "
+            f"writable or set {CACHE_ENV} to another folder"
+        ) from None
+    if not claimed:
+        raise StoreError(
+            f"the cached store {store} is being prepared by another process ({_owner_text(owner) or 'unknown'}): "
+            f"its lock file {owner} exists (this filesystem has no file locks: {cause.strerror or cause}); "
+            f"wait for that run to finish, or delete {owner} if no such process runs"
+        )
+    try:
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+
+
+def _claim(owner: Path) -> bool:
+    """Create ``owner`` naming this process; False when it exists (another process holds the lock)."""
+    try:
+        fd = os.open(owner, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{socket.gethostname()} {os.getpid()}\n")
+    return True
+
+
+def _owner_text(owner: Path) -> str:
+    try:
+        return owner.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _dead_owner_removed(owner: Path) -> bool:
+    """Remove ``owner`` when it names a process of this host that is gone; an unreadable or half-written file
+    counts as live (its process may be writing it now)."""
+    text = _owner_text(owner)
+    host, _, pid = text.partition(" ")
+    if not pid.isdigit() or process_alive(host, int(pid)):
+        return False
+    if _owner_text(owner) == text:  # not taken over by another process meanwhile
+        owner.unlink(missing_ok=True)
+    return True

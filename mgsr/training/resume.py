@@ -17,6 +17,7 @@ import torch
 from mgsr.errors import TrainingError
 from mgsr.model.state import load_module_state
 from mgsr.recipe_tables import changed_keys
+from mgsr.training.image_list import image_list, warn_if_changed
 from mgsr.training.schedule import set_base_lr
 
 #: a :class:`mgsr.training.trainer.Trainer` (not imported: the trainer imports this module)
@@ -43,10 +44,11 @@ def restore(trainer: Trainer, path: Path, data: dict[str, Any]) -> None:
         trainer.amp.load_state_dict(data.get("scaler"))
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
-    if trainer.best is not None and data.get("best_knob") is not None:
-        trainer.best.load_state_dict(data["best_knob"])
+    trainer.watch.load_state_dict(data.get("watch") or {})
     trainer.step = int(data["step"])
     trainer.samples_seen = int(data.get("samples_seen", trainer.step * trainer.spec.batch_size))
+    if trainer.dataset is not None:  # the data position means other patches when the images changed
+        warn_if_changed(path, data.get("images"), trainer.dataset.images)
     changed = [
         k
         for k in changed_keys(json.loads(data.get("recipe", "{}")), trainer.recipe.to_dict())
@@ -81,6 +83,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         },
         "samples_seen": trainer.samples_seen,
         "rng": {"torch": torch.get_rng_state(), "noise": trainer.noise_rng.get_state()},
-        "best_knob": trainer.best.state_dict() if trainer.best is not None else None,  # training.export's choice
+        "watch": trainer.watch.state_dict(),  # the period-2 limits and training.export's choice so far
+        "images": image_list(trainer.dataset.images) if trainer.dataset is not None else None,  # see restore
         "scaler": trainer.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
     }

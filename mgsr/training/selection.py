@@ -41,7 +41,7 @@ def knob_gap(scores: Mapping[str, float]) -> float | None:
     return scores["val/niqe_w1"] - scores["val/niqe_w0"]
 
 
-def disqualified(step: int, scores: Mapping[str, float]) -> str | None:
+def disqualified(step: int, scores: Mapping[str, float], limits: Mapping[str, float] | None = None) -> str | None:
     """Why a validation's generator may not be exported as the best knob, or None when it may."""
     needed = ("val/niqe_w0", "val/niqe_w1", "val/rmse_w0", "val/rmse_w1", "val/rmse_bicubic")
     missing = [key for key in needed if key not in scores]
@@ -52,7 +52,7 @@ def disqualified(step: int, scores: Mapping[str, float]) -> str | None:
     ratio = scores["val/rmse_w1"] / scores["val/rmse_w0"]
     if not ratio <= RMSE_RATIO_LIMIT:
         return f"RMSE(W=1) is {ratio:.3f}x RMSE(W=0) (limit {RMSE_RATIO_LIMIT}x)"
-    grid = alarms(step, scores)  # the watch's rule: what it warns about is never the best knob
+    grid = alarms(step, scores, limits=limits)  # the watch's rule: what it warns about is never the best knob
     return grid[0] if grid else None
 
 
@@ -64,10 +64,17 @@ class BestKnob:
         self.gap = math.inf
         self.weights: dict[str, torch.Tensor] | None = None
 
-    def consider(self, step: int, scores: Mapping[str, float], generator: torch.nn.Module) -> bool:
-        """Keep ``generator``'s weights (copied to the CPU) when this validation is the best so far."""
+    def consider(
+        self,
+        step: int,
+        scores: Mapping[str, float],
+        generator: torch.nn.Module,
+        limits: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Keep ``generator``'s weights (copied to the CPU) when this validation is the best so far (``limits``:
+        the run's period-2 limits, see :func:`mgsr.training.watch.period2_limits`)."""
         gap = knob_gap(scores)
-        if gap is None or disqualified(step, scores) is not None or not gap < self.gap:
+        if gap is None or disqualified(step, scores, limits) is not None or not gap < self.gap:
             return False
         self.step, self.gap = step, gap
         self.weights = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}

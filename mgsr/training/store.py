@@ -13,12 +13,19 @@ Layout of a store folder::
 
     manifest.json        format, target_megapixels, images (in stream order), skipped
     arrays/<sha>.npy     one per distinct source content (first 20 hex of its SHA-256)
+    readers/*.json       the arrays each running reader holds (see :mod:`mgsr.training.store_readers`)
 
 Robustness: each array is written to a temporary name and renamed; the
 manifest is rewritten atomically every few seconds and at the end, listing
 only finished arrays, so an interrupted run leaves a usable (partial) store and
 the next run continues.  A re-run decodes only sources whose path, size or
 modification time changed (and whose content hash changed).
+
+Versions: an array's name is its source's content hash, so a rebuild never
+rewrites an array with other pixels; it writes a new manifest, then removes only
+the arrays that neither the new manifest nor a live reader
+(``open_store(..., hold=True)``) lists.  A run reads the version it loaded,
+whatever rebuilds happen meanwhile.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import numpy as np
 from mgsr.errors import DataError, MgsrError
 from mgsr.io.atomic import atomic_file, atomic_path
 from mgsr.io.images import IMAGE_SUFFIXES
+from mgsr.training.store_readers import READERS, held_arrays, release_hold, write_hold
 from mgsr.training.training_images import image_folders, load_rgb_uint8  # the raw stream's decoder
 
 MANIFEST = "manifest.json"
@@ -46,6 +54,8 @@ FORMAT = "mgsr-prepared-images"
 VERSION = 1
 #: seconds between manifest rewrites while preparing (what an interruption can lose)
 CHECKPOINT_EVERY = 10.0
+#: how often a reader loads the manifest again when a rebuild replaced it while it registered
+HOLD_TRIES = 20
 
 
 class StoreError(DataError):
@@ -54,12 +64,13 @@ class StoreError(DataError):
 
 @attrs.frozen
 class StoredImage:
-    """One prepared image: its array file and where it came from."""
+    """One prepared image: its array file and where it came from (``sha256``: the source file's content)."""
 
     array_path: Path
     source: str
     height: int
     width: int
+    sha256: str = ""
 
     def array(self) -> np.ndarray:
         """The (H, W, 3) uint8 pixels, memory-mapped (read-only): a crop reads only its rows."""
@@ -67,19 +78,25 @@ class StoredImage:
             return np.load(self.array_path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise StoreError(
-                f"cannot read the prepared array {self.array_path} (of {self.source}): {exc}; "
-                f"run `mgsr data prepare` again"
+                f"cannot read the prepared array {self.array_path} (of {self.source}): {exc}; it was "
+                f"removed or damaged outside mgsr while the store was read; run `mgsr data prepare` again"
             ) from None
 
 
 @attrs.frozen
 class Store:
-    """An opened store folder."""
+    """An opened store folder; ``hold`` is this process's reader record when opened with ``hold=True``."""
 
     folder: Path
     target_megapixels: float | None
     images: tuple[StoredImage, ...]
     skipped: tuple[tuple[str, str], ...]
+    hold: Path | None = None
+
+    def release(self) -> None:
+        """Stop holding this version's arrays before the process ends (it does at exit anyway): a later
+        rebuild may then remove the ones the store no longer lists."""
+        release_hold(self.hold)
 
 
 def is_store(folder: str | os.PathLike[str]) -> bool:
@@ -105,13 +122,38 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return data
 
 
-def open_store(folder: str | os.PathLike[str]) -> Store:
-    """Read a store's manifest; the arrays are opened only when a patch needs them."""
+def open_store(folder: str | os.PathLike[str], *, hold: bool = False) -> Store:
+    """Read a store's manifest; the arrays are opened only when a patch needs them.
+
+    ``hold=True`` (a training run) records this process as a reader of the version loaded, so that a rebuild
+    of the store meanwhile keeps its arrays until the process ends or :meth:`Store.release` is called.
+    """
     folder = Path(folder)
-    data = _read_manifest(folder)
+    if not hold:
+        return _checked(_parsed_store(folder, _read_manifest(folder)))
+    record = None
+    for _ in range(HOLD_TRIES):
+        data = _read_manifest(folder)
+        store = _parsed_store(folder, data)
+        record = write_hold(folder, (image.array_path.name for image in store.images), record)
+        if record is None:  # a read-only store: nobody rebuilds it under us
+            return _checked(store)
+        if _read_manifest(folder) == data:  # a rebuild after this point sees the record (see store_readers)
+            return _checked(attrs.evolve(store, hold=record))
+    release_hold(record)
+    raise StoreError(
+        f"store {folder} was rebuilt {HOLD_TRIES} times while it was being opened; wait for the "
+        f"`mgsr data prepare` that writes it to finish"
+    )
+
+
+def _parsed_store(folder: Path, data: dict[str, Any]) -> Store:
+    """The store a manifest describes (nothing on disk checked yet)."""
     try:
         images = tuple(
-            StoredImage(folder / ARRAYS / e["array"], e["source"], int(e["height"]), int(e["width"]))
+            StoredImage(
+                folder / ARRAYS / e["array"], e["source"], int(e["height"]), int(e["width"]), str(e.get("sha256", ""))
+            )
             for e in data["images"]
         )
         skipped = tuple((s["source"], s["reason"]) for s in data.get("skipped", []))
@@ -121,13 +163,19 @@ def open_store(folder: str | os.PathLike[str]) -> Store:
             f"{folder / MANIFEST}: malformed entry ({type(exc).__name__}: {exc}); "
             f"run `mgsr data prepare` again into a new folder"
         ) from None
-    missing = [image.array_path for image in images if not image.array_path.is_file()]
+    return Store(folder, megapixels, images, skipped)
+
+
+def _checked(store: Store) -> Store:
+    """``store``, once every array it lists is found on disk."""
+    missing = [image.array_path for image in store.images if not image.array_path.is_file()]
     if missing:
+        release_hold(store.hold)
         raise StoreError(
-            f"store {folder}: {len(missing)} array file(s) listed in the manifest are missing "
+            f"store {store.folder}: {len(missing)} array file(s) listed in the manifest are missing "
             f"(first: {missing[0]}); run `mgsr data prepare` again to restore them"
         )
-    return Store(folder, megapixels, images, skipped)
+    return store
 
 
 @attrs.frozen
@@ -274,7 +322,7 @@ def prepare(
 
     write_manifest()  # before the first array: a store killed at any moment from here on is a (partial) store
     decoded = _decode_all(todo, arrays, target_megapixels, old, done, write_manifest, workers, progress, on_skip)
-    _remove_orphans(arrays, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
+    _remove_orphans(folder, {e["array"] for e in done.values() if "array" in e and "reason" not in e})
     store = open_store(folder)
     return PrepareReport(store, decoded, len(store.images) - decoded, store.skipped)
 
@@ -356,11 +404,12 @@ def _decode_all(
 
 
 def _interrupted_start(folder: Path) -> bool:
-    """Whether ``folder`` holds only what a preparation killed before its first manifest leaves (an empty
-    ``arrays/`` and the manifest's temporary file), or nothing: the next run may take it over."""
+    """Whether ``folder`` holds only what a preparation killed before its first manifest leaves (``arrays/``,
+    the manifest's temporary file), what remains of a store whose unreadable manifest was removed (its
+    ``readers/`` too), or nothing: the next run may take it over."""
     for entry in folder.iterdir():
         ours = (
-            entry.name == ARRAYS
+            entry.name in (ARRAYS, READERS)
             and entry.is_dir()
             or (entry.name.startswith(f".{MANIFEST}.") and entry.name.endswith(".tmp"))
         )
@@ -369,8 +418,12 @@ def _interrupted_start(folder: Path) -> bool:
     return True
 
 
-def _remove_orphans(arrays: Path, wanted: set[str]) -> None:
-    """Drop arrays no source uses any more, and temporary files an interrupted run left."""
-    for path in arrays.iterdir():
-        if path.name not in wanted:
+def _remove_orphans(folder: Path, wanted: set[str]) -> None:
+    """Drop arrays that neither the manifest just written (``wanted``) nor a live reader uses any more, and
+    temporary files an interrupted run left.  The manifest must be written first (see store_readers)."""
+    held = held_arrays(folder)
+    if held is None:  # a reader's record is unreadable: what it reads is unknown, so keep everything
+        return
+    for path in (folder / ARRAYS).iterdir():
+        if path.name not in wanted and path.name not in held:
             path.unlink(missing_ok=True)

@@ -23,7 +23,6 @@ import torch
 from mgsr.build import Built
 from mgsr.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.errors import Interrupted, TrainingError
-from mgsr.evaluation.knob import phase_spread
 from mgsr.interfaces import AdversarialLoss
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.training.checkpoint import (
@@ -45,12 +44,12 @@ from mgsr.training.mixed_precision import MixedPrecision, channels_last
 from mgsr.training.prepared import training_sources
 from mgsr.training.resume import trainer_state
 from mgsr.training.schedule import resolve_schedule, sqrt_decay
-from mgsr.training.selection import BestKnob, selection_for
+from mgsr.training.stages import PRETRAIN
 from mgsr.training.step import TrainStep
 from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, describe_validation, validator_for, write_sample_grid
-from mgsr.training.watch import warn_alarms
+from mgsr.training.validation_watch import ValidationWatch, own_start
 
 
 def _trainable(built: Built, ctx: Context) -> Built:
@@ -119,7 +118,7 @@ class Trainer:
         self.held_out: list[Path | StoredImage] = []
         self.dataset: PatchDataset | None = None  # with_data: the patches; without, the trainer only scores/exports
         self.validation: Validator | None = None
-        self.best: BestKnob | None = None  # training.export = "best_knob": the weights kept for export (rank 0)
+        self.watch = ValidationWatch(None, "last", ())  # rank 0 with data: the run's (see _load_data)
         if with_data:
             self._load_data()
         self.times = StepTimes()
@@ -205,7 +204,8 @@ class Trainer:
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
         if self.ctx.is_main:
             self.validation = validator_for(data, self.spec, self.held_out, self.built.registry)
-            self.best = selection_for(self.spec.export, self.validation)
+            trained_w = {w for loss in self.one_step.losses for w in loss.config.noise}
+            self.watch = ValidationWatch(self.validation, self.spec.export, trained_w)
 
     def _training_data(self) -> PatchDataset:
         """The patches to train on; an error when the trainer was built without its data."""
@@ -276,16 +276,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Validation scores and the classic upscaler's phase spread (rank 0 only); a warning names the step
         and the number when either shows a period-2 grid (see :mod:`mgsr.training.watch`)."""
-        if not self.ctx.is_main:
-            return {}
-        scores = self.validation(self.generator) if self.validation is not None else {}
-        spread = phase_spread(self.generator.classic_upscaler.phase_gains())
-        if spread is not None:
-            scores["val/phase_spread"] = spread
-        warn_alarms(self.step, scores, {w for loss in self.one_step.losses for w in loss.config.noise})
-        if self.best is not None and self.best.consider(self.step, scores, self.generator):
-            scores["val/best_knob_step"] = self.step
-        return scores
+        return self.watch.validate(self.step, self.generator) if self.ctx.is_main else {}
 
     def write_samples(self) -> Path | None:
         """The sample grid of this step (rank 0 only)."""
@@ -316,7 +307,7 @@ class Trainer:
     def export_generator(self) -> Path:
         """The run's generator file: the last step's weights, or those ``training.export`` chose (loaded into
         ``self.generator``: the run is over)."""
-        step = self.best.chosen(self.generator, self.step) if self.best is not None else f"step {self.step}"
+        step = self.watch.exported(self.generator, self.step)
         card = ModelCard(
             name=self.run_dir.name,
             default_noise=self.recipe.model.default_noise,
@@ -385,6 +376,9 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
         self._announce_holdout()
+        limits = {}
+        if self.ctx.is_main and self.step == 0:  # a resumed run has its limits from the checkpoint
+            limits = self.watch.start(self.generator, own_start(self.recipe.model.weights, self.run_dir / PRETRAIN))
         bar = tqdm(
             total=self.spec.steps,
             initial=self.step,
@@ -396,7 +390,8 @@ class Trainer:
         )
         try:
             with self.stop:
-                self._log({"step": self.step, "data/images": len(self._training_data()), "data/skipped": self.skipped})
+                data = {"data/images": len(self._training_data()), "data/skipped": self.skipped}
+                self._log({"step": self.step, **data, **limits})
                 if self.skipped and self.ctx.is_main:
                     bar.write(
                         f"{self.skipped} training image(s) skipped (warnings above name them); "

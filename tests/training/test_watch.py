@@ -12,18 +12,21 @@ from PIL import Image
 
 from mgsr.build import build
 from mgsr.errors import DataError
+from mgsr.evaluation.knob import phase_spread
+from mgsr.model.loading import load_generator
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
-from mgsr.training.data import scan_images, validation_set
+from mgsr.training.data import resolve_folder, scan_images, validation_set
 from mgsr.training.holdout import choose_holdout, holdout_count
 from mgsr.training.run import train
 from mgsr.training.store import open_store, prepare
 from mgsr.training.trainer import Trainer
 from mgsr.training.training_images import load_rgb_uint8, target_size
-from mgsr.evaluation.knob import phase_spread
+from mgsr.training.validation import Validator
+from mgsr.training.validation_watch import ValidationWatch
 from mgsr.training.watch import PHASE_SPREAD_LIMIT, alarms
 
-from ..helpers import smooth_rgb, tiny_recipe
+from ..helpers import final_state, smooth_rgb, tiny_recipe
 
 
 @pytest.fixture(autouse=True)
@@ -154,3 +157,62 @@ def test_step_times_are_logged_and_the_run_ends_with_a_summary(tmp_path, capsys)
     assert f"{last['val/psnr_w0']:.2f}" in summary.splitlines()[4]  # the 'last' row
     assert any(line.strip().startswith("best PSNR w0") for line in summary.splitlines())
     assert len(summary.splitlines()) <= 8
+
+
+def _validator(folder):
+    """Validation at 4x on 192x192 crops of the images in ``folder``, as a recipe with val_crop = 192 scores."""
+    found = scan_images([resolve_folder(folder)], min_side=4)
+    return Validator(validation_set(found.usable, 192, None), 4, default_registry())
+
+
+@pytest.mark.parametrize("name", ["pirm-r1", "pirm-r2", "pirm-r3"])
+def test_released_models_pass_silently_where_a_fixed_limit_fires(name):
+    """On the quickstart's validation textures the released W = 1 holds up to 12x the HR's period-2 share: a
+    fine-tune is compared with its own start and stays silent."""
+    model = load_generator(name)
+    watch = ValidationWatch(_validator("samples:val"), "last", {0.0, 1.0})
+    limits = watch.start(model, own_start=True)
+    assert set(limits) == {"watch/period2_limit_w0", "watch/period2_limit_w1"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = watch.validate(0, model)
+    assert alarms(0, clean)  # where the fixed 2x limit fires on each
+
+
+@pytest.mark.parametrize("phases", [(0, 1), (1, 0)])
+def test_a_phase_split_of_one_percent_is_caught_as_a_grid_on_photos(phases, reference):
+    model = load_generator("pirm-r3")
+    watch = ValidationWatch(_validator(str(reference / "images")), "last", {0.0, 1.0})
+    watch.start(model, own_start=True)
+    brighter, darker = phases
+    with torch.no_grad():  # a +-1 % split: one phase 1 % brighter, another 1 % darker
+        model.classic_upscaler.weight[:, :, brighter::2, brighter::2] *= 1.01
+        model.classic_upscaler.weight[:, :, darker::2, brighter::2] *= 0.99
+    with pytest.warns(UserWarning) as caught:
+        watch.validate(1, model)
+    messages = [str(w.message) for w in caught]
+    assert any(m.startswith("step 1: val/period2_ratio_w0") for m in messages), messages
+
+
+def test_a_run_from_scratch_is_held_to_the_released_models_grid_and_keeps_its_limits(tmp_path):
+    trainer = _trainer(tmp_path, ["data.val_crop=96"])
+    reference = ValidationWatch(trainer.validation, "last", {0.0, 1.0})
+    reference.start(load_generator("pirm-r3"), own_start=True)
+    assert trainer.watch.start(trainer.generator, own_start=False) == {
+        k.replace("val/period2_ratio_", "watch/period2_limit_"): v for k, v in reference.limits.items()
+    }
+    checker = torch.ones(1, 1, 96 * 4, 96 * 4)
+    checker[..., 0::2, 0::2] = checker[..., 1::2, 1::2] = -1.0
+    hook = trainer.generator.register_forward_hook(
+        lambda _m, _i, out: out + 0.03 * checker[..., : out.shape[-2], : out.shape[-1]] if out is not None else None
+    )
+    with pytest.warns(UserWarning, match="period2_ratio_w1 = "):
+        trainer.validate()
+    hook.remove()
+    run = tmp_path / "run2"
+    train(tiny_recipe(tmp_path, steps=2), out=str(run), overrides=["data.val_crop=96"], progress=False)
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    kept = final_state(run)["watch"]["limits"]
+    assert kept and {k.replace("val/period2_ratio_", "watch/period2_limit_"): v for k, v in kept.items()} == {
+        k: v for k, v in first.items() if k.startswith("watch/")
+    }
