@@ -59,6 +59,13 @@ def _entry(image: Path | StoredImage) -> tuple[str, str]:
         return str(path), "unreadable"
 
 
+def source_digest(image: Path | StoredImage) -> tuple[str, str | None]:
+    """(absolute source path, content digest), the digest None when unknown (a store prepared before mgsr
+    recorded hashes, an unreadable file): held-out images are recognised by it whatever their path."""
+    path, digest = _entry(image)
+    return path, None if digest in ("", "unreadable") else digest
+
+
 def _read(record: str) -> list[tuple[str, str]]:
     data = json.loads(record)
     root = data["root"]

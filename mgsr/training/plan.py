@@ -1,10 +1,13 @@
 """``mgsr train RECIPE --dry-run``: what a run would do and how long it would take, before a GPU is committed.
 
-Why: the paper's schedule is 150,000 steps over two stages on 4,271 images; a user should learn before
-starting it that the data is not prepared yet, that the VGG-19 file will be downloaded, what it validates
-on, and whether a step takes 0.2 s or 2 s on this machine.  The plan prints the device, each stage with its
-length and losses, the training images and whether their cached stores are ready, the validation set, the
-files the losses need, where ``--resume`` would continue, and a step time measured on 3 steps per stage.
+Why: the shipped PIRM recipes train 150,000 steps over the paper's two stages (the step counts are ours: the
+paper gives none) on the paper's 4,271 images; a user should learn before starting it that the data is not
+prepared yet, that the VGG-19 file will be downloaded, what it validates on, and whether a step takes 0.2 s or
+2 s on this machine.  The plan prints the device, each stage with its length and losses, the training images
+and whether their cached stores are ready, the validation set, the files the losses need, where ``--resume``
+would continue, the run folder and the disk its checkpoints need (:mod:`mgsr.training.preflight`, whose
+problems stop a real run before its first step), and the step time of each kind of step a stage runs
+(discriminator warm-up and full steps, 3 of each, weighted by their counts) with the memory peak.
 
 Nothing is written: no store is prepared, no file is downloaded, no run folder is created.  The steps are
 timed on random patches of the recipe's batch and patch size (a step's cost does not depend on the
@@ -25,7 +28,7 @@ from typing import Any
 import attrs
 import torch
 
-from mgsr.build import build
+from mgsr.build import Built, build
 from mgsr.devices import describe_device, resolve_device
 from mgsr.errors import MgsrError, WeightsError
 from mgsr.hub import OFFLINE_ENV
@@ -33,6 +36,7 @@ from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.data import resolve_folder, scan_images
 from mgsr.training.holdout import holdout_count
+from mgsr.training.preflight import readiness, unweighted
 from mgsr.training.prepared import source_status
 from mgsr.training.schedule import resolve_schedule, validation_scale
 from mgsr.training.stages import SKIP, Stage, plan_stages, starting_points
@@ -65,27 +69,49 @@ def _without_pretrained(value: Any) -> Any:
     return value
 
 
-def _files_needed(recipe: Recipe, registry: Registry) -> tuple[str, Recipe]:
-    """Whether the losses' files (VGG-19) are on this machine: (a line, the recipe to time steps with)."""
+def _files_needed(recipe: Recipe, registry: Registry) -> tuple[str, Recipe, Built]:
+    """Whether the losses' files (VGG-19) are on this machine: (a line, the recipe to time steps with, its
+    modules)."""
     try:
         with _offline():
-            build(recipe, registry, training=True)
+            built = build(recipe, registry, training=True)
     except WeightsError as exc:
         timing = load_recipe(_without_pretrained(recipe.to_dict()), registry)
         what = str(exc).split(f" and {OFFLINE_ENV}=1")[0]  # "VGG-19 ImageNet weights PATH not found"
-        return f"{what}: the run downloads it on first use", timing
-    return "all present (nothing to download)", recipe
+        return f"{what}: the run downloads it on first use", timing, build(timing, registry, training=True)
+    return "all present (nothing to download)", recipe, built
 
 
-def _seconds_per_step(recipe: Recipe, registry: Registry, device: str) -> float:
-    """Median-free mean of ``TIMED_STEPS`` steps after one warm-up, on random patches (CUDA synchronised)."""
+@attrs.frozen
+class StepTiming:
+    """Seconds per step of one kind, and the memory peak while they ran (bytes; CUDA: allocated by torch,
+    CPU: the process's resident peak so far)."""
+
+    seconds: float
+    peak_bytes: int
+
+
+def _peak_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource  # POSIX; the plan runs where training does
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def _seconds_per_step(recipe: Recipe, registry: Registry, device: str, at_step: int = 0) -> StepTiming:
+    """Mean of ``TIMED_STEPS`` steps numbered from ``at_step + 1`` (a discriminator warm-up step or a full
+    one, as the run would take them), after one warm-up, on random patches (CUDA synchronised)."""
     torch.manual_seed(recipe.training.seed)
     with tempfile.TemporaryDirectory(prefix="mgsr-plan-") as tmp:
         trainer = Trainer(
             build(recipe, registry, training=True), Path(tmp), device=device, progress=False, with_data=False
         )
+        trainer.step = at_step
         size = recipe.data.patch_size
         hr = torch.rand(trainer.local_batch, 3, size, size, device=trainer.device)
+        if trainer.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(trainer.device)
 
         def sync() -> None:
             trainer.read_losses(flush=True)  # the read-back a run does once per log_every steps
@@ -98,7 +124,23 @@ def _seconds_per_step(recipe: Recipe, registry: Registry, device: str) -> float:
         for _ in range(TIMED_STEPS):
             trainer.train_step(hr)
         sync()
-        return (time.perf_counter() - start) / TIMED_STEPS
+        return StepTiming((time.perf_counter() - start) / TIMED_STEPS, _peak_bytes(trainer.device))
+
+
+def _timing_line(recipe: Recipe, registry: Registry, device: str, steps: int) -> str:
+    """The stage's step time, each kind of step timed and weighted by how many the stage runs (the
+    discriminator's warm-up steps cost about half a full step), and the memory peak."""
+    warm = min(recipe.training.discriminator_warmup_steps, steps)
+    kinds = [(name, count, at) for name, count, at in (("D warm-up", warm, 0), ("full", steps - warm, warm)) if count]
+    timed = {name: _seconds_per_step(recipe, registry, device, at) for name, _, at in kinds or [("full", 1, 0)]}
+    total = sum(count * timed[name].seconds for name, count, _ in kinds)
+    each = ", ".join(f"{t.seconds:.3g} s/step {name}" for name, t in timed.items())
+    peak = max(t.peak_bytes for t in timed.values())
+    where = "CUDA allocated" if torch.device(device).type == "cuda" else "resident"
+    return (
+        f"            {each} (measured over {TIMED_STEPS} steps each) -> {_duration(total)} for {steps} steps; "
+        f"memory peak {peak / 2**30:.3g} GiB {where}"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -178,25 +220,22 @@ def dry_run(
     stages = plan_stages(recipe, run_dir, registry, where=where)
     data = _data(recipe)
     held = 0 if recipe.data.val else holdout_count(recipe.data.holdout, data.images)
-    files, stage_lines = "all present (nothing to download)", []
+    files, stage_lines, built = "all present (nothing to download)", [], []
     for stage in stages:
         # the pre-training's result does not exist yet: the modules are timed from random weights
-        unweighted = attrs.evolve(stage.recipe, model=attrs.evolve(stage.recipe.model, weights=None))
-        present, timed = _files_needed(unweighted, registry)
-        files = present if timed is not unweighted else files
+        start = unweighted(stage.recipe)
+        present, timed, modules = _files_needed(start, registry)
+        files = present if timed is not start else files
+        built.append(modules)
         spec = resolve_schedule(stage.recipe.training, max(data.images - held, 1))
         scales = "/".join(f"{1 << s}x" for s in spec.scales)
-        start = f"; starts from {stage.recipe.model.weights}" if stage.recipe.model.weights else ""
+        origin = f"; starts from {stage.recipe.model.weights}" if stage.recipe.model.weights else ""
         stage_lines.append(
             f"stage '{stage.name}'  {spec.steps} steps, batch {spec.batch_size}, {scales}, "
-            f"{spec.precision}: {_losses(stage.recipe)}{start}"
+            f"{spec.precision}: {_losses(stage.recipe)}{origin}"
         )
         if measure:
-            seconds = _seconds_per_step(timed, registry, placed)
-            stage_lines.append(
-                f"            {seconds:.3g} s/step measured over {TIMED_STEPS} steps -> "
-                f"{_duration(seconds * spec.steps)} for {spec.steps} steps"
-            )
+            stage_lines.append(_timing_line(timed, registry, placed, spec.steps))
     lines = [
         f"mgsr: plan of {where} in {run_dir} (dry run: nothing is trained, prepared or downloaded)",
         f"device      {describe_device(device, placed)}",
@@ -204,5 +243,8 @@ def dry_run(
     lines += [("data        " if i == 0 else "            ") + line for i, line in enumerate(data.lines)]
     lines.append(f"validation  {_validation(recipe, data.images)}")
     lines.append(f"files       {files}")
+    found = readiness(stages, built, run_dir, create=False)
+    lines.append(f"disk        {found.disk}")
+    lines += [f"problem     {problem}" for problem in found.problems]
     lines.append(f"start       {_resume(stages, resume)}")
     return lines + stage_lines

@@ -7,15 +7,17 @@ import os
 import sys
 from pathlib import Path
 
+import attrs
 import torch
 
 from mgsr.build import build
-from mgsr.distributed import Context, from_environment, shutdown
+from mgsr.distributed import Context, barrier, from_environment, shutdown
 from mgsr.errors import TrainingError
 from mgsr.hub import download_progress
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
+from mgsr.training.preflight import ensure_ready, unweighted
 from mgsr.training.resume import restore
 from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
@@ -92,6 +94,9 @@ def _train(
     starts = starting_points(stages, resume)
     if recipe.pretrain is not None and len(stages) == 1 and ctx.is_main:
         print(f"mgsr: no pre-training: starting from model.weights = {recipe.model.weights}", file=sys.stderr)
+    if ctx.is_main:  # before any step: the VGG-19 file, the data, the run folder, the disk
+        ensure_ready([s for s, start in zip(stages, starts, strict=True) if start != SKIP], run_dir, registry)
+    barrier(ctx)
     path = run_dir / EXPORTED
     for stage, start in zip(stages, starts, strict=True):
         if start == SKIP:
@@ -132,7 +137,10 @@ def _train_stage(
     if announce and ctx.is_main:
         losses = ", ".join(spec.type for spec in recipe.losses)
         print(f"mgsr: stage '{stage.name}' ({losses}) in {stage.run_dir}", file=sys.stderr)
-    built = build(recipe, registry, training=True)
+    if start is None:
+        built = build(recipe, registry, training=True)
+    else:  # the weights are the checkpoint's: model.weights (e.g. a deleted RUN/pretrain) is not read
+        built = attrs.evolve(build(unweighted(recipe), registry, training=True), recipe=recipe)
     trainer = Trainer(
         built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name, log_dir=log_dir
     )

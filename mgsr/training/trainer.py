@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,7 @@ import torch
 
 from mgsr.build import Built
 from mgsr.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.errors import Interrupted, TrainingError
-from mgsr.interfaces import AdversarialLoss
+from mgsr.errors import Interrupted, MgsrError, TrainingError
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.training.checkpoint import (
     checkpoint_name,
@@ -41,6 +41,7 @@ from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.loss_log import NonFiniteLoss
 from mgsr.training.mixed_precision import MixedPrecision, channels_last
+from mgsr.training.preflight import trainable
 from mgsr.training.prepared import training_sources
 from mgsr.training.resume import trainer_state
 from mgsr.training.schedule import resolve_schedule, sqrt_decay
@@ -50,22 +51,6 @@ from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation import Validator, describe_validation, validator_for, write_sample_grid
 from mgsr.training.validation_watch import ValidationWatch, own_start
-
-
-def _trainable(built: Built, ctx: Context) -> Built:
-    """``built`` without a discriminator no loss trains, or an error naming what the recipe lacks for training."""
-    if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
-        raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
-    if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
-        built = attrs.evolve(built, discriminator=None)  # nothing trains it (e.g. the no-GAN ablation)
-    if not built.losses:
-        raise TrainingError('the recipe has no losses; add at least one [[losses]] table (e.g. type = "l1")')
-    if built.recipe.training.batch_size % ctx.world_size:
-        raise TrainingError(
-            f"training.batch_size {built.recipe.training.batch_size} is the global batch and must divide "
-            f"evenly over {ctx.world_size} processes"
-        )
-    return built
 
 
 class Trainer:
@@ -85,7 +70,7 @@ class Trainer:
     ) -> None:
         """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
         patches without preparing a store)."""
-        self.built = built = _trainable(built, ctx)
+        self.built = built = trainable(built, ctx)
         self.recipe = built.recipe
         self.spec = built.recipe.training
         self.ctx = ctx
@@ -153,12 +138,10 @@ class Trainer:
             g_call = DistributedDataParallel(self.generator, device_ids=ids)
             if self.discriminator is not None:
                 d_call = DistributedDataParallel(self.discriminator, device_ids=ids)
-        if self.spec.compile:  # the modules keep their own state_dict keys; only the call path is compiled
-            # torch 2.13's inductor mispredicts the strides of replication_pad2d_backward (the classic
-            # upscaler's border) and asserts; that small part stays eager
-            self.generator.classic_upscaler.forward = torch.compiler.disable(self.generator.classic_upscaler.forward)  # type: ignore[method-assign]  # this instance's, on purpose
-            g_call = torch.compile(g_call)
-            d_call = torch.compile(d_call) if d_call is not None else None
+        if self.spec.compile:  # one graph per size: see mgsr.training.compiling
+            from mgsr.training.compiling import compiled_pair
+
+            g_call, d_call = compiled_pair(g_call, d_call)
         return g_call, d_call
 
     def _optimizers(self) -> tuple[Any, Any, Any, Any]:
@@ -198,7 +181,8 @@ class Trainer:
         report = scan_images(sources, data.patch_size, data.target_megapixels)
         self.skipped = len(report.skipped)
         holdout = 0 if data.val else data.holdout  # see mgsr.training.holdout.hold_out
-        usable, self.held_out = hold_out(report.usable, holdout, self.spec.seed, self.holdout_file)
+        weights = self.recipe.model.weights  # from another run: its held-out images stay held out
+        usable, self.held_out = hold_out(report.usable, holdout, self.spec.seed, self.holdout_file, weights)
         self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
         self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
         self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
@@ -304,17 +288,35 @@ class Trainer:
         barrier(self.ctx)
         return path
 
-    def export_generator(self) -> Path:
-        """The run's generator file: the last step's weights, or those ``training.export`` chose (loaded into
-        ``self.generator``: the run is over)."""
-        step = self.watch.exported(self.generator, self.step)
+    def export_generator(self) -> ModelCard:
+        """Write the run's generator, without its curve yet: the last step's weights, or those
+        ``training.export`` chose (loaded into ``self.generator``: the run is over)."""
         card = ModelCard(
             name=self.run_dir.name,
             default_noise=self.recipe.model.default_noise,
-            source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, {step}",
-            curve=self.validation.curve(self.generator, self.recipe.model.default_noise) if self.validation else None,
+            source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, "
+            + self.watch.exported(self.generator, self.step),
         )
-        return save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
+        save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
+        return card
+
+    def add_curve(self, card: ModelCard) -> None:
+        """The exported card's perception-distortion curve (``--detail`` reads it), when the stage trained a
+        W > 0 (the pre-training's noise path is untrained); a failure to measure it (out of memory) keeps the
+        file without one, with a warning."""
+        if self.validation is None or not any(w > 0 for w in self.watch.trained_w):
+            return
+        try:
+            curve = self.validation.curve(self.generator, self.recipe.model.default_noise)
+        except (RuntimeError, MgsrError) as exc:
+            warnings.warn(
+                f"{self.run_dir / RUN_GENERATOR_FILE} has no perception-distortion curve: {exc}", stacklevel=2
+            )
+            return
+        if curve is not None:
+            save_generator(
+                self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, attrs.evolve(card, curve=curve)
+            )
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.ctx.is_main:
@@ -426,9 +428,9 @@ class Trainer:
         """The last checkpoint and samples, the exported generator and the summary (rank 0)."""
         self.checkpoint()
         self.write_samples()
-        path = self.run_dir / RUN_GENERATOR_FILE
-        if self.ctx.is_main:
-            path = self.export_generator()
+        card = self.export_generator() if self.ctx.is_main else None
+        barrier(self.ctx)  # the other ranks go on (a next stage reads the file) while rank 0 measures the curve
+        if card is not None:
+            self.add_curve(card)
             print(self.summary(), file=sys.stderr)
-        barrier(self.ctx)
-        return path
+        return self.run_dir / RUN_GENERATOR_FILE

@@ -132,18 +132,19 @@ def test_bad_pretrain_tables_name_the_key(tmp_path):
         load_recipe(RECIPES / "pirm_r3.toml", overrides=["pretrain.losses=[]"])
 
 
-def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
+def test_the_paper_recipe_fails_fast_then_resumes_after_a_crash_at_the_stage_boundary(
     server,
     online,
     monkeypatch,
     tmp_path,  # noqa: F811
     capsys,
 ):
-    """The paper's recipe end to end, small: `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder
-    into the cache once, pre-trains, validates on held-out images with the period-2 and phase numbers, then
-    the objective's VGG-19 download fails (the server lacks it: exit 4); `--resume auto` with the file served
-    continues with the objective from the finished pre-training, which does not run again, and reuses the
-    store."""
+    """The paper's recipe end to end, small: the objective's VGG-19 download fails (the server lacks it: exit 4)
+    before any step, the pre-training's included, and before any store is prepared; with the file served,
+    `mgsr train recipes/pirm_r3.toml --data RAWDIR` prepares the raw folder into the cache once, pre-trains,
+    validates on held-out images with the period-2 and phase numbers, and trains the objective.  A crash at
+    the stage boundary (the pre-training exported, the objective not started) resumes with the objective
+    from the finished pre-training, which does not run again, and reuses the store."""
     from ..helpers import make_images
 
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))
@@ -153,26 +154,25 @@ def test_the_paper_recipe_resumes_after_a_crash_at_the_stage_boundary(
         "data.target_megapixels=0.003", "pretrain.steps=2", "training.log_every=1", "training.validate_every=2"
     )
     run = tmp_path / "run"
-    args = [
-        "train",
-        str(RECIPES / "pirm_r3.toml"),
-        "--data",
-        str(raw),
-        "--out",
-        str(run),
-        *sets,
-    ]
-    monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # not served: 404 after pre-training
+    args = ["train", str(RECIPES / "pirm_r3.toml"), "--data", str(raw), "--out", str(run), *sets]
+    monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # not served: 404, before any step
     assert main(args) == 4
     err = capsys.readouterr().err
-    assert "mgsr: running on cpu" in err and "HTTP 404" in err
+    assert "mgsr: running on cpu" in err and "HTTP 404" in err and "preparing" not in err
+    assert not (run / "pretrain").exists() and not (tmp_path / "cache" / "stores").exists()
+    monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
+    assert main(args) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
     assert "preparing" in err and "validating on 1 held-out training images" in err
-    assert (run / "pretrain" / "generator.safetensors").is_file()
     assert len(json.loads((run / "holdout.json").read_text())["sources"]) == 1
     pretrained = (run / "pretrain" / "generator.safetensors").stat().st_mtime_ns
     [store] = [p for p in (tmp_path / "cache" / "stores").iterdir() if p.is_dir()]
     arrays = {p.name: p.stat().st_mtime_ns for p in (store / "arrays").iterdir()}
-    monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
+    shutil.rmtree(run / "checkpoints")  # the crash: the pre-training exported, the objective left nothing
+    (run / "generator.safetensors").unlink()
+    (run / "metrics.jsonl").write_text(
+        "".join(line + "\n" for line in (run / "metrics.jsonl").read_text().splitlines() if '"pretrain"' in line)
+    )
     assert main([*args, "-q", "--resume", "auto"]) == 0, capsys.readouterr().err
     assert (run / "pretrain" / "generator.safetensors").stat().st_mtime_ns == pretrained
     stages = [(r["stage"], r["step"]) for r in records(run) if "loss/total" in r]
@@ -204,6 +204,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
         "pretrain.steps=40",
         "--set",
         "training.steps=500",
+        "--set",
+        "training.discriminator_warmup_steps=100",
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -211,6 +213,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsy
     assert "3 training images, resized to 0.002 Mpx" in out and "not prepared yet" in out
     assert "stage 'pretrain'  40 steps" in out and "l1 1 (W 0)" in out
     assert "stage 'train'  500 steps" in out and f"starts from {tmp_path / 'run' / 'pretrain'}" in out
-    assert out.count("s/step measured over 3 steps") == 2
+    assert out.count("measured over 3 steps each") == 2 and "GiB resident" in out
+    pretrain, objective = [line for line in out.splitlines() if "measured over" in line]
+    assert "s/step full" in pretrain and "D warm-up" not in pretrain  # no discriminator in the pre-training
+    # the objective's 100 warm-up steps train only D: timed apart from its 400 full steps, and weighted
+    assert "s/step D warm-up" in objective and "s/step full" in objective and "for 500 steps" in objective
     assert "start       stage 'pretrain' from its first step" in out
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # nothing trained or prepared
