@@ -59,9 +59,17 @@ class WeightsError(MgsrError):
 
 
 class DownloadError(WeightsError):
-    """A file fetched on first use (e.g. VGG-19's weights) is missing and cannot be downloaded."""
+    """A file fetched on first use (e.g. VGG-19's weights) is missing and cannot be downloaded.
+
+    ``url`` and ``target``: what was to be fetched, and where to (None when unknown), so that a caller can
+    say more without reading the message (``mgsr train --dry-run`` probes the URL).
+    """
 
     exit_code = 4
+
+    def __init__(self, message: str, *, url: str | None = None, target: str | None = None) -> None:
+        super().__init__(message)
+        self.url, self.target = url, target
 
 
 class ImageError(MgsrError):

@@ -113,7 +113,9 @@ def fetch(
     todo = f"download {url} yourself and put it at {target}{where}{', ' + hint if hint else ''}"
     if offline():
         raise DownloadError(
-            f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids downloading it: {todo}"
+            f"{label + ' ' if label else ''}{target} not found and {OFFLINE_ENV}=1 forbids downloading it: {todo}",
+            url=url,
+            target=str(target),
         )
     try:
         with contextlib.ExitStack() as staging:
@@ -199,3 +201,18 @@ def read_state_dict(path: Path, what: str) -> Mapping[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: not a state dict (a mapping of names to tensors); expected the {what}")
     return state
+
+
+def unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why ``url`` cannot be downloaded now (None when it answers 2xx): a plan's check, which opens the
+    response and reads no body (a GET asking for one byte: not every mirror answers HEAD)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "mgsr", "Range": "bytes=0-0"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - http(s)/file URLs by design
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {exc.reason}"
+    except urllib.error.URLError as exc:
+        return str(exc.reason)
+    except (http.client.HTTPException, OSError) as exc:
+        return str(exc) or type(exc).__name__

@@ -30,8 +30,8 @@ import torch
 
 from mgsr.build import Built, build
 from mgsr.devices import describe_device, resolve_device
-from mgsr.errors import MgsrError, WeightsError
-from mgsr.hub import OFFLINE_ENV
+from mgsr.errors import DownloadError, MgsrError, WeightsError
+from mgsr.hub import OFFLINE_ENV, offline, unreachable
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.data import resolve_folder, scan_images
@@ -69,17 +69,29 @@ def _without_pretrained(value: Any) -> Any:
     return value
 
 
-def _files_needed(recipe: Recipe, registry: Registry) -> tuple[str, Recipe, Built]:
-    """Whether the losses' files (VGG-19) are on this machine: (a line, the recipe to time steps with, its
-    modules)."""
+def _files_needed(recipe: Recipe, registry: Registry) -> tuple[str, Recipe, Built, str | None]:
+    """Whether the losses' files (VGG-19) are on this machine, and if not, what the run will do: (a line, the
+    recipe to time steps with, its modules, a problem that stops the run or None)."""
+    user_offline = offline()  # before _offline() sets it for the plan's own build
     try:
         with _offline():
             built = build(recipe, registry, training=True)
-    except WeightsError as exc:
+    except DownloadError as exc:
         timing = load_recipe(_without_pretrained(recipe.to_dict()), registry)
-        what = str(exc).split(f" and {OFFLINE_ENV}=1")[0]  # "VGG-19 ImageNet weights PATH not found"
-        return f"{what}: the run downloads it on first use", timing, build(timing, registry, training=True)
-    return "all present (nothing to download)", recipe, built
+        modules = build(timing, registry, training=True)
+        missing = f"{exc.target} is not cached"
+        if user_offline:
+            problem = f"{missing} and {OFFLINE_ENV}=1: the objective cannot start; unset it or put the file there"
+            return problem, timing, modules, problem
+        reason = unreachable(exc.url) if exc.url else "no URL known"
+        if reason is not None:
+            problem = f"{missing} and {exc.url} is unreachable ({reason}): the run cannot start; check the mirror"
+            return problem, timing, modules, problem
+        return f"{missing}: the run downloads it from {exc.url} first, before any step", timing, modules, None
+    except WeightsError as exc:  # a file named in the recipe, missing or unusable: the run would stop on it
+        timing = load_recipe(_without_pretrained(recipe.to_dict()), registry)
+        return str(exc), timing, build(timing, registry, training=True), str(exc)
+    return "all present (nothing to download)", recipe, built, None
 
 
 @attrs.frozen
@@ -220,13 +232,14 @@ def dry_run(
     stages = plan_stages(recipe, run_dir, registry, where=where)
     data = _data(recipe)
     held = 0 if recipe.data.val else holdout_count(recipe.data.holdout, data.images)
-    files, stage_lines, built = "all present (nothing to download)", [], []
+    files, stage_lines, built, file_problems = "all present (nothing to download)", [], [], []
     for stage in stages:
         # the pre-training's result does not exist yet: the modules are timed from random weights
         start = unweighted(stage.recipe)
-        present, timed, modules = _files_needed(start, registry)
+        present, timed, modules, problem = _files_needed(start, registry)
         files = present if timed is not start else files
         built.append(modules)
+        file_problems += [problem] if problem else []
         spec = resolve_schedule(stage.recipe.training, max(data.images - held, 1))
         scales = "/".join(f"{1 << s}x" for s in spec.scales)
         origin = f"; starts from {stage.recipe.model.weights}" if stage.recipe.model.weights else ""
@@ -245,6 +258,6 @@ def dry_run(
     lines.append(f"files       {files}")
     found = readiness(stages, built, run_dir, create=False)
     lines.append(f"disk        {found.disk}")
-    lines += [f"problem     {problem}" for problem in found.problems]
+    lines += [f"problem     {problem}" for problem in (*file_problems, *found.problems)]
     lines.append(f"start       {_resume(stages, resume)}")
     return lines + stage_lines

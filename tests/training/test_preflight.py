@@ -16,7 +16,9 @@ from mgsr.training.checkpoint import checkpoint_name, list_checkpoints
 from mgsr.training.run import train
 from mgsr.training.validation import Validator
 
-from ..helpers import make_images, tiny_recipe
+from ..conftest import RECIPES
+from ..helpers import make_images, tiny_paper_recipe, tiny_recipe
+from ..http_helpers import online, serve_fake_vgg19, server  # noqa: F401 - fixtures
 from .test_stages import records, staged_recipe
 
 
@@ -27,6 +29,8 @@ def _deterministic_off_afterwards():
 
 
 def test_an_empty_data_folder_is_refused_by_name_before_any_work(tmp_path, capsys):
+    readme = " ".join((RECIPES.parent / "README.md").read_text().split())
+    assert "an empty folder is an error" in readme  # the promise this test holds the trainer to
     raw = make_images(tmp_path / "raw", [(40, 40)] * 3)
     (tmp_path / "emptydir").mkdir()
     run = tmp_path / "run"
@@ -89,3 +93,23 @@ def test_the_pretraining_card_has_no_curve_and_a_failed_curve_keeps_the_export(t
         train(recipe, out=str(run), progress=False, overrides=["data.val_crop=128", "training.steps=2"], resume="auto")
     assert load_generator(run).card.curve is None and "step 2" in load_generator(run).card.source
     assert list_checkpoints(run / "checkpoints")[-1].name == checkpoint_name(2)
+
+
+def _plan_files_line(tmp_path, capsys) -> str:
+    args = ["train", str(RECIPES / "pirm_r3.toml"), "--data", "samples:train", "--out", str(tmp_path / "run")]
+    assert main([*args, "--dry-run", *tiny_paper_recipe()]) == 0
+    out = capsys.readouterr().out
+    return "\n".join(line for line in out.splitlines() if line.startswith(("files", "problem")))
+
+
+def test_the_plan_says_what_the_run_will_do_about_vgg19(server, online, monkeypatch, tmp_path, capsys):  # noqa: F811
+    name, _ = serve_fake_vgg19(server, tmp_path)
+    monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
+    assert f"the run downloads it from {server.url(name)} first" in _plan_files_line(tmp_path, capsys)
+    assert not (online / name).exists()  # the plan downloads nothing
+    monkeypatch.setenv("MGSR_VGG19_URL", server.url("vgg19-00000000.pth"))  # the mirror lacks it
+    lines = _plan_files_line(tmp_path, capsys)
+    assert "is unreachable (HTTP 404" in lines and "problem     " in lines
+    monkeypatch.setenv("MGSR_OFFLINE", "1")
+    lines = _plan_files_line(tmp_path, capsys)
+    assert "MGSR_OFFLINE=1: the objective cannot start" in lines and "problem     " in lines
