@@ -124,9 +124,11 @@ def _one_of(name: str, value: str, choices: Mapping[str, Any]) -> None:
 
 @attrs.frozen
 class TrainingSpec:
-    """Optimisation (section 6.1): Adam, lr 1e-3 with square-root decay, batch 16, scales 2x/4x/8x.
+    """Optimisation: Adam, lr 1e-3 with square-root decay, batch 16 (section 6.1), scales 2x/4x/8x (section 5).
 
-    The learning rate at step t is ``lr / sqrt(1 + t / lr_decay_steps)``.
+    The learning rate at step t is ``lr / sqrt(1 + t / lr_decay_steps)``: the paper says only "square root
+    decay", so this form and the shipped recipes' ``lr_decay_steps`` and ``steps`` are ours (it gives no step
+    counts).
     """
 
     steps: int = attrs.field(default=0, validator=attrs.validators.ge(0))

@@ -25,6 +25,7 @@ NUM = r"-?\d+(?:\.\d+)?"  # a finite number as the reports print it: nan or inf 
 LAST_LINE = {
     ("adaptive_w_bench.py",): rf"adaptive vs global at equal RMSE: mean NIQE gain {NUM} over [1-9] budgets",
     ("data_bench.py",): rf"patches/s per worker: raw {NUM}, prepared {NUM}",
+    ("gpu_check.py",): rf"gpu_check on .+: \d+ ok, \d+ skipped, 0 failed in {NUM} s of {NUM} s -> gpu_check\.json",
     ("finetune_bench.py",): rf"finetune: pages PSNR-Y\(W=0\) \+?{NUM} dB, .* -> smoke run: targets not judged",
     ("knob_bench.py",): rf"knob: RMSE\(W=0\) {NUM} vs bicubic {NUM}, NIQE W=1 - W=0 \+?{NUM}, .* -> smoke run: .*",
     ("memory_bench.py",): rf"measured peak increase of the job: +{NUM} MiB \({NUM} x the sum, {NUM} s\)",
