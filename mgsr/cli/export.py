@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "w (one W per level; zeros give the W = 0 result). Reflect padding and "
         "cropping are inside the graph. With --noise W: one input, image, and one "
         "output, sr (one image in, one image out), W fixed and the noise of --seed "
-        "baked into the graph (the same input always gives the same output).",
+        "baked into the graph (the same input always gives the same output). The file's "
+        "metadata records the model, scale, W, seed and mgsr version.",
     )
     p.add_argument("model", help="pirm-r1, pirm-r2, pirm-r3, a .safetensors file, a run folder or a checkpoint .pt")
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
@@ -57,5 +58,5 @@ def run(args: argparse.Namespace) -> int:
         generator, args.output, scale=args.scale, noise=noise, seed=0 if args.seed is None else args.seed
     )
     inputs = ", ".join(input_names(args.scale)) if noise is None else f"image; W = {args.noise} fixed"
-    print(f"wrote {path} (inputs: {inputs}; output: sr)")
+    print(f"wrote {path} (inputs: {inputs}; output: sr; metadata: model, scale, w, seed, mgsr_version)")
     return 0

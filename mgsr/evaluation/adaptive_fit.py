@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -35,6 +35,9 @@ from mgsr.inference.adaptive import (
     is_adaptive_record,
     map_of_activity,
 )
+
+if TYPE_CHECKING:
+    from mgsr.evaluation.upscalers import SetEvaluator
 
 #: mean W (over the set's pixels) at which every candidate's curve is read: across pirm-r3's cliff and past it
 AMPLITUDES = (0.0025, 0.004, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.04)
@@ -185,6 +188,34 @@ def choose(curves: Sequence[Curve], max_rmse: float) -> tuple[Curve, tuple[float
             f"the budget cannot be met: RMSE at W = 0 is {curves[0].rmse[0]:.4f}, above --max-rmse {max_rmse:g}"
         )
     return min(found, key=lambda cp: cp[1][2])
+
+
+def check_budget_at_w0(evaluator: SetEvaluator, max_rmse: float) -> SetEvaluator:
+    """Refuse a budget that W = 0 already exceeds, after one pass instead of the grid's ten; returns an
+    evaluator that remembers the W = 0 outputs, so the grid's first W costs nothing more.
+
+    Why first: no map can give less distortion than W = 0 everywhere, so such a budget cannot be met, and
+    :func:`choose` would only say so after the grid (minutes on a CPU).  Only the RMSE is scored here.
+    """
+    remembered: dict[int, np.ndarray] = {}
+    upscale = evaluator.upscale
+
+    def upscale_remembering_w0(lr: np.ndarray, noise: Any) -> np.ndarray:
+        if not (isinstance(noise, float) and noise == 0.0):
+            return upscale(lr, noise)
+        if id(lr) not in remembered:  # the set's images live as long as the evaluator: ids are stable
+            remembered[id(lr)] = upscale(lr, noise)
+        return remembered[id(lr)]
+
+    kept = attrs.evolve(evaluator, upscale=upscale_remembering_w0)
+    rmse_only = attrs.evolve(kept, metrics=tuple(m for m in evaluator.metrics if m.name == "rmse"))
+    rmse = rmse_only.evaluate(0.0).aggregate["rmse"]
+    if rmse > max_rmse:
+        raise EvaluationError(
+            f"the budget cannot be met: RMSE at W = 0 (the least distortion this model gives) is {rmse:.4f}, "
+            f"above --max-rmse {max_rmse:g}; give a budget above {rmse:.4f}"
+        )
+    return kept
 
 
 #: real passes spent stepping a candidate's amplitude down when the estimate put it over the budget

@@ -16,6 +16,11 @@ W is fixed and the unit noise is made inside the graph from a baked pattern (:cl
 tools that run one image in, one image out (chainNNer, vs-mlrt) can use it, and the same input always gives
 the same output.
 
+The file's metadata (``metadata_props``; onnxruntime's ``get_modelmeta().custom_metadata_map``) says what it
+is: ``model``, ``scale``, ``w`` and ``seed`` (the W and seed baked in, or ``input``), ``inputs`` and
+``mgsr_version`` (:func:`graph_metadata`), so a file found later, or a tool that lists models, tells its
+settings without running it.
+
 Output ``sr``: (N, 3, sH, sW), not clamped.  Border handling is inside the
 graph: the image is reflect-padded by ``scale`` pixels and ``scale * scale``
 pixels are cut from each side of the result, as in the authors' release and
@@ -38,6 +43,7 @@ from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_fo
 from mgsr.inference.noise import noise_region
 from mgsr.io.atomic import atomic_path
 from mgsr.model.generator import GMGBP, ExplicitNoiseGenerator
+from mgsr.version import __version__
 
 OPSET = 18
 
@@ -124,6 +130,31 @@ def example_inputs(generator: GMGBP, scale: int, height: int = 24, width: int = 
     return (image, *noise, torch.ones(levels_for(scale)))
 
 
+def graph_metadata(generator: GMGBP, scale: int, amps: list[float] | None, seed: int) -> dict[str, str]:
+    """What the file holds, as ONNX string metadata: the graph alone does not say which weights, scale, W or
+    seed it was made with (a 4x R1 and a 4x R3 graph have the same inputs), and users sort exported files by it.
+    """
+    card = generator.card
+    return {
+        "model": card.name if card is not None else "unnamed",
+        "scale": str(scale),
+        "w": "input 'w' (one W per 2x level)" if amps is None else ",".join(f"{a:g}" for a in amps),
+        "seed": "input (the noise_j draws)" if amps is None else str(seed),
+        "inputs": ", ".join(input_names(scale)) if amps is None else "image",
+        "output": "sr (N, 3, scale*H, scale*W), not clamped",
+        "mgsr_version": __version__,
+    }
+
+
+def write_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Add ``metadata`` to the ONNX file at ``path`` (torch's exporter has no argument for it)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, metadata)
+    onnx.save(model, str(path))
+
+
 def export_onnx(
     generator: GMGBP, path: str | os.PathLike[str], *, scale: int = 4, noise: NoiseSetting | None = None, seed: int = 0
 ) -> Path:
@@ -139,7 +170,8 @@ def export_onnx(
     h, w = torch.export.Dim("height", min=scale + 1), torch.export.Dim("width", min=scale + 1)
     n = torch.export.Dim("batch")
     graph: nn.Module
-    if noise is None:
+    amps = None if noise is None else check_noise(noise, levels)
+    if amps is None:
         graph = ExportGraph(generator, scale).eval()
         names = input_names(scale)
         rest: list[dict[int, object] | None] = [
@@ -148,7 +180,7 @@ def export_onnx(
         shapes: dict[str, object] = {"image": {0: n, 2: h, 3: w}, "noise_and_w": (*rest, None)}
         example = example_inputs(generator, scale)
     else:
-        graph = OneImageGraph(generator, scale, check_noise(noise, levels), seed).eval()
+        graph = OneImageGraph(generator, scale, amps, seed).eval()
         names, shapes, example = ["image"], {"image": {0: n, 2: h, 3: w}}, example_inputs(generator, scale)[:1]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +202,7 @@ def export_onnx(
                 optimize=True,
                 verbose=False,
             )
+            write_metadata(tmp, graph_metadata(generator, scale, amps, seed))
     except ImportError as exc:
         raise MgsrError(
             f'exporting to ONNX needs the onnx and onnxscript packages: pip install "mgsr[export]" ({exc})'

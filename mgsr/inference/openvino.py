@@ -141,6 +141,9 @@ class OpenVinoGenerator:
             shapes = [[-1, generator.channels, -1, -1]] + [[-1, generator.noise_channels, -1, -1]] * levels
             with warnings.catch_warnings():  # the shape checks of GMGBP.forward are constants of the trace: fine
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                # OpenVINO's converter traces with torch.jit; torch's note that tracing is deprecated is about
+                # OpenVINO's code, and `mgsr upscale` would print it as a warning about the user's image
+                warnings.filterwarnings("ignore", r"`torch\.jit\.trace", DeprecationWarning)
                 model = ov.convert_model(
                     ExplicitNoiseGenerator(generator, levels).eval(),
                     example_input=(x, *z, torch.ones(levels)),
