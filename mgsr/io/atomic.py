@@ -37,18 +37,28 @@ def atomic_path(target: str | os.PathLike[str], durable: bool = False, suffix: s
     tmp = Path(name)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-        if durable:
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        publish(tmp, target, durable)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def publish(tmp: Path, target: Path, durable: bool = False) -> None:
+    """Flush ``tmp``, give it the user's file mode and rename it to ``target`` (see :func:`atomic_path`).
+
+    Public for a writer that learns only at the end which name its output gets (a video found incomplete is
+    kept under a marked name): called inside an ``atomic_path`` block, which must then be left by an exception
+    (the block's own rename would find no file).
+    """
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, target)
+    if durable:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from mgsr.errors import ImageError
 from mgsr.io.atomic import atomic_path
 from mgsr.io.metadata import ORIENTATION, Metadata, orient, png_chunks, read_metadata, save_options
+from mgsr.io.png_text import without_oversized_text
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"})
 _FORMAT_BY_SUFFIX = {
@@ -82,9 +84,9 @@ def _png_header(path: Path) -> tuple[int, int] | None:
     return head[24], head[25]
 
 
-def _read_png16(path: Path) -> Picture:
-    """Pixels through pypng; metadata and orientation through Pillow, which reads the chunks without the pixels."""
-    with Image.open(path) as im:
+def _read_png16(path: Path, chunks: Path | io.BytesIO) -> Picture:
+    """Pixels through pypng; metadata and orientation through Pillow, which reads ``chunks`` without the pixels."""
+    with Image.open(chunks) as im:
         orientation = im.getexif().get(ORIENTATION, 1)  # before read_metadata resets it
         metadata, icc = read_metadata(im), im.info.get("icc_profile")
     width, height, rows, info = png.Reader(filename=str(path)).asDirect()
@@ -138,8 +140,25 @@ def _decode_pixels(im: Image.Image) -> Picture:
 
 
 def read_picture(path: str | os.PathLike[str]) -> Picture:
-    """Read any supported image file; every failure is an ImageError naming the file."""
+    """Read any supported image file; every failure is an ImageError naming the file, every warning names it too.
+
+    Pillow warns in its own words while it reads (``Corrupt EXIF data. Expecting to read 2 bytes...``, a
+    decompression-bomb size): in a folder job such a line is useless without the file, so each warning raised
+    during the read is said again with the path in front.
+    """
     path = Path(path)
+    heard: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as heard:
+            warnings.simplefilter("always")
+            return _read_picture(path)
+    finally:  # after the block, so they reach the caller's own warning handling; said on failure too
+        for warning in heard:
+            warnings.warn(f"{path}: {warning.message}", warning.category, stacklevel=2)
+
+
+def _read_picture(path: Path) -> Picture:
+    """:func:`read_picture` without the warnings' path."""
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, expected an image file")
     if not path.exists():
@@ -147,20 +166,33 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     try:
         if path.stat().st_size == 0:
             raise ImageError(f"{path}: empty file (0 bytes)")
-        header = _png_header(path)
-        if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
-            return _read_png16(path)
-        with Image.open(path) as im:
-            # Pillow turns a TIFF by its orientation as it loads it and drops the tag: note it first
-            turned = im.getexif().get(ORIENTATION) if im.format == "TIFF" else None
-            im.load()
-            return decode(im, turned)
+        try:
+            return _decode_file(path, path)
+        except ValueError:  # Pillow refuses a PNG whose text chunks are over its limits: read it without them
+            stripped = without_oversized_text(path)
+            if stripped is None:
+                raise
+            for line in stripped[1]:
+                warnings.warn(line, stacklevel=2)
+            return _decode_file(path, io.BytesIO(stripped[0]))
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageError(f"{path}: refused as a possible decompression bomb ({exc})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, png.Error, EOFError) as exc:
         raise ImageError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None
+
+
+def _decode_file(path: Path, source: Path | io.BytesIO) -> Picture:
+    """Decode the image at ``path``, whose bytes Pillow reads from ``source`` (the file, or a cleaned copy)."""
+    header = _png_header(path)
+    if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
+        return _read_png16(path, source)
+    with Image.open(source) as im:
+        # Pillow turns a TIFF by its orientation as it loads it and drops the tag: note it first
+        turned = im.getexif().get(ORIENTATION) if im.format == "TIFF" else None
+        im.load()
+        return decode(im, turned)
 
 
 def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -235,41 +267,74 @@ def encode(picture: Picture, fmt: str) -> Image.Image | np.ndarray:
 def write_picture(
     path: str | os.PathLike[str], picture: Picture, *, fmt: str | None = None, quality: int | None = None
 ) -> None:
-    """Write a Picture through a temporary file renamed into place (no partial output on failure)."""
+    """Write a Picture through a temporary file renamed into place (no partial output on failure).
+
+    Metadata never costs the image: when the file cannot be written with it (a value Pillow or the format
+    cannot hold), it is written again without the metadata, with a warning saying why.
+    """
     path = Path(path)
     fmt = fmt or format_for(path)
     im = encode(picture, fmt)
     options: dict[str, object] = {}
     if quality is not None and fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    if (
-        picture.icc_profile
-        and isinstance(im, Image.Image)
-        and im.mode in ("RGB", "RGBA", "CMYK")
-        and picture.mode != "L"
-    ):
-        same_family = (im.mode == "CMYK") == (picture.mode == "CMYK")
-        if same_family:
-            options["icc_profile"] = picture.icc_profile
     try:
-        with atomic_path(path) as tmp:
-            if isinstance(im, np.ndarray):
-                h, w, planes = im.shape
-                writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
-                with open(tmp, "wb") as fh:
-                    writer.write(fh, im.reshape(h, w * planes))
-                _add_png_chunks(tmp, png_chunks(picture.metadata, picture.size, picture.icc_profile))
-            else:
-                im.save(tmp, format=fmt, **options, **save_options(picture.metadata, fmt, picture.size))
-    except (OSError, ValueError, png.Error) as exc:
+        try:
+            _write(path, im, fmt, options, picture, with_metadata=True)
+        except _METADATA_FAILURES as exc:
+            _write(path, im, fmt, options, picture, with_metadata=False)
+            warnings.warn(
+                f"the metadata could not be written ({type(exc).__name__}: {exc}); the image is written without "
+                "its EXIF, ICC profile, DPI and text",
+                stacklevel=2,
+            )
+    except (OSError, ValueError, png.Error, *_METADATA_FAILURES) as exc:
         raise ImageError(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+#: what Pillow and pypng raise for a metadata value they cannot encode (OSError is left out: a full disk
+#: fails the same way without the metadata)
+_METADATA_FAILURES = (ValueError, OverflowError, struct.error, TypeError, png.Error)
+
+
+def _write(
+    path: Path,
+    im: Image.Image | np.ndarray,
+    fmt: str,
+    options: dict[str, object],
+    picture: Picture,
+    *,
+    with_metadata: bool,
+) -> None:
+    """One attempt at writing ``im`` to ``path`` atomically, with or without ``picture``'s metadata."""
+    meta = picture.metadata if with_metadata else Metadata()
+    icc = picture.icc_profile if with_metadata else None
+    with atomic_path(path) as tmp:
+        if isinstance(im, np.ndarray):
+            h, w, planes = im.shape
+            writer = png.Writer(width=w, height=h, greyscale=planes in (1, 2), alpha=planes in (2, 4), bitdepth=16)
+            with open(tmp, "wb") as fh:
+                writer.write(fh, im.reshape(h, w * planes))
+            _add_png_chunks(tmp, png_chunks(meta, picture.size, icc))
+        else:
+            extra = _icc_option(picture, im) if with_metadata else {}
+            im.save(tmp, format=fmt, **options, **extra, **save_options(meta, fmt, picture.size))
+
+
+def _icc_option(picture: Picture, im: Image.Image) -> dict[str, object]:
+    """``icc_profile=`` where the written image is in the colour family the profile describes."""
+    usable = picture.icc_profile and im.mode in ("RGB", "RGBA", "CMYK") and picture.mode != "L"
+    if usable and (im.mode == "CMYK") == (picture.mode == "CMYK"):
+        return {"icc_profile": picture.icc_profile}
+    return {}
 
 
 def _add_png_chunks(path: Path, chunks: list[tuple[bytes, bytes]]) -> None:
     """Insert ``chunks`` after the IHDR of the PNG at ``path`` (pypng writes no metadata of its own)."""
     if not chunks:
         return
-    existing = list(png.Reader(filename=str(path)).chunks())
+    with open(path, "rb") as fh:  # pypng's Reader(filename=) never closes its file: a ResourceWarning per image
+        existing = list(png.Reader(file=fh).chunks())
     buffer = io.BytesIO()
     png.write_chunks(buffer, existing[:1] + chunks + existing[1:])
     path.write_bytes(buffer.getvalue())

@@ -13,6 +13,11 @@ chunks; JPEG keeps EXIF (up to 64 KB, its APP1 limit) and DPI (JFIF density); TI
 the Exif and GPS sub-IFDs) and DPI, no text chunks; WebP keeps EXIF only (the container has no DPI field:
 EXIF's XResolution, scaled, carries it when the input had EXIF).  Text chunks are kept only from PNG to
 PNG; XMP is kept only as a PNG text chunk (its orientation reset too).
+
+Scaled DPI is clamped to what each format's field can store (PNG's 32-bit pixels per metre, JPEG's 16-bit
+dots per inch, TIFF's and EXIF's 32-bit rationals, BMP's signed 32-bit pixels per metre), with a warning:
+a file claiming the largest PNG density is still upscaled, and a JPEG at 65535 dpi does not wrap around
+to 65532 at 4x.  Metadata never costs an image: what cannot be stored is clamped or dropped.
 """
 
 from __future__ import annotations
@@ -73,6 +78,18 @@ _ROTATED = frozenset({5, 6, 7, 8})  # orientations that swap width and height
 _XMP_KEY = "XML:com.adobe.xmp"
 _XMP_ORIENTATION = re.compile(r'(tiff:Orientation(?:="|>))[0-9]')
 _JPEG_EXIF_LIMIT = 65533  # an APP1 segment's payload
+_METRE = 0.0254  # one inch in metres: PNG and BMP count pixels per metre
+_U32 = 2**32 - 1
+#: (smallest, largest) DPI each format's field holds.  Pillow rounds PNG's and BMP's pixels per metre and
+#: JPEG's dots per inch to integers; libjpeg wraps JPEG's above 65535, Pillow's PNG writer overflows above 2**32.
+DPI_RANGES = {
+    "PNG": (_METRE, _U32 * _METRE),
+    "JPEG": (1.0, 65535.0),
+    "TIFF": (1 / _U32, float(_U32)),
+    "BMP": (_METRE, (2**31 - 1) * _METRE),
+}
+#: what an EXIF RATIONAL (XResolution, YResolution) can hold: 32-bit numerator and denominator
+_RATIONAL_RANGE = (1 / _U32, float(_U32))
 
 
 @attrs.define(frozen=True)
@@ -135,6 +152,26 @@ def scaled_dpi(meta: Metadata, size: tuple[int, int]) -> tuple[float, float] | N
     return meta.dpi[0] * fx, meta.dpi[1] * fy
 
 
+def _clamped(values: tuple[float, ...], limits: tuple[float, float], field: str) -> tuple[float, ...]:
+    """``values`` within ``limits`` (one warning when they were not): a number the field cannot hold must not
+    abort the write (Pillow overflows) nor be wrapped around (libjpeg), and the user should know it moved."""
+    low, high = limits
+    kept = tuple(min(max(value, low), high) for value in values)
+    if kept != values:
+        said, wrote = (" x ".join(f"{v:.10g}" for v in vs) for vs in (values, kept))
+        warnings.warn(f"{field} {said} is outside what the file can store; written as {wrote}", stacklevel=4)
+    return kept
+
+
+def stored_dpi(meta: Metadata, fmt: str, size: tuple[int, int]) -> tuple[float, float] | None:
+    """:func:`scaled_dpi` within what ``fmt``'s DPI field holds (:data:`DPI_RANGES`); None where it has none."""
+    dpi, limits = scaled_dpi(meta, size), DPI_RANGES.get(fmt)
+    if dpi is None or limits is None:
+        return None
+    x, y = _clamped(dpi, limits, f"{fmt} DPI")
+    return x, y
+
+
 def scaled_exif(meta: Metadata, size: tuple[int, int]) -> Image.Exif | None:
     """The EXIF for an output of (height, width): resolution and pixel dimensions follow the new size."""
     if meta.exif is None:
@@ -144,7 +181,7 @@ def scaled_exif(meta: Metadata, size: tuple[int, int]) -> Image.Exif | None:
     fx, fy = _factors(meta, size)
     for tag, factor in ((_X_RESOLUTION, fx), (_Y_RESOLUTION, fy)):
         if tag in exif:
-            exif[tag] = float(exif[tag]) * factor
+            exif[tag] = _clamped((float(exif[tag]) * factor,), _RATIONAL_RANGE, "EXIF resolution")[0]
     sub = exif.get_ifd(_EXIF_IFD)
     for tag, value in ((_PIXEL_X, size[1]), (_PIXEL_Y, size[0])):
         if tag in sub:
@@ -155,8 +192,8 @@ def scaled_exif(meta: Metadata, size: tuple[int, int]) -> Image.Exif | None:
 def save_options(meta: Metadata, fmt: str, size: tuple[int, int]) -> dict[str, object]:
     """Pillow ``save`` options that write ``meta`` into ``fmt`` for an output of (height, width)."""
     options: dict[str, object] = {}
-    dpi, exif = scaled_dpi(meta, size), scaled_exif(meta, size)
-    if dpi is not None and fmt in ("PNG", "JPEG", "TIFF", "BMP"):
+    dpi, exif = stored_dpi(meta, fmt, size), scaled_exif(meta, size)
+    if dpi is not None:
         options["dpi"] = dpi
     if exif is not None and fmt == "TIFF":
         # Pillow's TIFF writer drops sub-IFDs given as exif=; as tags they are written
@@ -187,9 +224,10 @@ def png_chunks(meta: Metadata, size: tuple[int, int], icc_profile: bytes | None)
     chunks: list[tuple[bytes, bytes]] = []
     if icc_profile:
         chunks.append((b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile)))
-    dpi, exif = scaled_dpi(meta, size), scaled_exif(meta, size)
+    dpi, exif = stored_dpi(meta, "PNG", size), scaled_exif(meta, size)
     if dpi is not None:
-        chunks.append((b"pHYs", struct.pack(">IIB", round(dpi[0] / 0.0254), round(dpi[1] / 0.0254), 1)))
+        x, y = (min(max(round(d / _METRE), 1), _U32) for d in dpi)  # in range to the last rounding
+        chunks.append((b"pHYs", struct.pack(">IIB", x, y, 1)))
     if exif is not None:
         chunks.append((b"eXIf", exif.tobytes()[len(b"Exif\0\0") :]))
     for key, value in meta.text.items():

@@ -36,3 +36,21 @@ def load_module_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor]
     if problem:
         raise WeightsError(f"{source} does not fit this architecture ({problem})")
     module.load_state_dict(dict(state), strict=True)
+
+
+def require_layout(state: Mapping[str, object], key: str, layout: tuple[str, ...], source: str) -> torch.Tensor:
+    """``state[key]`` as a tensor with one dimension per name in ``layout``, else a WeightsError naming both.
+
+    For code that reads sizes out of shapes before any module exists to compare with (spandrel's loader): a
+    damaged or foreign file must say which tensor is wrong and what it should be, not fail to unpack a tuple.
+    """
+    tensor = state[key]
+    expected = f"({', '.join(layout)})"
+    if not isinstance(tensor, torch.Tensor):
+        raise WeightsError(f"{source}: {key} is a {type(tensor).__name__}, expected a tensor of shape {expected}")
+    if tensor.dim() != len(layout) or 0 in tensor.shape:
+        raise WeightsError(
+            f"{source}: {key} has shape {tuple(tensor.shape)}, expected {expected}; the file is damaged or is "
+            "not an mgsr G-MGBP model"
+        )
+    return tensor
