@@ -139,7 +139,9 @@ def _top_of_curve(args: argparse.Namespace, default_noise: float | None) -> floa
         raise EvaluationError(
             f"--points must be >= 2 and --max-points > --points, got {args.points}, {args.max_points}"
         )
-    return default_noise if args.top is None else args.top
+    from mgsr.model.amplitude import check_amplitude
+
+    return default_noise if args.top is None else check_amplitude(args.top, f"--top {args.top:g}", EvaluationError)
 
 
 def _print_table(curve: PDCurve) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mgsr.devices import AUTO
+from mgsr.errors import MgsrError
 
 if TYPE_CHECKING:
     from mgsr.model.generator import GMGBP
@@ -31,3 +35,60 @@ def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:
         name = model.card.name if model.card is not None else "this model"  # noise_for_detail needs a card
         print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {name}", file=sys.stderr)
     return noise
+
+
+def command_inputs(
+    *, model: str | None = None, noise: str | None = None, folders: Iterable[str | None] = ()
+) -> list[Path]:
+    """The files a command reads that an ``-o`` could name: the model's weights file (a bundled name's and a
+    run folder's too), a ``--noise`` calibration .json, and the images of ``--hr`` / ``--sr`` folders.
+
+    What cannot be resolved is left out: the command reports it itself, with its own message, when it reads it.
+    """
+    from mgsr.io.files import image_files
+    from mgsr.model.weights import resolve_weights_path
+
+    found: list[Path] = []
+    if model is not None:
+        with contextlib.suppress(MgsrError):  # `bicubic`, or a model the loader will name as unknown
+            found.append(resolve_weights_path(model))
+    if noise is not None and noise.lower().endswith(".json"):
+        found.append(Path(noise))
+    for folder in folders:
+        if folder is not None and Path(folder).is_dir():
+            found.extend(image_files(Path(folder)))
+    return found
+
+
+def protected_inputs(args: argparse.Namespace) -> list[Path]:
+    """What ``upscale`` (pictures and videos) reads besides its images, so that no output may be it: the
+    ``--noise-map``, a ``--noise`` calibration file and the model's weights file."""
+    found = command_inputs(model=args.model, noise=args.noise)
+    return [Path(args.noise_map), *found] if args.noise_map else found
+
+
+def refuse_writing_over_inputs(
+    outputs: Iterable[str | Path | None],
+    error: type[MgsrError] = MgsrError,
+    *,
+    model: str | None = None,
+    noise: str | None = None,
+    folders: Iterable[str | None] = (),
+) -> None:
+    """Stop a command before any work when one of its ``outputs`` is one of its inputs
+    (:func:`mgsr.io.jobs.refuse_overwriting`, the rule ``mgsr upscale`` has always applied): ``mgsr export M
+    -o M`` used to replace the model with ONNX bytes and exit 0."""
+    from mgsr.io.jobs import refuse_overwriting
+
+    inputs = command_inputs(model=model, noise=noise, folders=folders)
+    refuse_overwriting([o for o in outputs if o is not None], inputs, error)
+
+
+def check_calibration_model(noise: str | None, reference: str, generator: GMGBP | None = None) -> None:
+    """When ``--noise`` is a calibration file, refuse it unless it was fitted for ``--model`` (README: "a
+    calibration is model-specific"); ``bicubic`` has no W, so it is left to refuse ``--noise`` itself."""
+    if noise is None or not noise.lower().endswith(".json") or reference == "bicubic":
+        return
+    from mgsr.evaluation.calibration_model import check_fitted_for
+
+    check_fitted_for(noise, reference, generator)

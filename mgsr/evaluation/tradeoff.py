@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,12 +23,14 @@ import numpy as np
 
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.scoring import Evaluation, write_json
+from mgsr.model.amplitude import check_amplitude
 
 
 def parse_noise_values(text: str, option: str = "--noise") -> list[float]:
     """``START:STOP:COUNT`` (COUNT evenly spaced values, ends included) or ``A,B,C``; sorted, without repeats.
 
-    ``option`` names the flag in errors (``--detail`` sweeps take the same forms).
+    ``option`` names the flag in errors (``--detail`` sweeps take the same forms; each t is then checked to be
+    in [0, 1] as the curve maps it).
     """
     try:
         if ":" in text:
@@ -43,9 +44,7 @@ def parse_noise_values(text: str, option: str = "--noise") -> list[float]:
         raise EvaluationError(
             f"{option} {text!r}: expected START:STOP:COUNT (e.g. 0:1:21) or a list like 0,0.1,1 ({exc})"
         ) from None
-    if not all(math.isfinite(v) and v >= 0 for v in values):
-        raise EvaluationError(f"{option} {text!r}: values must be finite and >= 0")
-    return sorted({round(v, 12) for v in values})
+    return sorted({round(check_amplitude(v, f"{option} {text!r}", EvaluationError), 12) for v in values})
 
 
 @attrs.frozen
@@ -184,9 +183,7 @@ class Calibration:
             raise EvaluationError(f"{path}: calibration file not found") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise EvaluationError(f"{path}: not a calibration file with a numeric 'noise' ({exc})") from None
-        if not math.isfinite(noise) or noise < 0:
-            raise EvaluationError(f"{path}: calibrated noise must be finite and >= 0, got {noise}")
-        return noise
+        return check_amplitude(noise, f"{path}: its 'noise'", EvaluationError)
 
 
 def calibrate(

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from mgsr.errors import MgsrError
+from mgsr.model.amplitude import check_amplitude
 from mgsr.ops.color import rgb_to_y
 from mgsr.ops.local_stats import gaussian_taps
 
@@ -60,16 +61,11 @@ class AdaptiveRule:
         values = [*self.levels, self.centre, self.softness, self.floor, self.gradient, self.smooth]
         if not self.levels or not all(math.isfinite(v) for v in values):
             raise MgsrError(f"adaptive rule: every parameter must be a finite number, got {self}")
-        if (
-            any(w < 0 for w in self.levels)
-            or not 0 <= self.floor <= 1
-            or self.softness == 0
-            or self.smooth < 0
-            or self.gradient < 0
-        ):
+        for w in self.levels:  # W per level at map value 1: the one rule for any W
+            check_amplitude(w, f"adaptive rule {self}: its W per level")
+        if not 0 <= self.floor <= 1 or self.softness == 0 or self.smooth < 0 or self.gradient < 0:
             raise MgsrError(
-                "adaptive rule: need levels >= 0, 0 <= floor <= 1, softness != 0, smooth >= 0, "
-                f"gradient >= 0; got {self}"
+                f"adaptive rule: need 0 <= floor <= 1, softness != 0, smooth >= 0, gradient >= 0; got {self}"
             )
         if self.relative and not 0 <= self.centre <= 1:
             raise MgsrError(f"adaptive rule: a relative centre is a quantile in [0, 1], got {self.centre}")

@@ -13,7 +13,6 @@ copy of a whole large output need exist.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -23,6 +22,7 @@ from mgsr.errors import MgsrError
 from mgsr.inference.noise import amplitude_region, base_seed, noise_region
 from mgsr.inference.openvino import openvino_generator, resolve_backend
 from mgsr.inference.tiles import DEFAULT_MARGIN, tile_regions
+from mgsr.model.amplitude import check_amplitude
 from mgsr.model.generator import GMGBP
 from mgsr.number_formats import PRECISIONS
 from mgsr.ops.precision import ieee_float32
@@ -55,9 +55,7 @@ def check_noise(noise: NoiseSetting, levels: int) -> list[float]:
         values = values * levels
     if len(values) != levels:
         raise MgsrError(f"noise has {len(values)} values but the scale needs {levels} levels (one per 2x level)")
-    if any(not math.isfinite(v) or v < 0 for v in values):
-        raise MgsrError(f"noise amplitudes must be finite and >= 0, got {values}")
-    return values
+    return [check_amplitude(v, f"noise {values}") for v in values]
 
 
 def check_precision(precision: str) -> torch.dtype:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mgsr.errors import MgsrError, WeightsError
+from mgsr.model.amplitude import check_amplitude
 from mgsr.model.card import ModelCard, PDCurve
 
 #: what to tell a user whose model has no curve
@@ -75,7 +76,5 @@ def noise_for_detail(card: ModelCard | None, t: float) -> float:
 def detail_for_noise(card: ModelCard | None, w: float) -> float:
     """The detail t that W means (the inverse of :func:`noise_for_detail`); W beyond the curve's end is 1."""
     curve = _curve_of(card)
-    w = float(w)
-    if not (math.isfinite(w) and w >= 0):
-        raise MgsrError(f"noise amplitude W must be finite and >= 0, got {w}")
+    w = check_amplitude(w)
     return float(np.interp(w, curve.noise, arc_progress(curve.rmse, curve.niqe)))

@@ -8,6 +8,7 @@ release's ``.model`` files load with ``weights_only=True``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -110,6 +111,22 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor],
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors weights file ({exc})") from None
     return tensors, metadata
+
+
+def weights_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes: the same weights give the same print, however loaded.
+
+    What identifies a model where its name cannot (``runs/X`` and ``runs/X/generator.safetensors`` are one
+    model; a run folder retrained in place is another): spandrel recognises the bundled models by it, and a
+    calibration file records it (:mod:`mgsr.evaluation.calibration_model`).
+    """
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().to("cpu")
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        # reshape(-1): the values in logical order, whatever the memory format (channels-last weights)
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_weights_into(generator: GMGBP, name_or_path: str | os.PathLike[str]) -> None:
