@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mgsr.cli.curve import DEFAULT_OUTPUT as CURVE_OUTPUT
 from mgsr.cli.curve import add_arguments as add_curve_arguments
-from mgsr.cli.options import add_device
+from mgsr.cli.options import add_device, check_calibration_model, refuse_writing_over_inputs
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PROTOCOL = "pirm2018"
 DEFAULT_SWEEP = "0:1:21"
+CALIBRATION_OUTPUT = "calib.json"
 #: the metrics mgsr ships beyond the protocol's (rmse, psnr, ssim, niqe), named in ``--metric``'s help; a
 #: constant because the help must not load every plugin (seconds) to print itself; a test keeps it in step
 BUILTIN_EXTRA_METRICS = ("cx", "l1", "lpips", "period2")
@@ -71,6 +73,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if (args.sr is None) == (args.model is None):
         raise EvaluationError("give either --sr DIR (score existing outputs) or --model M --hr DIR (upscale, score)")
+    refuse_writing_over_inputs(
+        [args.json], EvaluationError, model=args.model, noise=args.noise, folders=[args.hr, args.sr]
+    )
     context: dict[str, Any] = {"mgsr_version": _version(), "scale": args.scale}
     if args.sr is not None:
         if args.noise is not None:
@@ -80,8 +85,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         if args.hr is None:
             raise EvaluationError("--model needs --hr DIR: the high-resolution images to downscale and compare with")
+        noise = _eval_noise(args.noise) if args.noise is not None else None  # checked before any work
+        check_calibration_model(args.noise, args.model)
         evaluator, default_noise = _model_evaluator(args)
-        noise = _eval_noise(args.noise) if args.noise is not None else default_noise
+        noise = default_noise if noise is None else noise
         evaluation = evaluator.evaluate(noise)
         context.update(model=args.model, noise=getattr(noise, "to_dict", lambda: noise)(), hr=str(args.hr))
     print(evaluation.table())
@@ -97,10 +104,13 @@ def _eval_noise(value: str) -> Any:
         from mgsr.evaluation.adaptive_fit import load_calibration
 
         return load_calibration(value)
+    from mgsr.model.amplitude import check_amplitude
+
     try:
-        return float(value)
+        w = float(value)
     except ValueError:
         raise EvaluationError(f"--noise {value!r}: give a number or a calibration .json file") from None
+    return check_amplitude(w, f"--noise {value!r}", EvaluationError)
 
 
 def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
@@ -111,6 +121,7 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
 
     from mgsr.evaluation.adaptive_fit import candidate_shapes, check_budget_at_w0, fit_for_budget, measure_curves
     from mgsr.evaluation.adaptive_grid import measure_grid
+    from mgsr.evaluation.calibration_model import fitted_model
     from mgsr.inference.core import levels_for
 
     evaluator, _ = _model_evaluator(args)
@@ -122,7 +133,7 @@ def _cmd_calibrate_adaptive(args: argparse.Namespace) -> int:
     result = attrs.evolve(result, seconds=time.perf_counter() - start)  # the grid, the search and the checks
     result.save(
         args.output,
-        model=args.model,
+        **fitted_model(args.model),
         protocol=evaluator.protocol,
         hr=str(args.hr),
         scale=args.scale,
@@ -158,22 +169,27 @@ def _adaptive_sweep(path: str, evaluator: Any, context: dict[str, Any]) -> tuple
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, score_each_noise, write_sweep_csv
 
+    prefix = Path(args.output)
+    csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
+    refuse_writing_over_inputs(
+        [csv_path, png_path], EvaluationError, model=args.model, noise=args.noise, folders=[args.hr]
+    )
+    if args.detail is not None and args.noise is not None:
+        raise EvaluationError("give --noise or --detail, not both: --detail sweeps t, each t chooses its W")
+    noise = args.noise or DEFAULT_SWEEP
+    calibration = args.detail is None and noise.lower().endswith(".json")
+    noises = None if args.detail is not None or calibration else parse_noise_values(noise)  # before any work
+    if calibration:
+        check_calibration_model(noise, args.model)
     evaluator, _ = _model_evaluator(args)
     context = {"mgsr_version": _version(), "model": args.model, "hr": str(args.hr), "scale": args.scale}
     if args.detail is not None:
-        if args.noise is not None:
-            raise EvaluationError("give --noise or --detail, not both: --detail sweeps t, each t chooses its W")
         points = _detail_points(args, evaluator)
     else:
-        noise = args.noise or DEFAULT_SWEEP
         evaluate, noises = (
-            _adaptive_sweep(noise, evaluator, context)
-            if noise.lower().endswith(".json")
-            else (evaluator.evaluate, parse_noise_values(noise))
+            _adaptive_sweep(noise, evaluator, context) if noises is None else (evaluator.evaluate, noises)
         )
         points = score_each_noise(evaluate, noises, progress=None if args.quiet else _progress)
-    prefix = Path(args.output)
-    csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     write_sweep_csv(csv_path, points, context)
     title = f"{args.model}: RMSE vs NIQE over W ({args.protocol}, {len(evaluator.images)} images, x{args.scale})"
     plot_sweep(png_path, points, title)
@@ -208,15 +224,24 @@ def _detail_points(args: argparse.Namespace, evaluator):  # noqa: ANN202 - Sweep
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from mgsr.evaluation.calibration_model import fitted_model
     from mgsr.evaluation.tradeoff import calibrate
+    from mgsr.model.amplitude import check_amplitude
 
+    written = Path(args.output or (CURVE_OUTPUT if args.curve else CALIBRATION_OUTPUT))
+    refuse_writing_over_inputs(
+        [written, written.with_suffix(".png")] if args.curve else [written],
+        EvaluationError,
+        model=args.model,
+        folders=[args.hr],
+    )
     if args.curve:
         from mgsr.cli.curve import run_curve
 
         return run_curve(args, *_model_evaluator(args), _progress)
     if args.max_rmse is None:
         raise EvaluationError("give --max-rmse B (the RMSE budget), or --curve to measure the whole curve")
-    args.output = args.output or "calib.json"
+    args.output = args.output or CALIBRATION_OUTPUT
     if args.adaptive:
         return _cmd_calibrate_adaptive(args)
 
@@ -226,6 +251,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         low = high = math.nan
     if not 0 <= low < high:
         raise EvaluationError(f"--range {args.range!r}: expected LOW:HIGH with 0 <= LOW < HIGH, e.g. 0:1")
+    check_amplitude(high, f"--range {args.range!r}", EvaluationError)
     evaluator, _ = _model_evaluator(args)
     protocol: dict[str, Any] = {}
 
@@ -239,7 +265,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     result = calibrate(rmse_at, args.max_rmse, low, high, args.tolerance)
     result.save(
         args.output,
-        model=args.model,
+        **fitted_model(args.model),
         protocol=protocol,
         hr=str(args.hr),
         scale=args.scale,

@@ -39,12 +39,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from mgsr.cli.options import check_calibration_model, refuse_writing_over_inputs
     from mgsr.cli.upscale import parse_noise
     from mgsr.errors import MgsrError
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.export import export_onnx, input_names
     from mgsr.model.loading import load_generator
 
+    refuse_writing_over_inputs([args.output], model=args.model, noise=args.noise)
+    if not args.output.lower().endswith(".onnx"):
+        warnings.warn(f"-o {args.output}: writing an ONNX graph to a name without .onnx", stacklevel=2)
     noise = parse_noise(args.noise)
     if isinstance(noise, AdaptiveRule):
         raise MgsrError(
@@ -54,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if noise is None and args.seed is not None:
         raise MgsrError("--seed chooses the noise baked in with --noise W; give --noise too (or leave out --seed)")
     generator = load_generator(args.model)
+    check_calibration_model(args.noise, args.model, generator)
     path = export_onnx(
         generator, args.output, scale=args.scale, noise=noise, seed=0 if args.seed is None else args.seed
     )

@@ -7,9 +7,13 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgsr.io.overwrite import refuse_overwriting
+    from mgsr.model.amplitude import check_amplitude
     from mgsr.model.official import import_official
     from mgsr.model.weights import ModelCard, save_state_dict
 
+    refuse_overwriting([args.output], [args.source])
+    check_amplitude(args.noise, f"--noise {args.noise!r}")
     spec, state = import_official(args.source, mu=args.mu, default_noise=args.noise)
     card = ModelCard(
         name=args.name or Path(args.output).stem,

@@ -76,9 +76,9 @@ def refuse_writing_over_inputs(
     folders: Iterable[str | None] = (),
 ) -> None:
     """Stop a command before any work when one of its ``outputs`` is one of its inputs
-    (:func:`mgsr.io.jobs.refuse_overwriting`, the rule ``mgsr upscale`` has always applied): ``mgsr export M
+    (:func:`mgsr.io.overwrite.refuse_overwriting`, the rule ``mgsr upscale`` has always applied): ``mgsr export M
     -o M`` used to replace the model with ONNX bytes and exit 0."""
-    from mgsr.io.jobs import refuse_overwriting
+    from mgsr.io.overwrite import refuse_overwriting
 
     inputs = command_inputs(model=model, noise=noise, folders=folders)
     refuse_overwriting([o for o in outputs if o is not None], inputs, error)

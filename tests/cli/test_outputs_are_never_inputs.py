@@ -1,5 +1,5 @@
 """Issue 29, item 2: no command writes over one of its inputs (``export M -o M`` replaced the model with ONNX
-bytes and exited 0).  One rule, :func:`mgsr.io.jobs.refuse_overwriting`, for every command that writes."""
+bytes and exited 0).  One rule, :func:`mgsr.io.overwrite.refuse_overwriting`, for every command that writes."""
 
 from __future__ import annotations
 
