@@ -18,7 +18,6 @@ This module sits at the top layer (beside ``serve`` and ``cli``): it imports the
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Mapping
 
 import torch
@@ -28,8 +27,8 @@ from mgsr.errors import MgsrError, WeightsError
 from mgsr.inference.core import levels_for, upscale_tensor
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import load_generator
-from mgsr.model.state import load_module_state
-from mgsr.model.weights import BUNDLED, bundled_path, read_weights
+from mgsr.model.state import load_module_state, require_layout
+from mgsr.model.weights import BUNDLED, bundled_path, read_weights, weights_fingerprint
 from mgsr.recipe import structure_model_spec
 
 try:
@@ -50,6 +49,9 @@ _FRAME_KEYS = (
 )
 #: the modules whose filter block sizes are read from the weights
 _MODULES = ("analysis", "upscaling", "downscaling", "synthesis")
+#: a convolution weight's dimensions, and how errors name the state dict
+_CONV = ("out", "in", "kh", "kw")
+_SOURCE = "the G-MGBP state dict given to spandrel"
 
 
 def is_gmgbp(state: Mapping[str, object]) -> bool:
@@ -68,13 +70,14 @@ def _dense_table(state: Mapping[str, torch.Tensor], module: str) -> dict[str, ob
             "be read from the weights; run this file with mgsr itself (mgsr upscale --model FILE) "
             "or export it to ONNX (mgsr export)"
         )
-    conv = state[f"{first}conv.weight"]
+    conv = require_layout(state, f"{first}conv.weight", _CONV, _SOURCE)
+    squeeze = require_layout(state, f"{first}squeeze.weight", ("bottleneck x growth", "in", "1", "1"), _SOURCE)
     growth = int(conv.shape[0])
     return {
         "type": "dense",
         "layers": len(layers),
         "growth": growth,
-        "bottleneck": int(state[f"{first}squeeze.weight"].shape[0]) // growth,
+        "bottleneck": int(squeeze.shape[0]) // growth,
         "kernel_size": int(conv.shape[-1]),
     }
 
@@ -84,11 +87,13 @@ def infer_model_table(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
 
     ``mu`` and ``default_noise`` are left to the recipe defaults; the noise source is Gaussian.
     """
-    features, channels = (int(n) for n in state["analysis.conv_in.weight"].shape[:2])
+    conv_in = require_layout(state, "analysis.conv_in.weight", ("features", "channels", "kh", "kw"), _SOURCE)
+    upscaling = require_layout(state, "upscaling.conv.weight", ("2 x features + noise channels", *_CONV[1:]), _SOURCE)
+    features, channels = (int(n) for n in conv_in.shape[:2])
     table: dict[str, object] = {
         "channels": channels,
         "features": features,
-        "noise_channels": int(state["upscaling.conv.weight"].shape[0]) - 2 * features,
+        "noise_channels": int(upscaling.shape[0]) - 2 * features,
         "classic_upscaler": {"type": "learned_bicubic"},
         "noise": {"type": "gaussian"},
     }
@@ -97,14 +102,8 @@ def infer_model_table(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
 
 
 def _fingerprint(state: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over names, dtypes, shapes and bytes: the same weights give the same print, however loaded."""
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        tensor = state[key].detach().to("cpu")
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        # reshape(-1): the values in logical order, whatever the memory format (channels-last weights)
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """The weights' SHA-256 (:func:`mgsr.model.weights.weights_fingerprint`, also what calibration files record)."""
+    return weights_fingerprint(state)
 
 
 @functools.cache
@@ -125,7 +124,7 @@ def _generator_for(state: Mapping[str, torch.Tensor]) -> GMGBP:
         raise WeightsError(f"cannot describe this G-MGBP state dict as an mgsr model: {exc}") from None
     generator = build_generator(spec)
     generator.spec = spec
-    load_module_state(generator, state, "the G-MGBP state dict given to spandrel")
+    load_module_state(generator, state, _SOURCE)
     return generator.eval()
 
 

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgsr.cli.options import add_device, detail_noise
+from mgsr.cli.options import add_device, check_calibration_model, detail_noise, protected_inputs
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -143,10 +143,13 @@ def parse_noise(value: str | None) -> float | list[float] | AdaptiveRule | None:
         from mgsr.evaluation.adaptive_fit import load_calibration
 
         return load_calibration(value)  # a global W, or an adaptive rule: W per pixel from each image
+    from mgsr.model.amplitude import check_amplitude
+
     try:
         values = [float(v) for v in value.split(",")]
     except ValueError:
         raise MgsrError(f"--noise {value!r}: give a number, comma-separated numbers, or a .json file") from None
+    values = [check_amplitude(v, f"--noise {value!r}") for v in values]  # before any model or image is read
     return values[0] if len(values) == 1 else values
 
 
@@ -230,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         raise MgsrError(f"--format {args.format} contradicts the output file name {out.name}")
     tasks = plan(inputs, lambda source: _target(source, out, single_file, request.tag, args.format))
-    refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
+    refuse_overwriting_inputs(tasks, protected=protected_inputs(args))
     try:
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -284,7 +287,7 @@ def _run_tasks(
     from tqdm import tqdm
 
     from mgsr.inference.core import check_precision, choose_backend
-    from mgsr.io.jobs import describe, share
+    from mgsr.io.jobs import describe, share, unexpected
 
     model, noise, noise_map = _model_and_noise(args, noise, ctx, device, request)
     check_precision(args.precision)
@@ -317,6 +320,9 @@ def _run_tasks(
         except MgsrError as exc:
             counts["failed"] += 1
             bar.write(f"mgsr: error: {exc}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - one image's unforeseen failure must not cost the others
+            counts["failed"] += 1
+            bar.write(f"mgsr: error: {unexpected(task.source, exc)}", file=sys.stderr)
     counts = _total(counts, ctx, device)
     if ctx.is_main:
         print(f"mgsr: {describe(counts)} (of {len(tasks)} images)", file=sys.stderr)
@@ -345,6 +351,7 @@ def _model_and_noise(
             )
         noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, device)
+    check_calibration_model(args.noise, args.model, model)
     if args.detail is not None:
         noise = detail_noise(model, args.detail, announce=not args.quiet and ctx.is_main)
     if noise is None:
@@ -372,7 +379,14 @@ def _upscale_task(
         raise ImageError(f"{source}: folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     if task.clash is not None:
         raise ImageError(f"{source}: its output {target} is also the output of {task.clash}; rename one")
-    picture = read_picture(source)
+    heard: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as heard:  # read_picture's warnings name the source
+            warnings.simplefilter("always")
+            picture = read_picture(source)
+    finally:
+        for warning in heard:
+            bar.write(f"mgsr: warning: {warning.message}", file=sys.stderr)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = upscale_picture_to(

@@ -66,6 +66,7 @@ def run_videos(
     tile: int | str | None,
 ) -> int:
     """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
+    from mgsr.cli.options import check_calibration_model
     from mgsr.devices import announce_device, resolve_device
     from mgsr.io.jobs import describe
     from mgsr.io.video import require_av
@@ -77,32 +78,46 @@ def run_videos(
     if not args.quiet:
         announce_device(args.device, device)
     model = resolve_model(args.model, device)
+    check_calibration_model(args.noise, args.model, model)
     options = _clip_options(args, model, noise, tile, device)
 
-    failed = written = skipped = 0
+    counts = {"written": 0, "skipped": 0, "incomplete": 0, "failed": 0}
     for task in tasks:
         if task.target.is_file() and not args.overwrite:
-            skipped += 1
+            counts["skipped"] += 1
             continue
-        try:
-            frames = _upscale_clip(model, task, options, quiet=args.quiet)
-            written += 1
-            if args.quiet or not sys.stderr.isatty():
-                sys.stdout.write(f"{task.source} -> {task.target} ({frames} frames)\n")
-                sys.stdout.flush()
-        except MgsrError as exc:
-            failed += 1
-            print(f"mgsr: error: {exc}", file=sys.stderr)
-    print(
-        f"mgsr: {describe({'written': written, 'skipped': skipped, 'failed': failed})} (of {len(tasks)} videos)",
-        file=sys.stderr,
-    )
-    return ImageError.exit_code if failed else 0
+        counts[_clip_outcome(model, task, options, args.quiet)] += 1
+    print(f"mgsr: {describe(counts)} (of {len(tasks)} videos)", file=sys.stderr)
+    return ImageError.exit_code if counts["failed"] or counts["incomplete"] else 0
+
+
+def _clip_outcome(model: GMGBP, task: Task, options: dict[str, Any], quiet: bool) -> str:
+    """Upscale one clip and say how it went ("written", "incomplete" or "failed"), each failure in one line:
+    one clip's failure, foreseen or not, never stops the others."""
+    from mgsr.io.jobs import unexpected
+    from mgsr.io.video import IncompleteVideo
+
+    try:
+        frames = _upscale_clip(model, task, options, quiet=quiet)
+    except IncompleteVideo as exc:
+        print(f"mgsr: error: {exc}", file=sys.stderr)
+        return "incomplete"
+    except MgsrError as exc:
+        print(f"mgsr: error: {exc}", file=sys.stderr)
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - a bug in one clip must not cost the others
+        print(f"mgsr: error: {unexpected(task.source, exc)}", file=sys.stderr)
+        return "failed"
+    if quiet or not sys.stderr.isatty():
+        sys.stdout.write(f"{task.source} -> {task.target} ({frames} frames)\n")
+        sys.stdout.flush()
+    return "written"
 
 
 def _video_tasks(args: argparse.Namespace, inputs: list[Path]) -> list[Task]:
     """Each clip and its output file, checked before the model loads, with the output folder made; sets
     ``args.scale`` to the level the clips run at (default 4)."""
+    from mgsr.cli.options import protected_inputs
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
 
     others = [p for p in inputs if not is_video(p)]
@@ -124,7 +139,7 @@ def _video_tasks(args: argparse.Namespace, inputs: list[Path]) -> list[Task]:
     if single_file and len(inputs) > 1:
         raise MgsrError(f"{len(inputs)} videos need an output folder, but {out} is a file name")
     tasks = plan(inputs, lambda source: _target(source, out, single_file, args.scale))
-    refuse_overwriting_inputs(tasks, protected=[Path(args.noise_map)] if args.noise_map else [])
+    refuse_overwriting_inputs(tasks, protected=protected_inputs(args))
     try:
         (out.parent if single_file else out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -16,6 +16,7 @@ import attrs
 
 from mgsr.errors import ImageError
 from mgsr.io.files import real_path
+from mgsr.io.overwrite import refuse_overwriting
 
 
 @attrs.frozen
@@ -25,16 +26,6 @@ class Task:
     source: Path
     target: Path
     clash: Path | None = None
-
-
-def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
-    """The resolved path (symlinks followed) and, when the file exists, its (device, inode): hard links too."""
-    resolved = real_path(path)
-    try:
-        st = resolved.stat()
-    except OSError:
-        return resolved, None
-    return resolved, (st.st_dev, st.st_ino)
 
 
 def plan(sources: Iterable[Path], target_of: Callable[[Path], Path]) -> list[Task]:
@@ -50,28 +41,10 @@ def plan(sources: Iterable[Path], target_of: Callable[[Path], Path]) -> list[Tas
 
 
 def refuse_overwriting_inputs(tasks: Iterable[Task], protected: Iterable[Path] = ()) -> None:
-    """Raise :class:`ImageError` naming the first output that is one of the inputs (or a ``protected`` file).
-
-    Paths are compared resolved (so ``./a.png``, ``a.png`` and a symlink to it are the same file) and, for
-    files that exist, by device and inode (hard links, case-insensitive file systems).  Called before
-    anything is written, so a refused job leaves every file as it was.
-    """
+    """Raise :class:`ImageError` naming the first output that is one of the inputs (or a ``protected`` file),
+    by the rule of every command that writes (:func:`mgsr.io.overwrite.refuse_overwriting`)."""
     tasks = list(tasks)
-    paths: dict[Path, Path] = {}
-    inodes: dict[tuple[int, int], Path] = {}
-    for path in [t.source for t in tasks] + list(protected):
-        resolved, inode = _identity(path)
-        paths.setdefault(resolved, path)
-        if inode is not None:
-            inodes.setdefault(inode, path)
-    for task in tasks:
-        resolved, inode = _identity(task.target)
-        original = paths.get(resolved) or (inodes.get(inode) if inode is not None else None)
-        if original is not None:
-            raise ImageError(
-                f"{task.target}: this output would overwrite the input {original}; choose another "
-                f"output file or folder (nothing was written)"
-            )
+    refuse_overwriting([t.target for t in tasks], [*(t.source for t in tasks), *protected], ImageError)
 
 
 def already_done(task: Task) -> bool:
@@ -87,10 +60,21 @@ def share(items: list, rank: int, world_size: int) -> list:
 
 
 def describe(counts: dict[str, int]) -> str:
-    """``3 written, 2 skipped (already there; --overwrite redoes them), 1 failed`` (zero counts left out)."""
+    """``3 written, 2 skipped (already there; --overwrite redoes them), 1 incomplete (...), 1 failed`` (zero counts
+    left out)."""
     parts = [f"{counts.get('written', 0)} written"]
     if counts.get("skipped"):
         parts.append(f"{counts['skipped']} skipped (outputs already there; --overwrite redoes them)")
+    if counts.get("incomplete"):
+        parts.append(f"{counts['incomplete']} incomplete (frames missing: kept as NAME.incomplete.EXT)")
     if counts.get("failed"):
         parts.append(f"{counts['failed']} failed")
     return ", ".join(parts)
+
+
+def unexpected(source: Path, exc: Exception) -> str:
+    """The error line of a failure mgsr did not foresee: the file, what was raised, and that it is a bug.
+
+    Folder jobs catch such failures per input, so one file that trips a bug costs that file, not the job.
+    """
+    return f"{source}: failed unexpectedly ({type(exc).__name__}: {exc}); this is a bug in mgsr, please report it"
