@@ -9,7 +9,11 @@ Folders that already are stores are used as they are; without a resize a folder 
 would be stored at full size, several times the PNGs' bytes).
 
 Processes preparing the same store (torchrun ranks, two runs) take turns on ``<store>.lock``; whoever comes
-second finds it up to date.  On a filesystem without ``flock`` (some network filesystems) the lock is the file
+second finds it up to date.  The holder names itself in the lock file, so a waiting process says on stderr
+whom it waits for, and gives up, naming the lock and that process, when the store stops changing for
+LOCK_TIMEOUT seconds or the holder is gone while the lock stays held; the decoding workers end with the process
+that started them (:func:`mgsr.training.store_readers.die_with_parent`), so a kill -9 frees the lock at once.
+On a filesystem without ``flock`` (some network filesystems) the lock is the file
 ``<store>.lock.owner``, created exclusively and naming its process: a second process is then refused, naming
 it, instead of waiting.  Without ``fcntl`` (Windows) there is no lock: run one process at a time there.
 Runs reading the store meanwhile keep their version of it (see :mod:`mgsr.training.store_readers`).
@@ -23,16 +27,18 @@ import json
 import os
 import socket
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import attrs
 
 from mgsr.errors import DataError
 from mgsr.io.cache import CACHE_ENV, cache_root
-from mgsr.training.store import MANIFEST, StoreError, is_store, open_store, pending, prepare
-from mgsr.training.store_readers import process_alive
+from mgsr.training.store import ARRAYS, MANIFEST, StoreError, is_store, open_store, pending, prepare
+from mgsr.training.store_readers import lock_holders, process_alive
 from mgsr.training.training_images import image_folders
 
 try:
@@ -44,6 +50,12 @@ except ImportError:  # Windows
 STORES = "stores"
 #: the states :func:`source_status` reports
 STATES = ("raw", "store", "ready", "stale", "missing", "corrupt")
+#: seconds a process waits for another's preparation of the same store without seeing the store change
+LOCK_TIMEOUT = 600.0
+#: seconds between the "still waiting" lines of a process waiting for a store's lock
+WAIT_REPORT_EVERY = 60.0
+#: seconds a store's lock may stay held after the process that took it is gone (its children ending meanwhile)
+DEAD_HOLDER_GRACE = 5.0
 
 
 def cached_store(folder: str | os.PathLike[str], megapixels: float) -> Path:
@@ -113,20 +125,34 @@ def source_status(folder: str | os.PathLike[str], megapixels: float | None) -> S
     )
 
 
+class TrainingSources(list[str]):
+    """The folders to train on, and ``skipped``: how many images their stores left out as unreadable.
+
+    Why: a store's preparation decodes every image and records the ones that fail (a truncated PNG), which the
+    scan of the store then never sees; the run's ``data/skipped`` must count them as a raw folder's scan would.
+    """
+
+    skipped: int = 0
+
+
 def training_sources(
     folders: Sequence[str | os.PathLike[str]], megapixels: float | None, *, progress: bool, workers: int | None = None
-) -> list[str]:
+) -> TrainingSources:
     """The folders to hand to :func:`mgsr.training.data.scan_images`: raw folders replaced by cached stores.
 
     When ``megapixels`` is set, each raw folder is prepared (or updated) into its cached store first, with a
     progress bar and a line on stderr (both silent when ``progress`` is False); stores and, without a
     resize, raw folders pass through unchanged.  Safe to call from several processes at once (a lock per
     store); under torchrun, let rank 0 call it first and the others after a barrier to avoid idle
-    decoding.  ``workers`` decoding processes (default all cores, 0 in this process).
+    decoding.  ``workers`` decoding processes (default all cores, 0 in this process).  The images each store
+    skipped are named in a warning and counted in the result's ``skipped``.
     """
     if megapixels is None:
-        return [str(f) for f in folders]
-    return [str(_prepared(folder, megapixels, progress, workers)) for folder in folders]
+        sources = TrainingSources(str(f) for f in folders)
+    else:
+        sources = TrainingSources(str(_prepared(folder, megapixels, progress, workers)) for folder in folders)
+    sources.skipped = sum(_warn_skipped(folder) for folder in sources if is_store(folder))
+    return sources
 
 
 def _files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -149,7 +175,6 @@ def _prepared(folder: str | os.PathLike[str], megapixels: float, progress: bool,
         status = source_status(folder, megapixels)
         if status.state == "ready":
             _say(progress, f"using prepared store {store} ({status.images} images, up to date)")
-            _warn_skipped(store)
             return store
         if status.state == "corrupt":
             warnings.warn(
@@ -169,14 +194,15 @@ def _prepared(folder: str | os.PathLike[str], megapixels: float, progress: bool,
             f"prepared store {store}: {len(report.store.images)} images ({report.decoded} decoded now, "
             f"{report.reused} kept, {len(report.skipped)} unreadable skipped)",
         )
-    _warn_skipped(store)
     return store
 
 
-def _warn_skipped(store: Path) -> None:
-    """Name the unreadable files on every run, as the raw stream's scan does."""
-    for source, reason in open_store(store).skipped:
-        warnings.warn(f"skipping {source}: {reason}", stacklevel=4)
+def _warn_skipped(store: str) -> int:
+    """Name the files ``store`` skipped on every run, as the raw stream's scan does; how many there are."""
+    skipped = open_store(store).skipped
+    for source, reason in skipped:
+        warnings.warn(f"skipping {source}: {reason}", stacklevel=4)  # the caller of training_sources
+    return len(skipped)
 
 
 def _drop_manifest(store: Path) -> None:
@@ -192,16 +218,19 @@ def _drop_manifest(store: Path) -> None:
 
 
 @contextlib.contextmanager
-def store_lock(store: Path) -> Iterator[None]:
+def store_lock(store: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold ``<store>.lock`` exclusively for the block: one process prepares a store at a time.
 
-    Where ``flock`` fails (ENOLCK, EOPNOTSUPP: a filesystem without locks) the lock is ``<store>.lock.owner``
-    instead (see :func:`_owner_lock`), never an uncaught OSError.
+    The holder writes "host pid" into the lock file, so that a process waiting for it can say on stderr whom it
+    waits for; it gives up with a StoreError naming the lock and that process when the preparation has not
+    progressed for ``timeout`` seconds, or when the holder is gone but processes it started keep the lock (see
+    :class:`_Wait`).  Where ``flock`` fails (ENOLCK, EOPNOTSUPP: a filesystem without locks) the lock is
+    ``<store>.lock.owner`` instead (see :func:`_owner_lock`), never an uncaught OSError.
     """
     lock = store.with_name(store.name + ".lock")
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "a")  # noqa: SIM115 - closed below, after the unlock
+        handle = open(lock, "a+")  # noqa: SIM115 - closed below, after the unlock
     except OSError as exc:
         raise StoreError(
             f"cannot write to the mgsr cache folder {lock.parent} ({exc.strerror or exc}); make it "
@@ -212,15 +241,133 @@ def store_lock(store: Path) -> Iterator[None]:
             yield
             return
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            if not _try_lock(handle):
+                _Wait(lock, store, timeout).until_locked(handle)
         except OSError as exc:
             with _owner_lock(store, exc):
                 yield
             return
         try:
+            _write_holder(handle)
             yield
         finally:
+            with contextlib.suppress(OSError):
+                handle.truncate(0)  # a waiter that finds the lock busy later must not blame this process
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _try_lock(handle: IO[str]) -> bool:
+    """Take the lock if it is free; False when another process holds it (an OSError: no ``flock`` here)."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _write_holder(handle: IO[str]) -> None:
+    """Name this process in the lock file it holds, for the messages of the processes that wait."""
+    with contextlib.suppress(OSError):  # only the messages lose
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        handle.flush()
+
+
+def _holder(lock: Path) -> tuple[str, int] | None:
+    """(host, pid) of the process that holds ``lock`` as it wrote them; None when not written (yet)."""
+    host, _, pid = _owner_text(lock).partition(" ")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+class _Wait:
+    """A process waiting for the lock of a store that another process prepares.
+
+    Why: waiting without a word looks like a hang, and a wait may never end -- a run killed outright while
+    preparing left workers that kept its lock (an older mgsr; or processes it started some other way).  So the
+    waiter says on stderr whom it waits for and since when, and gives up with a StoreError naming the lock and
+    the process to end: when nothing moved in the store for ``timeout`` seconds, or at once (after
+    DEAD_HOLDER_GRACE) when the process that took the lock is gone and the lock is still held.
+    """
+
+    def __init__(self, lock: Path, store: Path, timeout: float) -> None:
+        self.lock, self.store, self.timeout = lock, store, timeout
+        self.started = self.progressed = self.reported = time.monotonic()
+        self.seen = self._state()
+        self.gone_since: float | None = None
+
+    def until_locked(self, handle: IO[str]) -> None:
+        """Poll until ``handle`` holds the lock; StoreError when giving up."""
+        _say(
+            True,
+            f"waiting for the lock {self.lock}: {self._who()} prepares {self.store}; this run goes on when it is "
+            f"done (it gives up after {_duration(self.timeout)} without progress)",
+        )
+        delay = 0.05
+        while not _try_lock(handle):
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
+            self._check(time.monotonic())
+        _say(True, f"got the lock {self.lock} after {_duration(round(time.monotonic() - self.started, 1))}")
+
+    def _check(self, now: float) -> None:
+        """Give up when the store stalled or its holder is gone; a line every WAIT_REPORT_EVERY seconds."""
+        state = self._state()
+        if state != self.seen:
+            self.seen, self.progressed = state, now
+        if now - self.progressed > self.timeout:
+            raise StoreError(self._stalled(now))
+        holder = _holder(self.lock)
+        gone = holder is not None and not process_alive(*holder)
+        self.gone_since = (self.gone_since or now) if gone else None
+        if holder is not None and self.gone_since is not None and now - self.gone_since > DEAD_HOLDER_GRACE:
+            raise StoreError(self._orphaned(*holder))
+        if now - self.reported >= WAIT_REPORT_EVERY:
+            self.reported = now
+            _say(
+                True, f"still waiting for the lock {self.lock} ({self._who()}), {_duration(now - self.started)} so far"
+            )
+
+    def _state(self) -> tuple[object, ...]:
+        """What changes while the holder prepares: who holds the lock, the store's manifest, its arrays."""
+        stamps: list[int | None] = []
+        for path in (self.store / MANIFEST, self.store / ARRAYS):
+            try:
+                stamps.append(path.stat().st_mtime_ns)
+            except OSError:
+                stamps.append(None)
+        return (_owner_text(self.lock), *stamps)
+
+    def _who(self) -> str:
+        holder = _holder(self.lock)
+        return f"process {holder[1]} on {holder[0]}" if holder else "another process"
+
+    def _stalled(self, now: float) -> str:
+        holder = _holder(self.lock)
+        pids = [holder[1]] if holder else lock_holders(self.lock)
+        end = f"end it (kill {' '.join(map(str, pids))})" if pids else f"find it with `fuser -v {self.lock}`, end it"
+        return (
+            f"gave up waiting for the lock {self.lock} after {_duration(round(now - self.started, 1))}: "
+            f"{self._who()} holds it and its preparation of {self.store} has not progressed for "
+            f"{_duration(self.timeout)}; if that process hangs, {end} and run again, or set {CACHE_ENV} to "
+            f"another folder"
+        )
+
+    def _orphaned(self, host: str, pid: int) -> str:
+        pids = " ".join(map(str, lock_holders(self.lock)))
+        held = (
+            f"processes it started ({pids}) still hold it: end them (kill {pids})"
+            if pids
+            else f"processes it started still hold it: find them with `fuser -v {self.lock}` and end them"
+        )
+        return (
+            f"the lock {self.lock} is still held, but process {pid} on {host}, which took it to prepare "
+            f"{self.store}, is gone: {held}, then run again"
+        )
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ import numpy as np
 from mgsr.errors import DataError, MgsrError
 from mgsr.io.atomic import atomic_file, atomic_path
 from mgsr.io.images import IMAGE_SUFFIXES
-from mgsr.training.store_readers import READERS, held_arrays, release_hold, write_hold
+from mgsr.training.store_readers import READERS, die_with_parent, held_arrays, release_hold, write_hold
 from mgsr.training.training_images import image_folders, load_rgb_uint8  # the raw stream's decoder
 
 MANIFEST = "manifest.json"
@@ -277,7 +277,10 @@ def pending(sources: Sequence[str | os.PathLike[str]], folder: str | os.PathLike
     return Pending(len(manifest.get("images", [])), len(todo), len(set(old) - set(files)))
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int) -> None:
+    """Set up a decoding worker: it ends with ``parent`` (a kill -9 of the preparation leaves no worker behind
+    holding the store's lock), and decodes on one thread."""
+    die_with_parent(parent)
     import torch
 
     torch.set_num_threads(1)  # one process per core already
@@ -377,7 +380,9 @@ def _decode_all(
     decoded = 0
     last = time.monotonic()
     bar = tqdm(total=len(todo), unit="img", desc="preparing", disable=not progress or not todo)
-    pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 0 else None
+    pool = None
+    if workers > 0:
+        pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(os.getpid(),))
     try:
         if pool is None:
             results = (_prepare_one(s, str(arrays), target_megapixels, old.get(s)) for s in todo)

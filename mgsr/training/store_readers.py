@@ -10,6 +10,9 @@ of a process that died without cleaning up (kill -9, a crash) is recognised by i
 and removed by the next clean-up.  Files from other hosts (a shared filesystem) are kept: their processes
 cannot be checked from here.
 
+The same liveness questions serve the writer: :func:`die_with_parent` makes a preparation's decoding workers end
+with the process that started them (see there why).
+
 Consistency without a lock: the rebuild writes its manifest first, then reads the readers' files; a reader
 writes its file, then checks that the manifest is still the one it loaded (see
 :func:`mgsr.training.store.open_store`).  Either the rebuild sees the reader's file, or the reader sees the new
@@ -20,10 +23,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import secrets
+import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -31,6 +39,10 @@ from mgsr.io.atomic import atomic_path
 
 #: sub-folder of a store that holds one file per reading process
 READERS = "readers"
+#: seconds between a decoding worker's checks that the process that started it still runs
+PARENT_POLL = 0.5
+#: prctl(2)'s option: the signal a process gets when its parent ends (Linux)
+_PR_SET_PDEATHSIG = 1
 
 
 def write_hold(folder: Path, arrays: Iterable[str], path: Path | None = None) -> Path | None:
@@ -110,6 +122,52 @@ def process_alive(host: str, pid: int) -> bool:
     return True
 
 
+def lock_holders(lock: Path) -> list[int]:
+    """The processes of this user that hold ``lock``'s flock, this one excepted (Linux: read from /proc, where
+    an open file that holds a lock shows it in its fdinfo; a waiter's open file does not); [] elsewhere."""
+    target, found = os.path.realpath(lock), []
+    with contextlib.suppress(OSError):
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and int(proc.name) != os.getpid() and _holds(proc, target):
+                found.append(int(proc.name))
+    return sorted(found)
+
+
+def _holds(proc: Path, target: str) -> bool:
+    """Whether the process ``/proc/<pid>`` has the file ``target`` open with a flock on it."""
+    try:
+        fds = list((proc / "fd").iterdir())
+    except OSError:  # another user's process, or gone
+        return False
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == target and "FLOCK" in (proc / "fdinfo" / fd.name).read_text():
+                return True
+    return False
+
+
 def _safe(host: str) -> str:
     """A host name fit for a file name (the record inside keeps the real one)."""
     return "".join(c if c.isalnum() or c in "-." else "_" for c in host)[:64] or "host"
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process (a decoding worker) as soon as ``parent``, the process that started it, is gone.
+
+    Why: killed outright (kill -9, the out-of-memory killer), a preparation leaves its workers waiting for work
+    for ever -- and holding the store's lock, since a ``flock`` belongs to every process that shares the open
+    file, so the next run would wait for ever too.  On Linux the kernel ends the worker at once
+    (``PR_SET_PDEATHSIG``); everywhere (and for a parent gone before that was set) a thread checks every
+    PARENT_POLL seconds whether this process was handed to another parent or ``parent`` ended.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # no prctl in this libc: the thread still watches
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    first_parent, host = os.getppid(), socket.gethostname()
+
+    def watch() -> None:
+        while os.getppid() == first_parent and process_alive(host, parent):
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mgsr-parent-watch", daemon=True).start()

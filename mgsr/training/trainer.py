@@ -179,7 +179,7 @@ class Trainer:
         if not self.ctx.is_main:
             sources = training_sources(folders, data.target_megapixels, progress=False)
         report = scan_images(sources, data.patch_size, data.target_megapixels)
-        self.skipped = len(report.skipped)
+        self.skipped = len(report.skipped) + sources.skipped  # the stores' unreadable images too
         holdout = 0 if data.val else data.holdout  # see mgsr.training.holdout.hold_out
         weights = self.recipe.model.weights  # from another run: its held-out images stay held out
         usable, self.held_out = hold_out(report.usable, holdout, self.spec.seed, self.holdout_file, weights)
