@@ -7,9 +7,12 @@ vice versa:
 
 - the cache is ``<torch.hub.get_dir()>/checkpoints`` (``TORCH_HOME`` moves it);
 - a name ending in ``-<hex>.<ext>`` promises a SHA-256 starting with that hex;
-- the download goes to a temporary name in the cache folder (:func:`mgsr.io.atomic.atomic_file`) and is
+- the download goes to a temporary name in the cache folder (:func:`mgsr.io.atomic.atomic_path`) and is
   renamed only after the hash matched, so an interrupted or corrupt download leaves nothing behind and the
-  next call simply tries again.
+  next call simply tries again.  A process killed outright (kill -9, a power cut) cannot remove its partial
+  file, so the name says who writes it (``.<name>.<random>.<pid>@<host>.tmp``) and every :func:`fetch` removes
+  the partial files of its name whose writer is gone, or that nothing wrote to for STALE_AGE seconds (a live
+  download writes every few seconds, or gives up after TIMEOUT), never one that a live download writes.
 
 ``MGSR_OFFLINE=1`` (or true/yes/on) forbids any network access: a missing file
 is then an error saying where to put it.  :func:`download_progress` turns the
@@ -25,6 +28,8 @@ import hashlib
 import http.client
 import os
 import re
+import socket
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +41,7 @@ import torch
 from tqdm import tqdm
 
 from mgsr.errors import DownloadError, WeightsError
-from mgsr.io.atomic import atomic_file
+from mgsr.io.atomic import atomic_path
 
 __all__ = ["DownloadError", "cache_dir", "download_progress", "expected_sha256_prefix", "fetch", "offline"]
 
@@ -45,6 +50,11 @@ _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")
 _CHUNK = 1 << 20
 #: seconds without a byte from the server before giving up (not the whole download's limit)
 TIMEOUT = 60.0
+#: seconds after its last byte that a partial download whose writer cannot be checked (another host, an older
+#: mgsr that did not name itself) counts as abandoned: a live download writes at least every TIMEOUT seconds
+STALE_AGE = 24 * 3600.0
+#: what may follow ``.<name>.`` in the name of a partial download: mkstemp's random part, the writer, ".tmp"
+_PARTIAL = re.compile(r"[a-z0-9_]+(?:\.(\d+)@([A-Za-z0-9_-]+))?\.tmp")
 #: whether a download whose caller did not say shows a progress bar (see download_progress)
 _SHOW_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("mgsr_download_progress", default=True)
 
@@ -106,6 +116,7 @@ def fetch(
     """
     name = filename or filename_of(url)
     target = (Path(folder) if folder is not None else cache_dir()) / name
+    _remove_abandoned(target)
     if target.is_file():
         return target
     prefix = sha256_prefix if sha256_prefix is not None else expected_sha256_prefix(name)
@@ -121,7 +132,8 @@ def fetch(
         with contextlib.ExitStack() as staging:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                out = staging.enter_context(atomic_file(target))
+                partial = staging.enter_context(atomic_path(target, suffix=f".{os.getpid()}@{_host()}.tmp"))
+                out = staging.enter_context(open(partial, "wb"))  # closed before atomic_path renames it
             except OSError as exc:
                 raise DownloadError(
                     f"cannot write to the cache folder {target.parent} ({exc.strerror or exc}); "
@@ -139,6 +151,48 @@ def fetch(
     except (http.client.HTTPException, OSError) as exc:  # urllib's errors are OSErrors too
         raise _failure(exc, url, target, todo) from None
     return target
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Remove the partial downloads of ``target`` (in its folder) that no live process writes any more.
+
+    Why: a download killed outright leaves its temporary file (548 MB for VGG-19) where nothing else would
+    ever remove it.  A file whose name names a process of this host that is gone is removed at once; one of
+    another host, or of an older mgsr (no writer in its name), once nothing wrote to it for STALE_AGE seconds.
+    Best effort: a file that cannot be examined or removed stays.
+    """
+    prefix = f".{target.name}."
+    try:
+        entries = [entry for entry in target.parent.iterdir() if entry.name.startswith(prefix)]
+    except OSError:  # no cache folder yet
+        return
+    for entry in entries:
+        match = _PARTIAL.fullmatch(entry.name[len(prefix) :])
+        if match is None:
+            continue
+        pid, host = match.groups()
+        with contextlib.suppress(OSError):
+            writer_gone = pid is not None and host == _host() and not _running(int(pid))
+            if writer_gone or time.time() - entry.stat().st_mtime > STALE_AGE:
+                entry.unlink()
+
+
+def _host() -> str:
+    """This host's name as a partial download's name carries it (letters, digits, '-' and '_' only)."""
+    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname())[:64] or "host"
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (POSIX: signal 0 only asks; elsewhere it is assumed)."""
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _failure(exc: http.client.HTTPException | OSError, url: str, target: Path, todo: str) -> DownloadError:
