@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mgsr.cli import data, evaluate, export, import_weights, plugins, recipe, serve, train, upscale
+from mgsr.cli import comfyui, data, evaluate, export, import_weights, plugins, recipe, serve, train, upscale
 from mgsr.devices import check_device  # re-exported: the CLI checks --device before any work
 from mgsr.errors import MgsrError
 from mgsr.version import __version__
@@ -21,7 +21,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    for command in (plugins, recipe, upscale, train, import_weights, export, evaluate, data, serve):
+    for command in (plugins, recipe, upscale, train, import_weights, export, evaluate, data, serve, comfyui):
         command.register(sub)
     return parser
 
