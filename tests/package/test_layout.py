@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mgsr.recipe_names",
             "mgsr.number_formats",
             "mgsr.version",
+            "mgsr.torch_versions",
         ),
     ),
     (
@@ -81,7 +82,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inference", ("mgsr.inference",)),
     ("evaluation", ("mgsr.evaluation",)),
     ("training", ("mgsr.training",)),
-    ("applications", ("mgsr.serve", "mgsr.cli", "mgsr.spandrel", "mgsr.__main__")),
+    ("applications", ("mgsr.serve", "mgsr.cli", "mgsr.spandrel", "mgsr.comfyui", "mgsr.__main__")),
 )
 
 
