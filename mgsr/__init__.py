@@ -8,9 +8,13 @@ Public API: :func:`build`, :func:`load_recipe`, :data:`hookimpl`,
 
 from __future__ import annotations
 
+from mgsr.torch_versions import require_torch
+
+require_torch()  # first: a torch older than pyproject's lower bound is refused in one line, not deep inside torch
+
 from mgsr.build import Built, build, build_generator  # noqa: E402
 from mgsr.errors import MgsrError  # noqa: E402
-from mgsr.hookspecs import hookimpl
+from mgsr.hookspecs import hookimpl  # noqa: E402
 from mgsr.inference.adaptive import AdaptiveRule  # noqa: E402
 from mgsr.inference.core import upscale_tensor  # noqa: E402
 from mgsr.inference.pictures import upscale  # noqa: E402
@@ -18,7 +22,7 @@ from mgsr.model.detail import detail_for_noise, noise_for_detail  # noqa: E402
 from mgsr.model.loading import load_generator, pretrained  # noqa: E402
 from mgsr.recipe import Recipe, load_recipe  # noqa: E402
 from mgsr.registry import Registry, default_registry, list_components, make_plugin_manager  # noqa: E402
-from mgsr.version import __version__
+from mgsr.version import __version__  # noqa: E402
 
 __all__ = [
     "AdaptiveRule",

@@ -43,6 +43,7 @@ from mgsr.inference.core import NoiseSetting, border_pad, check_noise, levels_fo
 from mgsr.inference.noise import noise_region
 from mgsr.io.atomic import atomic_path
 from mgsr.model.generator import GMGBP, ExplicitNoiseGenerator
+from mgsr.torch_versions import exporter_failure
 from mgsr.version import __version__
 
 OPSET = 18
@@ -209,4 +210,6 @@ def export_onnx(
         ) from None
     except OSError as exc:
         raise MgsrError(f"{path}: cannot write the ONNX file ({exc.strerror or exc})") from None
+    except torch.onnx.OnnxExporterError as exc:  # its page-long report, as one line naming the versions
+        raise MgsrError(exporter_failure(exc)) from None
     return path

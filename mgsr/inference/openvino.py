@@ -139,11 +139,14 @@ class OpenVinoGenerator:
             x = torch.rand(1, generator.channels, 40, 40)
             z = generator.draw_noise(x, levels, torch.Generator().manual_seed(0))
             shapes = [[-1, generator.channels, -1, -1]] + [[-1, generator.noise_channels, -1, -1]] * levels
-            with warnings.catch_warnings():  # the shape checks of GMGBP.forward are constants of the trace: fine
+            # no_grad: with gradients on, full_precision's ops run as an autograd Function, which torch.jit's
+            # trace records differently on each invocation ("Graphs differed across invocations")
+            with warnings.catch_warnings(), torch.no_grad():  # GMGBP.forward's shape checks: constants, fine
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 # OpenVINO's converter traces with torch.jit; torch's note that tracing is deprecated is about
                 # OpenVINO's code, and `mgsr upscale` would print it as a warning about the user's image
-                warnings.filterwarnings("ignore", r"`torch\.jit\.trace", DeprecationWarning)
+                # (a DeprecationWarning up to torch 2.13, a FutureWarning from 2.14: any category is ignored)
+                warnings.filterwarnings("ignore", r"`torch\.jit\.trace")
                 model = ov.convert_model(
                     ExplicitNoiseGenerator(generator, levels).eval(),
                     example_input=(x, *z, torch.ones(levels)),

@@ -92,7 +92,10 @@ class GMGBP(nn.Module):
         n, _, h, w = x.shape
         return [
             self.noise_source.sample(
-                (n, self.noise_channels, h << j, w << j), generator=generator, device=x.device, dtype=x.dtype
+                (n, self.noise_channels, h * (1 << j), w * (1 << j)),
+                generator=generator,
+                device=x.device,
+                dtype=x.dtype,
             )
             for j in range(levels)
         ]
@@ -109,7 +112,9 @@ class GMGBP(nn.Module):
         if len(amps) != levels:
             raise ValueError(f"noise_amp has {len(amps)} entries for {levels} levels; give one per level")
         n, _, h, w = x.shape
-        shapes = [(n, self.noise_channels, h << j, w << j) for j in range(levels)]
+        # h * 2**j, not h << j: under torch.export h is a symbolic size, and the ONNX exporter of torch 2.14+
+        # fails on the operator.lshift node a shift of it leaves in the graph (`mgsr export --noise 0`)
+        shapes = [(n, self.noise_channels, h * (1 << j), w * (1 << j)) for j in range(levels)]
         if all(isinstance(a, (int, float)) and a == 0 for a in amps):
             return [x.new_zeros(1, 1, 1, 1).expand(s) for s in shapes]
         if noise is None:

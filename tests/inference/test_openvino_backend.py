@@ -23,6 +23,7 @@ def test_backend_names_are_checked(monkeypatch):
         resolve_backend("openvino", "cuda")
 
 
+@pytest.mark.compat
 def test_openvino_matches_torch(tmp_path, monkeypatch):
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
     from mgsr.build import build_generator

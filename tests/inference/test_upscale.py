@@ -35,6 +35,7 @@ def upscale_cli(tmp_path: Path, source: Path, *extra: str, name: str = "out.png"
     return code, out
 
 
+@pytest.mark.compat
 def test_cli_matches_the_release_at_w0(reference, tmp_path):
     data = np.load(reference / "official-parity" / "r3_x4_w0_chelsea.npz")
     lr = np.round(data["lr"][0].transpose(1, 2, 0) * 255).astype(np.uint8)
@@ -48,6 +49,7 @@ def test_cli_matches_the_release_at_w0(reference, tmp_path):
     assert np.abs(ours - theirs).max() <= 1
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("noise", [0.0, 1.0])
 def test_tiled_equals_untiled(r3, noise):
     rgb = smooth_rgb(70, 58).astype(np.float32) / 255

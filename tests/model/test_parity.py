@@ -21,6 +21,7 @@ CASES = (
 )
 
 
+@pytest.mark.compat
 @pytest.mark.parametrize("case", CASES)
 def test_release_outputs_reproduced(reference, case):
     data = np.load(reference / "official-parity" / f"{case}.npz")

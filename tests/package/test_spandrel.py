@@ -28,6 +28,7 @@ def registry():
     return spandrel.MAIN_REGISTRY.copy()
 
 
+@pytest.mark.compat
 def test_bundled_r3_loads_by_file_and_upscales_as_mgsr(registry):
     spandrel = _spandrel()
     import mgsr.spandrel as ms

@@ -30,6 +30,7 @@ def _deterministic_off_afterwards():
     torch.use_deterministic_algorithms(False)
 
 
+@pytest.mark.compat
 def test_resume_is_exact(tmp_path):
     recipe = tiny_recipe(tmp_path)
     train(recipe, out=str(tmp_path / "straight"), progress=False)
@@ -38,6 +39,7 @@ def test_resume_is_exact(tmp_path):
     assert_same_state(final_state(tmp_path / "straight"), final_state(tmp_path / "resumed"))
 
 
+@pytest.mark.compat
 def test_run_folder_contents_and_upscale_from_it(tmp_path):
     run = tmp_path / "run"
     exported = train(tiny_recipe(tmp_path), out=str(run), overrides=["data.val_crop=128"], progress=False)
