@@ -119,6 +119,7 @@ def test_bad_speed_settings_are_recipe_errors(override, message):
         load_recipe(RECIPES / "quickstart.toml", overrides=[override])
 
 
+@pytest.mark.compat
 @pytest.mark.slow
 def test_compiled_step_trains_like_the_eager_one(tmp_path):
     recipe = quiet_recipe(tmp_path, steps=2)
