@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from mgsr.errors import MgsrError
 from mgsr.inference.core import levels_for
-from mgsr.serve import handling, page
+from mgsr.serve import handling, maps, page
 from mgsr.serve.handling import Catalog, public_message
 from mgsr.serve.layout import Page, lay_out
+from mgsr.serve.limits import RequestLimits
 from mgsr.serve.maps import CalibrationFile
 from mgsr.serve.server import Knobs, Server
 from mgsr.serve.uploads import Limits, Upload
@@ -30,7 +32,8 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Every failure becomes a message in the page; unexpected ones are also logged with their traceback.
 
     The message stays until the user closes it (a message that vanishes after seconds
-    leaves a bare "Error" badge), and names no server path.
+    leaves a bare "Error" badge), and names no server path.  Neither the message nor the log holds more
+    than :data:`MESSAGE_CHARS` of the exception's text: an exception's text may quote what the client sent.
     """
 
     @functools.wraps(fn)
@@ -40,16 +43,29 @@ def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except gr.Error:
             raise
         except MgsrError as exc:
-            raise gr.Error(public_message(str(exc)), duration=None, print_exception=False) from None
+            raise gr.Error(public_message(_short(str(exc))), duration=None, print_exception=False) from None
         except Exception as exc:  # noqa: BLE001 - a server must survive whatever one request does
-            traceback.print_exc(file=sys.stderr)
+            said = f"{type(exc).__name__}: {_short(str(exc))}"
+            print(f"mgsr serve: a request failed ({said}); where:", file=sys.stderr)
+            print("".join(traceback.format_tb(exc.__traceback__)), end="", file=sys.stderr)  # frames, no values
             raise gr.Error(
-                public_message(f"this request failed ({type(exc).__name__}: {exc}); the server keeps running"),
+                public_message(f"this request failed ({said}); the server keeps running"),
                 duration=None,
                 print_exception=False,
             ) from None
 
     return wrapper
+
+
+#: the most of an exception's text a message or the log repeats
+MESSAGE_CHARS = 300
+
+
+def _short(text: str) -> str:
+    """``text`` cut to :data:`MESSAGE_CHARS`, saying how much was left out."""
+    if len(text) <= MESSAGE_CHARS:
+        return text
+    return f"{text[:MESSAGE_CHARS]}... ({len(text) - MESSAGE_CHARS} more characters not shown)"
 
 
 def _editor_value(picture: Any) -> dict[str, Any]:
@@ -104,11 +120,39 @@ def _wire_image(p: Page, server: Server) -> tuple[Any, Any]:
     p.scale.input(None, None, [p.outscale], js="() => ''", **_quietly())
     # a new image or crop place: out of date at once, a new preview once the server has taken it
     inputs = [p.image_file, p.scale, p.outscale, p.automatic]
+    # out of date at once: registered first, as Gradio runs a trigger's events in order, each after the last
+    for event in (p.image_file.change, p.chooser.select):
+        event(None, [p.made], [p.status, p.result_status], js=page.STALE_JS, **_quietly())
     loaded = p.image_file.change(on_image, inputs, [p.editor, p.chooser, p.centre], api_name="load")
     moved = p.chooser.select(on_select, sized[:3], [p.centre, p.chooser], api_visibility="private")
-    for event in (p.image_file.change, p.chooser.select):
-        event(None, None, [p.status], js=f"() => {json.dumps(page.STALE)}", **_quietly())
+    # a refused file asks for no preview (its preview is asked for on .success): the line says so, not waiting
+    loaded.failure(None, None, [p.status], js=page.REFUSED_JS, queue=False)
+    moved.failure(None, None, [p.status], js=page.FAILED_JS, queue=False)
     return loaded, moved
+
+
+def _wire_crop_keys(p: Page, server: Server) -> list[Any]:
+    """The crop moved by half its side with the buttons under the chooser (the arrow keys press them);
+    returns their events, each of which asks for a preview."""
+
+    def mover(dx: int, dy: int) -> Callable[..., tuple[Any, Any]]:
+        @_guarded
+        def on_move(path: str | None, scale_value: Any, out_value: Any, point: Any) -> tuple[Any, Any]:
+            upload = server.upload(path)
+            side = handling.crop_side(server.preview_side, handling.output_factor(scale_value, out_value))
+            moved = handling.moved_centre(upload.picture.size, point, side, dx, dy)
+            box = handling.crop_box(upload.picture.size, moved, side)
+            return moved, handling.crop_outline(upload.display, box)
+
+        return on_move
+
+    events = []
+    for key, _, dx, dy in page.CROP_MOVES:
+        button = p.crop_moves[key]
+        button.click(None, [p.made], [p.status, p.result_status], js=page.STALE_JS, **_quietly())
+        inputs = [p.image_file, p.scale, p.outscale, p.centre]
+        events.append(button.click(mover(dx, dy), inputs, [p.centre, p.chooser], api_visibility="private"))
+    return events
 
 
 def _wire_w(p: Page, server: Server) -> None:
@@ -147,11 +191,11 @@ def _wire_w(p: Page, server: Server) -> None:
     model_knobs = {label: handling.model_start(catalog, label) for label in catalog.labels}
     p.model.change(
         None,
-        [p.model, p.wanted],
-        [p.w, *p.levels, p.detail, p.by, p.wanted, p.status],
-        js=f"(label, n) => {{ const k = {json.dumps(model_knobs)}[label]; "
-        f"return [k.w, {', '.join('k.w' for _ in p.levels)}, k.t, k.by, {page.NEXT}, "
-        f"{json.dumps(page.STALE)}]; }}",
+        [p.model, p.wanted, p.made],
+        [p.w, *p.levels, p.detail, p.by, p.wanted, p.status, p.result_status],
+        js=f"(label, n, made) => {{ const k = {json.dumps(model_knobs)}[label]; "
+        f"const [wanted, status, result] = ({page.MARK_JS})(n, made); "
+        f"return [k.w, {', '.join('k.w' for _ in p.levels)}, k.t, k.by, wanted, status, result]; }}",
         **_quietly(),
     )
     quick = _quietly(trigger_mode="always_last", api_visibility="private")
@@ -183,25 +227,29 @@ def _wire_automatic(p: Page, server: Server) -> None:
         return gr.skip(), w, gr.skip() if t is None else round(t, 3), handling.BY_W, says, found.about()
 
     @_guarded
-    def on_automatic(path: str | None, key: str | None, scale_value: Any, out_value: Any) -> tuple[Any, ...]:
-        """The map of this image in the editor, nothing painted over it; W and detail wait until No map."""
+    def on_automatic(
+        path: str | None, key: str | None, scale_value: Any, out_value: Any, editor: dict | None
+    ) -> tuple[Any, ...]:
+        """The map of this image in the editor under the strokes made; W and detail wait until No map."""
         if not key:
             raise MgsrError(page.NO_CALIBRATION)
         found = server.automatic(key)
         assert found is not None
         found.check_levels(handling.level_for_output(scale_value, out_value))
-        view = server.overlay(path, key)
+        view = maps.with_strokes(server.overlay(path, key), editor)
         frozen = gr.Slider(interactive=False)
-        return _editor_value(view), key, frozen, frozen, page.AUTOMATIC_W, page.automatic_on(found.name)
+        return view, key, frozen, frozen, page.AUTOMATIC_W, page.automatic_on(found.name)
 
     @_guarded
-    def on_plain(path: str | None, key: str | None, model_label: str, by: str, t: float, w: float) -> tuple[Any, ...]:
-        """No map: the picture alone in the editor, nothing painted; detail and W choose W again."""
-        view = _editor_value(server.upload(path).display) if path else gr.skip()
+    def on_plain(
+        path: str | None, key: str | None, model_label: str, by: str, t: float, w: float, editor: dict | None
+    ) -> tuple[Any, ...]:
+        """No map: the picture in the editor, the strokes kept (and said to be); detail and W choose W again."""
+        view = maps.with_strokes(server.upload(path).display, editor) if path else gr.skip()
         curve = catalog.has_curve(model_label)
         says = handling.detail_says(catalog, model_label, by if curve else handling.BY_W, t, w)
         found = server.automatic(key)
-        note = page.NO_CALIBRATION if found is None else found.about()
+        note = page.PLAIN_NOTE + (page.NO_CALIBRATION if found is None else found.about())
         return view, "", gr.Slider(interactive=curve), gr.Slider(interactive=True), says, note
 
     p.calibration_file.change(
@@ -211,15 +259,23 @@ def _wire_automatic(p: Page, server: Server) -> None:
         api_visibility="private",
     )
     shown = [p.editor, p.automatic, p.detail, p.w, p.detail_w, p.automatic_note]
-    p.automatic_btn.click(
-        on_automatic, [p.image_file, p.calibration, p.scale, p.outscale], shown, api_name="automatic_map"
-    )
-    plain = [p.image_file, p.calibration, p.model, p.by, p.detail, p.w]
-    p.plain_btn.click(on_plain, plain, shown, api_visibility="private")
+    for button in (p.automatic_btn, p.plain_btn):  # out of date at once; the map's change then asks for a preview
+        button.click(None, [p.made], [p.status, p.result_status], js=page.STALE_JS, **_quietly())
+    asked = [p.image_file, p.calibration, p.scale, p.outscale, p.editor]
+    switched = [p.automatic_btn.click(on_automatic, asked, shown, api_name="automatic_map")]
+    plain = [p.image_file, p.calibration, p.model, p.by, p.detail, p.w, p.editor]
+    switched.append(p.plain_btn.click(on_plain, plain, shown, api_visibility="private"))
+    for event in switched:  # refused (no calibration loaded, another scale): nothing changed, the lines say so
+        settled = [p.wanted, p.shown, p.preview_view, p.made]
+        event.failure(None, settled, [p.status, p.result_status], js=page.UNPEND_JS, queue=False)
 
 
-def _wire_preview(p: Page, server: Server, loaded: Any, moved: Any) -> None:
-    """Every change marks the preview out of date and asks for a new one; the whole image on request."""
+def _wire_preview(p: Page, server: Server, asks: list[Any]) -> None:
+    """Every change marks the preview out of date and asks for a new one; the whole image on request.
+
+    ``asks`` are the follow-ups (``.success``) of the events that ask for a preview once the server has taken
+    their change (a new image, a moved crop); the others ask at once.
+    """
 
     def on_asked(request: gr.Request, number: Any) -> None:
         """Told at once (no queue) of every request for a preview, so the queue can skip all but the newest."""
@@ -245,11 +301,15 @@ def _wire_preview(p: Page, server: Server, loaded: Any, moved: Any) -> None:
         )
         return (result.before, result.after), [str(f) for f in (result.output, *result.files)], result.command
 
-    changes = [loaded.then, moved.then, p.preview_btn.click, p.editor.input, p.editor.apply]
+    changes = [*asks, p.preview_btn.click, p.editor.input, p.editor.apply]
     changes += [c.change for c in (p.w, p.detail, p.by, p.scale, p.outscale, p.per_level_on, p.seed)]
     changes += [c.change for c in (p.mask_file, *p.levels, p.editor, p.automatic)]
     for event in changes:  # each changes what the preview should show: mark it out of date, ask for a new one
-        event(None, [p.wanted], [p.wanted, p.status], js=page.MARK_JS, **_quietly())
+        event(None, [p.wanted, p.made], [p.wanted, p.status, p.result_status], js=page.MARK_JS, **_quietly())
+    # the pen on the editor: out of date at once (the browser presses these hidden buttons, see page.HEAD)
+    p.stroke_start.click(None, [p.made], [p.status, p.result_status], js=page.PENDING_JS, **_quietly())
+    settled = [p.wanted, p.shown, p.preview_view, p.made]
+    p.stroke_none.click(None, settled, [p.status, p.result_status], js=page.UNPEND_JS, **_quietly())
     p.wanted.change(on_asked, [p.wanted], None, **_quietly(api_visibility="private"))
     # one preview at a time; changes during one collapse into a single next one (always_last, and the server
     # skips the requests older than one it has heard of)
@@ -263,7 +323,10 @@ def _wire_preview(p: Page, server: Server, loaded: Any, moved: Any) -> None:
     )
     made.success(None, [p.wanted, p.shown, p.preview_view], [p.status], js=page.SETTLE_JS, queue=False)
     made.failure(None, None, [p.status], js=page.FAILED_JS, queue=False)
-    p.run_btn.click(on_run, p.knobs, [p.full_view, p.downloads, p.command], api_name="upscale")
+    # the result belongs to the request number of the press; any change after it marks it out of date
+    p.run_btn.click(None, [p.wanted], None, js=page.RUN_JS, **_quietly())
+    ran = p.run_btn.click(on_run, p.knobs, [p.full_view, p.downloads, p.command], api_name="upscale")
+    ran.success(None, [p.wanted], [p.made, p.result_status], js=page.RAN_JS, queue=False)
 
 
 def build_app(server: Server) -> gr.Blocks:
@@ -272,9 +335,11 @@ def build_app(server: Server) -> gr.Blocks:
     with gr.Blocks(title="mgsr serve", analytics_enabled=False, delete_cache=(600, handling.KEEP_SECONDS)) as demo:
         p = lay_out(server)
         loaded, moved = _wire_image(p, server)
+        moves = _wire_crop_keys(p, server)
         _wire_w(p, server)
         _wire_automatic(p, server)
-        _wire_preview(p, server, loaded, moved)
+        # .success: a refused file or click asks for no preview; its own line stays (REFUSED_JS, FAILED_JS)
+        _wire_preview(p, server, [loaded.success, moved.success, *(m.success for m in moves)])
     return demo
 
 
@@ -314,6 +379,8 @@ def launch(server: Server, host: str, port: int, *, block: bool = True) -> tuple
     demo = build_app(server)
     demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(
+        # request bodies limited before Gradio reads them (mgsr.serve.limits): no 200 MB JSON in memory or log
+        app_kwargs={"middleware": [Middleware(RequestLimits)]},
         server_name=host,
         server_port=port,
         max_file_size=server.limits.max_bytes,

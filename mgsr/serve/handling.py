@@ -154,6 +154,7 @@ class Result:
     command: str
     before: np.ndarray  # uint8 (sH, sW, 3): bicubic upscale of the input
     after: np.ndarray  # uint8 (sH, sW, 3): the result as shown
+    made_with: str = ""  # :func:`describe` of its settings and mask, as the preview's line says it
 
 
 def number_text(value: float) -> str:
@@ -192,15 +193,24 @@ def command_line(input_name: str, output_name: str, choice: ModelChoice, setting
     return shlex.join(parts)
 
 
+def shown_number(value: float) -> str:
+    """A number for a person to read: 4 significant digits (``0.2607``, not ``0.2606538251239785``).
+
+    The line under the preview is read, not parsed; the command line keeps every digit (:func:`noise_text`).
+    """
+    return f"{float(value):.4g}"
+
+
 def describe(settings: Settings, mask: Mask | None) -> str:
     """One line naming what a preview was made with.
 
     The page shows it under the preview, so a user (and the browser test) can check the
     preview against the knobs; the mask part changes with every stroke that changes W.
     """
-    w = f"W {noise_text(settings)}" if len(settings.noise) == 1 else f"W per level {noise_text(settings)}"
+    values = ",".join(shown_number(v) for v in settings.noise)
+    w = f"W {values}" if len(settings.noise) == 1 else f"W per level {values}"
     if settings.detail is not None:
-        w = f"detail {settings.detail!r} = {w}"
+        w = f"detail {shown_number(settings.detail)} = {w}"
     if settings.calibration is not None:
         w = f"{w} of {settings.calibration}"
     if mask is None:
@@ -284,6 +294,7 @@ def upscale_full(
         command=command_line(upload.name, output.name, choice, settings, mask),
         before=bicubic(upload.display, result.size),
         after=_shown(result.color),
+        made_with=describe(settings, mask),
     )
 
 
@@ -300,6 +311,19 @@ def crop_box(size: tuple[int, int], centre: tuple[float, float] | None, side: in
     y0 = int(min(max(round(cy - sy / 2), 0), height - sy))
     x0 = int(min(max(round(cx - sx / 2), 0), width - sx))
     return y0, y0 + sy, x0, x0 + sx
+
+
+def moved_centre(
+    size: tuple[int, int], centre: tuple[float, float] | None, side: int, dx: int, dy: int
+) -> tuple[float, float]:
+    """The crop's centre = (x, y) moved by half its ``side`` per step (``dx``, ``dy`` in -1, 0, 1), for the
+    keyboard; kept where the crop fits inside an image of (height, width), so a step back always moves it."""
+    height, width = size
+    cx, cy = centre if centre is not None else (width / 2, height / 2)
+    half_x, half_y = min(side, width) / 2, min(side, height) / 2
+    x = min(max(cx + dx * side / 2, half_x), width - half_x)
+    y = min(max(cy + dy * side / 2, half_y), height - half_y)
+    return float(x), float(y)
 
 
 def preview(

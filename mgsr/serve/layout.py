@@ -43,12 +43,17 @@ class Page:
     wanted: Any = None
     shown: Any = None
     chooser: Any = None
+    crop_moves: dict[str, Any] = attrs.Factory(dict)  # the keyboard's way to move the crop, by direction
     preview_btn: Any = None
+    stroke_start: Any = None  # hidden: the pen went down on the editor (the browser clicks it)
+    stroke_none: Any = None  # hidden: the pen was lifted and no stroke was sent
     status: Any = None
     preview_view: Any = None
     caption: Any = None
     run_btn: Any = None
     full_view: Any = None
+    result_status: Any = None
+    made: Any = None  # the request number the shown result was made at; -1: no result
     downloads: Any = None
     command: Any = None
 
@@ -122,7 +127,10 @@ def _detail_and_w(p: Page, server: Server) -> None:
         ]
         p.seed = gr.Number(0, precision=0, minimum=0, label="Seed (same seed, same bytes)", elem_id="mgsr-seed")
         p.mask_file = gr.File(
-            label="Mask image instead of painting (white = W, black = 0)", file_types=["image"], type="filepath"
+            label="Mask image instead of painting (white = W, black = 0)",
+            file_types=["image"],
+            type="filepath",
+            elem_id="mgsr-mask",
         )
         p.calibration_file = gr.File(
             label="Calibration (.json from mgsr calibrate): adaptive for the automatic map, global sets W",
@@ -156,6 +164,8 @@ def _painting(p: Page, server: Server) -> None:
         format="png",
         elem_id="mgsr-editor",
     )
+    p.stroke_start = gr.Button(visible="hidden", elem_id="mgsr-stroke-start")
+    p.stroke_none = gr.Button(visible="hidden", elem_id="mgsr-stroke-none")
 
 
 def _preview(p: Page) -> None:
@@ -165,20 +175,34 @@ def _preview(p: Page) -> None:
     p.shown = gr.Number(-1, precision=0, visible="hidden", elem_id="mgsr-shown")
     with gr.Row():
         with gr.Column(scale=1, min_width=240):
+            # no buttons: its share button only fails off Hugging Face Spaces, and a download of it is no use
             p.chooser = gr.Image(
-                label="Preview crop (click to move)", interactive=False, height=260, elem_id="mgsr-crop"
+                label="Preview crop (click to move, or the arrows)",
+                interactive=False,
+                height=260,
+                buttons=[],
+                elem_id="mgsr-crop",
             )
+            with gr.Row(elem_id="mgsr-crop-moves"):
+                p.crop_moves = {
+                    key: gr.Button(symbol, size="sm", min_width=40, elem_id=f"mgsr-crop-{key}")
+                    for key, symbol, _, _ in page.CROP_MOVES
+                }
             p.preview_btn = gr.Button("Refresh the preview", variant="secondary")
         with gr.Column(scale=2):
             p.status = gr.HTML("", elem_id="mgsr-preview-status")
+            # max_height, not height: a fixed block height leaves Gradio's two images at max_height (500 px)
+            # each, the second 80 px above the first and the bottom of both cut off
             p.preview_view = gr.ImageSlider(
-                label="Preview: bicubic | mgsr", format="png", height=340, interactive=False, elem_id="mgsr-preview"
+                label="Preview: bicubic | mgsr", format="png", max_height=340, interactive=False, elem_id="mgsr-preview"
             )
             p.caption = gr.Markdown("", elem_id="mgsr-preview-caption")
 
 
 def _result(p: Page) -> None:
     p.run_btn = gr.Button("Upscale the whole image", variant="primary")
+    p.made = gr.Number(-1, precision=0, visible="hidden", elem_id="mgsr-made")
+    p.result_status = gr.HTML("", elem_id="mgsr-result-status")
     p.full_view = gr.ImageSlider(
         label="Result: bicubic | mgsr (drag the divider)",
         format="png",
@@ -191,11 +215,13 @@ def _result(p: Page) -> None:
             label="Download: the result PNG (and the mask or calibration the command reads)",
             file_count="multiple",
             interactive=False,
+            elem_id="mgsr-downloads",
         )
+        # interactive (the page makes it read-only): a disabled box can be neither focused nor read aloud
         p.command = gr.Textbox(
             label="The same with mgsr upscale (the files it reads are offered beside the result)",
             lines=2,
-            interactive=False,
+            interactive=True,
             buttons=["copy"],
             elem_id="mgsr-command",
         )

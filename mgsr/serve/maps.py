@@ -34,8 +34,10 @@ from mgsr.serve.uploads import Limits, accept, clean_name
 
 #: a calibration file is a few kB; anything much larger is not one
 MAX_CALIBRATION_BYTES = 1 << 20
-#: how strongly the map covers the picture in the editor: enough to read the map, the picture still shows
-OVERLAY_OPACITY = 0.6
+#: how much of the picture's grey shows through the automatic map in the editor: enough to see where to paint,
+#: little enough that the map reads as the legend says (white = W, black = 0).  At 0.6 of the map over the
+#: colour picture it read as a grey veil: a map value of 0 showed as the picture's own colours, dimmed.
+PICTURE_SHOWING = 0.2
 
 
 @attrs.frozen
@@ -110,10 +112,24 @@ def map_grey(values: np.ndarray) -> np.ndarray:
 
 
 def overlay(display: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The picture under the map for the editor: white = W, black = 0, the picture showing through."""
-    grey = np.clip(values, 0.0, 1.0)[..., None] * 255.0
-    mixed = display.astype(np.float32) * (1 - OVERLAY_OPACITY) + grey * OVERLAY_OPACITY
-    return np.round(mixed).astype(np.uint8)
+    """The map for the editor, in grey as the legend says (white = W, black = 0), the picture's grey faintly
+    through it (:data:`PICTURE_SHOWING`): a map value v shows between (1 - s) v and (1 - s) v + s of white."""
+    luma = display.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = np.clip(values, 0.0, 1.0) * 255.0 * (1 - PICTURE_SHOWING) + luma * PICTURE_SHOWING
+    return np.repeat(np.round(grey).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def with_strokes(background: np.ndarray, editor: dict | None) -> dict:
+    """The editor's value for a new ``background`` (the picture, or the automatic map over it), keeping the
+    strokes the user made: switching the map on or off used to drop them without a word."""
+    layers = [np.asarray(layer) for layer in (editor or {}).get("layers") or [] if layer is not None]
+    layers = [layer for layer in layers if layer.ndim == 3 and layer.shape[:2] == background.shape[:2]]
+    composite = background[..., :3].astype(np.float32)
+    for layer in layers:
+        if layer.shape[2] == 4:
+            alpha = layer[..., 3:4].astype(np.float32) / 255.0
+            composite = composite * (1 - alpha) + layer[..., :3].astype(np.float32) * alpha
+    return {"background": background, "layers": layers, "composite": np.round(composite).astype(np.uint8)}
 
 
 @attrs.frozen

@@ -62,7 +62,7 @@ class Server:
             self._calibrations[calibration.key] = calibration
         self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
         self._maps = functools.lru_cache(maxsize=4)(self._map_uncached)
-        self._last_preview: tuple[tuple[str, str, Any], tuple[Any, Any]] | None = None
+        self._last_preview: tuple[tuple[str, str, str, Any], tuple[Any, Any]] | None = None
         self._newest: collections.OrderedDict[str, int] = collections.OrderedDict()
 
     def asked(self, page: str, number: int) -> None:
@@ -166,7 +166,8 @@ class Server:
         """
         upload, settings, mask = self.request(knobs, handling.request_folder(self.work))
         made_with = handling.describe(settings, mask)
-        key = (str(upload.path), made_with, centre)  # the mask's digest is in its description
+        # the settings themselves, not only their line: the line rounds W to 4 digits; the mask's digest is in it
+        key = (str(upload.path), repr(settings), made_with, centre)
         if self._last_preview is None or self._last_preview[0] != key:
             images = handling.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
             self._last_preview = (key, images)

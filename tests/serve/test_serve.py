@@ -266,7 +266,7 @@ def test_w_chosen_by_detail_prints_detail_and_gives_the_same_bytes(tmp_path, mon
     settings = handling.page_settings(catalog, "pirm-r3", 2, None, handling.BY_DETAIL, 0.5, 0.9, None, 1)
     w = catalog.noise_for_detail("pirm-r3", 0.5)
     assert settings.noise == (w,) and 0 < w < 0.9 and settings.detail == 0.5  # the W slider's 0.9 is not used
-    assert handling.describe(settings, None) == f"pirm-r3 · 2x · detail 0.5 = W {w!r} · seed 1 · no painted regions"
+    assert handling.describe(settings, None) == f"pirm-r3 · 2x · detail 0.5 = W {w:.4g} · seed 1 · no painted regions"
     assert handling.detail_says(catalog, "pirm-r3", handling.BY_DETAIL, 0.5, 0.9) == f"W = {w:.4g}"
     result = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
     assert result.command == "mgsr upscale d.png -o d_x2.png --model pirm-r3 --scale 2 --detail 0.5 --seed 1"

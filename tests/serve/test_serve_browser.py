@@ -7,9 +7,11 @@ screenshot at that path (docs/serve.png was made this way); ``MGSR_SHOTS`` names
 folder for a screenshot after each step.
 
 The preview must follow every way of changing a setting (mouse, keyboard, a typed
-number, the model, an unsaved stroke, the detail slider, the output factor, the automatic map and a
-stroke over it) and say it is out of date until it has: each step waits until the preview is "current"
-and the line under it agrees with the page's knobs (a state of the page, not a time).
+number, the model, an unsaved stroke, the detail slider, the output factor, the crop moved by a key, the
+automatic map and a stroke over it) and say it is out of date until it has: each step waits until the preview
+is "current" and the line under it agrees with the page's knobs (a state of the page, not a time).  The
+whole-image result says when it no longer matches the settings; the preview's two halves line up; every
+control has its own name; a refused upload says no preview is coming.
 """
 
 from __future__ import annotations
@@ -63,6 +65,13 @@ SNAPSHOT = """() => {
 }"""
 #: the calibration the server is started with (--noise): its W per level, as the preview's line names them
 FITTED_W = (0.02, 0.6)
+STATE = "() => document.querySelector('#mgsr-preview-status [data-state]')?.dataset.state || ''"
+RESULT_STATE = "() => document.querySelector('#mgsr-result-status [data-state]')?.dataset.state || ''"
+
+
+def shown(value: str | float) -> str:
+    """A number as the line under the preview gives it (4 significant digits)."""
+    return f"{float(value):.4g}"
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +105,11 @@ def expected_line(now: dict[str, str]) -> str:
     """The start of the line under the preview that the knobs call for."""
     size = f"{now['scale']}x" if not now["outscale"] else f"{float(now['outscale']):g}x (from {now['scale']}x)"
     if now["automatic"]:
-        w = f"W per level {','.join(repr(v) for v in FITTED_W)} of fitted.json"
+        w = f"W per level {','.join(shown(v) for v in FITTED_W)} of fitted.json"
     elif now["by"] == "w":
-        w = f"W {float(now['w'])!r}"
+        w = f"W {shown(now['w'])}"
     else:  # W by detail: the W slider shows the W that detail means, once the server has said it
-        w = f"detail {float(now['detail'])!r} = W {float(now['w'])!r}"
+        w = f"detail {shown(now['detail'])} = W {shown(now['w'])}"
     return f"{now['model']} · {size} · {w} · seed {now['seed']} · "
 
 
@@ -196,6 +205,52 @@ def whole_image(page, url: str, tmp_path: Path, made: str) -> str:
     return page.locator("#mgsr-command textarea").input_value()
 
 
+def named_aligned_and_shareless(page) -> None:
+    """Each control its own name, the status lines announced, the command box focusable, no Share button, and
+    the preview's two halves one over the other, wholly inside their box (the mgsr half once sat 80 px above
+    the bicubic one, and the bottom of both was cut off)."""
+    assert page.get_by_role("button", name="Share").count() == 0, "Share only works on Hugging Face Spaces"
+    assert page.get_by_role("button", name=re.compile("^Move the preview: click")).count() == 1
+    for word in ("left", "up", "down", "right"):
+        assert page.get_by_role("button", name=f"Move the preview crop {word}").count() == 1
+    uploads = page.get_by_role("button", name=re.compile("^Upload ")).evaluate_all(
+        "bs => bs.map(b => b.getAttribute('aria-label'))"
+    )
+    assert len(uploads) == len(set(uploads)) >= 2, uploads  # Advanced is open: the mask's and the calibration's
+    assert page.get_by_role("button", name=re.compile("^Upload a mask image")).count() == 1
+    assert page.get_by_role("button", name=re.compile("^Upload a calibration file")).count() == 1
+    for line in ("#mgsr-preview-status", "#mgsr-result-status"):
+        assert page.locator(line).get_attribute("role") == "status", line
+        assert page.locator(line).get_attribute("aria-live") == "polite", line
+    command = page.get_by_role("textbox", name="The same with mgsr upscale: the command line")
+    command.focus()
+    assert command.evaluate("e => e === document.activeElement && e.readOnly")
+    box, halves = page.evaluate(
+        "() => [document.querySelector('#mgsr-preview').getBoundingClientRect().toJSON(), "
+        "[...document.querySelectorAll('#mgsr-preview img')].map(i => i.getBoundingClientRect().toJSON())]"
+    )
+    assert len(halves) == 2 and halves[0] == halves[1], halves
+    assert box["top"] <= halves[0]["top"] and halves[0]["bottom"] <= box["bottom"] + 0.5, (box, halves[0])
+
+
+def crop_by_key(page, expect: str) -> None:
+    """The crop moved with the keyboard: the arrow key on the focused crop chooser; the preview follows."""
+    before = page.locator("#mgsr-preview").screenshot()
+    page.get_by_role("button", name=re.compile("^Move the preview: click")).focus()
+    page.keyboard.press("ArrowDown")
+    follows(page, "crop-key", expect, painted=None)
+    assert page.locator("#mgsr-preview").screenshot() != before, "the arrow key did not move the crop"
+
+
+def editor_colours(page) -> tuple[float, float, float]:
+    """(mean channel spread, share of dark pixels, share of light pixels) of the editor's canvas as seen."""
+    box = page.locator("#mgsr-editor canvas").first.bounding_box()
+    rgb = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")).astype(int)
+    spread = float((np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])).mean())
+    grey = rgb.mean(axis=2)
+    return spread, float((grey < 60).mean()), float((grey > 190).mean())
+
+
 def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(browser, url, tmp_path):
     image = tmp_path / "face.png"
     shutil.copy(SAMPLE, image)
@@ -207,8 +262,8 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     page.evaluate(RECORD_STATES)
     page.get_by_role("button", name="Advanced").click()  # the seed is there
     page.locator("#mgsr-image input[type=file]").set_input_files(str(image))
-    follows(page, "upload", "pirm-r3 · 4x · detail 1.0 = W 1.0 · seed 0", painted=None)  # it comes by itself
-    assert page.locator("#mgsr-crop button[aria-label]").count() >= 1  # the crop mover is named
+    follows(page, "upload", "pirm-r3 · 4x · detail 1 = W 1 · seed 0", painted=None)  # it comes by itself
+    named_aligned_and_shareless(page)
     alts = page.evaluate("() => [...document.querySelectorAll('#mgsr-preview img')].map(e => e.alt)")
     assert len(alts) == 2 and all("mgsr" in a or "bicubic" in a for a in alts), alts
 
@@ -216,18 +271,18 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     detail = page.locator("#mgsr-detail input[type=range]")
     detail.focus()
     page.keyboard.press("Home")
-    follows(page, "detail-home", "detail 0.0 = W 0.0 ·", painted=None)
+    follows(page, "detail-home", "detail 0 = W 0 ·", painted=None)
     detail_number = page.locator("#mgsr-detail input[type=number]")
     detail_number.fill("0.5")
     detail_number.press("Enter")
-    follows(page, "detail-typed", "detail 0.5 = W 0.0119786", painted=None)
+    follows(page, "detail-typed", "detail 0.5 = W 0.01198 ·", painted=None)  # 4 digits: not W 0.0119786...
     assert page.locator("#mgsr-detail-w").inner_text().strip() == "W = 0.01198"
 
     # the keyboard on the W slider (the expert's, under Advanced): Home, arrows; detail shows where W is
     slider = page.locator("#mgsr-w input[type=range]")
     slider.focus()
     page.keyboard.press("Home")
-    follows(page, "home", "W 0.0 ·", painted=None)
+    follows(page, "home", "W 0 ·", painted=None)
     assert detail_number.input_value() == "0" and "set directly" in page.locator("#mgsr-detail-w").inner_text()
     for _ in range(3):
         page.keyboard.press("ArrowRight")
@@ -237,15 +292,18 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     number.fill("0.25")
     number.press("Enter")
     follows(page, "typed", "W 0.25 ·", painted=None)
+    crop_by_key(page, "W 0.25 ·")
 
     # another model: its own W, and a preview with it
     page.locator("#mgsr-model input").click()
     page.get_by_role("option", name="pirm-r1").click()
-    follows(page, "model", "pirm-r1 · 4x · detail 1.0 = W 0.0632 ·", painted=None)
+    follows(page, "model", "pirm-r1 · 4x · detail 1 = W 0.0632 ·", painted=None)
 
-    # a stroke of black brush across the cap, never confirmed with the editor's ✓: it counts at once
+    # a stroke of black brush across the cap, never confirmed with the editor's ✓: it counts at once, and the
+    # page says "out of date" from the moment the pen is down (Gradio sends the stroke a second later)
     black_before = painted_black(page)
     stroke(page)
+    assert page.evaluate(STATE) == "stale", "a stroke on its way, and the preview said it was current"
     follows(page, "stroke", "· painted: W lowered on", painted="painted")
     assert painted_black(page) > black_before + 500, "black paint should look black"
 
@@ -253,7 +311,7 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     drag(page, slider, 0.1, 0.3)
     w = float(number.input_value())
     assert 0.2 < w < 0.4
-    follows(page, "drag", f"W {w!r} ·", painted="painted")
+    follows(page, "drag", f"W {shown(w)} ·", painted="painted")
     # any output factor: 3 takes the 4x level (the Scale shown follows) and shrinks to 3x
     factor = page.locator("#mgsr-outscale textarea, #mgsr-outscale input").first
     factor.fill("3")
@@ -264,18 +322,24 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
     detail.blur()  # Gradio's slider re-sends its value on blur: a (cached) preview
     t = float(detail_number.input_value())
     assert 0.5 < t < 0.9
-    made = follows(page, "detail-drag", f"detail {t!r} = ", painted="painted")
+    made = follows(page, "detail-drag", f"detail {shown(t)} = ", painted="painted")
     command = whole_image(page, url, tmp_path, made)
     assert command == (
         f"mgsr upscale face.png -o face_x3.png --model pirm-r1 --outscale 3 --detail {t!r} "
         "--noise-map face_mask.png --seed 0"
     )
+    page.wait_for_function(f"() => ({RESULT_STATE})() === 'current'", timeout=30_000)
 
-    # the automatic map (the operator's --noise fitted.json): shown over the picture, strokes gone, W from it
+    # the automatic map (the operator's --noise fitted.json): shown over the picture as a grey map (white = W,
+    # black = 0), the stroke kept on top, W from it; the result above no longer matches: it says so at once
     page.get_by_role("button", name="Automatic map").click()
-    made = follows(page, "automatic", "W per level 0.02,0.6 of fitted.json", painted="automatic map")
+    assert page.evaluate(RESULT_STATE) == "stale", "the result and its command were left as if current"
+    assert float(page.locator("#mgsr-command").evaluate("e => getComputedStyle(e).opacity")) < 1
+    made = follows(page, "automatic", "W per level 0.02,0.6 of fitted.json", painted="painted map")
+    spread, dark, light = editor_colours(page)
+    assert spread < 6 and dark > 0.2, (spread, dark, light)  # a grey map, not the colour picture under a veil
     assert not page.locator("#mgsr-w input[type=number]").is_enabled(), "W must wait while the map sets it"
-    # painted over: the stroke covers the map there; the command gives the map and the map's W per level
+    # painted over again: the strokes cover the map there; the command gives the map and the map's W per level
     stroke(page, down=30)
     made = follows(page, "automatic-painted", "· painted map: W x ", painted="painted map")
     (tmp_path / "auto").mkdir()
@@ -284,13 +348,16 @@ def test_page_preview_follows_every_setting_and_the_result_is_what_it_shows(brow
         "mgsr upscale face.png -o face_x3.png --model pirm-r1 --outscale 3 --noise 0.02,0.6 "
         "--noise-map face_mask.png --seed 0"
     )
+    page.wait_for_function(f"() => ({RESULT_STATE})() === 'current'", timeout=30_000)
     path = Path(os.environ.get("MGSR_SCREENSHOT", tmp_path / "page.png"))
     page.screenshot(path=str(path), full_page=True)
     with Image.open(path) as im:
         assert im.width == 1280 and im.height > 1000
-    # no map: detail is the knob again, and nothing is painted
+    # no map: detail is the knob again; the strokes stay, and the line above the editor says so
     page.get_by_role("button", name="No map").click()
-    follows(page, "no-map", f"detail {t!r} = ", painted=None)
+    follows(page, "no-map", f"detail {shown(t)} = ", painted="painted")
+    assert "your strokes stay" in page.locator("#mgsr-automatic-note").inner_text()
+    assert painted_black(page) > black_before + 500, "No map dropped the strokes"
     assert page.locator("#mgsr-w input[type=number]").is_enabled()
     assert not outside, f"the page fetched from other sites: {outside[:5]}"
 
@@ -327,7 +394,10 @@ def test_narrow_window_bad_uploads_and_lasting_messages(browser, url, tmp_path):
         text = toast.inner_text()
         assert bad.name in text and "exceeds limit" not in text
         assert not re.search(r"/tmp|gradio|[0-9a-f]{20}", text), f"a server path in the message: {text!r}"
+        page.wait_for_function(f"() => ({STATE})() === 'failed'", timeout=60_000)  # not "being updated" for ever
+        assert "No preview" in page.locator("#mgsr-preview-status").inner_text()
         page.wait_for_timeout(12_000)  # Gradio's default toasts are gone after 10 s
         assert toast.is_visible(), "the message vanished"
+        assert page.evaluate(STATE) == "failed", "a refused file left the preview waiting"
         shot(page, bad.stem)
         toast.locator("button").first.click()  # closed by the user

@@ -8,12 +8,14 @@ Needs the ``test-web`` extra (``pip install -e ".[test-web]"``).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -191,3 +193,27 @@ def test_server_paths_named_by_a_client_are_not_read(server, files):
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(url + f"gradio_api/file={path}", timeout=30)
         assert caught.value.code in (403, 404)
+
+
+def test_request_bodies_are_limited_before_they_are_read(server):
+    """A 200 MB JSON post once grew the server by 1.6 GB and was copied into its log: now it is refused on its
+    declared length, unread, and a short body quoting a long text is refused without echoing it."""
+    url, client = server
+    address = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.putrequest("POST", "/gradio_api/call/preview")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(200 * 2**20))
+    connection.endheaders()  # and no body: a server waiting to read it would time out here
+    response = connection.getresponse()
+    assert response.status == 413 and b"/gradio_api/upload" in response.read()
+    connection.close()
+    body = json.dumps({"data": [None, "y" * 5000] + [None] * 15}).encode()
+    request = urllib.request.Request(
+        url + "gradio_api/call/preview", data=body, headers={"Content-Type": "application/json"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == 413 and b"yyyy" not in caught.value.read()
+    with urllib.request.urlopen(url + "gradio_api/info", timeout=30) as alive:  # and it serves on
+        assert alive.status == 200
