@@ -3,6 +3,7 @@
     python benchmarks/train_step_bench.py recipes/quickstart.toml [--steps 3] [--rounds 3]
         [--precisions fp32,bf16] [--set key=value ...] [--device cpu|cuda] [--threads N]
     python benchmarks/train_step_bench.py --smoke    # seconds: benchmarks/smoke.toml, 1 x 1 step (checks it runs)
+    python benchmarks/train_step_bench.py recipes/pirm_r3.toml --compile [--precisions fp32] [--warmup 2]
 
 For each precision the same modules (G, D, the losses and their feature
 networks, both Adam optimizers) take two kinds of step on the same random HR
@@ -19,6 +20,12 @@ precision's steps/s, with the CPU model and, on CUDA, the card.  Random
 patches stand in for data (the step's cost does not depend on the pixels);
 the contextual loss's VGG-19 runs with random weights (same cost).  The last line
 compares bf16 with fp32 (``bf16 / fp32 = R x``) when both are measured.
+
+``--compile`` measures instead what ``training.compile = true`` buys: two trainers of the recipe from the same
+initial weights, one eager and one compiled, take interleaved windows of mgsr steps in this one process.  The
+compiled trainer's first ``--warmup`` steps (where inductor compiles, once per size of the patch pyramid) are
+timed apart on the wall clock (compiling runs in worker processes) and excluded from its steps/s; the eager
+one warms up as many steps.  The last line is ``compiled / eager = R x`` (steps/s), one figure per precision.
 """
 
 from __future__ import annotations
@@ -103,6 +110,43 @@ def measure(table: dict, precision: str, device: str, steps: int, rounds: int) -
         return _interleaved(trainer, recipe, steps, rounds, clock)
 
 
+def measure_compiled(
+    table: dict, precision: str, device: str, steps: int, rounds: int, warmup: int
+) -> tuple[float, float, float]:
+    """Median seconds per step of the eager and of the compiled mgsr step (same recipe, same initial weights,
+    interleaved windows as :func:`measure`), and the wall seconds of the compiled trainer's warm-up steps."""
+    clock = time.perf_counter if torch.device(device).type == "cuda" else time.process_time
+    trainers = []
+    with tempfile.TemporaryDirectory(prefix="mgsr-train-step-bench-") as run:
+        for compiled in (False, True):
+            flags = [f'training.precision="{precision}"', f"training.compile={str(compiled).lower()}"]
+            recipe = mgsr.load_recipe(apply_overrides(table, flags))
+            torch.manual_seed(0)
+            built = mgsr.build(recipe, training=True)
+            trainers.append(Trainer(built, Path(run) / str(compiled), device=device, progress=False))
+        eager, compiled_trainer = trainers
+        hr = torch.rand(
+            recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size, device=eager.device
+        )
+        _steps(eager, hr, warmup, time.perf_counter)
+        compile_s = _steps(compiled_trainer, hr, warmup, time.perf_counter) * warmup
+        times: list[list[float]] = [[], []]
+        for _ in range(rounds):
+            for trainer, kept in zip(trainers, times, strict=True):
+                kept.append(_steps(trainer, hr, steps, clock))
+    return statistics.median(times[0]), statistics.median(times[1]), compile_s
+
+
+def _steps(trainer: Trainer, hr: torch.Tensor, steps: int, clock: Callable[[], float]) -> float:
+    """Seconds per step of ``steps`` mgsr steps on ``hr``, with the loss read-back a run does once per window."""
+    t = clock()
+    for _ in range(steps):
+        trainer.train_step(hr)
+    trainer.read_losses(flush=True)
+    sync(trainer.device)
+    return (clock() - t) / steps
+
+
 def _interleaved(
     trainer: Trainer, recipe: mgsr.Recipe, steps: int, rounds: int, clock: Callable[[], float]
 ) -> tuple[float, float]:
@@ -141,6 +185,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's); 1 on a shared CPU")
     parser.add_argument(
+        "--compile", action="store_true", help="eager against compiled (training.compile) mgsr steps, not bare"
+    )
+    parser.add_argument("--warmup", type=int, default=2, help="--compile: untimed first steps (they compile)")
+    parser.add_argument(
         "--smoke",
         action="store_true",
         help=f"seconds: {SMOKE_RECIPE.name} (toy-size quickstart), 1 round of 1 step per precision",
@@ -166,6 +214,14 @@ def main() -> None:
         f"torch {torch.__version__}, {where}",
         flush=True,
     )
+    if args.compile:
+        report_compiled(args, table)
+    else:
+        report_bare(args, table)
+
+
+def report_bare(args: argparse.Namespace, table: dict) -> None:
+    """mgsr's step against the bare one at each precision, then bf16 (etc.) against fp32."""
     rates = {}
     for precision in args.precisions.split(","):
         mine, bare = measure(table, precision, args.device, args.steps, args.rounds)
@@ -177,6 +233,23 @@ def main() -> None:
         )
     if "fp32" in rates and len(rates) > 1:
         print("  " + ", ".join(f"{p} / fp32 = {r / rates['fp32']:.2f}x" for p, r in rates.items() if p != "fp32"))
+
+
+def report_compiled(args: argparse.Namespace, table: dict) -> None:
+    """The compiled mgsr step against the eager one at each precision; the compile time apart."""
+    ratios = []
+    for precision in args.precisions.split(","):
+        eager, compiled, compile_s = measure_compiled(
+            table, precision, args.device, args.steps, args.rounds, args.warmup
+        )
+        ratios.append(f"{eager / compiled:.2f}x ({precision})")
+        print(
+            f"  {precision}: eager {1 / eager:.3f} steps/s, compiled {1 / compiled:.3f} steps/s "
+            f"(median of {args.rounds} x {args.steps} steps); compiled warm-up {compile_s:.1f} s wall over "
+            f"{args.warmup} steps (compiling, excluded)",
+            flush=True,
+        )
+    print("  compiled / eager = " + ", ".join(ratios))
 
 
 if __name__ == "__main__":

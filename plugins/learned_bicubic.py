@@ -35,6 +35,28 @@ def bicubic_kernel(a: float = -0.5) -> torch.Tensor:
     return (torch.outer(k1, k1) / 4).to(torch.float32)
 
 
+def replicate_border(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with its outermost rows and columns repeated once: ``F.pad(x, (1, 1, 1, 1), mode="replicate")``.
+
+    Why two forms: under ``torch.compile`` (``training.compile``) inductor runs ``replication_pad2d_backward``
+    as an eager fallback whose predicted output layout (contiguous) is not the one the CPU kernel returns for
+    a channels-last input (``training.channels_last``, or inductor's own layout optimisation), and the
+    backward fails its stride assertion.  Slices and concatenations are copies of the same pixels (forward
+    identical bit for bit) that inductor lowers itself, backward included.  Eager keeps ``F.pad``: its border
+    gradients sum in the kernel's order, which the concatenation's backward would change in the last bit; so
+    does an export (``torch.export``, ONNX), which keeps its one padding op.
+    """
+    if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+        return border_copies(x)
+    return F.pad(x, (1, 1, 1, 1), mode="replicate")
+
+
+def border_copies(x: torch.Tensor) -> torch.Tensor:
+    """:func:`replicate_border` as slices and concatenations (what compiled graphs run)."""
+    x = torch.cat([x[..., :1, :], x, x[..., -1:, :]], dim=-2)
+    return torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)
+
+
 class LearnedBicubic(ClassicUpscaler):
     """Depthwise 9x9 transposed convolution, stride 2, initialised as bicubic.
 
@@ -57,8 +79,7 @@ class LearnedBicubic(ClassicUpscaler):
     @full_precision  # the image path: a bf16 base image costs up to 10 grey levels at 4x (3 kept in float32)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        y = F.conv_transpose2d(padded, self.weight * 4, stride=2, groups=self.channels)
+        y = F.conv_transpose2d(replicate_border(x), self.weight * 4, stride=2, groups=self.channels)
         offset = (TAPS - 1) // 2 + 2  # kernel centre plus the two outputs made by the padding pixel
         return y[..., offset : offset + 2 * h, offset : offset + 2 * w]
 

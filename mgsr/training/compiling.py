@@ -1,12 +1,15 @@
 """``training.compile``: what the step calls for G and D when the recipe asks for ``torch.compile``.
 
-Why static shapes (``dynamic=False``): a step calls the networks at a few fixed sizes (the patch pyramid of
-``training.scales``), and by default the second size of a function recompiles it with symbolic sizes.  On a
-CPU inductor then still converts convolution inputs to channels-last (mkldnn's layout, chosen for every
-graph with a convolution), but AOTAutograd gives the backward the strides those saved inputs had at the
-example size; at any other size the backward stops on inductor's stride assertion ("expected size 8==8,
-stride 48==768").  One graph per size has exact strides, and on a GPU it is also what inductor plans best
-(static shapes, channels-last where its heuristics choose it); the sizes are few, so the compiles are too.
+Why inductor's layout optimisation is off: a step calls the networks at every size of the patch pyramid
+(``training.scales``), so the second size of a function recompiles it with symbolic sizes (one graph for
+all the sizes that follow, instead of one compile per size).  AOTAutograd gives the backward the strides
+the forward chose for its saved tensors evaluated at the example size, which holds only while inductor
+keeps the tensors' layout in graphs with symbolic sizes (it gives up its layout optimisation there, except
+on a CPU: for mkldnn it converts every convolution input to channels-last).  On a CPU the backward then
+stopped on inductor's stride assertion at the third size ("expected size 8==8, stride 48==192").  Without
+the optimisation tensors keep the layout eager gives them; ``training.channels_last`` is the layout switch,
+compiled or not.  One graph per size (``dynamic=False``) avoids it too, at a compile per size, and with
+three scales it ran into dynamo's recompile limit (8 graphs per function).
 
 The modules keep their own ``state_dict`` keys and parameters: only the call path is compiled.
 """
@@ -18,10 +21,13 @@ from typing import Any
 
 import torch
 
+#: inductor's options for the step (see the module's docstring)
+INDUCTOR_OPTIONS = {"layout_optimization": False}
+
 
 def compiled(call: Callable[..., Any]) -> Callable[..., Any]:
-    """``call`` (a module, or its DistributedDataParallel wrapper) through ``torch.compile``, one graph per size."""
-    return torch.compile(call, dynamic=False)
+    """``call`` (a module, or its DistributedDataParallel wrapper) through ``torch.compile``."""
+    return torch.compile(call, options=dict(INDUCTOR_OPTIONS))
 
 
 def compiled_pair(

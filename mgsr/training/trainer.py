@@ -138,7 +138,7 @@ class Trainer:
             g_call = DistributedDataParallel(self.generator, device_ids=ids)
             if self.discriminator is not None:
                 d_call = DistributedDataParallel(self.discriminator, device_ids=ids)
-        if self.spec.compile:  # one graph per size: see mgsr.training.compiling
+        if self.spec.compile:  # inductor's options: see mgsr.training.compiling
             from mgsr.training.compiling import compiled_pair
 
             g_call, d_call = compiled_pair(g_call, d_call)
@@ -189,7 +189,8 @@ class Trainer:
         if self.ctx.is_main:
             self.validation = validator_for(data, self.spec, self.held_out, self.built.registry)
             trained_w = {w for loss in self.one_step.losses for w in loss.config.noise}
-            self.watch = ValidationWatch(self.validation, self.spec.export, trained_w)
+            warm_up = self.spec.discriminator_warmup_steps
+            self.watch = ValidationWatch(self.validation, self.spec.export, trained_w, frozen_until=warm_up)
 
     def _training_data(self) -> PatchDataset:
         """The patches to train on; an error when the trainer was built without its data."""

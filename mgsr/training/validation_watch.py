@@ -28,9 +28,15 @@ REFERENCE_MODEL = "pirm-r3"
 class ValidationWatch:
     """Scores ``validator``'s images (None: none to score), watches them for a grid, keeps the best knob."""
 
-    def __init__(self, validator: Validator | None, export: str, trained_w: Collection[float]) -> None:
+    def __init__(
+        self, validator: Validator | None, export: str, trained_w: Collection[float], frozen_until: int = 0
+    ) -> None:
+        """``frozen_until``: the last step at which the generator is still the one the stage started from (the
+        discriminator's warm-up): its validations are scored and watched but never chosen as the best knob
+        (seed 3 of knob_cpu would otherwise export its pre-training, whose untrained W = 1 scored best once)."""
         self.validator = validator
         self.trained_w = set(trained_w)
+        self.frozen_until = frozen_until
         self.best: BestKnob | None = selection_for(export, validator)
         self.limits: dict[str, float] = {}
 
@@ -54,7 +60,8 @@ class ValidationWatch:
         if spread is not None:
             scores["val/phase_spread"] = spread
         warn_alarms(step, scores, self.trained_w, self.limits)
-        if self.best is not None and self.best.consider(step, scores, generator, self.limits):
+        trained = step > self.frozen_until
+        if self.best is not None and trained and self.best.consider(step, scores, generator, self.limits):
             scores["val/best_knob_step"] = step
         return scores
 

@@ -120,7 +120,7 @@ def _photo_crops(reference, folder):
     return folder
 
 
-def _fine_tune(recipe, out, val, steps, resume=None):
+def _fine_tune(recipe, out, val, steps, resume=None, extra=()):
     overrides = [
         '[{type = "gan", weight = 0.01, noise = [1.0]}, {type = "l1", weight = 10.0, noise = [0.0]}]',
         "training.scales=[1, 2]",
@@ -140,6 +140,7 @@ def _fine_tune(recipe, out, val, steps, resume=None):
         "training.sample_every=100",
         "training.log_every=1",
         'training.export="best_knob"',
+        *extra,
     ]
     overrides[0] = "losses=" + overrides[0]
     train(recipe, out=str(out), progress=False, overrides=overrides, resume=resume)
@@ -167,3 +168,17 @@ def test_the_run_exports_the_best_validated_knob_and_a_resume_keeps_it(tmp_path,
         last = load_checkpoint(run / "checkpoints" / checkpoint_name(4))["generator"]
         assert any(not torch.equal(t, last[k]) for k, t in exported.state_dict().items())
     assert [r["step"] for r in records if "val/best_knob_step" in r][-1] == best
+
+
+def test_the_discriminator_warm_up_is_never_the_best_knob(tmp_path, reference):
+    """While only D trains, G is the stage's start (for knob_cpu: the pre-training, whose W = 1 is untrained):
+    its validations are watched but never exported as the best knob, however they score."""
+    val = _photo_crops(reference, tmp_path / "val")
+    run = tmp_path / "run"
+    _fine_tune(RECIPES / "finetune_r3.toml", run, val, steps=3, extra=["training.discriminator_warmup_steps=2"])
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    scored = {r["step"]: r for r in records if "val/niqe_w1" in r}
+    assert sorted(scored) == [1, 2, 3]
+    assert all(disqualified(s, scored[s]) is None for s in (1, 2))  # the released knob: it would qualify
+    assert [r["step"] for r in records if "val/best_knob_step" in r] in ([3], [])
+    assert "step 1 " not in load_generator(run).card.source and "step 2 " not in load_generator(run).card.source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tomllib
@@ -14,7 +15,9 @@ import mgsr
 from mgsr.errors import RecipeError, TrainingError
 from mgsr.recipe import load_recipe
 from mgsr.training.checkpoint import checkpoint_step, list_checkpoints
+from mgsr.training.compiling import compiled
 from mgsr.training.run import train
+from mgsr_plugins.learned_bicubic import replicate_border
 
 from ..conftest import RECIPES
 from ..helpers import assert_same_state, final_state, tiny_recipe
@@ -121,13 +124,40 @@ def test_bad_speed_settings_are_recipe_errors(override, message):
 
 @pytest.mark.compat
 @pytest.mark.slow
-def test_compiled_step_trains_like_the_eager_one(tmp_path):
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_compiled_step_trains_like_the_eager_one(tmp_path, nhwc):
     recipe = quiet_recipe(tmp_path, steps=2)
-    train(recipe, out=str(tmp_path / "eager"), progress=False)
+    layout = f"training.channels_last={str(nhwc).lower()}"  # channels-last: the classic upscaler's border
+    train(recipe, out=str(tmp_path / "eager"), overrides=[layout], progress=False)
     train(
         recipe,
         out=str(tmp_path / "compiled"),
-        overrides=["training.compile=true", "training.deterministic=false"],
+        overrides=["training.compile=true", "training.deterministic=false", layout],
         progress=False,
     )
     assert_same_state(final_state(tmp_path / "eager"), final_state(tmp_path / "compiled"), exact=False)
+
+
+@pytest.mark.slow
+def test_compiled_border_and_convolution_backward_at_every_size():
+    """The two ways torch 2.13's inductor failed a CPU step's backward: replication_pad2d_backward's layout
+    (the classic upscaler's border, when a channels-last image needs a gradient) and, from the third size on,
+    the channels-last copy of an image that needs none, saved for the weight's gradient with the strides of
+    the size that made the graph dynamic (the step calls G at every size of the patch pyramid)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 8, 3, bias=False)
+
+    def border_conv(x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(conv(replicate_border(x)))
+
+    step = compiled(border_conv)
+    for size, image_grad, nhwc in itertools.product((16, 8, 4), (True, False), (False, True)):
+        x = torch.rand(8, size, size, 3).permute(0, 3, 1, 2) if nhwc else torch.rand(8, 3, size, size)
+        grads = []
+        for call in (border_conv, step):
+            conv.weight.grad = None
+            image = x.clone().requires_grad_(image_grad)  # clone keeps the layout
+            call(image).square().sum().backward()
+            grads.append([conv.weight.grad, *([image.grad] if image_grad else [])])
+        for eager, compiled_grad in zip(*grads, strict=True):
+            torch.testing.assert_close(compiled_grad, eager, rtol=1e-4, atol=1e-5)
