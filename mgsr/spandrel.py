@@ -154,6 +154,11 @@ class GMGBPArchitecture(spandrel.Architecture[GMGBP]):
         generator = _generator_for(state_dict)
         noise = self.noise if self.noise is not None else generator.default_noise
         name = generator.card.name if generator.card is not None else f"{generator.features}nf"
+        return self.describe(generator, noise, name)
+
+    def describe(self, generator: GMGBP, noise: float, name: str) -> spandrel.ImageModelDescriptor[GMGBP]:
+        """spandrel's descriptor of ``generator`` run at W = ``noise`` (the one home of these fields: the
+        ComfyUI pack's folder architecture describes its files with it too)."""
         return spandrel.ImageModelDescriptor(
             generator,
             dict(generator.state_dict()),

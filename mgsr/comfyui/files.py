@@ -14,7 +14,6 @@ import ComfyUI and is tested on a plain folder.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from mgsr.errors import WeightsError
-from mgsr.inference.core import upscale_tensor
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import load_generator
 from mgsr.model.weights import BUNDLED, MODEL_KEY, read_weights
@@ -117,13 +115,6 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b.detach().to("cpu"))
 
 
-def _call(model: GMGBP, image: torch.Tensor, *, scale: int, noise: float) -> torch.Tensor:
-    """The descriptor's call: mgsr's inference core at the model's W (spandrel clamps the result)."""
-    sr = upscale_tensor(model, image, scale=scale, noise_amp=noise)
-    assert sr is not None, "upscale_tensor without a sink returns the assembled output"
-    return sr
-
-
 class FolderArchitecture(GMGBPArchitecture):
     """G-MGBP for spandrel that loads the mgsr file a state dict came from, when it is in the folders."""
 
@@ -136,23 +127,8 @@ class FolderArchitecture(GMGBPArchitecture):
         if path is None:  # not one of the folder's mgsr files: the tensors alone, as mgsr.spandrel does
             return super().load(state_dict)
         generator = load_generator(path)
-        noise = generator.default_noise
         name = generator.card.name if generator.card is not None else path.stem
-        return spandrel.ImageModelDescriptor(
-            generator,
-            dict(generator.state_dict()),
-            architecture=self,
-            purpose="SR",
-            tags=[name, f"W={noise:g}"],
-            supports_half=False,
-            supports_bfloat16=False,
-            scale=self.scale,
-            input_channels=generator.channels,
-            output_channels=generator.channels,
-            # a host's own tiles restart the position-seeded noise at each tile edge when W > 0
-            tiling=spandrel.ModelTiling.SUPPORTED if noise == 0 else spandrel.ModelTiling.DISCOURAGED,
-            call_fn=functools.partial(_call, scale=self.scale, noise=noise),
-        )
+        return self.describe(generator, generator.default_noise, name)
 
 
 def install(models: UpscaleModels, registry: spandrel.ArchRegistry | None = None) -> bool:
