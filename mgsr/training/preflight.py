@@ -55,6 +55,13 @@ def checkpoint_bytes(built: Built) -> int:
     return _PER_PARAMETER * (generator + _count(built.discriminator)) + best
 
 
+def require_training_data(recipe: Recipe) -> None:
+    """The one check that a recipe names training data at all (``mgsr train`` before building anything, the
+    trainer for callers that build it themselves)."""
+    if not recipe.data.train:
+        raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
+
+
 def _data_problems(recipe: Recipe) -> list[str]:
     """Every training folder exists and holds images; every validation folder holds one at the scale."""
     problems = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,12 +11,11 @@ import torch
 
 from mgsr.build import build
 from mgsr.distributed import Context, barrier, from_environment, shutdown
-from mgsr.errors import TrainingError
 from mgsr.hub import download_progress
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
-from mgsr.training.preflight import ensure_ready, unweighted
+from mgsr.training.preflight import ensure_ready, require_training_data, unweighted
 from mgsr.training.resume import restore
 from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
@@ -61,13 +59,12 @@ def training_recipe(
     overrides: list[str] | tuple[str, ...],
     registry: Registry,
 ) -> Recipe:
-    """The recipe ``mgsr train`` trains: the file with ``--set`` overrides, ``--data`` in place of data.train."""
-    extra = list(overrides)
+    """The recipe ``mgsr train`` trains: the file with ``--set`` overrides, ``--data`` in place of data.train
+    (set on the recipe, not written into an override string for the parser to read back)."""
+    recipe = load_recipe(os.fspath(recipe_path), registry, overrides=list(overrides))
     if data:
-        extra.append("data.train=" + json.dumps(list(data)))
-    recipe = load_recipe(os.fspath(recipe_path), registry, overrides=extra)
-    if not recipe.data.train:  # before building: the losses may need files (VGG-19) that matter less
-        raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
+        recipe = attrs.evolve(recipe, data=attrs.evolve(recipe.data, train=tuple(data)))
+    require_training_data(recipe)  # before building: the losses may need files (VGG-19) that matter less
     return recipe
 
 

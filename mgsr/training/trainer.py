@@ -41,7 +41,7 @@ from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.loss_log import NonFiniteLoss
 from mgsr.training.mixed_precision import MixedPrecision, channels_last
-from mgsr.training.preflight import trainable
+from mgsr.training.preflight import require_training_data, trainable
 from mgsr.training.prepared import training_sources
 from mgsr.training.resume import trainer_state
 from mgsr.training.schedule import resolve_schedule, sqrt_decay
@@ -164,8 +164,7 @@ class Trainer:
         """The training images (raw folders prepared into cached stores when the recipe resizes), the held-out
         ones, the schedule in steps, and the validation set."""
         data = self.recipe.data
-        if not data.train:
-            raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
+        require_training_data(self.recipe)
         if data.patch_size % (1 << self.max_levels):
             raise TrainingError(
                 f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
