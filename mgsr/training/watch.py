@@ -14,7 +14,7 @@ its discriminator misses.  PSNR and NIQE barely move when it starts; two cheap n
   only +-1 % of the released R3 filter already gives 7-17x the HR's period-2 share.
 
 The period-2 limit is calibrated per run, per W, at its first step (:func:`period2_limits`), because no one
-number fits every image set: the released models' own worst-image ratio is 0.3-1.3x at W = 0 and 0.6-4.3x at
+number fits every image set: the released models' own worst-image ratio is 0.5-1.1x at W = 0 and 0.9-4.3x at
 W = 1 on natural photos, but up to 8.5x at W = 0 and 20x at W = 1 on textures with little Nyquist energy of
 their own (the bundled retina and gravel crops: their HR share is tiny, so any synthesized detail is a large
 multiple of it).  A run that starts from weights is compared with its own start (a fine-tune of ``pirm-r3``
