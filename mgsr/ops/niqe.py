@@ -43,7 +43,6 @@ MSCN_WINDOW = 7
 MSCN_SIGMA = 7 / 6
 #: Neighbour offsets (rows, columns) whose products NIQE models: horizontal, vertical, two diagonals.
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (-1, 1))
-FEATURES_PER_SCALE = 2 + 4 * len(NEIGHBOURS)
 
 
 @functools.cache
