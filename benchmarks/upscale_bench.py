@@ -36,8 +36,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -80,9 +80,9 @@ def one_size(megapixels: float, scale: int, tile: str, backend: str = "auto") ->
     A small image first converts/loads the backend's model, so the time is that of the upscale alone.
     """
     import mgsr
-    from mgsr.inference.tiles import auto_tile, margin_for
     from mgsr.inference.openvino import resolve_backend
     from mgsr.inference.pictures import picture_from_array, upscale_picture
+    from mgsr.inference.tiles import auto_tile, margin_for
 
     backend = resolve_backend(backend, "cpu")
 
@@ -150,8 +150,8 @@ def load_release(root: Path, scale: int) -> torch.nn.Module:
 def vs_release(repeats: int, cases: list[tuple[int, int]], backend: str) -> None:
     import mgsr
     from mgsr.inference.openvino import resolve_backend
-    from mgsr.inference.tiles import auto_tile
     from mgsr.inference.pictures import super_resolve
+    from mgsr.inference.tiles import auto_tile
 
     root = reference_root()
     model = mgsr.pretrained("pirm-r3")
@@ -248,7 +248,7 @@ def precision_check(precisions: list[str], device: torch.device, side: int, scal
         )
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sizes", default="0.25,1,4,16", help="output megapixels, one fresh process each (16 takes minutes on 2 cores)"
@@ -279,7 +279,19 @@ def main() -> None:
         action="store_true",
         help="seconds: 0.01 Mpx, 32->128 (--vs-release) or a 32-pixel side (--precisions), one repeat, torch backend",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def _child_size(size: float, args: argparse.Namespace) -> dict:
+    """One size timed in a fresh process (its peak RSS is then this size's alone)."""
+    command = [sys.executable, __file__, "--child", str(size), "--scale", str(args.scale), "--tile", args.tile]
+    command += ["--backend", args.backend] + (["--threads", str(args.threads)] if args.threads else [])
+    child = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.smoke:
         args.sizes, args.cases, args.side, args.repeats, args.backend = "0.01", "32x4", 32, 1, "torch"
     if args.threads:
@@ -293,6 +305,11 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(one_size(float(args.child), args.scale, args.tile, args.backend)))
         return
+    sizes_table(args)
+
+
+def sizes_table(args: argparse.Namespace) -> None:
+    """Time, memory and share of the convolution peak per output size, one fresh process each."""
     peak = conv_peak_gflops(*((1, 128) if args.smoke else ()))
     flops_px = model_flops_per_output_pixel(args.scale)
     print(
@@ -305,25 +322,7 @@ def main() -> None:
     )
     rates = []
     for size in (float(s) for s in args.sizes.split(",")):
-        child = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                str(size),
-                "--scale",
-                str(args.scale),
-                "--tile",
-                args.tile,
-                "--backend",
-                args.backend,
-            ]
-            + (["--threads", str(args.threads)] if args.threads else []),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        r = json.loads(child.stdout.strip().splitlines()[-1])
+        r = _child_size(size, args)
         gflops = flops_px * r["megapixels_out"] * 1e6 / r["seconds"] / 1e9
         rates.append(r["megapixels_out"] / r["cpu_seconds"])
         print(
