@@ -18,7 +18,7 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from mgsr.serve.handling import DEFAULT_PREVIEW_SIDE
+    from mgsr.serve.crop import DEFAULT_PREVIEW_SIDE
     from mgsr.serve.uploads import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
     p = sub.add_parser(

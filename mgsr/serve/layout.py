@@ -1,4 +1,4 @@
-"""The components of the ``mgsr serve`` page, placed; :mod:`mgsr.serve.app` wires them to the server.
+"""The components of the ``mgsr serve`` page, placed; :mod:`mgsr.serve.wiring` wires them to the server.
 
 Apart from the wiring so that each reads on its own: here what the page shows and where, there
 what each change does.
@@ -11,9 +11,10 @@ from typing import Any
 import attrs
 import gradio as gr
 
-from mgsr.serve import handling, page
-from mgsr.serve.server import Knobs, Server
-from mgsr.serve.settings import SCALES
+from mgsr.inference.outsize import LEVEL_SCALES
+from mgsr.serve import page
+from mgsr.serve.server import Server
+from mgsr.serve.settings import BY_DETAIL, Knobs, detail_says
 
 
 @attrs.define
@@ -59,7 +60,7 @@ class Page:
 
     @property
     def knobs(self) -> list[Any]:
-        """What every request reads, in the order of :class:`mgsr.serve.server.Knobs`."""
+        """What every request reads, in the order of :class:`mgsr.serve.settings.Knobs`."""
         named = {
             "path": self.image_file,
             "w1": self.levels[0],
@@ -80,7 +81,7 @@ def _image_and_size(p: Page, server: Server) -> None:
     )
     p.model = gr.Dropdown(catalog.labels, value=catalog.default, label="Model", elem_id="mgsr-model")
     with gr.Row():
-        p.scale = gr.Radio(list(SCALES), value=4, label="Scale", elem_id="mgsr-scale", scale=3)
+        p.scale = gr.Radio(list(LEVEL_SCALES), value=4, label="Scale", elem_id="mgsr-scale", scale=3)
         # text, not a number box: empty must stay empty (the scale), and a bad entry gets mgsr's message
         p.outscale = gr.Textbox(
             "",
@@ -102,12 +103,12 @@ def _detail_and_w(p: Page, server: Server) -> None:
         value=start["t"],
         step=0.01,
         label="Detail",
-        interactive=start["by"] == handling.BY_DETAIL,
+        interactive=start["by"] == BY_DETAIL,
         elem_id="mgsr-detail",
         info="0 = lowest distortion, 1 = the model's most detail (its recorded W)",
     )
     p.detail_w = gr.Markdown(
-        handling.detail_says(catalog, catalog.default, start["by"], start["t"], start["w"]), elem_id="mgsr-detail-w"
+        detail_says(catalog, catalog.default, start["by"], start["t"], start["w"]), elem_id="mgsr-detail-w"
     )
     p.by = gr.Textbox(start["by"], visible="hidden", elem_id="mgsr-by")
     with gr.Accordion("Advanced", open=False):

@@ -1,7 +1,7 @@
 """The fixed text of the ``mgsr serve`` page: its style, intro, legend, the preview's status lines and the small
 scripts the browser runs (marking the preview out of date the moment a setting changes).
 
-Why apart from :mod:`mgsr.serve.app`: the wiring reads better without a page of strings in front of it.
+Why apart from :mod:`mgsr.serve.wiring`: the wiring reads better without a page of strings in front of it.
 """
 
 from __future__ import annotations

@@ -1,51 +1,61 @@
 """The state every request of ``mgsr serve`` shares (the offered models, the limits, the work folder, the
 calibration files, the last preview) and what the page's handlers do with it, without Gradio: the tests call
-these methods with the values the page sends."""
+these methods with the values the page sends (:class:`mgsr.serve.settings.Knobs`).
+
+A request's knobs become its image, checked settings and W map here; the jobs themselves are
+:mod:`.jobs`'s, the state of each page :mod:`.sessions`'s.
+"""
 
 from __future__ import annotations
 
 import collections
 import functools
 import os
+import shutil
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import numpy as np
 
 from mgsr.errors import MgsrError
 from mgsr.inference.adaptive import adaptive_map
-from mgsr.serve import handling, maps
-from mgsr.serve.handling import Catalog, Result, Settings
+from mgsr.serve import jobs, maps
+from mgsr.serve.catalog import Catalog
+from mgsr.serve.jobs import Result
 from mgsr.serve.maps import CalibrationFile, Mask
+from mgsr.serve.sessions import Sessions
+from mgsr.serve.settings import BY_W, Knobs, Settings, model_start, page_settings
 from mgsr.serve.uploads import Limits, Upload, open_upload
 
 #: uploaded calibration files kept (a few kB each); the oldest is forgotten first
 KEEP_CALIBRATIONS = 32
-#: pages whose newest preview request is remembered; the longest idle is forgotten first
-KEEP_PAGES = 256
 
 
-@attrs.frozen
-class Knobs:
-    """The page's inputs of one request, in the order the page sends them (``app.knobs``)."""
+#: uploads and results older than this are deleted (the page has long offered them for download by then)
+KEEP_SECONDS = 3600
 
-    path: str | None  # the image, as the web framework stored it
-    model: str
-    scale: Any
-    outscale: Any
-    by: str  # how W is chosen: handling.BY_DETAIL or BY_W
-    detail: float
-    w: float
-    per_level_on: bool
-    w1: float
-    w2: float
-    w3: float
-    seed: Any
-    editor: dict | None = None  # the painting: {"background", "layers", "composite"}
-    mask_path: str | None = None  # an uploaded mask file, which wins over painting
-    automatic: str = ""  # the key of the calibration whose automatic map is on; "" when off
+
+def remove_old_files(folder: Path, keep_seconds: float = KEEP_SECONDS) -> None:
+    """Delete the sub-folders of ``folder`` not touched for ``keep_seconds``: a server runs for days."""
+    cutoff = time.time() - keep_seconds
+    for child in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if child.is_dir() and child.stat().st_mtime < cutoff:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def request_folder(work: Path) -> Path:
+    """A fresh folder for one request's outputs (old ones are swept away first)."""
+    remove_old_files(work / "results")
+    remove_old_files(work / "uploads")
+    folder = work / "results" / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    return folder
 
 
 class Server:
@@ -63,32 +73,17 @@ class Server:
         self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
         self._maps = functools.lru_cache(maxsize=4)(self._map_uncached)
         self._last_preview: tuple[tuple[str, str, str, Any], tuple[Any, Any]] | None = None
-        self._newest: collections.OrderedDict[str, int] = collections.OrderedDict()
-
-    def asked(self, page: str, number: int) -> None:
-        """The page ``page`` asked for preview ``number`` (its requests are counted up in the browser)."""
-        self._newest[page] = max(number, self._newest.get(page, number))
-        self._newest.move_to_end(page)
-        while len(self._newest) > KEEP_PAGES:
-            self._newest.popitem(last=False)
-
-    def outdated(self, page: str, number: int) -> bool:
-        """Whether the page has asked for a newer preview than ``number`` since.
-
-        A page asks for one at every change (a drag is a dozen), and the requests reach the queue
-        in any order (each first uploads its painting); one answered after a newer one would show
-        old settings for good.  So an outdated request is skipped: only the newest is made and shown.
-        """
-        return number < self._newest.get(page, number)
+        #: what is kept of each open page
+        self.sessions = Sessions()
 
     def start(self) -> dict[str, Any]:
-        """The page's first knobs: the default model's (:func:`handling.model_start`), or the W of the
+        """The page's first knobs: the default model's (:func:`mgsr.serve.settings.model_start`), or the W of the
         operator's global calibration file, set as W."""
-        start = handling.model_start(self.catalog, self.catalog.default)
+        start = model_start(self.catalog, self.catalog.default)
         if self.calibration is not None and self.calibration.rule is None:
             w = float(self.calibration.noise)  # type: ignore[arg-type]
             t = self.catalog.detail_for_noise(self.catalog.default, w)
-            start = {"w": w, "t": start["t"] if t is None else round(t, 3), "by": handling.BY_W}
+            start = {"w": w, "t": start["t"] if t is None else round(t, 3), "by": BY_W}
         return start
 
     def _open_uncached(self, path: str, stamp: tuple[int, int]) -> Upload:
@@ -141,7 +136,7 @@ class Server:
         upload = self.upload(knobs.path)
         automatic = self.automatic(knobs.automatic)
         levels = [knobs.w1, knobs.w2, knobs.w3] if knobs.per_level_on else None
-        settings = handling.page_settings(
+        settings = page_settings(
             self.catalog, knobs.model, knobs.scale, knobs.outscale, knobs.by, knobs.detail, knobs.w, levels,
             knobs.seed, automatic,
         )  # fmt: skip
@@ -164,21 +159,21 @@ class Server:
         Every knob of the page reaches the preview through here, as ``settings`` and ``mask``:
         a new knob is a new field of them.  A repeated identical request is answered at once.
         """
-        upload, settings, mask = self.request(knobs, handling.request_folder(self.work))
-        made_with = handling.describe(settings, mask)
+        upload, settings, mask = self.request(knobs, request_folder(self.work))
+        made_with = jobs.describe(settings, mask)
         # the settings themselves, not only their line: the line rounds W to 4 digits; the mask's digest is in it
         key = (str(upload.path), repr(settings), made_with, centre)
         if self._last_preview is None or self._last_preview[0] != key:
-            images = handling.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
+            images = jobs.preview(self.catalog, upload, settings, mask, centre, self.preview_side)
             self._last_preview = (key, images)
         return self._last_preview[1], f"Preview made with: {made_with}"
 
     def result(self, knobs: Knobs, on_tile: Callable[[int, int], None] | None = None) -> Result:
         """The whole image, written as ``mgsr upscale`` writes it, with the command that gives its bytes."""
-        folder = handling.request_folder(self.work)
+        folder = request_folder(self.work)
         upload, settings, mask = self.request(knobs, folder)
         automatic = self.automatic(knobs.automatic)
-        return handling.upscale_full(self.catalog, upload, settings, mask, folder, on_tile, automatic)
+        return jobs.upscale_full(self.catalog, upload, settings, mask, folder, on_tile, automatic)
 
     def overlay(self, path: str | None, key: str) -> np.ndarray:
         """The editor's picture with the automatic map over it (white = W, black = 0)."""

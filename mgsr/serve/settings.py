@@ -1,33 +1,49 @@
 """The page's knobs -> one checked request: detail or W, the scale or any output factor, the seed.
 
-Apart from :mod:`.handling` so each stays small; of the catalog it needs only the detail mapping
-(``noise_for_detail``, ``detail_for_noise``, ``detail_note``, ``get``), passed in.
+What the page sends (:class:`Knobs`) becomes :class:`Settings` here, checked as ``mgsr upscale`` checks its
+options, so a request the page lets through is one the command line takes too.  How W is chosen (by detail
+or directly) and what the line beside the detail slider says live here as well: both map detail and W
+through the offered model's curve (:class:`mgsr.serve.catalog.Catalog`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 
 from mgsr.errors import MgsrError
 from mgsr.inference.core import check_noise, levels_for
 from mgsr.inference.outsize import LEVEL_SCALES, SizeRequest
+from mgsr.serve.catalog import Catalog
 from mgsr.serve.maps import CalibrationFile
 
-
-class Catalog(Protocol):
-    """What these functions need of :class:`mgsr.serve.handling.Catalog` (named here, not imported: no cycle)."""
-
-    def get(self, label: str) -> Any: ...
-    def has_curve(self, label: str) -> bool: ...
-    def noise_for_detail(self, label: str, t: float) -> float: ...
-    def detail_for_noise(self, label: str, w: float) -> float | None: ...
-    def detail_note(self, label: str) -> str: ...
+#: how the page's W was chosen: by the detail slider (``--detail``) or directly (``--noise``)
+BY_DETAIL, BY_W = "detail", "w"
+#: the scales the page offers, as its messages name them ("2, 4 or 8")
+_SCALES_SAID = f"{', '.join(str(s) for s in LEVEL_SCALES[:-1])} or {LEVEL_SCALES[-1]}"
 
 
-SCALES = LEVEL_SCALES  # the page offers the network's factors
+@attrs.frozen
+class Knobs:
+    """The page's inputs of one request, in the order the page sends them (:attr:`mgsr.serve.layout.Page.knobs`)."""
+
+    path: str | None  # the image, as the web framework stored it
+    model: str
+    scale: Any
+    outscale: Any
+    by: str  # how W is chosen: BY_DETAIL or BY_W
+    detail: float
+    w: float
+    per_level_on: bool
+    w1: float
+    w2: float
+    w3: float
+    seed: Any
+    editor: dict | None = None  # the painting: {"background", "layers", "composite"}
+    mask_path: str | None = None  # an uploaded mask file, which wins over painting
+    automatic: str = ""  # the key of the calibration whose automatic map is on; "" when off
 
 
 @attrs.frozen
@@ -69,9 +85,9 @@ class Settings:
         try:
             scale = int(scale)
         except (TypeError, ValueError):
-            raise MgsrError(f"scale {scale!r}: choose 2, 4 or 8") from None
-        if scale not in SCALES:
-            raise MgsrError(f"scale {scale}: choose 2, 4 or 8")
+            raise MgsrError(f"scale {scale!r}: choose {_SCALES_SAID}") from None
+        if scale not in LEVEL_SCALES:
+            raise MgsrError(f"scale {scale}: choose {_SCALES_SAID}")
         levels = levels_for(scale)
         values = [float(w)] if per_level is None else [float(v) for v in list(per_level)[:levels]]
         check_noise(values, levels)
@@ -119,10 +135,6 @@ def level_for_output(scale: int | float | str, outscale: float | str | None) -> 
     """The network's factor for the page's scale and output-factor fields: the level the factor rounds up to."""
     factor = _outscale(outscale)
     return int(scale) if factor is None else int(SizeRequest(outscale=factor).fixed_level or scale)
-
-
-#: how the page's W was chosen: by the detail slider (``--detail``) or directly (``--noise``)
-BY_DETAIL, BY_W = "detail", "w"
 
 
 def page_settings(

@@ -20,18 +20,28 @@ import pytest
 from PIL import Image
 
 from mgsr.cli import main
+from mgsr.cli.serve import is_local
 from mgsr.errors import ImageError, MgsrError, WeightsError
 from mgsr.model.card import ModelCard
 from mgsr.model.weights import bundled_path, write_card
-from mgsr.serve import handling, maps
-from mgsr.serve.handling import Catalog, Settings
-from mgsr.serve.handling import public_message
-from mgsr.serve.server import Knobs, Server
+from mgsr.serve import jobs, maps
+from mgsr.serve.catalog import Catalog
+from mgsr.serve.crop import crop_box
+from mgsr.serve.failures import public_message
+from mgsr.serve.server import Server, remove_old_files, request_folder
+from mgsr.serve.settings import (
+    BY_DETAIL,
+    BY_W,
+    Knobs,
+    Settings,
+    detail_says,
+    level_for_output,
+    model_start,
+    page_settings,
+)
 from mgsr.serve.uploads import Limits, check_limits, claimed_size, clean_name, open_upload
-from mgsr.cli.serve import is_local
 
-from ..helpers import smooth_rgb
-from ..helpers import png_claiming
+from ..helpers import png_claiming, smooth_rgb
 from ..serve_helpers import half_flat_photo, write_adaptive_calibration
 
 
@@ -80,14 +90,14 @@ def test_messages_for_the_page_name_no_server_folder():
 
 def test_preview_line_names_its_settings_and_mask(tmp_path):
     settings = Settings.make("pirm-r1", 4, 0.25, None, 3)
-    assert handling.describe(settings, None) == "pirm-r1 · 4x · W 0.25 · seed 3 · no painted regions"
+    assert jobs.describe(settings, None) == "pirm-r1 · 4x · W 0.25 · seed 3 · no painted regions"
     folder = tmp_path / "f"
     folder.mkdir()
     grey = maps.painted_mask([stroke_layer((4, 5), (0, 2, 0, 5), 0)], (4, 5))
-    line = handling.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0), maps.save_painted(grey, folder, "p"))
+    line = jobs.describe(Settings.make("pirm-r3", 8, 0.5, [0.1, 0.2, 0.3], 0), maps.save_painted(grey, folder, "p"))
     assert line.startswith("pirm-r3 · 8x · W per level 0.1,0.2,0.3 · seed 0 · painted: W lowered on 50.0 % ")
     other = maps.painted_mask([stroke_layer((4, 5), (0, 2, 0, 4), 0)], (4, 5))
-    assert handling.describe(settings, maps.save_painted(other, folder, "q")) != line  # the mask's digest
+    assert jobs.describe(settings, maps.save_painted(other, folder, "q")) != line  # the mask's digest
 
 
 def test_client_names_never_become_paths():
@@ -118,7 +128,7 @@ def test_old_uploads_and_results_are_swept(tmp_path):
     old.mkdir()
     new.mkdir()
     os.utime(old, (time.time() - 7200, time.time() - 7200))
-    handling.remove_old_files(tmp_path)
+    remove_old_files(tmp_path)
     assert new.is_dir() and not old.exists()
 
 
@@ -157,12 +167,12 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     upload = open_upload(source, source.name, work, Limits())
     assert upload.name == "my_photo.png" and upload.picture.bits == 16 and upload.display.dtype == np.uint8
     settings = Settings.make("pirm-r1", 2, 0.8, None, 7)
-    folder = handling.request_folder(work)
+    folder = request_folder(work)
     grey = maps.painted_mask([stroke_layer((12, 10), (0, 12, 0, 5), 0)], upload.picture.size)
     mask = maps.save_painted(grey, folder, "my_photo")
     catalog = Catalog()
     seen: list[tuple[int, int]] = []
-    result = handling.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
+    result = jobs.upscale_full(catalog, upload, settings, mask, folder, on_tile=lambda d, t: seen.append((d, t)))
     assert seen[-1][0] == seen[-1][1]
     assert result.command == (
         "mgsr upscale my_photo.png -o my_photo_x2.png --model pirm-r1 --scale 2 "
@@ -181,7 +191,7 @@ def test_one_request_gives_the_bytes_of_its_command_line(tmp_path, monkeypatch):
     with Image.open(result.output) as im:
         assert im.size == (20, 24)
     # the mask is what changed the result: without it, other bytes
-    plain = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    plain = jobs.upscale_full(catalog, upload, settings, None, request_folder(work))
     assert plain.output.read_bytes() != result.output.read_bytes() and "--noise-map" not in plain.command
 
 
@@ -190,21 +200,21 @@ def test_preview_of_a_crop_follows_the_settings(tmp_path):
     Image.fromarray(smooth_rgb(20, 30)).save(source)
     upload = open_upload(source, "p.png", tmp_path / "work", Limits())
     catalog = Catalog()
-    assert handling.crop_box((20, 30), (29, 0), 8) == (0, 8, 22, 30)  # kept inside the image
-    sharp = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, (29, 0), 16)
-    noisy = handling.preview(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, (29, 0), 16)
+    assert crop_box((20, 30), (29, 0), 8) == (0, 8, 22, 30)  # kept inside the image
+    sharp = jobs.preview(catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, (29, 0), 16)
+    noisy = jobs.preview(catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, (29, 0), 16)
     assert sharp[0].shape == sharp[1].shape == (16, 16, 3)
     np.testing.assert_array_equal(sharp[0], noisy[0])  # the bicubic side does not move
     assert not np.array_equal(sharp[1], noisy[1])
     # the crop of a W = 0 full result (no noise: crops agree up to the border context)
-    full = handling.upscale_full(
-        catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, handling.request_folder(tmp_path / "work")
+    full = jobs.upscale_full(
+        catalog, upload, Settings.make("pirm-r1", 2, 0.0, None, 0), None, request_folder(tmp_path / "work")
     )
     region = full.after[0:16, 44:60].astype(int)
     assert np.abs(region - sharp[1].astype(int))[2:-2, 2:-2].max() <= 1
     # with noise too: the preview draws the full result's noise at the crop's place, not its own
-    full = handling.upscale_full(
-        catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, handling.request_folder(tmp_path / "work")
+    full = jobs.upscale_full(
+        catalog, upload, Settings.make("pirm-r1", 2, 1.0, None, 0), None, request_folder(tmp_path / "work")
     )
     region = full.after[0:16, 44:60].astype(int)
     assert np.abs(region - noisy[1].astype(int))[2:-2, 2:-2].max() <= 1
@@ -231,10 +241,10 @@ def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, 
     Image.fromarray(np.linspace(0, 255, 64).reshape(8, 8).astype(np.uint8)).save(mask_source)
     work = tmp_path / "work"
     upload = open_upload(source, "g.png", work, Limits())
-    folder = handling.request_folder(work)
+    folder = request_folder(work)
     mask = maps.uploaded_mask(str(mask_source), "m.png", work, folder, "g", Limits())
     settings = Settings.make("pirm-r3", 4, 0.5, [0.3, 1.0, 0.7], 2)
-    result = handling.upscale_full(Catalog(), upload, settings, mask, folder)
+    result = jobs.upscale_full(Catalog(), upload, settings, mask, folder)
     assert "--noise 0.3,1.0 --noise-map g_mask.png --seed 2" in result.command
     assert mask.path.read_bytes() == mask_source.read_bytes()
     monkeypatch.chdir(tmp_path)
@@ -245,7 +255,7 @@ def test_w_per_level_and_an_uploaded_grey_mask_reach_the_command_line(tmp_path, 
         assert im.mode == "L"
 
 
-def run_printed_command(result: handling.Result, source, user, monkeypatch) -> bytes:
+def run_printed_command(result: jobs.Result, source, user, monkeypatch) -> bytes:
     """Run the page's printed command in the user's folder (their photo and the downloaded files): its bytes."""
     user.mkdir()
     shutil.copy(source, user / shlex.split(result.command)[2])
@@ -263,24 +273,24 @@ def test_w_chosen_by_detail_prints_detail_and_gives_the_same_bytes(tmp_path, mon
     work = tmp_path / "work"
     upload = open_upload(source, "d.png", work, Limits())
     catalog = Catalog()
-    settings = handling.page_settings(catalog, "pirm-r3", 2, None, handling.BY_DETAIL, 0.5, 0.9, None, 1)
+    settings = page_settings(catalog, "pirm-r3", 2, None, BY_DETAIL, 0.5, 0.9, None, 1)
     w = catalog.noise_for_detail("pirm-r3", 0.5)
     assert settings.noise == (w,) and 0 < w < 0.9 and settings.detail == 0.5  # the W slider's 0.9 is not used
-    assert handling.describe(settings, None) == f"pirm-r3 · 2x · detail 0.5 = W {w:.4g} · seed 1 · no painted regions"
-    assert handling.detail_says(catalog, "pirm-r3", handling.BY_DETAIL, 0.5, 0.9) == f"W = {w:.4g}"
-    result = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert jobs.describe(settings, None) == f"pirm-r3 · 2x · detail 0.5 = W {w:.4g} · seed 1 · no painted regions"
+    assert detail_says(catalog, "pirm-r3", BY_DETAIL, 0.5, 0.9) == f"W = {w:.4g}"
+    result = jobs.upscale_full(catalog, upload, settings, None, request_folder(work))
     assert result.command == "mgsr upscale d.png -o d_x2.png --model pirm-r3 --scale 2 --detail 0.5 --seed 1"
     assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == result.output.read_bytes()
     # W set directly: the command gives W, and the line beside detail says where that W is on the scale
-    by_w = handling.page_settings(catalog, "pirm-r3", 2, None, handling.BY_W, 0.5, w, None, 1)
+    by_w = page_settings(catalog, "pirm-r3", 2, None, BY_W, 0.5, w, None, 1)
     assert by_w.noise == settings.noise and by_w.detail is None
-    assert handling.command_line("d.png", "d_x2.png", catalog.get("pirm-r3"), by_w, None).endswith(
+    assert jobs.command_line("d.png", "d_x2.png", catalog.get("pirm-r3"), by_w, None).endswith(
         f"--noise {w!r} --seed 1"
     )
-    assert handling.detail_says(catalog, "pirm-r3", handling.BY_W, 0.0, w).endswith("detail 0.500")
-    assert "beyond detail 1 (W = 0.0632)" in handling.detail_says(catalog, "pirm-r1", handling.BY_W, 1.0, 0.29)
+    assert detail_says(catalog, "pirm-r3", BY_W, 0.0, w).endswith("detail 0.500")
+    assert "beyond detail 1 (W = 0.0632)" in detail_says(catalog, "pirm-r1", BY_W, 1.0, 0.29)
     # W per level is the expert's: it wins over detail
-    levels = handling.page_settings(catalog, "pirm-r3", 4, None, handling.BY_DETAIL, 0.5, 1.0, [0.1, 0.2, 0.3], 1)
+    levels = page_settings(catalog, "pirm-r3", 4, None, BY_DETAIL, 0.5, 1.0, [0.1, 0.2, 0.3], 1)
     assert levels.noise == (0.1, 0.2) and levels.detail is None
 
 
@@ -292,14 +302,14 @@ def test_a_model_without_a_curve_has_no_detail_scale_but_w_works(tmp_path):
     label = catalog.default
     assert not catalog.has_curve(label) and catalog.has_curve("pirm-r1")
     assert catalog.detail_for_noise(label, 0.5) is None
-    note = handling.detail_says(catalog, label, handling.BY_W, 1.0, 0.5)
+    note = detail_says(catalog, label, BY_W, 1.0, 0.5)
     assert "`mgsr calibrate --curve --model RUN --hr DIR --write-card`" in note
     with pytest.raises(WeightsError, match="no perception-distortion curve.*mgsr calibrate --curve"):
-        handling.page_settings(catalog, label, 4, None, handling.BY_DETAIL, 0.5, 0.5, None, 0)
-    assert handling.page_settings(catalog, label, 4, None, handling.BY_W, 0.5, 0.3, None, 0).noise == (0.3,)
+        page_settings(catalog, label, 4, None, BY_DETAIL, 0.5, 0.5, None, 0)
+    assert page_settings(catalog, label, 4, None, BY_W, 0.5, 0.3, None, 0).noise == (0.3,)
     assert catalog.detail_note("pirm-r1") == ""
-    assert handling.model_start(catalog, label) == {"w": 0.5, "t": 1.0, "by": handling.BY_W}
-    assert handling.model_start(catalog, "pirm-r2") == {"w": 0.275, "t": 1.0, "by": handling.BY_DETAIL}
+    assert model_start(catalog, label) == {"w": 0.5, "t": 1.0, "by": BY_W}
+    assert model_start(catalog, "pirm-r2") == {"w": 0.275, "t": 1.0, "by": BY_DETAIL}
 
 
 def test_any_output_factor_rounds_up_to_a_level_and_gives_the_same_bytes(tmp_path, monkeypatch):
@@ -308,22 +318,22 @@ def test_any_output_factor_rounds_up_to_a_level_and_gives_the_same_bytes(tmp_pat
     work = tmp_path / "work"
     upload = open_upload(source, "o.png", work, Limits())
     catalog = Catalog()
-    settings = handling.page_settings(catalog, "pirm-r1", 8, "3", handling.BY_W, 1.0, 0.5, None, 2)
+    settings = page_settings(catalog, "pirm-r1", 8, "3", BY_W, 1.0, 0.5, None, 2)
     assert (settings.scale, settings.outscale, settings.factor) == (4, 3.0, 3.0)  # the factor wins over the radio
-    assert handling.level_for_output(8, 2.5) == 4 and handling.level_for_output(2, None) == 2
-    assert " 3x (from 4x) · " in handling.describe(settings, None)
-    result = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(work))
+    assert level_for_output(8, 2.5) == 4 and level_for_output(2, None) == 2
+    assert " 3x (from 4x) · " in jobs.describe(settings, None)
+    result = jobs.upscale_full(catalog, upload, settings, None, request_folder(work))
     assert result.command == "mgsr upscale o.png -o o_x3.png --model pirm-r1 --outscale 3 --noise 0.5 --seed 2"
     with Image.open(result.output) as im:
         assert im.size == (30, 36)
     assert result.before.shape == result.after.shape == (36, 30, 3)
     assert run_printed_command(result, source, tmp_path / "user", monkeypatch) == result.output.read_bytes()
     # a factor that is a level is that level; empty is the radio's
-    assert handling.page_settings(catalog, "pirm-r1", 2, 4.0, handling.BY_W, 1.0, 0.5, None, 2).outscale is None
-    assert handling.page_settings(catalog, "pirm-r1", 2, " ", handling.BY_W, 1.0, 0.5, None, 2).scale == 2
+    assert page_settings(catalog, "pirm-r1", 2, 4.0, BY_W, 1.0, 0.5, None, 2).outscale is None
+    assert page_settings(catalog, "pirm-r1", 2, " ", BY_W, 1.0, 0.5, None, 2).scale == 2
     for bad, says in [("x3", "give a number in"), (1.0, "must be > 1"), (9, "beyond 8x")]:
         with pytest.raises(MgsrError, match=says):
-            handling.page_settings(catalog, "pirm-r1", 4, bad, handling.BY_W, 1.0, 0.5, None, 2)
+            page_settings(catalog, "pirm-r1", 4, bad, BY_W, 1.0, 0.5, None, 2)
 
 
 def test_preview_at_an_output_factor_is_the_full_results_crop(tmp_path):
@@ -332,10 +342,10 @@ def test_preview_at_an_output_factor_is_the_full_results_crop(tmp_path):
     upload = open_upload(source, "p.png", tmp_path / "work", Limits())
     catalog = Catalog()
     settings = Settings.make("pirm-r1", 2, 0.0, None, 0, outscale=3)
-    before, after = handling.preview(catalog, upload, settings, None, (15, 10), 24)
+    before, after = jobs.preview(catalog, upload, settings, None, (15, 10), 24)
     assert before.shape == after.shape == (24, 24, 3)  # an 8 px crop, 3x
-    full = handling.upscale_full(catalog, upload, settings, None, handling.request_folder(tmp_path / "work"))
-    y0, _, x0, _ = handling.crop_box((20, 30), (15, 10), 8)
+    full = jobs.upscale_full(catalog, upload, settings, None, request_folder(tmp_path / "work"))
+    y0, _, x0, _ = crop_box((20, 30), (15, 10), 8)
     region = full.after[y0 * 3 : y0 * 3 + 24, x0 * 3 : x0 * 3 + 24].astype(int)
     assert np.abs(region - after.astype(int))[3:-3, 3:-3].max() <= 2
 
@@ -391,7 +401,7 @@ def test_the_automatic_map_unpainted_and_painted_over_gives_the_bytes_of_its_com
 
 def test_calibration_files_from_the_page(tmp_path):
     server = Server(Catalog(), Limits(), tmp_path / "work", 32, None)
-    assert server.start() == handling.model_start(server.catalog, "pirm-r3")
+    assert server.start() == model_start(server.catalog, "pirm-r3")
     upload = tmp_path / "gradio" / "0123abcd" / "my fit.json"
     upload.parent.mkdir(parents=True)
     write_adaptive_calibration(upload, levels=(0.01,))
@@ -413,4 +423,4 @@ def test_calibration_files_from_the_page(tmp_path):
     with pytest.raises(MgsrError, match="nope.json: calibration file not found"):
         maps.operator_calibration(tmp_path / "nope.json")
     started = Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(single)).start()
-    assert started["w"] == 0.0125 and started["by"] == handling.BY_W and 0 < started["t"] < 1
+    assert started["w"] == 0.0125 and started["by"] == BY_W and 0 < started["t"] < 1

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mgsr.serve import handling, maps
-from mgsr.serve.handling import Catalog, Settings
+from mgsr.serve import jobs, maps
+from mgsr.serve.catalog import Catalog
+from mgsr.serve.crop import moved_centre
 from mgsr.serve.limits import MAX_BODY_BYTES, MAX_TEXT, RequestLimits
-from mgsr.serve.server import Knobs, Server
+from mgsr.serve.server import Server
+from mgsr.serve.settings import Knobs, Settings
 from mgsr.serve.uploads import Limits
 
 from ..helpers import smooth_rgb
@@ -95,11 +97,12 @@ def test_failures_quote_no_payload(capsys):
     pytest.importorskip("gradio", reason='needs the web extra: pip install -e ".[web]"')
     import gradio as gr
 
-    from mgsr.serve.app import MESSAGE_CHARS, _guarded
+    from mgsr.serve.failures import MESSAGE_CHARS
+    from mgsr.serve.wiring import guarded
 
     payload = "y" * 100_000
 
-    @_guarded
+    @guarded
     def handler() -> None:
         raise ValueError(f"cannot use {payload}")
 
@@ -112,14 +115,14 @@ def test_failures_quote_no_payload(capsys):
 
 def test_captions_round_w_for_reading_and_the_command_keeps_it_exact():
     settings = Settings.make("pirm-r1", 4, 0.2606538251239785, None, 3)
-    line = handling.describe(settings, None)
+    line = jobs.describe(settings, None)
     assert line == "pirm-r1 · 4x · W 0.2607 · seed 3 · no painted regions"
-    command = handling.command_line("a.png", "a_x4.png", Catalog().get("pirm-r1"), settings, None)
+    command = jobs.command_line("a.png", "a_x4.png", Catalog().get("pirm-r1"), settings, None)
     assert "--noise 0.2606538251239785" in command
     detail = Settings.make("pirm-r3", 2, 0.011978634, None, 0, detail=0.5)
-    assert "detail 0.5 = W 0.01198" in handling.describe(detail, None)
+    assert "detail 0.5 = W 0.01198" in jobs.describe(detail, None)
     levels = Settings.make("pirm-r3", 4, 0.0, [0.123456, 1.0], 0)
-    assert "W per level 0.1235,1 ·" in handling.describe(levels, None)
+    assert "W per level 0.1235,1 ·" in jobs.describe(levels, None)
 
 
 def test_a_preview_is_made_again_for_a_w_the_caption_rounds_alike(tmp_path, monkeypatch):
@@ -128,7 +131,7 @@ def test_a_preview_is_made_again_for_a_w_the_caption_rounds_alike(tmp_path, monk
     Image.fromarray(smooth_rgb(12, 12)).save(source)
     server = Server(Catalog(), Limits(), tmp_path / "work", 16, None)
     made = []
-    monkeypatch.setattr(handling, "preview", lambda *args: made.append(args[2].noise) or (None, None))
+    monkeypatch.setattr(jobs, "preview", lambda *args: made.append(args[2].noise) or (None, None))
     knobs = dict(path=str(source), model="pirm-r1", scale=2, outscale="", by="w", detail=1.0, per_level_on=False)
     knobs |= dict(w1=1.0, w2=1.0, w3=1.0, seed=0)
     first = server.preview(Knobs(**knobs, w=0.260651), None)[1]
@@ -164,9 +167,9 @@ def test_switching_the_map_keeps_the_strokes():
 
 def test_the_crop_moves_by_half_its_side_and_stays_inside():
     size = (100, 80)  # height, width
-    assert handling.moved_centre(size, None, 20, 1, 0) == (50.0, 50.0)  # from the centre (40, 50), right by 10
-    assert handling.moved_centre(size, (40, 50), 20, 0, -1) == (40.0, 40.0)
-    at_edge = handling.moved_centre(size, (75, 50), 20, 1, 0)
+    assert moved_centre(size, None, 20, 1, 0) == (50.0, 50.0)  # from the centre (40, 50), right by 10
+    assert moved_centre(size, (40, 50), 20, 0, -1) == (40.0, 40.0)
+    at_edge = moved_centre(size, (75, 50), 20, 1, 0)
     assert at_edge == (70.0, 50.0)  # kept where the crop fits
-    assert handling.moved_centre(size, at_edge, 20, -1, 0) == (60.0, 50.0)  # so a step back moves it at once
-    assert handling.moved_centre((10, 10), None, 20, 1, 1) == (5.0, 5.0)  # larger than the image: centred
+    assert moved_centre(size, at_edge, 20, -1, 0) == (60.0, 50.0)  # so a step back moves it at once
+    assert moved_centre((10, 10), None, 20, 1, 1) == (5.0, 5.0)  # larger than the image: centred

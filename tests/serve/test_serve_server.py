@@ -62,7 +62,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5, automatic=""):  # noqa: ANN001
     h = gradio_client.handle_file
-    # the page's knobs (mgsr.serve.server.Knobs): image, model, scale, output factor, W chosen by "w" (not detail),
+    # the page's knobs (mgsr.serve.settings.Knobs): image, model, scale, output factor, W chosen by "w" (not detail),
     # detail, W, W per level
     return client.predict(
         h(str(image)),
