@@ -34,13 +34,14 @@ from mgsr.errors import DownloadError, MgsrError, WeightsError
 from mgsr.hub import OFFLINE_ENV, offline, unreachable
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
-from mgsr.training.data import resolve_folder, scan_images
+from mgsr.training.data import scan_images
+from mgsr.training.data_session import DataFolders, data_folders
 from mgsr.training.holdout import holdout_count
 from mgsr.training.preflight import readiness, unweighted
 from mgsr.training.prepared import source_status
+from mgsr.training.run import stage_trainer
 from mgsr.training.schedule import resolve_schedule, validation_scale
 from mgsr.training.stages import SKIP, Stage, plan_stages, starting_points
-from mgsr.training.trainer import Trainer
 
 #: steps timed per stage (after one warm-up step)
 TIMED_STEPS = 3
@@ -116,9 +117,8 @@ def _seconds_per_step(recipe: Recipe, registry: Registry, device: str, at_step: 
     one, as the run would take them), after one warm-up, on random patches (CUDA synchronised)."""
     torch.manual_seed(recipe.training.seed)
     with tempfile.TemporaryDirectory(prefix="mgsr-plan-") as tmp:
-        trainer = Trainer(
-            build(recipe, registry, training=True), Path(tmp), device=device, progress=False, with_data=False
-        )
+        built = build(recipe, registry, training=True)
+        trainer = stage_trainer(built, Path(tmp), with_data=False, device=device, progress=False)
         trainer.step = at_step
         size = recipe.data.patch_size
         hr = torch.rand(trainer.local_batch, 3, size, size, device=trainer.device)
@@ -180,9 +180,9 @@ class DataPlan:
     images: int
 
 
-def _data(recipe: Recipe) -> DataPlan:
+def _data(recipe: Recipe, folders: DataFolders) -> DataPlan:
     data = recipe.data
-    statuses = [source_status(resolve_folder(f), data.target_megapixels) for f in data.train]
+    statuses = [source_status(folder.path(), data.target_megapixels) for folder in folders.train]
     total = sum(s.images for s in statuses)
     resize = f"resized to {data.target_megapixels:g} Mpx" if data.target_megapixels else "at their own size"
     lines = [f"{total} training images, {resize}, {data.patch_size}x{data.patch_size} patches"]
@@ -190,11 +190,11 @@ def _data(recipe: Recipe) -> DataPlan:
     return DataPlan(tuple(lines), total)
 
 
-def _validation(recipe: Recipe, images: int) -> str:
+def _validation(recipe: Recipe, folders: DataFolders, images: int) -> str:
     data = recipe.data
     scale = validation_scale(recipe.training)
     if data.val:
-        found = len(scan_images([resolve_folder(f) for f in data.val], min_side=scale).usable)
+        found = len(scan_images(folders.val_paths(), min_side=scale).usable)
         return f"{found} data.val images at {scale}x ({', '.join(data.val)})"
     held = holdout_count(data.holdout, images)
     if not held:
@@ -230,7 +230,8 @@ def dry_run(
     registry = registry or default_registry()
     placed = resolve_device(device)
     stages = plan_stages(recipe, run_dir, registry, where=where)
-    data = _data(recipe)
+    folders = data_folders(recipe.data)
+    data = _data(recipe, folders)
     held = 0 if recipe.data.val else holdout_count(recipe.data.holdout, data.images)
     files, stage_lines, built, file_problems = "all present (nothing to download)", [], [], []
     for stage in stages:
@@ -254,7 +255,7 @@ def dry_run(
         f"device      {describe_device(device, placed)}",
     ]
     lines += [("data        " if i == 0 else "            ") + line for i, line in enumerate(data.lines)]
-    lines.append(f"validation  {_validation(recipe, data.images)}")
+    lines.append(f"validation  {_validation(recipe, folders, data.images)}")
     lines.append(f"files       {files}")
     found = readiness(stages, built, run_dir, create=False)
     lines.append(f"disk        {found.disk}")

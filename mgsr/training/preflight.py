@@ -25,7 +25,8 @@ from mgsr.errors import MgsrError, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.recipe import Recipe
 from mgsr.registry import Registry
-from mgsr.training.data import resolve_folder, scan_images
+from mgsr.training.data import scan_images
+from mgsr.training.data_session import data_folders
 from mgsr.training.prepared import source_status
 from mgsr.training.schedule import validation_scale
 from mgsr.training.stages import Stage
@@ -56,8 +57,8 @@ def checkpoint_bytes(built: Built) -> int:
 
 
 def require_training_data(recipe: Recipe) -> None:
-    """The one check that a recipe names training data at all (``mgsr train`` before building anything, the
-    trainer for callers that build it themselves)."""
+    """The one check that a recipe names training data at all (``mgsr train`` and its dry run, on the recipe,
+    before building anything: the losses may need files, VGG-19, that matter less)."""
     if not recipe.data.train:
         raise TrainingError("no training data: set data.train in the recipe or pass --data DIR")
 
@@ -65,24 +66,25 @@ def require_training_data(recipe: Recipe) -> None:
 def _data_problems(recipe: Recipe) -> list[str]:
     """Every training folder exists and holds images; every validation folder holds one at the scale."""
     problems = []
-    for folder in recipe.data.train:
+    folders = data_folders(recipe.data)
+    for folder in folders.train:
         try:
-            status = source_status(resolve_folder(folder), recipe.data.target_megapixels)
+            status = source_status(folder.path(), recipe.data.target_megapixels)
         except MgsrError as exc:
             problems.append(f"data.train: {exc}")
             continue
         if status.images == 0:
-            problems.append(f"data.train folder {folder} holds no images; add some, or leave it out")
+            problems.append(f"data.train folder {folder.name} holds no images; add some, or leave it out")
     scale = validation_scale(recipe.training)
-    for folder in recipe.data.val:
+    for folder in folders.val:
         try:
-            usable = scan_images([resolve_folder(folder)], min_side=scale).usable
+            usable = scan_images([folder.path()], min_side=scale).usable
         except MgsrError as exc:
             problems.append(f"data.val: {exc}")
             continue
         if not usable:
             problems.append(
-                f"data.val folder {folder} holds no image of at least {scale}x{scale} pixels to validate on"
+                f"data.val folder {folder.name} holds no image of at least {scale}x{scale} pixels to validate on"
             )
     return problems
 
@@ -148,7 +150,8 @@ def ensure_ready(stages: Sequence[Stage], run_dir: Path, registry: Registry) -> 
 
 
 def trainable(built: Built, ctx: Context) -> Built:
-    """``built`` without a discriminator no loss trains, or an error naming what the recipe lacks for training."""
+    """``built`` without a discriminator no loss trains, or an error naming what the recipe lacks for training
+    (the run checks it before it prepares any data: :func:`mgsr.training.run.stage_trainer`)."""
     if built.discriminator is None and any(isinstance(loss, AdversarialLoss) for loss in built.losses):
         raise TrainingError("the recipe has an adversarial loss but no [discriminator] table")
     if built.discriminator is not None and not any(isinstance(loss, AdversarialLoss) for loss in built.losses):
@@ -160,4 +163,7 @@ def trainable(built: Built, ctx: Context) -> Built:
             f"training.batch_size {built.recipe.training.batch_size} is the global batch and must divide "
             f"evenly over {ctx.world_size} processes"
         )
+    scales = built.recipe.training.scales
+    if not any(loss.active(levels) for loss in built.losses for levels in scales):
+        raise TrainingError(f"no loss counts at training.scales {list(scales)}; check the losses' scales")
     return built

@@ -9,16 +9,19 @@ from pathlib import Path
 import attrs
 import torch
 
-from mgsr.build import build
-from mgsr.distributed import Context, barrier, from_environment, shutdown
+from mgsr.build import Built, build
+from mgsr.distributed import SINGLE, Context, barrier, from_environment, shutdown
 from mgsr.hub import download_progress
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
 from mgsr.training.checkpoint import refuse_newer
-from mgsr.training.preflight import ensure_ready, require_training_data, unweighted
+from mgsr.training.data_session import DataSession
+from mgsr.training.holdout import HOLDOUT_FILE
+from mgsr.training.preflight import ensure_ready, require_training_data, trainable, unweighted
 from mgsr.training.resume import restore
 from mgsr.training.stages import EXPORTED, PRETRAIN, SKIP, Checkpoint, Stage, plan_stages, starting_points
 from mgsr.training.trainer import Trainer
+from mgsr.training.validation_session import ValidationSession, trained_noise
 
 
 def train(
@@ -138,10 +141,54 @@ def _train_stage(
         built = build(recipe, registry, training=True)
     else:  # the weights are the checkpoint's: model.weights (e.g. a deleted RUN/pretrain) is not read
         built = attrs.evolve(build(unweighted(recipe), registry, training=True), recipe=recipe)
-    trainer = Trainer(
+    trainer = stage_trainer(
         built, stage.run_dir, device=device, progress=progress, ctx=ctx, stage=stage.name, log_dir=log_dir
     )
     if start is not None:
         restore(trainer, *start)
         print(f"resuming from {start[0]} at step {trainer.step}", file=sys.stderr)
     return trainer.run()
+
+
+def stage_trainer(
+    built: Built,
+    run_dir: Path,
+    *,
+    with_data: bool = True,
+    device: str = "cpu",
+    progress: bool = True,
+    ctx: Context = SINGLE,
+    stage: str = "train",
+    log_dir: Path | None = None,
+) -> Trainer:
+    """The trainer of one stage of the recipe ``built`` was built from, in ``run_dir``: the recipe's training
+    checks first (in seconds, before any store is prepared), then its data session, its validation session (rank
+    0 validates, as ``mgsr eval`` scores) and the loop given both.  ``with_data=False`` (``mgsr train --dry-run``
+    times steps on random patches) gives a trainer without data, which can step, score and export.
+    ``log_dir``: the folder of the whole run (its log and ``holdout.json``), when ``run_dir`` is a stage's."""
+    built = trainable(built, ctx)
+    data = validation = None
+    if with_data:
+        holdout_file = Path(log_dir if log_dir is not None else run_dir) / HOLDOUT_FILE
+        data = DataSession.from_recipe(built.recipe, holdout_file, ctx=ctx, progress=progress)
+        if ctx.is_main:
+            recipe = built.recipe
+            validation = ValidationSession.for_run(
+                recipe.data,
+                recipe.training,
+                data.folders.val_paths(),
+                data.held_out,
+                built.registry,
+                trained_noise(built.losses),
+            )
+    return Trainer(
+        built,
+        run_dir,
+        data=data,
+        validation=validation,
+        device=device,
+        progress=progress,
+        ctx=ctx,
+        stage=stage,
+        log_dir=log_dir,
+    )

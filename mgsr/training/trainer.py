@@ -10,10 +10,10 @@ Which terms, weights, amplitudes and scales: all from the recipe.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,56 +23,58 @@ import torch
 
 from mgsr.build import Built
 from mgsr.distributed import SINGLE, Context, any_rank, barrier
-from mgsr.errors import Interrupted, MgsrError, TrainingError
+from mgsr.errors import Interrupted, TrainingError
+from mgsr.io.atomic import atomic_file
+from mgsr.model.state import load_module_state
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,
     save_checkpoint,
 )
-from mgsr.training.data import (
-    PatchDataset,
-    patch_loader,
-    resolve_folder,
-    scan_images,
-)
-from mgsr.training.holdout import HOLDOUT_FILE, announce_holdout, hold_out
+from mgsr.training.data_session import DataSession
 from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.loss_log import NonFiniteLoss
 from mgsr.training.mixed_precision import MixedPrecision, channels_last
-from mgsr.training.preflight import require_training_data, trainable
-from mgsr.training.prepared import training_sources
-from mgsr.training.resume import trainer_state
-from mgsr.training.schedule import resolve_schedule, sqrt_decay
+from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay
 from mgsr.training.stages import PRETRAIN
 from mgsr.training.step import TrainStep
-from mgsr.training.store import StoredImage
 from mgsr.training.summary import StepTimes, run_summary
-from mgsr.training.validation import Validator, describe_validation, validator_for, write_sample_grid
-from mgsr.training.validation_watch import ValidationWatch, own_start
+from mgsr.training.validation_session import ValidationSession
+from mgsr.training.validation_watch import own_start
 
 
 class Trainer:
-    """Holds the models, optimizers, data stream and run folder; ``run()`` trains to ``training.steps``."""
+    """The training loop: the models and their optimizers, the schedule, the steps, checkpoints and the export.
+
+    It is given its data (a :class:`~mgsr.training.data_session.DataSession`; None: it can step on patches it
+    is handed, score and export, not train) and its validation (a
+    :class:`~mgsr.training.validation_session.ValidationSession`); the run builds both from the recipe
+    (:func:`mgsr.training.run.stage_trainer`).  ``built`` must be trainable
+    (:func:`mgsr.training.preflight.trainable`).  A checkpoint is :meth:`state_dict`; resuming is
+    :meth:`load_state_dict`.  ``run()`` trains to ``training.steps``.
+    """
 
     def __init__(
         self,
         built: Built,
         run_dir: Path,
         *,
+        data: DataSession | None = None,
+        validation: ValidationSession | None = None,
         device: str = "cpu",
         progress: bool = True,
         ctx: Context = SINGLE,
         stage: str = "train",
         log_dir: Path | None = None,
-        with_data: bool = True,
     ) -> None:
-        """``with_data=False`` builds everything but the data (``mgsr train --dry-run`` times steps on random
-        patches without preparing a store)."""
-        self.built = built = trainable(built, ctx)
+        self.built = built
         self.recipe = built.recipe
-        self.spec = built.recipe.training
+        self.data = data
+        self.validation = validation if validation is not None else ValidationSession.none()
+        # epochs -> steps once the data is known (resolving changes no value the models or optimizers read)
+        self.spec = resolve_schedule(built.recipe.training, len(data)) if data is not None else built.recipe.training
         self.ctx = ctx
         self.local_batch = self.spec.batch_size // ctx.world_size
         self.device = torch.device(device)
@@ -96,16 +98,6 @@ class Trainer:
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop = StopRequest()  # installed while run() runs
-        self.max_levels = max(self.spec.scales)
-        if not any(loss.active(levels) for loss in built.losses for levels in self.spec.scales):
-            raise TrainingError(f"no loss counts at training.scales {list(self.spec.scales)}; check the losses' scales")
-        self.skipped = 0
-        self.held_out: list[Path | StoredImage] = []
-        self.dataset: PatchDataset | None = None  # with_data: the patches; without, the trainer only scores/exports
-        self.validation: Validator | None = None
-        self.watch = ValidationWatch(None, "last", ())  # rank 0 with data: the run's (see _load_data)
-        if with_data:
-            self._load_data()
         self.times = StepTimes()
 
     def _train_step(self) -> TrainStep:
@@ -159,59 +151,15 @@ class Trainer:
             sched_d = sqrt_decay(opt_d, self.spec.lr_decay_steps)
         return opt_g, sched_g, opt_d, sched_d
 
-    # --- data ------------------------------------------------------------------------------------
-    def _load_data(self) -> None:
-        """The training images (raw folders prepared into cached stores when the recipe resizes), the held-out
-        ones, the schedule in steps, and the validation set."""
-        data = self.recipe.data
-        require_training_data(self.recipe)
-        if data.patch_size % (1 << self.max_levels):
-            raise TrainingError(
-                f"data.patch_size {data.patch_size} must be divisible by {1 << self.max_levels} "
-                f"for scales {list(self.spec.scales)}"
-            )
-        # raw folders -> cached stores when resizing: rank 0 prepares, the others then find them up to date
-        folders = [resolve_folder(f) for f in data.train]
-        if self.ctx.is_main:
-            sources = training_sources(folders, data.target_megapixels, progress=self.progress)
-        barrier(self.ctx)
-        if not self.ctx.is_main:
-            sources = training_sources(folders, data.target_megapixels, progress=False)
-        report = scan_images(sources, data.patch_size, data.target_megapixels)
-        self.skipped = len(report.skipped) + sources.skipped  # the stores' unreadable images too
-        holdout = 0 if data.val else data.holdout  # see mgsr.training.holdout.hold_out
-        weights = self.recipe.model.weights  # from another run: its held-out images stay held out
-        usable, self.held_out = hold_out(report.usable, holdout, self.spec.seed, self.holdout_file, weights)
-        self.dataset = PatchDataset(usable, data.patch_size, data.target_megapixels, data.augment)
-        self.spec = resolve_schedule(self.spec, len(self.dataset))  # epochs -> steps, now that the data is known
-        self.validation = None  # scored on rank 0, as `mgsr eval` scores (see mgsr.training.validation)
-        if self.ctx.is_main:
-            self.validation = validator_for(data, self.spec, self.held_out, self.built.registry)
-            trained_w = {w for loss in self.one_step.losses for w in loss.config.noise}
-            warm_up = self.spec.discriminator_warmup_steps
-            self.watch = ValidationWatch(self.validation, self.spec.export, trained_w, frozen_until=warm_up)
-
-    def _training_data(self) -> PatchDataset:
+    def _training_data(self) -> DataSession:
         """The patches to train on; an error when the trainer was built without its data."""
-        if self.dataset is None:
-            raise TrainingError("this trainer was built with with_data=False: it can score and export, not train")
-        return self.dataset
-
-    # --- held-out validation images ----------------------------------------------------------------
-    @property
-    def holdout_file(self) -> Path:
-        """In the folder of the whole run: the pre-training and the objective hold out the same images."""
-        return self.logbook.run_dir / HOLDOUT_FILE
-
-    def _announce_holdout(self) -> None:
-        """Record the held-out images in the run folder and say so (rank 0, at the start of ``run``)."""
-        data = self.recipe.data
-        if self.ctx.is_main and not data.val and data.holdout:
-            announce_holdout(self.holdout_file, self.held_out, len(self._training_data()))
+        if self.data is None:
+            raise TrainingError("this trainer was built without data: it can score and export, not train")
+        return self.data
 
     def summary(self) -> str:
         """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
-        validated_on = describe_validation(self.validation, len(self.held_out))
+        validated_on = self.validation.describe()
         return run_summary(
             self.run_dir,
             self.step,
@@ -260,18 +208,11 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Validation scores and the classic upscaler's phase spread (rank 0 only); a warning names the step
         and the number when either shows a period-2 grid (see :mod:`mgsr.training.watch`)."""
-        return self.watch.validate(self.step, self.generator) if self.ctx.is_main else {}
+        return self.validation.validate(self.step, self.generator) if self.ctx.is_main else {}
 
     def write_samples(self) -> Path | None:
-        """The sample grid of this step (rank 0 only)."""
-        if self.validation is None:
-            return None
-        return write_sample_grid(
-            self.generator,
-            self.validation.images,
-            self.validation.scale,
-            self.run_dir / "samples" / f"step-{self.step:09d}.png",
-        )
+        """The sample grid of this step (rank 0 only: the other ranks' sessions hold no images)."""
+        return self.validation.write_samples(self.generator, self.run_dir / "samples" / f"step-{self.step:09d}.png")
 
     # --- the loop --------------------------------------------------------------------------------
     def checkpoint(self) -> Path:
@@ -283,10 +224,64 @@ class Trainer:
         path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         if self.ctx.is_main:
             path = save_checkpoint(
-                self.run_dir / "checkpoints", self.step, trainer_state(self), keep=self.spec.keep_checkpoints
+                self.run_dir / "checkpoints", self.step, self.state_dict(), keep=self.spec.keep_checkpoints
             )
         barrier(self.ctx)
         return path
+
+    # --- the state a checkpoint holds ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything an exact resume needs (see :meth:`load_state_dict`): tensors and plain containers only."""
+        return {
+            "recipe": json.dumps(self.recipe.to_dict(), sort_keys=True),
+            "recipe_digest": self.recipe.digest(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "optimizers": {
+                "generator": self.opt_g.state_dict(),
+                "discriminator": self.opt_d.state_dict() if self.opt_d else None,
+            },
+            "schedulers": {
+                "generator": self.sched_g.state_dict(),
+                "discriminator": self.sched_d.state_dict() if self.sched_d else None,
+            },
+            "samples_seen": self.samples_seen,
+            "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
+            "watch": self.validation.state_dict(),  # the period-2 limits and training.export's choice so far
+            "images": self.data.image_list() if self.data is not None else None,  # see load_state_dict
+            "scaler": self.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any], path: Path) -> None:
+        """Continue from ``state``, checkpoint ``path``'s: weights, optimizer moments, RNG states, the watch and the
+        data position carry over; the learning rates follow this trainer's recipe from the checkpoint's step on
+        (a recipe changed since: see :func:`mgsr.training.resume.restore`)."""
+        if not isinstance(state.get("generator"), dict):
+            raise TrainingError(f"checkpoint {path} holds no generator state")
+        load_module_state(self.generator, state["generator"], f"checkpoint {path} (generator)")
+        if self.discriminator is not None:
+            if state.get("discriminator") is None:
+                raise TrainingError(f"checkpoint {path} has no discriminator but the recipe has one")
+            load_module_state(self.discriminator, state["discriminator"], f"checkpoint {path} (discriminator)")
+        try:
+            self.opt_g.load_state_dict(state["optimizers"]["generator"])
+            self.sched_g.load_state_dict(state["schedulers"]["generator"])
+            if self.opt_d is not None and self.sched_d is not None:
+                self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
+                self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.noise_rng.set_state(state["rng"]["noise"])
+            self.amp.load_state_dict(state.get("scaler"))
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
+        self.validation.load_state_dict(state.get("watch") or {})
+        self.step = int(state["step"])
+        self.samples_seen = int(state.get("samples_seen", self.step * self.spec.batch_size))
+        if self.data is not None:  # the data position means other patches when the images changed
+            self.data.check_images(path, state.get("images"))
+        set_base_lr(self.sched_g, self.spec.lr)
+        if self.sched_d is not None:
+            set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
     def export_generator(self) -> ModelCard:
         """Write the run's generator, without its curve yet: the last step's weights, or those
@@ -295,41 +290,29 @@ class Trainer:
             name=self.run_dir.name,
             default_noise=self.recipe.model.default_noise,
             source=f"trained by mgsr, recipe sha256 {self.recipe.digest()[:16]}, "
-            + self.watch.exported(self.generator, self.step),
+            + self.validation.exported(self.generator, self.step),
         )
         save_generator(self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, card)
         return card
 
     def add_curve(self, card: ModelCard) -> None:
-        """The exported card's perception-distortion curve (``--detail`` reads it), when the stage trained a
-        W > 0 (the pre-training's noise path is untrained); a failure to measure it (out of memory) keeps the
-        file without one, with a warning."""
-        if self.validation is None or not any(w > 0 for w in self.watch.trained_w):
-            return
-        try:
-            curve = self.validation.curve(self.generator, self.recipe.model.default_noise)
-        except (RuntimeError, MgsrError) as exc:
-            warnings.warn(
-                f"{self.run_dir / RUN_GENERATOR_FILE} has no perception-distortion curve: {exc}", stacklevel=2
-            )
-            return
+        """The exported card's perception-distortion curve, when the validation measures one (see
+        :meth:`ValidationSession.curve`); the file keeps none otherwise."""
+        path = self.run_dir / RUN_GENERATOR_FILE
+        curve = self.validation.curve(self.generator, self.recipe.model.default_noise, path)
         if curve is not None:
-            save_generator(
-                self.run_dir / RUN_GENERATOR_FILE, self.generator, self.recipe.model, attrs.evolve(card, curve=curve)
-            )
+            save_generator(path, self.generator, self.recipe.model, attrs.evolve(card, curve=curve))
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.ctx.is_main:
             self.logbook.write(record)
 
     def _batches(self) -> Iterator[torch.Tensor]:
-        data = self.recipe.data
-        return patch_loader(
-            self._training_data(),
+        """This rank's batches from the stream's current position."""
+        return self._training_data().batches(
             self.local_batch,
             self.spec.seed,
             self.samples_seen,
-            data.workers,
             rank=self.ctx.rank,
             world_size=self.ctx.world_size,
             pin_memory=self.device.type == "cuda",
@@ -376,11 +359,15 @@ class Trainer:
 
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "recipe.toml").write_text(tomli_w.dumps(self.recipe.to_dict()))
-        self._announce_holdout()
+            with atomic_file(self.run_dir / "recipe.toml") as fh:
+                tomli_w.dump(self.recipe.to_dict(), fh)
+        data = self._training_data()
+        if self.ctx.is_main:
+            data.announce()
         limits = {}
         if self.ctx.is_main and self.step == 0:  # a resumed run has its limits from the checkpoint
-            limits = self.watch.start(self.generator, own_start(self.recipe.model.weights, self.run_dir / PRETRAIN))
+            own = own_start(self.recipe.model.weights, self.run_dir / PRETRAIN)
+            limits = self.validation.start(self.generator, own)
         bar = tqdm(
             total=self.spec.steps,
             initial=self.step,
@@ -392,12 +379,10 @@ class Trainer:
         )
         try:
             with self.stop:
-                data = {"data/images": len(self._training_data()), "data/skipped": self.skipped}
-                self._log({"step": self.step, **data, **limits})
-                if self.skipped and self.ctx.is_main:
+                self._log({"step": self.step, **data.record(), **limits})
+                if data.skipped and self.ctx.is_main:
                     bar.write(
-                        f"{self.skipped} training image(s) skipped (warnings above name them); "
-                        f"training on {len(self._training_data())}"
+                        f"{data.skipped} training image(s) skipped (warnings above name them); training on {len(data)}"
                     )
                 batches = self._batches()
                 started, done_since = time.perf_counter(), 0

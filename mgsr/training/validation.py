@@ -34,11 +34,7 @@ from mgsr.interfaces import Metric
 from mgsr.io.images import Picture, write_picture
 from mgsr.model.card import PDCurve
 from mgsr.model.generator import GMGBP
-from mgsr.recipe import DataSpec, TrainingSpec
 from mgsr.registry import Registry
-from mgsr.training.data import resolve_folder, scan_images, validation_set
-from mgsr.training.schedule import validation_scale
-from mgsr.training.store import StoredImage
 from mgsr.training.watch import worst_ratio
 
 #: figure 8's distortion axis, scored beyond the protocol's own metrics (``mgsr eval --metric l1``)
@@ -216,28 +212,3 @@ def write_sample_grid(generator: GMGBP, images: Sequence[HRImage], scale: int, p
     path.parent.mkdir(parents=True, exist_ok=True)
     write_picture(path, Picture(color=grid[0].permute(1, 2, 0).cpu().numpy()))
     return path
-
-
-def validator_for(
-    data: DataSpec, spec: TrainingSpec, held_out: Sequence[Path | StoredImage], registry: Registry
-) -> Validator | None:
-    """The run's validation: ``data.val`` images, else the held-out training images, resized like the training
-    images when the recipe resizes; None when there are neither."""
-    scale = validation_scale(spec)
-    if data.val:
-        found = scan_images([resolve_folder(f) for f in data.val], min_side=scale, megapixels=data.target_megapixels)
-        images = validation_set(found.usable, data.val_crop, data.target_megapixels)
-    elif held_out:
-        images = validation_set(held_out, data.val_crop, data.target_megapixels)
-    else:
-        return None
-    return Validator(images, scale, registry, extra=spec.validate_metrics)
-
-
-def describe_validation(validation: Validator | None, held_out: int) -> str:
-    """What a run validated on, for its summary."""
-    if validation is None:
-        return "nothing"
-    if held_out:
-        return f"{held_out} held-out training images at {validation.scale}x"
-    return f"{len(validation.images)} data.val images at {validation.scale}x"

@@ -15,8 +15,7 @@ from mgsr.errors import DataError
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
 from mgsr.training.holdout import read_holdout
-from mgsr.training.run import train
-from mgsr.training.trainer import Trainer
+from mgsr.training.run import stage_trainer, train
 
 from ..helpers import smooth_rgb, tiny_recipe
 
@@ -63,7 +62,7 @@ def _copy_renamed(data, folder, skip=()):
 def _trainer(tmp_path, overrides, run):
     registry = default_registry()
     recipe = load_recipe(tiny_recipe(tmp_path), registry, overrides=overrides)
-    return Trainer(build(recipe, registry, training=True), run, progress=False)
+    return stage_trainer(build(recipe, registry, training=True), run, progress=False)
 
 
 def _contents(images) -> set[str]:
@@ -79,9 +78,9 @@ def test_a_run_from_another_runs_folder_holds_out_its_pictures_whatever_their_pa
     run_b = tmp_path / "run_b"
     overrides = _overrides(copies, f"model.weights={json.dumps(str(run))}", "training.steps=1")
     trainer = _trainer(tmp_path, overrides, run_b)
-    assert _contents(trainer.held_out) == held and len(trainer.held_out) == 2
-    assert not _contents(trainer.dataset.images) & held
-    assert len(trainer.dataset) == 21 - 3  # both paths of the twin leave the training
+    assert _contents(trainer.data.held_out) == held and len(trainer.data.held_out) == 2
+    assert not _contents(trainer.data.images) & held
+    assert len(trainer.data) == 21 - 3  # both paths of the twin leave the training
 
     capsys.readouterr()
     train(tiny_recipe(tmp_path, steps=1), out=str(run_b), overrides=overrides, progress=False)
@@ -95,7 +94,7 @@ def test_a_run_from_another_runs_folder_holds_out_its_pictures_whatever_their_pa
 
     run_c = tmp_path / "run_c"  # chosen on its own, the seed's picks here are other pictures: the test can fail
     own = _trainer(tmp_path, _overrides(copies, "training.steps=1"), run_c)
-    assert _contents(own.held_out) != held
+    assert _contents(own.data.held_out) != held
 
 
 def test_a_source_picture_missing_from_the_data_is_said_and_stays_out_of_training(tmp_path, run_a, capsys):
@@ -116,8 +115,8 @@ def test_a_source_picture_missing_from_the_data_is_said_and_stays_out_of_trainin
     back = next(p for p in data.iterdir() if _digest(p) == gone)
     shutil.copy(back, copies / "returned.png")  # added later: the weights never saw it, nor will this run
     resumed = _trainer(tmp_path, [*overrides, "training.steps=2"], run_b)
-    assert _contents(resumed.held_out) == {max(held)}
-    assert not _contents(resumed.dataset.images) & held and len(resumed.dataset) == 18
+    assert _contents(resumed.data.held_out) == {max(held)}
+    assert not _contents(resumed.data.images) & held and len(resumed.data) == 18
 
 
 def test_an_old_holdout_file_without_hashes_still_reads_and_matches_by_content(tmp_path):
@@ -131,8 +130,8 @@ def test_an_old_holdout_file_without_hashes_still_reads_and_matches_by_content(t
     (run / "holdout.json").write_text(json.dumps({"sources": [str((data / "p03.png").resolve())]}))
     assert read_holdout(run / "holdout.json").entries == ((str((data / "p03.png").resolve()), None),)
     trainer = _trainer(tmp_path, _overrides(data), run)
-    assert [image.name for image in trainer.held_out] == ["p03.png"]
-    assert len(trainer.dataset) == 19 and _digest(data / "p03.png") not in _contents(trainer.dataset.images)
+    assert [image.name for image in trainer.data.held_out] == ["p03.png"]
+    assert len(trainer.data) == 19 and _digest(data / "p03.png") not in _contents(trainer.data.images)
 
 
 def test_a_malformed_hash_list_names_the_file(tmp_path):

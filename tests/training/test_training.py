@@ -120,10 +120,10 @@ def test_bad_training_setups_are_clear(tmp_path):
         train(tiny_recipe(tmp_path), out=str(tmp_path / "r2"), overrides=["data.patch_size=18"], progress=False)
     with pytest.raises(TrainingError, match="global batch"):
         from mgsr.distributed import Context
-        from mgsr.training.trainer import Trainer
+        from mgsr.training.run import stage_trainer
 
         built = mgsr.build(tiny_recipe(tmp_path), training=True)
-        Trainer(built, tmp_path / "r3", ctx=Context(rank=0, world_size=3))
+        stage_trainer(built, tmp_path / "r3", ctx=Context(rank=0, world_size=3))
 
 
 def test_images_skipped_by_the_scan_are_counted_in_the_log(tmp_path):

@@ -18,9 +18,8 @@ from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
 from mgsr.training.data import resolve_folder, scan_images, validation_set
 from mgsr.training.holdout import choose_holdout, holdout_count
-from mgsr.training.run import train
+from mgsr.training.run import stage_trainer, train
 from mgsr.training.store import open_store, prepare
-from mgsr.training.trainer import Trainer
 from mgsr.training.training_images import load_rgb_uint8, target_size
 from mgsr.training.validation import Validator
 from mgsr.training.validation_watch import ValidationWatch
@@ -49,7 +48,7 @@ def _no_val(folder, *extra):
 def _trainer(tmp_path, overrides, run="run"):
     registry = default_registry()
     recipe = load_recipe(tiny_recipe(tmp_path), registry, overrides=overrides)
-    return Trainer(build(recipe, registry, training=True), tmp_path / run, progress=False)
+    return stage_trainer(build(recipe, registry, training=True), tmp_path / run, progress=False)
 
 
 def test_holdout_count_limits():
@@ -71,9 +70,9 @@ def test_holdout_is_chosen_recorded_excluded_and_reused_on_resume(tmp_path, caps
 
     _photos(data, 15, start=20)  # a grown set would be split otherwise; the resumed run keeps its list
     resumed = _trainer(tmp_path, _no_val(data, "training.steps=4"))
-    assert [str(p.resolve()) for p in resumed.held_out] == held
-    assert not set(held) & {str(p.resolve()) for p in resumed.dataset.images}
-    assert len(resumed.dataset) == 33
+    assert [str(p.resolve()) for p in resumed.data.held_out] == held
+    assert not set(held) & {str(p.resolve()) for p in resumed.data.images}
+    assert len(resumed.data) == 33
 
     (data / held[0].rsplit("/", 1)[1]).unlink()
     with pytest.raises(DataError, match="holds out .* no longer lists; put it back, or delete"):
@@ -85,10 +84,10 @@ def test_holdout_from_a_prepared_store_names_the_sources(tmp_path):
     store = tmp_path / "store"
     prepare([raw], store, workers=0, progress=False)
     trainer = _trainer(tmp_path, _no_val(store))
-    (image,) = trainer.held_out
+    (image,) = trainer.data.held_out
     assert image.source == choose_holdout(sorted(raw.iterdir()), 10, 3)[0]
-    assert image not in trainer.dataset.images and len(trainer.dataset) == 9
-    assert trainer.validation.images[0].name == image.source.rsplit("/", 1)[1].removesuffix(".png")
+    assert image not in trainer.data.images and len(trainer.data) == 9
+    assert trainer.validation.validator.images[0].name == image.source.rsplit("/", 1)[1].removesuffix(".png")
 
 
 def test_validation_images_are_resized_like_the_training_images(tmp_path):
@@ -106,7 +105,7 @@ def test_validation_images_are_resized_like_the_training_images(tmp_path):
     trainer = _trainer(
         tmp_path, [f"data.val=[{json.dumps(str(val))}]", "data.val_crop=none", f"data.target_megapixels={megapixels}"]
     )
-    assert trainer.validation.images[0].hr.shape[:2] == (44, 60)  # 47x63 cropped to a multiple of 4
+    assert trainer.validation.validator.images[0].hr.shape[:2] == (44, 60)  # 47x63 cropped to a multiple of 4
 
 
 def test_phase_spread_and_period2_ratio_warn_for_split_phases(tmp_path):
@@ -196,9 +195,9 @@ def test_a_phase_split_of_one_percent_is_caught_as_a_grid_on_photos(phases, refe
 
 def test_a_run_from_scratch_is_held_to_the_released_models_grid_and_keeps_its_limits(tmp_path):
     trainer = _trainer(tmp_path, ["data.val_crop=96"])
-    reference = ValidationWatch(trainer.validation, "last", {0.0, 1.0})
+    reference = ValidationWatch(trainer.validation.validator, "last", {0.0, 1.0})
     reference.start(load_generator("pirm-r3"), own_start=True)
-    assert trainer.watch.start(trainer.generator, own_start=False) == {
+    assert trainer.validation.start(trainer.generator, own_start=False) == {
         k.replace("val/period2_ratio_", "watch/period2_limit_"): v for k, v in reference.limits.items()
     }
     checker = torch.ones(1, 1, 96 * 4, 96 * 4)
