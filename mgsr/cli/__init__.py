@@ -1,5 +1,9 @@
-"""The ``mgsr`` command line: one module per command, each with ``register(subparsers)``; errors as one line
-and the exit code of :mod:`mgsr.errors`."""
+"""The ``mgsr`` command line: errors as one line and the exit code of :mod:`mgsr.errors`.
+
+Each command's module has ``register(subparsers)``; a command's parts that grow their own concept get their own
+module beside it (``upscale_video`` is ``mgsr upscale``'s video branch, ``curve`` is ``mgsr calibrate --curve``);
+``options`` holds the options several commands share.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from mgsr.cli import comfyui, data, evaluate, export, import_weights, plugins, recipe, serve, train, upscale
-from mgsr.devices import check_device  # re-exported: the CLI checks --device before any work
+from mgsr.devices import check_device  # the CLI checks --device before any work
 from mgsr.errors import MgsrError
 from mgsr.version import __version__
 
