@@ -13,6 +13,7 @@ from mgsr.devices import AUTO
 from mgsr.errors import MgsrError
 
 if TYPE_CHECKING:
+    from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.model.generator import GMGBP
 
 
@@ -26,15 +27,22 @@ def add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
-def detail_noise(model: GMGBP, detail: float, announce: bool) -> float:
-    """The W that ``--detail`` means for ``model``, said once on stderr so the user learns the W scale too."""
-    from mgsr.model.detail import noise_for_detail
+def run_noise(
+    model: GMGBP, noise: float | list[float] | AdaptiveRule | None, detail: float | None, *, announce: bool
+) -> float | list[float] | AdaptiveRule:
+    """The W ``upscale`` runs ``model`` at: ``--noise``, else :func:`mgsr.model.detail.implied_noise` (what
+    ``--detail`` means, else the model's recorded W); the W of a ``--detail`` is said once on stderr, so the
+    user learns the W scale too."""
+    from mgsr.model.detail import implied_noise, refuse_noise_and_detail
 
-    noise = noise_for_detail(model.card, detail)
-    if announce:
+    refuse_noise_and_detail(noise, detail, options=True)
+    if noise is not None:
+        return noise
+    chosen = implied_noise(model, detail)
+    if detail is not None and announce:
         name = model.card.name if model.card is not None else "this model"  # noise_for_detail needs a card
-        print(f"mgsr: detail {detail:g} means W = {noise:.6g} for {name}", file=sys.stderr)
-    return noise
+        print(f"mgsr: detail {detail:g} means W = {chosen:.6g} for {name}", file=sys.stderr)
+    return chosen
 
 
 def command_inputs(

@@ -9,10 +9,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgsr.cli.options import add_device, check_calibration_model, detail_noise, protected_inputs
+from mgsr.cli.options import add_device, check_calibration_model, protected_inputs, run_noise
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 from mgsr.inference.outsize import LEVEL_SCALES
+from mgsr.model.detail import refuse_noise_and_detail
 from mgsr.number_formats import PRECISIONS
 
 if TYPE_CHECKING:
@@ -212,8 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
     from mgsr.io.video import is_video
 
-    if args.detail is not None and args.noise is not None:
-        raise MgsrError("give --noise or --detail, not both: --detail T chooses the noise W itself")
+    refuse_noise_and_detail(args.noise, args.detail, options=True)  # before any work, the model's loading included
     noise = parse_noise(args.noise)
     tile = parse_tile(args.tile)
     request = size_request(args)
@@ -352,19 +352,16 @@ def _model_and_noise(
         noise_map = noise_map_of(read_picture(args.noise_map))
     model = resolve_model(args.model, device)
     check_calibration_model(args.noise, args.model, model)
-    if args.detail is not None:
-        noise = detail_noise(model, args.detail, announce=not args.quiet and ctx.is_main)
-    if noise is None:
-        noise = model.default_noise
+    chosen = run_noise(model, noise, args.detail, announce=not args.quiet and ctx.is_main)
     if request.fixed_level is not None:
         levels = levels_for(request.fixed_level)
-        if isinstance(noise, AdaptiveRule) and len(noise.levels) != levels:
+        if isinstance(chosen, AdaptiveRule) and len(chosen.levels) != levels:
             raise MgsrError(
-                f"--noise {args.noise}: fitted for {len(noise.levels)} 2x levels, {request.fixed_level}x "
+                f"--noise {args.noise}: fitted for {len(chosen.levels)} 2x levels, {request.fixed_level}x "
                 f"has {levels}; use the scale it was fitted at or calibrate at this one"
             )
-        check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels)
-    return model, noise, noise_map
+        check_noise(chosen.levels if isinstance(chosen, AdaptiveRule) else chosen, levels)
+    return model, chosen, noise_map
 
 
 def _upscale_task(

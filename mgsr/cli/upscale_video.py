@@ -156,16 +156,13 @@ def _clip_options(
 ) -> dict[str, Any]:
     """:func:`~mgsr.inference.video.upscale_video`'s options from the command line, W resolved (``--noise``,
     ``--detail`` or the model's recorded one) and checked once for all clips."""
+    from mgsr.cli.options import run_noise
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.core import check_noise, check_precision, choose_backend, levels_for
     from mgsr.io.images import noise_map_of, read_picture
 
-    if args.detail is not None:
-        from mgsr.cli.options import detail_noise
-
-        noise = detail_noise(model, args.detail, announce=not args.quiet)
-    noise = model.default_noise if noise is None else noise
-    check_noise(noise.levels if isinstance(noise, AdaptiveRule) else noise, levels_for(args.scale))
+    chosen = run_noise(model, noise, args.detail, announce=not args.quiet)
+    check_noise(chosen.levels if isinstance(chosen, AdaptiveRule) else chosen, levels_for(args.scale))
     check_precision(args.precision)
     backend = choose_backend(args.backend, device, args.precision)
     return dict(
@@ -173,7 +170,7 @@ def _clip_options(
         seed=args.seed,
         seed_per_frame=args.seed_per_frame,
         crf=args.crf,
-        noise=noise,
+        noise=chosen,
         noise_map=noise_map_of(read_picture(args.noise_map)) if args.noise_map else None,
         tile=tile,
         device=device,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from mgsr.errors import EvaluationError
-from mgsr.evaluation.scoring import Evaluation
+from mgsr.evaluation.scoring import Evaluation, save_figure
 from mgsr.evaluation.tradeoff import SweepPoint, score_each_noise
 from mgsr.model.card import ModelCard, PDCurve
 from mgsr.model.detail import arc_progress, noise_for_detail
@@ -119,7 +119,4 @@ def plot_curves(path: str | os.PathLike[str], cards: Mapping[str, ModelCard], ti
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    try:
-        fig.savefig(path, dpi=110, metadata={"Title": title, "Software": "mgsr calibrate --curve"})
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    save_figure(fig, path, dpi=110, title=title, software="mgsr calibrate --curve")

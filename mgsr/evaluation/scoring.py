@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -21,8 +21,12 @@ import numpy as np
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import MA_METRIC, PI_ABSENT_NOTE, PI_NAME, crop_to_multiple, perceptual_index
 from mgsr.interfaces import Metric
+from mgsr.io.atomic import atomic_path, atomic_text
 from mgsr.io.files import image_files
 from mgsr.io.images import IMAGE_SUFFIXES, read_rgb, to_uint8
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: ``mgsr upscale`` names its outputs ``<stem>_x<scale>.png``; such an output pairs with ``<stem>.*``.
 _SCALE_SUFFIX = re.compile(r"_x\d+$")
@@ -179,8 +183,30 @@ def score_set(
 
 
 def write_json(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
-    """Write ``record`` as indented JSON, with an error naming the file when that fails."""
+    """Write ``record`` as indented JSON, atomically (:mod:`mgsr.io.atomic`), with an error naming the file
+    when that fails."""
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"  # a record JSON cannot hold fails before any file
     try:
-        Path(path).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+        with atomic_text(path) as fh:
+            fh.write(text)
     except OSError as exc:
-        raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise cannot_write(path, exc) from None
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int, title: str, software: str) -> None:
+    """Write a matplotlib figure, atomically, with its title and the command that drew it in the file's
+    metadata; an error naming the file when that fails (the sweep's and the curve's plots).
+
+    The format is the target's suffix (``.png``), as matplotlib would pick it: the temporary name has another.
+    """
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Title": title, "Software": software})
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+
+
+def cannot_write(path: str | os.PathLike[str], exc: OSError) -> EvaluationError:
+    """The error for a result file that could not be written: the file and the system's reason."""
+    return EvaluationError(f"{path}: cannot write ({exc.strerror or exc})")

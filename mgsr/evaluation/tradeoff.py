@@ -22,7 +22,8 @@ import attrs
 import numpy as np
 
 from mgsr.errors import EvaluationError
-from mgsr.evaluation.scoring import Evaluation, write_json
+from mgsr.evaluation.scoring import Evaluation, cannot_write, save_figure, write_json
+from mgsr.io.atomic import atomic_text
 from mgsr.model.amplitude import check_amplitude
 
 
@@ -74,7 +75,7 @@ def write_sweep_csv(path: str | os.PathLike[str], points: Sequence[SweepPoint], 
     """One row per W with every set score; ``#`` lines first record the protocol and what was swept."""
     metrics = points[0].evaluation.metrics
     try:
-        with open(path, "w", newline="") as f:
+        with atomic_text(path, newline="") as f:
             f.write(f"# mgsr sweep: {json.dumps(dict(context))}\n")
             f.write(f"# protocol: {json.dumps(dict(points[0].evaluation.protocol))}\n")
             for note in points[0].evaluation.notes:
@@ -91,7 +92,7 @@ def write_sweep_csv(path: str | os.PathLike[str], points: Sequence[SweepPoint], 
                     ]
                 )
     except OSError as exc:
-        raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise cannot_write(path, exc) from None
 
 
 def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title: str) -> None:
@@ -124,10 +125,7 @@ def plot_sweep(path: str | os.PathLike[str], points: Sequence[SweepPoint], title
         ax.grid(True, alpha=0.3)
         fig.colorbar(dots, ax=ax, label="noise amplitude W")
     fig.suptitle(title)
-    try:
-        fig.savefig(path, dpi=120, metadata={"Title": title, "Software": "mgsr sweep"})
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    save_figure(fig, path, dpi=120, title=title, software="mgsr sweep")
 
 
 def _legible_labels(x: np.ndarray, y: np.ndarray, spacing: float = 0.08) -> list[int]:

@@ -148,7 +148,8 @@ def graph_metadata(generator: GMGBP, scale: int, amps: list[float] | None, seed:
 
 
 def write_metadata(path: Path, metadata: dict[str, str]) -> None:
-    """Add ``metadata`` to the ONNX file at ``path`` (torch's exporter has no argument for it)."""
+    """Add ``metadata`` to the ONNX file at ``path`` (torch's exporter has no argument for it), in place:
+    ``path`` is :func:`export_onnx`'s temporary file (:func:`mgsr.io.atomic.atomic_path`), not yet published."""
     import onnx
 
     model = onnx.load(str(path))

@@ -23,7 +23,7 @@ from mgsr.inference.memory import reuse_freed_memory
 from mgsr.inference.outsize import SizeRequest, resize_picture
 from mgsr.inference.tiles import DEFAULT_MARGIN, auto_tile, margin_for
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
-from mgsr.model.detail import noise_for_detail
+from mgsr.model.detail import implied_noise, refuse_noise_and_detail
 from mgsr.model.generator import GMGBP
 from mgsr.model.loading import resolve_model
 
@@ -199,12 +199,9 @@ def upscale(
     request = SizeRequest(outscale, width, height) if sized else None  # a bad request fails before any work
     device = resolve_device(device) if isinstance(device, str) else device  # "auto" accepted, as on the CLI
     generator = resolve_model(model, device)
-    if detail is not None:
-        if noise is not None:
-            raise MgsrError("give noise or detail, not both: detail t in [0, 1] chooses the noise W itself")
-        noise = noise_for_detail(generator.card, detail)
+    refuse_noise_and_detail(noise, detail)
     if noise is None:
-        noise = generator.default_noise
+        noise = implied_noise(generator, detail)
     if isinstance(noise_map, Image.Image):
         noise_map = np.asarray(noise_map.convert("L"), dtype=np.float32) / 255.0
     picture = _picture_of(image)

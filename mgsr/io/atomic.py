@@ -1,10 +1,12 @@
 """Write a file so that readers only ever see the old version or the complete new one.
 
-Every file mgsr writes (images, weights, checkpoints, downloads, converted models) goes to a temporary
+Every file mgsr writes (images, weights, checkpoints, downloads, converted models, evaluation records and
+plots) goes to a temporary
 file in the target's folder, is flushed to disk, given the user's usual file mode (``mkstemp`` makes it
 0600) and renamed over the target; on failure (an exception inside the block) the temporary file is
 removed and the target is untouched.  :func:`atomic_path` hands out the temporary path, for writers that
-take a file name; :func:`atomic_file` an open binary file, for a stream written piece by piece.
+take a file name; :func:`atomic_file` an open binary file, for a stream written piece by piece, and
+:func:`atomic_text` an open text file.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 
 def _umask() -> int:
@@ -69,4 +71,16 @@ def atomic_file(target: str | os.PathLike[str], durable: bool = False) -> Iterat
     block, after the last piece and before the rename (a hash that does not match).
     """
     with atomic_path(target, durable) as tmp, open(tmp, "wb") as fh:
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_text(target: str | os.PathLike[str], newline: str | None = None) -> Iterator[TextIO]:
+    """Yield a UTF-8 text file open for writing that replaces ``target`` on clean exit (see :func:`atomic_path`).
+
+    For text written line by line (a CSV table; ``newline=""`` as the csv module asks) or at once (a JSON
+    record): a reader never sees half a table.  UTF-8 rather than the locale's encoding, so that the same
+    results are the same bytes on every machine.
+    """
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as fh:
         yield fh

@@ -1,7 +1,12 @@
-"""A model card: what a user should know about a set of weights (stored in every weights file's header)."""
+"""A model card: what a user should know about a set of weights (stored in every weights file's header).
+
+Its JSON form has one home, :meth:`ModelCard.to_json` and :meth:`ModelCard.from_json`: the weights files'
+writers and the loader both come here, so what is written is what is read.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from itertools import pairwise
@@ -92,3 +97,24 @@ class ModelCard:
         if self.curve is not None:
             data["curve"] = self.curve.to_dict()
         return data
+
+    def to_json(self) -> str:
+        """The header's text: :meth:`to_dict` with sorted keys, so equal cards are equal bytes."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, *, name: str, default_noise: float) -> ModelCard:
+        """The card in a header's text (the inverse of :meth:`to_json`); ``name`` and ``default_noise`` stand
+        in for keys it lacks (an older or hand-made header: the file's stem, the ``[model]`` table's W).
+
+        A malformed text or record raises ValueError (json's error is one) / TypeError / KeyError /
+        AttributeError (not a JSON object), for the caller to name its file.
+        """
+        data = json.loads(text)
+        return cls(
+            name=str(data.get("name", name)),
+            default_noise=float(data.get("default_noise", default_noise)),
+            source=str(data.get("source", "")),
+            license=str(data.get("license", "")),
+            curve=None if data.get("curve") is None else PDCurve.from_dict(data["curve"]),
+        )

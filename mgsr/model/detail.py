@@ -12,18 +12,26 @@ two do not move in step (from W = 0.003 to 0.012, R3's NIQE covers 3/4 of its ra
 either alone crowds the visible change into a small part of t.  Arc length grows with W by construction,
 counts a step in either measure, and weighs the two equally after normalising: equal steps of t are equal
 steps along the plotted curve.
+
+Here too, in the lowest layer every caller can import, the rule for the W a run uses when none is given
+(:func:`implied_noise`) and the refusal of a W and a detail together (:func:`refuse_noise_and_detail`): the
+command line and the Python API share them instead of keeping copies.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mgsr.errors import MgsrError, WeightsError
 from mgsr.model.amplitude import check_amplitude
 from mgsr.model.card import ModelCard, PDCurve
+
+if TYPE_CHECKING:
+    from mgsr.model.generator import GMGBP
 
 #: what to tell a user whose model has no curve
 MEASURE_HINT = "measure it with `mgsr calibrate --curve --model M --hr DIR --write-card`"
@@ -78,3 +86,27 @@ def detail_for_noise(card: ModelCard | None, w: float) -> float:
     curve = _curve_of(card)
     w = check_amplitude(w)
     return float(np.interp(w, curve.noise, arc_progress(curve.rmse, curve.niqe)))
+
+
+def refuse_noise_and_detail(noise: object, detail: float | None, *, options: bool = False) -> None:
+    """Refuse a ``noise`` and a ``detail`` given together: either alone names the W, so both are a contradiction.
+
+    ``options=True`` names them as the command line does (``--noise``, ``--detail T``), else as the Python
+    API's parameters.  Public so that a command can refuse them before any work, ahead of loading the model.
+    """
+    if noise is not None and detail is not None:
+        noise_name, detail_name, what = ("--noise", "--detail", "T") if options else ("noise", "detail", "t in [0, 1]")
+        raise MgsrError(
+            f"give {noise_name} or {detail_name}, not both: {detail_name} {what} chooses the noise W itself"
+        )
+
+
+def implied_noise(generator: GMGBP, detail: float | None = None) -> float:
+    """The W of a run given no noise W: the W that ``detail`` means on the model's curve
+    (:func:`noise_for_detail`), else the model's recorded W.
+
+    The one home of this rule: ``mgsr upscale`` (pictures and videos) and :func:`mgsr.upscale` all come here
+    (after :func:`refuse_noise_and_detail`), so a W given neither way is the same W everywhere.  A W given
+    as such stays with the caller: its type is the caller's (one W, one per level, an adaptive rule).
+    """
+    return generator.default_noise if detail is None else noise_for_detail(generator.card, detail)

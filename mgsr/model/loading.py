@@ -16,7 +16,6 @@ import torch
 
 from mgsr.build import build_generator
 from mgsr.errors import RecipeError, WeightsError
-from mgsr.model.card import PDCurve
 from mgsr.model.checkpoint_file import load_checkpoint
 from mgsr.model.generator import GMGBP
 from mgsr.model.state import load_module_state
@@ -48,15 +47,9 @@ def load_generator(
     generator = build_generator(spec, registry)
     load_module_state(generator, tensors, str(path))
     try:
-        card_data = json.loads(metadata.get(CARD_KEY, "{}"))
-        generator.card = ModelCard(
-            name=str(card_data.get("name", path.stem)),
-            default_noise=float(card_data.get("default_noise", spec.default_noise)),
-            source=str(card_data.get("source", "")),
-            license=str(card_data.get("license", "")),
-            curve=None if card_data.get("curve") is None else PDCurve.from_dict(card_data["curve"]),
-        )
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError, KeyError) as exc:
+        card_text = metadata.get(CARD_KEY, "{}")
+        generator.card = ModelCard.from_json(card_text, name=path.stem, default_noise=spec.default_noise)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:  # ValueError: json's errors too
         raise WeightsError(f"{path}: its model card is invalid ({exc})") from None
     return generator.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]  # Module.to takes memory_format; its stubs omit it
 
@@ -70,12 +63,12 @@ def _from_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
             raise TypeError("no generator state or model table")
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path}: checkpoint without a readable recipe and generator ({exc})") from None
-    card = {
-        "name": f"{path.parent.parent.name} {path.stem}",
-        "default_noise": model.get("default_noise", 1.0),
-        "source": f"training checkpoint {path}",
-    }
-    return data["generator"], {MODEL_KEY: json.dumps(model), CARD_KEY: json.dumps(card)}
+    card = ModelCard(
+        name=f"{path.parent.parent.name} {path.stem}",
+        default_noise=model.get("default_noise", 1.0),
+        source=f"training checkpoint {path}",
+    )
+    return data["generator"], {MODEL_KEY: json.dumps(model), CARD_KEY: card.to_json()}
 
 
 def pretrained(name: str, device: str | torch.device = "cpu") -> GMGBP:

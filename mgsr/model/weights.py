@@ -78,7 +78,7 @@ def save_state_dict(
     model_table.pop("weights", None)
     metadata = {MODEL_KEY: json.dumps(model_table, sort_keys=True)}
     if card is not None:
-        metadata[CARD_KEY] = json.dumps(card.to_dict(), sort_keys=True)
+        metadata[CARD_KEY] = card.to_json()
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -95,7 +95,7 @@ def write_card(path: str | os.PathLike[str], card: ModelCard) -> Path:
     tensors, metadata = read_weights(path)
     if MODEL_KEY not in metadata:
         raise WeightsError(f"{path}: no '{MODEL_KEY}' table in the header; it was not written by mgsr")
-    metadata[CARD_KEY] = json.dumps(card.to_dict(), sort_keys=True)
+    metadata[CARD_KEY] = card.to_json()
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from mgsr.errors import EvaluationError
-from mgsr.evaluation.scoring import Evaluation
+from mgsr.evaluation.scoring import Evaluation, write_json
 from mgsr.evaluation.tradeoff import SweepPoint, calibrate, parse_noise_values, plot_sweep, write_sweep_csv
 
 
@@ -69,3 +69,29 @@ def test_sweep_csv_and_plot(tmp_path):
     assert [float(r["rmse"]) for r in rows] == [10.0, 10.5, 11.0]
     plot_sweep(tmp_path / "s.png", points, "test")
     assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_are_written_atomically_and_a_failure_names_the_file(tmp_path, monkeypatch):
+    """CSV, plot and JSON go through mgsr.io.atomic: no temporary stays, and a failed write leaves the old file."""
+    import mgsr.io.atomic
+
+    points = [SweepPoint(w, evaluation(10 + w, 6 - 2 * w)) for w in (0.0, 1.0)]
+    write_sweep_csv(tmp_path / "s.csv", points, {"model": "pirm-r3"})
+    plot_sweep(tmp_path / "s.png", points, "test")
+    write_json(tmp_path / "s.json", {"noise": 0.5})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.json", "s.png"]
+    assert (tmp_path / "s.json").read_text() == '{\n  "noise": 0.5\n}\n'
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def refuse(tmp, target, durable=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(mgsr.io.atomic, "publish", refuse)
+    for write in (
+        lambda: write_sweep_csv(tmp_path / "s.csv", points, {"model": "other"}),
+        lambda: plot_sweep(tmp_path / "s.png", points, "other"),
+        lambda: write_json(tmp_path / "s.json", {"noise": 1.0}),
+    ):
+        with pytest.raises(EvaluationError, match=r"s\.\w+: cannot write \(Permission denied\)"):
+            write()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mgsr.io.atomic import atomic_file, atomic_path
+from mgsr.io.atomic import atomic_file, atomic_path, atomic_text
 
 
 def test_atomic_file_replaces_the_target_only_when_the_block_ends_cleanly(tmp_path):
@@ -33,3 +33,16 @@ def test_atomic_path_names_the_temporary_with_the_suffix_asked_for(tmp_path):
         assert tmp.parent == tmp_path and tmp.name.endswith(".xml") and tmp.name.startswith(".model.xml.")
         tmp.write_text("<net/>")
     assert (tmp_path / "model.xml").read_text() == "<net/>" and not tmp.exists()
+
+
+def test_atomic_text_writes_utf8_with_the_newline_asked_for_and_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "table.csv"
+    with atomic_text(target, newline="") as out:
+        out.write("W,détail\r\n")
+        assert not target.exists()
+    assert target.read_bytes() == "W,détail\r\n".encode()
+    with pytest.raises(ValueError, match="half"), atomic_text(target) as out:
+        out.write("half a table\n")
+        raise ValueError("half")
+    assert target.read_bytes() == "W,détail\r\n".encode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]

@@ -17,7 +17,7 @@ from mgsr.errors import MgsrError, WeightsError
 from mgsr.evaluation.curve import measure_curve
 from mgsr.evaluation.scoring import Evaluation
 from mgsr.model.card import ModelCard, PDCurve
-from mgsr.model.detail import detail_for_noise, noise_for_detail
+from mgsr.model.detail import detail_for_noise, implied_noise, noise_for_detail, refuse_noise_and_detail
 from mgsr.model.loading import MODELS, load_generator
 from mgsr.model.weights import BUNDLED, bundled_path, read_weights, save_generator, write_card
 
@@ -258,3 +258,37 @@ def test_calibrate_curve_measures_and_writes_the_card(hr_dir, tmp_path, capsys):
     assert 0.0 < noise_for_detail(load_generator(model.parent).card, 0.5) < 1.0
     assert main(["calibrate", "--model", str(model.parent), "--hr", str(hr_dir)]) == 6  # neither budget nor curve
     MODELS.clear()
+
+
+def test_implied_noise_is_the_detail_w_else_the_recorded_w():
+    """The one home of "detail -> W, else the model's W" (mgsr upscale, its videos and mgsr.upscale call it)."""
+    spec = attrs.evolve(mgsr.load_recipe(RECIPES / "pirm_r3.toml").model, features=8, default_noise=0.25)
+    generator = mgsr.build_generator(spec)
+    assert implied_noise(generator) == 0.25  # no card: the spec's W
+    generator.card = CARD
+    assert implied_noise(generator) == CARD.default_noise
+    assert implied_noise(generator, 0.5) == noise_for_detail(CARD, 0.5)
+    generator.card = ModelCard("flat", 0.25)
+    with pytest.raises(WeightsError, match="no perception-distortion curve"):
+        implied_noise(generator, 0.5)
+
+
+def test_noise_and_detail_together_are_refused_in_the_callers_words():
+    refuse_noise_and_detail(None, 0.5)
+    refuse_noise_and_detail(0.1, None)
+    with pytest.raises(MgsrError) as api:
+        refuse_noise_and_detail(0.0, 0.5)  # W = 0 is given too: only None is "not given"
+    assert str(api.value) == "give noise or detail, not both: detail t in [0, 1] chooses the noise W itself"
+    with pytest.raises(MgsrError) as cli:
+        refuse_noise_and_detail([0.1, 1.0], 0.5, options=True)
+    assert str(cli.value) == "give --noise or --detail, not both: --detail T chooses the noise W itself"
+
+
+def test_upscale_refuses_noise_and_detail_before_loading_the_model(tmp_path, capsys):
+    missing = tmp_path / "no-such-model.safetensors"
+    code = main(
+        ["upscale", str(tmp_path / "x.png"), "-o", str(tmp_path / "o.png"), "--model", str(missing)]
+        + ["--noise", "0", "--detail", "0.5"]
+    )
+    assert code == MgsrError.exit_code
+    assert "--detail T chooses the noise W itself" in capsys.readouterr().err

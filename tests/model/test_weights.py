@@ -101,3 +101,20 @@ def test_malformed_model_card_is_a_weights_error(tmp_path):
     save_file(load_file(str(bundled_path("pirm-r3"))), str(target), metadata=meta)
     with pytest.raises(WeightsError, match="model card is invalid"):
         mgsr.load_generator(target)
+
+
+def test_a_card_s_json_form_has_one_home(tmp_path, small_spec):
+    """What the writers put in the header (ModelCard.to_json) is what the loader reads (ModelCard.from_json)."""
+    from mgsr.model.card import PDCurve
+    from mgsr.model.weights import CARD_KEY, read_weights
+
+    curve = PDCurve((0.0, 0.5), (1.0, 2.0), (6.0, 4.0), "a set", ("a.png",), 4, {"name": "p"}, "mgsr ...")
+    card = ModelCard("mine", 0.25, source="here", license="MIT", curve=curve)
+    assert ModelCard.from_json(card.to_json(), name="other", default_noise=1.0) == card
+    path = save_generator(tmp_path / "g.safetensors", mgsr.build_generator(small_spec), small_spec, card)
+    assert read_weights(path)[1][CARD_KEY] == card.to_json()
+    assert load_generator(path).card == card
+    bare = ModelCard.from_json("{}", name="stem", default_noise=0.5)  # a header without the keys
+    assert bare == ModelCard("stem", 0.5)
+    with pytest.raises(AttributeError):  # not an object: the loader names the file ("model card is invalid")
+        ModelCard.from_json("[]", name="stem", default_noise=0.5)
