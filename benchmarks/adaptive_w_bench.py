@@ -318,8 +318,9 @@ def _run(args: argparse.Namespace, tmp: Path) -> float:
     gains = []
     for f, rmse, niqe, estimate in held:
         gains.append(frontier_niqe(sweep, rmse) - niqe)
+        fitted = f.measured or f.predicted
         print(
-            f"{f.max_rmse:7.3f} {f.name:>14} {(f.measured or f.predicted)[0]:8.3f} {(f.measured or f.predicted)[1]:8.3f}"
+            f"{f.max_rmse:7.3f} {f.name:>14} {fitted[0]:8.3f} {fitted[1]:8.3f}"
             f" | {rmse:9.3f} {niqe:6.3f} "
             f"{estimate[1]:10.3f} {frontier_niqe(sweep, rmse):11.3f} {gains[-1]:6.3f}   rule {f.rule.to_dict()}",
             flush=True,

@@ -53,8 +53,8 @@ from mgsr.training.run import train
 from mgsr_plugins.vgg19 import WEIGHTS_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from adaptive_w_bench import skimage_photos  # noqa: E402  (sibling scripts, not a package)
-from knob_bench import REFERENCE, cpu_name  # noqa: E402
+from adaptive_w_bench import skimage_photos
+from knob_bench import REFERENCE, cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")

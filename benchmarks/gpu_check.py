@@ -91,7 +91,7 @@ def run_process(command: list[str], timeout: float, env: dict[str, str] | None =
 def device_label(device: torch.device) -> str:
     """The card's name, or the CPU model's: ``upscale_bench.device_name``, so both reports name it alike."""
     sys.path.insert(0, str(BENCHMARKS))
-    from upscale_bench import device_name  # noqa: PLC0415 - a sibling script, not a package
+    from upscale_bench import device_name
 
     return device_name(device)
 
@@ -186,7 +186,7 @@ def check_upscale(device: torch.device, smoke: bool, budget: Budget) -> list[dic
 
 def train_overrides(recipe: str, steps: int, precision: str, compiled: bool) -> list[str]:
     """``--set`` values: the objective alone for ``steps`` steps, no validation images, VGG-19 untrained."""
-    from mgsr.recipe_tables import read_recipe_table
+    from mgsr.recipe.tables import read_recipe_table
 
     log_every = max(1, steps // 10)
     overrides = [
@@ -214,7 +214,7 @@ def train_overrides(recipe: str, steps: int, precision: str, compiled: bool) -> 
 
 def recipe_path(recipe: str) -> str:
     """A bundled recipe's file (``pirm_r3``), or the path given."""
-    from mgsr.recipe_names import find_recipe
+    from mgsr.recipe.names import find_recipe
 
     return str(find_recipe(recipe))
 

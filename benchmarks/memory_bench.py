@@ -5,14 +5,14 @@
     python benchmarks/memory_bench.py --explain [--size 64x64 --scale 4]
     python benchmarks/memory_bench.py --smoke    # seconds: 32x24 at 4x, tiles of 16, torch (checks it runs)
 
-Each measurement runs in a fresh subprocess that loads the model and the input, upscales a tiny image
-once (one-time setup: oneDNN kernels, thread pool), resets the kernel's resident-set high-water mark (``/proc/self/clear_refs``), runs one job, and reports ``VmHWM`` minus the
-resident set just before the job: torch's allocations are malloc'd, so only the resident set sees them all.
-Jobs: ``picture`` (what `mgsr upscale` does: into a buffer of the final dtype, tile by tile), ``tile`` (one
-tile's region upscaled whole: the working set of one tile) and ``float`` (the float32 assembly of
-``upscale_tensor``, for comparison).  The breakdown printed:
-final size + one tile (measured) against the job's measured increase; its last line (without ``--float``)
-is ``measured peak increase of the job: M MiB (R x the sum, S s)``.
+Each measurement runs in a fresh subprocess that loads the model and the input, upscales a tiny image once (one-time
+setup: oneDNN kernels, thread pool), resets the kernel's resident-set high-water mark (``/proc/self/clear_refs``),
+runs one job, and reports ``VmHWM`` minus the resident set just before the job: torch's allocations are malloc'd, so
+only the resident set sees them all. Jobs: ``picture`` (what `mgsr upscale` does: into a buffer of the final dtype,
+tile by tile), ``tile`` (one tile's region upscaled whole: the working set of one tile) and ``float`` (the float32
+assembly of ``upscale_tensor``, for comparison). The breakdown printed: final size + one tile (measured) against the
+job's measured increase; its last line (without ``--float``) is ``measured peak increase of the job: M MiB (R x the
+sum, S s)``.
 
 ``--explain`` counts the bytes of live torch tensors during one untiled forward (a dispatch mode
 tracking every storage) and prints, at the peak, which tensors are live: what the bytes per output
@@ -75,11 +75,11 @@ def child(job: dict) -> dict:
     from PIL import Image
 
     torch.set_num_threads(job["threads"])
+    from mgsr.assembly.loading import resolve_model
     from mgsr.inference.core import choose_backend
-    from mgsr.inference.tiles import auto_tile, margin_for
     from mgsr.inference.pictures import super_resolve, upscale_picture
+    from mgsr.inference.tiles import auto_tile, margin_for
     from mgsr.io.images import decode, write_picture
-    from mgsr.model.loading import resolve_model
 
     model = resolve_model(job["model"], "cpu")
     h, w = job["height"], job["width"]
@@ -150,15 +150,15 @@ def explain(model_ref: str, height: int, width: int, scale: int) -> None:
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
 
+    from mgsr.assembly.loading import resolve_model
     from mgsr.inference.core import upscale_tensor
-    from mgsr.model.loading import resolve_model
 
     model = resolve_model(model_ref, "cpu")
     live: dict[int, tuple[int, str]] = {}
     state = {"now": 0, "peak": 0, "at_peak": []}
 
     class Track(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             for t in tree_flatten(out)[0]:
                 if isinstance(t, torch.Tensor) and t.device.type == "cpu":

@@ -42,7 +42,7 @@ import torch
 
 import mgsr
 from mgsr.interfaces import AdversarialLoss
-from mgsr.recipe_tables import apply_overrides, read_recipe_table
+from mgsr.recipe.tables import apply_overrides, read_recipe_table
 from mgsr.training.data import scale_pyramid
 from mgsr.training.trainer import Trainer
 

@@ -136,7 +136,7 @@ def reference_root() -> Path:
 def load_release(root: Path, scale: int) -> torch.nn.Module:
     """The authors' G_MGBP with the R3 weights, driven as their README says (imported, not copied)."""
     sys.path.insert(0, str(root / "official-code"))
-    from models import G_MGBP  # noqa: PLC0415 - the release, imported only by this benchmark
+    from models import G_MGBP
 
     path = next((root / "official-weights").glob("BOE-R3_*.model"))
     model_id = "CH" + path.stem.split("_CH", 1)[1]

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mgsr.assembly.loading import load_generator
 from mgsr.evaluation.protocol import crop_to_multiple, make_lr
 from mgsr.evaluation.upscalers import model_upscaler
-from mgsr.model.loading import load_generator
 
 DOCS = Path(__file__).resolve().parent
 REFERENCE_IMAGES = DOCS.parent.parent / "shared" / "reference" / "images"

@@ -9,7 +9,7 @@ The host decides what depends on the architecture (channel counts, scale) and
 passes it as keyword arguments; the ``Config`` holds the rest.  Plugins import
 from this module and the documented toolkit only: :mod:`mgsr.nn` (``BiasReLU``, the
 generator's module frames), :mod:`mgsr.ops` (imresize, colour, local statistics,
-contextual similarity, precision guards), :mod:`mgsr.hub` (weights fetched on first
+contextual similarity, precision guards), :mod:`mgsr.io.hub` (weights fetched on first
 use) and :mod:`mgsr.errors` — never from the rest of the host.
 """
 

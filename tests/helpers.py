@@ -7,13 +7,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 import tomli_w
+import torch
 from PIL import Image
 
-from mgsr.build import build
+from mgsr.assembly.build import build
 from mgsr.recipe import load_recipe
-from mgsr.recipe_tables import read_recipe_table
+from mgsr.recipe.tables import read_recipe_table
 from mgsr.registry import default_registry
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
 from mgsr.training.trainer import Trainer
@@ -133,7 +133,7 @@ def import_torchvision():
             raise
     for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
         del sys.modules[name]
-    library = torch.library.Library("torchvision", "DEF")  # noqa: F841 - kept alive by torch's registry
+    library = torch.library.Library("torchvision", "DEF")
     library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _KEEP.append(library)

@@ -1,10 +1,12 @@
 """A real HTTP server on 127.0.0.1 for tests of the download path (never a mock of it), and a fake VGG-19 to serve.
 
-Import the fixtures into a test module: ``from .http_helpers import online, server  # noqa: F401``.
+The fixtures ``server`` and ``online`` (tests/conftest.py) are built from :func:`local_server` and
+:func:`go_online`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import threading
@@ -31,12 +33,13 @@ class Server:
         return f"{self.base}/{name}"
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def local_server() -> Iterator[Server]:
+    """A threading HTTP server on a free port of 127.0.0.1 serving ``state.files``, shut down on exit."""
     state = Server()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             name = self.path.lstrip("/")
             state.hits.append(name)
             if name not in state.files:
@@ -60,13 +63,14 @@ def server() -> Iterator[Server]:
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
-@pytest.fixture
-def online(monkeypatch, tmp_path) -> Path:
+def go_online(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Network allowed (conftest forbids it), and an empty hub cache; returns the cache folder."""
     monkeypatch.delenv("MGSR_OFFLINE", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))

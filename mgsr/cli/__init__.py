@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from mgsr.cli import comfyui, data, evaluate, export, import_weights, plugins, recipe, serve, train, upscale
-from mgsr.devices import check_device  # the CLI checks --device before any work
 from mgsr.errors import MgsrError
+from mgsr.runtime.devices import check_device  # the CLI checks --device before any work
 from mgsr.version import __version__
 
 
@@ -34,7 +34,7 @@ def _version() -> str:
     return f"mgsr {__version__}"
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 - warnings' signature
+def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"mgsr: warning: {message}\n"
 
 

@@ -1,6 +1,6 @@
 """``mgsr comfyui install COMFYUI_DIR``: put mgsr's node pack into a ComfyUI installation.
 
-The pack is one small folder (:data:`mgsr.comfyui.PACK_DIR`) whose loader imports the nodes from the mgsr
+The pack is one small folder (:data:`mgsr.integrations.comfyui.PACK_DIR`) whose loader imports the nodes from the mgsr
 installed beside ComfyUI; a link keeps it in step with that mgsr, ``--copy`` suits file systems or sync tools
 without links.  Nothing here imports ComfyUI.
 """
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _is_ours(target: Path) -> bool:
     """Whether ``target`` is a pack this command put there (a link to, or a copy of, the loader)."""
-    from mgsr.comfyui import PACK_DIR
+    from mgsr.integrations.comfyui import PACK_DIR
 
     if target.is_symlink():
         return True  # replaced by a link to this mgsr's pack: a link to an older checkout is what moves
@@ -51,7 +51,7 @@ def _is_ours(target: Path) -> bool:
 
 def install_pack(comfyui_dir: Path, copy: bool) -> Path:
     """Link or copy the pack into ``comfyui_dir/custom_nodes``; returns where it went."""
-    from mgsr.comfyui import PACK_DIR, PACK_NAME
+    from mgsr.integrations.comfyui import PACK_DIR, PACK_NAME
 
     nodes = comfyui_dir / "custom_nodes"
     if not nodes.is_dir():
@@ -80,6 +80,7 @@ def install_pack(comfyui_dir: Path, copy: bool) -> Path:
 
 def copy_weights(comfyui_dir: Path) -> list[Path]:
     """The bundled weights copied into ``models/upscale_models/`` (files already there are left as they are)."""
+    from mgsr.io.atomic import atomic_path
     from mgsr.model.weights import BUNDLED, bundled_path
 
     folder = comfyui_dir / "models" / "upscale_models"
@@ -89,7 +90,8 @@ def copy_weights(comfyui_dir: Path) -> list[Path]:
         for name in BUNDLED:
             source = bundled_path(name)
             if not (folder / source.name).exists():
-                shutil.copyfile(source, folder / source.name)
+                with atomic_path(folder / source.name, suffix=".safetensors.tmp") as partial:
+                    shutil.copyfile(source, partial)  # never a half-copied model in ComfyUI's list
                 written.append(folder / source.name)
     except OSError as exc:
         raise MgsrError(f"cannot copy the bundled weights into {folder}: {exc.strerror or exc}") from None

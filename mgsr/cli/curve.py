@@ -91,9 +91,9 @@ def run_curve(
     """Measure, save ``OUTPUT`` (JSON) and its plot, and with ``--write-card`` update the weights file."""
     import attrs  # here, not at the top: ``mgsr --help`` should not load the evaluation stack
 
+    from mgsr.assembly.loading import load_generator
     from mgsr.evaluation.curve import curve_of, measure_curve, plot_curves
     from mgsr.evaluation.scoring import write_json
-    from mgsr.model.loading import load_generator
 
     top = _top_of_curve(args, default_noise)
     points = measure_curve(
@@ -156,7 +156,7 @@ def _print_table(curve: PDCurve) -> None:
 
 def _write_into_card(model: str, card: ModelCard, output: Path) -> None:
     """Store ``card`` (now with its curve) in ``model``'s .safetensors file, so ``--detail`` works with it."""
-    from mgsr.model.loading import MODELS
+    from mgsr.assembly.loading import MODELS
     from mgsr.model.weights import resolve_weights_path, write_card
 
     weights = resolve_weights_path(model)

@@ -21,6 +21,7 @@ from mgsr.inference.outsize import LEVEL_SCALES
 from mgsr.version import __version__
 
 if TYPE_CHECKING:
+    from mgsr.evaluation.tradeoff import SweepPoint
     from mgsr.evaluation.upscalers import SetEvaluator
 
 DEFAULT_PROTOCOL = "pirm2018"
@@ -47,8 +48,8 @@ def _registry():
 
 def _model_evaluator(args: argparse.Namespace) -> tuple[SetEvaluator, float | None]:
     """The set evaluator for ``--model`` and ``--hr``, and the W to use when ``--noise`` is not given."""
-    from mgsr.devices import announce_device, resolve_device
     from mgsr.evaluation.upscalers import BICUBIC, SetEvaluator, make_upscaler
+    from mgsr.runtime.devices import announce_device, resolve_device
 
     protocol = get_protocol(args.protocol)
     device = resolve_device(args.device)
@@ -207,13 +208,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detail_points(args: argparse.Namespace, evaluator):  # noqa: ANN202 - SweepPoint list, imported lazily
+def _detail_points(args: argparse.Namespace, evaluator: SetEvaluator) -> list[SweepPoint]:
     """``mgsr sweep --detail``: each t through the model's curve to its W, scored; the points carry both."""
     import attrs
 
+    from mgsr.assembly.loading import MODELS
     from mgsr.evaluation.tradeoff import parse_noise_values, score_each_noise
     from mgsr.model.detail import noise_for_detail
-    from mgsr.model.loading import MODELS
 
     details = parse_noise_values(args.detail, "--detail")
     card = MODELS.get(args.model).card

@@ -41,12 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import warnings
 
+    from mgsr.assembly.loading import load_generator
     from mgsr.cli.options import check_calibration_model, refuse_writing_over_inputs
     from mgsr.cli.upscale import parse_noise
     from mgsr.errors import MgsrError
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.export import export_onnx, input_names
-    from mgsr.model.loading import load_generator
 
     refuse_writing_over_inputs([args.output], model=args.model, noise=args.noise)
     if not args.output.lower().endswith(".onnx"):

@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mgsr.devices import AUTO
 from mgsr.errors import MgsrError
+from mgsr.runtime.devices import AUTO
 
 if TYPE_CHECKING:
     from mgsr.inference.adaptive import AdaptiveRule

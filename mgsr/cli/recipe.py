@@ -18,7 +18,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def list_bundled(args: argparse.Namespace) -> int:
-    from mgsr.recipe_names import bundled_folder, bundled_recipes, summary
+    from mgsr.recipe.names import bundled_folder, bundled_recipes, summary
 
     recipes = bundled_recipes()
     width = max((len(name) for name in recipes), default=0)

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise MgsrError(
             f'mgsr serve cannot import its web dependencies ({exc}); reinstall them with: pip install "mgsr[web]"'
         ) from None
-    from mgsr.devices import announce_device
+    from mgsr.runtime.devices import announce_device
     from mgsr.serve.maps import operator_calibration
     from mgsr.serve.uploads import Limits
 

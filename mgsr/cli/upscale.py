@@ -19,11 +19,11 @@ from mgsr.number_formats import PRECISIONS
 if TYPE_CHECKING:
     import numpy as np
 
-    from mgsr.distributed import Context
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.outsize import SizeRequest
     from mgsr.io.jobs import Task
     from mgsr.model.generator import GMGBP
+    from mgsr.runtime.distributed import Context
 
 _FORMATS = ("png", "jpg", "jpeg", "webp", "tiff", "tif", "bmp")
 
@@ -208,10 +208,10 @@ def _target(source: Path, out: Path, single_file: bool, tag: str, fmt: str | Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgsr.distributed import from_environment, shutdown
     from mgsr.io.images import IMAGE_SUFFIXES
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
     from mgsr.io.video import is_video
+    from mgsr.runtime.distributed import from_environment, shutdown
 
     refuse_noise_and_detail(args.noise, args.detail, options=True)  # before any work, the model's loading included
     noise = parse_noise(args.noise)
@@ -338,10 +338,10 @@ def _model_and_noise(
 ) -> tuple[GMGBP, float | list[float] | AdaptiveRule, np.ndarray | None]:
     """The model, the W it runs at (``--noise``, ``--detail`` or its recorded one) and the ``--noise-map``,
     checked once before any image: a W that does not fit the requested level fails here, not per image."""
+    from mgsr.assembly.loading import resolve_model
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.core import check_noise, levels_for
     from mgsr.io.images import noise_map_of, read_picture
-    from mgsr.model.loading import resolve_model
 
     noise_map = None
     if args.noise_map:

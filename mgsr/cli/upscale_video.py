@@ -66,11 +66,11 @@ def run_videos(
     tile: int | str | None,
 ) -> int:
     """Upscale each video in ``inputs`` to its output (``-o`` a video file for one clip, else a folder)."""
+    from mgsr.assembly.loading import resolve_model
     from mgsr.cli.options import check_calibration_model
-    from mgsr.devices import announce_device, resolve_device
     from mgsr.io.jobs import describe
     from mgsr.io.video import require_av
-    from mgsr.model.loading import resolve_model
+    from mgsr.runtime.devices import announce_device, resolve_device
 
     require_av()  # before the model loads: the one thing a fresh install lacks
     tasks = _video_tasks(args, inputs)

@@ -22,9 +22,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from mgsr.assembly.loading import load_generator
 from mgsr.errors import MgsrError
 from mgsr.model.generator import GMGBP
-from mgsr.model.loading import load_generator
 from mgsr.model.weights import weights_fingerprint
 
 #: the key of a calibration record holding the fitted model's weights print (beside ``model``, its name)

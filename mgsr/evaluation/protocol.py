@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 import torch
 
-from mgsr.build import part_builder
+from mgsr.assembly.build import part_builder
 from mgsr.errors import EvaluationError
 from mgsr.interfaces import Metric
 from mgsr.ops.imresize import imresize

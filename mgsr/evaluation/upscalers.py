@@ -16,7 +16,6 @@ import attrs
 import numpy as np
 import torch
 
-from mgsr.devices import resolve_device
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
 from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
@@ -26,6 +25,7 @@ from mgsr.interfaces import Metric
 from mgsr.io.images import to_uint8
 from mgsr.model.generator import GMGBP
 from mgsr.registry import Registry
+from mgsr.runtime.devices import resolve_device
 
 #: ``--model bicubic``: the classic baseline, MATLAB bicubic upscaling of the uint8 input.
 BICUBIC = "bicubic"
@@ -84,11 +84,11 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 def make_upscaler(model_name: str, scale: int, seed: int, device: str = "cpu") -> tuple[Upscaler, float | None]:
     """The upscaler called ``model_name`` (``bicubic``, a bundled model or a weights file) and its default W.
 
-    ``device`` may be ``auto`` (:func:`mgsr.devices.resolve_device`).
+    ``device`` may be ``auto`` (:func:`mgsr.runtime.devices.resolve_device`).
     """
     if model_name == BICUBIC:
         return bicubic_upscaler(scale), None
-    from mgsr.model.loading import load_generator
+    from mgsr.assembly.loading import load_generator
 
     device = resolve_device(device)
     model = load_generator(model_name, device=device)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mgsr.devices import resolve_device
+from mgsr.assembly.loading import resolve_model
 from mgsr.errors import MgsrError
 from mgsr.inference.adaptive import AdaptiveRule, resolve_noise
 from mgsr.inference.core import Box, NoiseSetting, Sink, choose_backend, upscale_tensor
@@ -25,7 +25,7 @@ from mgsr.inference.tiles import DEFAULT_MARGIN, auto_tile, margin_for
 from mgsr.io.images import Picture, decode, encode, quantise, to_grey
 from mgsr.model.detail import implied_noise, refuse_noise_and_detail
 from mgsr.model.generator import GMGBP
-from mgsr.model.loading import resolve_model
+from mgsr.runtime.devices import resolve_device
 
 #: Input rows per strip of the bicubic alpha upscale: the float32 plane held at once is this many rows, scaled.
 ALPHA_STRIP = 64

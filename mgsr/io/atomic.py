@@ -7,6 +7,10 @@ file in the target's folder, is flushed to disk, given the user's usual file mod
 removed and the target is untouched.  :func:`atomic_path` hands out the temporary path, for writers that
 take a file name; :func:`atomic_file` an open binary file, for a stream written piece by piece, and
 :func:`atomic_text` an open text file.
+
+Two kinds of file are written otherwise, on purpose: a log that grows line by line (a run's ``metrics.jsonl``,
+appended and flushed per record, so a reader sees every complete line and at most one partial last line), and a
+lock's owner file (``O_EXCL`` creation is the lock itself: see :mod:`mgsr.training.prepared`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ training stores).
 
 Why one function: every cache user must agree on the root, so ``MGSR_CACHE`` moves all of them at once and a
 user who deletes ``~/.cache/mgsr`` knows that is everything.  Downloaded weights are not here: they follow
-torch.hub's own folder (see :mod:`mgsr.hub`), so files torch saved are found and vice versa.
+torch.hub's own folder (see :mod:`mgsr.io.hub`), so files torch saved are found and vice versa.
 """
 
 from __future__ import annotations

@@ -108,5 +108,17 @@ def implied_noise(generator: GMGBP, detail: float | None = None) -> float:
     The one home of this rule: ``mgsr upscale`` (pictures and videos) and :func:`mgsr.upscale` all come here
     (after :func:`refuse_noise_and_detail`), so a W given neither way is the same W everywhere.  A W given
     as such stays with the caller: its type is the caller's (one W, one per level, an adaptive rule).
+
+    A model without a measured curve (a run trained without NIQE-sized validation images) still has both ends,
+    by the scale's definition: detail 0 is W = 0 and detail 1 the model's recorded W; only the values between
+    need the curve, and for them the error names the command that measures it.
     """
-    return generator.default_noise if detail is None else noise_for_detail(generator.card, detail)
+    if detail is None:
+        return generator.default_noise
+    card = generator.card
+    if card is None or card.curve is None:
+        if detail == 0:
+            return 0.0
+        if detail == 1:
+            return generator.default_noise
+    return noise_for_detail(card, detail)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import attrs
 
-from mgsr.devices import resolve_device
+from mgsr.assembly.loading import resolve_model
 from mgsr.errors import MgsrError
 from mgsr.inference.core import choose_backend
 from mgsr.model.detail import MEASURE_HINT, detail_for_noise, noise_for_detail
-from mgsr.model.loading import resolve_model
+from mgsr.model.generator import GMGBP
 from mgsr.model.weights import BUNDLED
+from mgsr.runtime.devices import resolve_device
 
 
 @attrs.frozen
@@ -66,7 +67,7 @@ class Catalog:
                 f"model {label!r} is not offered by this server; choose one of {', '.join(self.choices)}"
             ) from None
 
-    def generator(self, label: str):  # noqa: ANN201 - a GMGBP
+    def generator(self, label: str) -> GMGBP:
         return resolve_model(self.get(label).ref, self.device)
 
     def has_curve(self, label: str) -> bool:

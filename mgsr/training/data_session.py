@@ -19,9 +19,9 @@ from pathlib import Path
 import attrs
 import torch
 
-from mgsr.distributed import SINGLE, Context, barrier
 from mgsr.errors import MgsrError, TrainingError
 from mgsr.recipe import DataSpec, Recipe
+from mgsr.runtime.distributed import SINGLE, Context, barrier
 from mgsr.training.data import PatchDataset, patch_loader, resolve_folder, scan_images
 from mgsr.training.holdout import announce_holdout, hold_out
 from mgsr.training.image_list import image_list, warn_if_changed

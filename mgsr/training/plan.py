@@ -28,12 +28,12 @@ from typing import Any
 import attrs
 import torch
 
-from mgsr.build import Built, build
-from mgsr.devices import describe_device, resolve_device
+from mgsr.assembly.build import Built, build
 from mgsr.errors import DownloadError, MgsrError, WeightsError
-from mgsr.hub import OFFLINE_ENV, offline, unreachable
+from mgsr.io.hub import OFFLINE_ENV, offline, unreachable
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
+from mgsr.runtime.devices import describe_device, resolve_device
 from mgsr.training.data import scan_images
 from mgsr.training.data_session import DataFolders, data_folders
 from mgsr.training.holdout import holdout_count

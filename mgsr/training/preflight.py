@@ -19,12 +19,12 @@ from pathlib import Path
 import attrs
 import torch
 
-from mgsr.build import Built, build
-from mgsr.distributed import Context
+from mgsr.assembly.build import Built, build
 from mgsr.errors import MgsrError, TrainingError
 from mgsr.interfaces import AdversarialLoss
 from mgsr.recipe import Recipe
 from mgsr.registry import Registry
+from mgsr.runtime.distributed import Context
 from mgsr.training.data import scan_images
 from mgsr.training.data_session import data_folders
 from mgsr.training.prepared import source_status

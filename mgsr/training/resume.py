@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mgsr.recipe import Recipe
-from mgsr.recipe_tables import changed_keys
+from mgsr.recipe.tables import changed_keys
 from mgsr.training.trainer import Trainer
 
 #: recipe keys a resumed run may change without a word: training longer is what resuming is for

@@ -9,11 +9,11 @@ from pathlib import Path
 import attrs
 import torch
 
-from mgsr.build import Built, build
-from mgsr.distributed import SINGLE, Context, barrier, from_environment, shutdown
-from mgsr.hub import download_progress
+from mgsr.assembly.build import Built, build
+from mgsr.io.hub import download_progress
 from mgsr.recipe import Recipe, load_recipe
 from mgsr.registry import Registry, default_registry
+from mgsr.runtime.distributed import SINGLE, Context, barrier, from_environment, shutdown
 from mgsr.training.checkpoint import refuse_newer
 from mgsr.training.data_session import DataSession
 from mgsr.training.holdout import HOLDOUT_FILE
@@ -35,7 +35,7 @@ def train(
     progress: bool = True,
 ) -> Path:
     """Everything ``mgsr train`` does (on one process or under torchrun); returns the exported generator file."""
-    ctx, device = from_environment(device, announce=progress)  # device "auto": mgsr.devices.resolve_device
+    ctx, device = from_environment(device, announce=progress)  # device "auto": mgsr.runtime.devices.resolve_device
     try:
         with download_progress(progress):  # files the plugins fetch (VGG-19) are quiet under -q too
             return _train(

@@ -42,10 +42,10 @@ from typing import Any, cast
 
 import torch
 
-from mgsr.distributed import Context
 from mgsr.errors import TrainingError
 from mgsr.interfaces import AdversarialLoss, Discriminator, Loss
 from mgsr.model.generator import GMGBP
+from mgsr.runtime.distributed import Context
 from mgsr.training.data import scale_pyramid
 from mgsr.training.loss_log import LossLog
 from mgsr.training.mixed_precision import MixedPrecision

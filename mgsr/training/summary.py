@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from mgsr.devices import describe_device
+from mgsr.runtime.devices import describe_device
 
 #: the summary's columns: (metrics.jsonl key, heading, format); W = 0 is the distortion end, W = 1 perception
 COLUMNS = (

@@ -21,12 +21,12 @@ import attrs
 import tomli_w
 import torch
 
-from mgsr.build import Built
-from mgsr.distributed import SINGLE, Context, any_rank, barrier
+from mgsr.assembly.build import Built
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.io.atomic import atomic_file
 from mgsr.model.state import load_module_state
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
+from mgsr.runtime.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.checkpoint import (
     checkpoint_name,
     list_checkpoints,

@@ -13,9 +13,9 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from mgsr.assembly.loading import load_generator
 from mgsr.evaluation.knob import phase_spread
 from mgsr.model.generator import GMGBP
-from mgsr.model.loading import load_generator
 from mgsr.training.selection import BestKnob, selection_for
 from mgsr.training.validation import Validator
 from mgsr.training.watch import period2_limits, warn_alarms

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 import mgsr
+from mgsr.assembly.loading import load_generator
 from mgsr.cli import main
-from mgsr.model.loading import load_generator
 
 from ..conftest import RECIPES, REPO
 
@@ -62,10 +62,8 @@ def test_console_script_runs():
 
 def test_unavailable_device_is_one_clear_line(tmp_path, capsys):
     src = REPO / "mgsr" / "samples" / "grace_hopper.png"
-    if __import__("torch").cuda.is_available():
-        bad = f"cuda:{__import__('torch').cuda.device_count()}"
-    else:
-        bad = "cuda"
+    torch = __import__("torch")
+    bad = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
     assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", bad]) == 1
     assert main(["upscale", str(src), "-o", str(tmp_path / "o.png"), "--device", "gpu7"]) == 1
     err = capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 import mgsr
 from mgsr.cli import main
 from mgsr.errors import RecipeError
-from mgsr.recipe_names import bundled_recipes, find_recipe
+from mgsr.recipe.names import bundled_recipes, find_recipe
 from mgsr.training.run import run_folder
 
 from ..conftest import RECIPES

@@ -13,13 +13,13 @@ import torch
 
 import mgsr
 from mgsr import hookimpl, hookspecs
+from mgsr.assembly.build import part_builder
 from mgsr.errors import DuplicateComponentError, PluginError, UnknownComponentError
 from mgsr.interfaces import FilterBlock
-from mgsr.build import part_builder
-from mgsr.recipe import make_converter, resolve_parts
-from mgsr.specs import DiscriminatorSpec
 from mgsr.kinds import BY_NAME, KINDS
+from mgsr.recipe import make_converter, resolve_parts
 from mgsr.registry import Registry, make_plugin_manager
+from mgsr.specs import DiscriminatorSpec
 
 
 def test_the_built_in_plugin_list_and_the_entry_points_agree():

@@ -64,7 +64,7 @@ def test_a_budget_above_w0_passes_and_the_grid_reuses_that_pass(hr):
 def test_the_command_stops_before_the_grid(hr, tmp_path, capsys):
     import torch
 
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.model.weights import ModelCard, save_generator
     from mgsr.recipe import structure_model_spec
     from tests.inference.test_export import TINY

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from mgsr.assembly.loading import load_generator
 from mgsr.evaluation.knob import KnobPoint, KnobReport, measure_knob, phase_spread
-from mgsr.model.loading import load_generator
 from mgsr_plugins.gaussian import GaussianNoise
 
 

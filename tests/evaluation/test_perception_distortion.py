@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
 from mgsr.evaluation.protocol import PIRM2018
+from mgsr.evaluation.upscalers import SetEvaluator, make_upscaler
 from mgsr.registry import default_registry
 
 

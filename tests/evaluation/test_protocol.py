@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 from mgsr import hookimpl
+from mgsr.evaluation.protocol import PI_ABSENT_NOTE, PIRM2018, bicubic_upscale, crop_to_multiple, make_lr
 from mgsr.evaluation.scoring import score_set
 from mgsr.interfaces import Metric
-from mgsr.evaluation.protocol import PI_ABSENT_NOTE, PIRM2018, bicubic_upscale, crop_to_multiple, make_lr
 from mgsr.registry import Registry, make_plugin_manager
 
 

@@ -16,6 +16,7 @@ from mgsr.errors import MgsrError
 from mgsr.evaluation.adaptive_fit import AdaptiveFit, Curve, choose, load_calibration
 from mgsr.inference.adaptive import AdaptiveRule, adaptive_map
 from mgsr.inference.pictures import super_resolve
+
 from ..helpers import smooth_rgb
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "adaptive_w_bench.py"
@@ -33,7 +34,7 @@ def test_map_puts_w_on_flat_regions_or_busy_ones_by_the_sign_of_softness():
     rgb = half_flat()
     flat = adaptive_map(RULE, rgb)
     busy = adaptive_map(AdaptiveRule((1.0,), centre=0.6, softness=-0.1, floor=0.1, smooth=1.0), rgb)
-    assert flat.shape == rgb.shape[:2] and 0 <= flat.min() and flat.max() <= 1
+    assert flat.shape == rgb.shape[:2] and flat.min() >= 0 and flat.max() <= 1
     assert flat[:, :16].mean() > 0.9 > 0.2 > flat[:, 32:].mean()
     assert busy[:, :16].mean() < 0.2 < 0.9 < busy[:, 32:].mean()
 
@@ -151,7 +152,8 @@ def test_calibrate_adaptive_meets_its_budget_in_eval_and_sweep(tmp_path):
 
 
 def test_the_bench_reads_the_global_frontier_at_a_budget():
-    """The bench's frontier (its --smoke run is in tests/package/test_benchmarks.py): the best NIQE at or under an RMSE."""
+    """The bench's frontier (its --smoke run is in tests/package/test_benchmarks.py): the best NIQE at or under an
+    RMSE."""
     spec = importlib.util.spec_from_file_location("adaptive_w_bench", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -35,7 +35,7 @@ def tiny(tmp_path_factory):
 
     (One export per module: the exporter takes ~10 s even for this network.)
     """
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
 
     torch.manual_seed(0)
     spec = structure_model_spec(TINY)
@@ -66,14 +66,14 @@ def test_onnx_matches_mgsr(tiny, tmp_path, w):
         inputs = list(example_inputs(generator, 2, height=height, width=width, seed=height))
         inputs[-1] = inputs[-1] * w
         ours = upscale_tensor(generator, inputs[0], scale=2, noise_amp=w, noise=inputs[1:-1]).numpy()
-        theirs = session.run(None, {n: t.numpy() for n, t in zip(input_names(2), inputs)})[0]
+        theirs = session.run(None, {n: t.numpy() for n, t in zip(input_names(2), inputs, strict=True)})[0]
         assert theirs.shape == (1, 3, 2 * height, 2 * width)
         assert np.abs(grey(theirs) - grey(ours)).max() <= 1
         assert np.abs(theirs - ours).max() < 1e-4
     if w == 1.0:  # the noise input is really used: other draws, another image
         other = list(inputs)
         other[1] = torch.randn_like(other[1])
-        moved = session.run(None, {n: t.numpy() for n, t in zip(input_names(2), other)})[0]
+        moved = session.run(None, {n: t.numpy() for n, t in zip(input_names(2), other, strict=True)})[0]
         assert np.abs(moved - theirs).max() > 1e-3
 
 
@@ -140,15 +140,15 @@ def test_zero_noise_graph_at_4x_equals_mgsr(tiny, tmp_path):
 
 def test_baked_noise_repeats_mgsr_draws(tiny):
     """Past the pattern's side the noise repeats it: mgsr's draws inside, unit-normal statistics all over."""
-    from mgsr.inference.noise import noise_maps
     from mgsr.inference.export import OneImageGraph
+    from mgsr.inference.noise import noise_maps
 
     generator, _ = tiny
     graph = OneImageGraph(generator, 4, [1.0, 1.0], seed=3, period=64)
     padded = torch.zeros(1, 3, 150, 90)
     maps = graph.unit_noise(padded)
     mgsr_maps = noise_maps(generator.noise_source, (1, 1, 150, 90), 2, seed=3)
-    for j, (z, ref) in enumerate(zip(maps, mgsr_maps)):
+    for j, (z, ref) in enumerate(zip(maps, mgsr_maps, strict=True)):
         assert z.shape == ref.shape == (1, 1, 150 << j, 90 << j)
         assert torch.equal(z[..., :64, :64], ref[..., :64, :64])
         assert torch.equal(z[..., 64:128, :64], z[..., :64, :64])

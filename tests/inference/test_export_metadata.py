@@ -21,7 +21,7 @@ pytest.importorskip("onnxscript", reason="the export test needs the test extra: 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
 
     torch.manual_seed(0)
     spec = structure_model_spec(TINY)

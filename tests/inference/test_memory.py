@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mgsr.build import build_generator
+from mgsr.assembly.build import build_generator
 from mgsr.model.weights import ModelCard, save_generator
 from mgsr.recipe import structure_model_spec
 

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 import mgsr
+from mgsr.assembly.loading import load_generator
 from mgsr.cli import main
 from mgsr.errors import MgsrError
 from mgsr.inference.adaptive import AdaptiveRule
 from mgsr.model.amplitude import MAX_NOISE, check_amplitude
 from mgsr.model.detail import detail_for_noise
-from mgsr.model.loading import load_generator
 from mgsr.serve.settings import Settings
 
 from ..helpers import make_images, smooth_rgb

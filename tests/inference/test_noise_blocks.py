@@ -76,7 +76,7 @@ class Recording(NoiseSource):
         super().__init__(config or self.Config())
         self.asked = []
 
-    def sample(self, shape, *, generator=None, device=None, dtype=torch.float32):  # noqa: ANN001
+    def sample(self, shape, *, generator=None, device=None, dtype=torch.float32):
         self.asked.append((tuple(shape), generator))
         return torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype) * 2 - 1
 
@@ -94,7 +94,7 @@ def test_a_third_party_source_is_asked_for_blocks_with_their_generator():
 
 def test_a_source_returning_the_wrong_shape_is_named():
     class Wrong(Recording):
-        def sample(self, shape, **kwargs):  # noqa: ANN001, ANN003
+        def sample(self, shape, **kwargs):
             return torch.zeros(1, 1, 8, 8)
 
     with pytest.raises(ValueError, match="Wrong returned shape"):

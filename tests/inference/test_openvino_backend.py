@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +28,7 @@ def test_backend_names_are_checked(monkeypatch):
 @pytest.mark.compat
 def test_openvino_matches_torch(tmp_path, monkeypatch):
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.recipe import structure_model_spec
 
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path))
@@ -47,7 +49,7 @@ def test_openvino_matches_torch(tmp_path, monkeypatch):
 def test_shapes_compiled_for_give_the_same_output(tmp_path, monkeypatch):
     """Large calls run a model compiled for their shape, small ones the dynamic model: the same values."""
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.inference import openvino
     from mgsr.recipe import structure_model_spec
 
@@ -73,7 +75,7 @@ def test_every_bias_relu_after_a_convolution_is_fused(tmp_path, monkeypatch):
     """The modules run many times per level: each use gets its own constants, so OpenVINO folds every
     convolution's following bias + ReLU into it (with shared constants it folded only the first use)."""
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.inference import openvino
     from mgsr.recipe import structure_model_spec
 
@@ -102,7 +104,7 @@ def test_tiles_of_one_shape_run_together(tmp_path, monkeypatch):
     """Large tiles run a model compiled for their shape: a 3 x 3 grid has 4 tile shapes (edge/interior in
     each direction), so 4 compiles, not one at every change of shape in row order (9)."""
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.inference import openvino
     from mgsr.recipe import structure_model_spec
 
@@ -123,7 +125,7 @@ def test_tiles_of_one_shape_run_together(tmp_path, monkeypatch):
     whole = super_resolve(generator, rgb, scale=4, seed=3, backend="torch", noise=1.0)
     assert np.abs(tiled - whole).max() < 1e-3
     assert len(requested) == 9 and len(set(requested)) == 4
-    changes = sum(a != b for a, b in zip(requested, requested[1:]))
+    changes = sum(a != b for a, b in itertools.pairwise(requested))
     assert changes == 3, requested
 
 
@@ -131,7 +133,7 @@ def test_one_model_compiled_for_a_shape_per_process(tmp_path, monkeypatch):
     """A model compiled for a large tile holds that tile's buffers: after a 4x job, a 2x job (another
     generator) drops the 4x one's, so a server running several scales holds one working set, not one each."""
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
     from mgsr.inference import openvino
     from mgsr.recipe import structure_model_spec
 

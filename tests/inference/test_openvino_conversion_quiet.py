@@ -19,7 +19,7 @@ from tests.inference.test_export import TINY
 
 def test_first_conversion_prints_no_warning_about_the_image(tmp_path, monkeypatch, capsys):
     pytest.importorskip("openvino", reason="optional extra: pip install -e '.[openvino]'")
-    from mgsr.build import build_generator
+    from mgsr.assembly.build import build_generator
 
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "cache"))  # empty: the model is converted in this call
     torch.manual_seed(0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -14,12 +16,11 @@ from PIL import Image
 
 import mgsr
 from mgsr.cli import main
-from mgsr.io.images import read_picture
 from mgsr.inference.pictures import super_resolve
-from ..helpers import smooth_rgb
-import os
-import stat
+from mgsr.io.images import read_picture
 from mgsr.training.checkpoint import save_checkpoint
+
+from ..helpers import smooth_rgb
 
 RNG = np.random.default_rng(0)
 

@@ -133,8 +133,8 @@ def test_grain_is_static_on_a_static_shot_unless_seeded_per_frame(tmp_path, per_
 
 
 def test_a_failure_midway_leaves_no_file(tmp_path):
+    from mgsr.assembly.loading import resolve_model
     from mgsr.inference.video import upscale_video
-    from mgsr.model.loading import resolve_model
 
     clip = make_clip(tmp_path / "clip.mp4")
     target = tmp_path / "clip_x2.mp4"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import shutil
+from pathlib import Path
 
 import attrs
 import numpy as np
@@ -12,13 +14,13 @@ import torch
 from PIL import Image
 
 import mgsr
+from mgsr.assembly.loading import MODELS, load_generator
 from mgsr.cli import main
 from mgsr.errors import MgsrError, WeightsError
 from mgsr.evaluation.curve import measure_curve
 from mgsr.evaluation.scoring import Evaluation
 from mgsr.model.card import ModelCard, PDCurve
 from mgsr.model.detail import detail_for_noise, implied_noise, noise_for_detail, refuse_noise_and_detail
-from mgsr.model.loading import MODELS, load_generator
 from mgsr.model.weights import BUNDLED, bundled_path, read_weights, save_generator, write_card
 
 from ..conftest import RECIPES
@@ -41,7 +43,7 @@ def test_detail_is_monotone_from_zero_to_the_top():
     ts = np.linspace(0, 1, 201)
     noises = [noise_for_detail(CARD, t) for t in ts]
     assert noises[0] == 0.0 and noises[-1] == CURVE.noise[-1]
-    assert all(b >= a for a, b in zip(noises, noises[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(noises))
     # where the curve moves, W moves little per step of t; where it is flat, W jumps: R3's 0..0.04 gets most of t
     assert noise_for_detail(CARD, 0.8) < 0.04
 
@@ -200,7 +202,9 @@ def test_sweep_over_detail_writes_t_and_w(curved_model, hr_dir, tmp_path):
         )
         == 0
     )
-    rows = list(csv.DictReader(line for line in open(f"{prefix}.csv") if not line.startswith("#")))
+    rows = list(
+        csv.DictReader(line for line in Path(f"{prefix}.csv").read_text().splitlines() if not line.startswith("#"))
+    )
     assert [float(r["detail"]) for r in rows] == [0.0, 0.5, 1.0]
     assert [float(r["noise"]) for r in rows] == [noise_for_detail(CARD, t) for t in (0.0, 0.5, 1.0)]
     assert float(rows[0]["rmse"]) != float(rows[2]["rmse"])
@@ -269,8 +273,12 @@ def test_implied_noise_is_the_detail_w_else_the_recorded_w():
     assert implied_noise(generator) == CARD.default_noise
     assert implied_noise(generator, 0.5) == noise_for_detail(CARD, 0.5)
     generator.card = ModelCard("flat", 0.25)
-    with pytest.raises(WeightsError, match="no perception-distortion curve"):
+    with pytest.raises(WeightsError, match="model 'flat' has no perception-distortion curve.*mgsr calibrate --curve"):
         implied_noise(generator, 0.5)
+    # the scale's ends need no curve (ComfyUI's node, mgsr upscale and mgsr.upscale alike): 0 is W = 0, 1 the W
+    assert (implied_noise(generator, 0.0), implied_noise(generator, 1.0)) == (0.0, generator.default_noise)
+    generator.card = None
+    assert (implied_noise(generator, 0.0), implied_noise(generator, 1.0)) == (0.0, 0.25)
 
 
 def test_noise_and_detail_together_are_refused_in_the_callers_words():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import attrs
@@ -9,13 +10,12 @@ import pytest
 import torch
 
 import mgsr
+from mgsr.assembly.loading import load_generator
 from mgsr.errors import WeightsError
-from mgsr.model.loading import load_generator
 from mgsr.model.official import import_official
 from mgsr.model.weights import ModelCard, save_generator
 
 from ..conftest import RECIPES
-import json
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def test_official_importer_refuses_other_state_dicts(tmp_path):
 
 
 def test_malformed_model_card_is_a_weights_error(tmp_path):
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     from mgsr.model.weights import bundled_path
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.build import part_builder
+from mgsr.assembly.build import part_builder
 from mgsr.errors import RecipeError
 from mgsr.ops.contextual import contextual_similarity
 from mgsr.recipe import make_converter

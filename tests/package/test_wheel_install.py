@@ -1,9 +1,9 @@
 """A built wheel, installed away from the checkout, trains and shows recipes by their bundled names.
 
-Why: the bundled recipes must travel in the wheel (as mgsr_recipes), not only live in the repository, or
-`mgsr train quickstart` says "recipe file not found" after `pip install`.  The fresh environment borrows this one's dependencies (torch,
-numpy, ...) through a path entry, so only the build backend is fetched; mgsr itself comes only from the wheel.
-Building, installing and one training step take over a minute on 2 busy cores (about 30 s of CPU): slow.
+Why: the bundled recipes must travel in the wheel (as mgsr_recipes), not only live in the repository, or `mgsr train
+quickstart` says "recipe file not found" after `pip install`. The fresh environment borrows this one's dependencies
+(torch, numpy, ...) through a path entry, so only the build backend is fetched; mgsr itself comes only from the
+wheel. Building, installing and one training step take over a minute on 2 busy cores (about 30 s of CPU): slow.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import os
 import site
 import subprocess
 import sys
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 import pytest
 

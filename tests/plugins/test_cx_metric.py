@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import mgsr
-from mgsr.build import part_builder
+from mgsr.assembly.build import part_builder
 from mgsr.cli import main
 from mgsr.recipe import make_converter
 from mgsr.specs import MetricSpec

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import mgsr
-from mgsr.build import part_builder
+from mgsr.assembly.build import part_builder
 from mgsr.io.images import read_rgb
 from mgsr.ops.imresize import imresize, s_down
 from mgsr.recipe import make_converter
@@ -66,7 +66,8 @@ def test_pyramid_shapes_are_checked():
 
 
 def test_a_few_steps_separate_real_patches_from_blurred_ones(reference):
-    """Real 2x/4x crops against the same crops blurred (bicubic down and up): trained on two photos, tested on a third."""
+    """Real 2x/4x crops against the same crops blurred (bicubic down and up): trained on two photos, tested on a
+    third."""
     torch.manual_seed(0)
     draw = torch.Generator().manual_seed(0)
     photos = [read_rgb(reference / "images" / f"{name}.png") for name in ("astronaut", "coffee", "chelsea")]

@@ -11,14 +11,14 @@ from torch.autograd import gradcheck
 
 import mgsr
 from mgsr import hookimpl
-from mgsr.build import part_builder
-from mgsr.io.images import read_rgb
-from mgsr.ops.imresize import imresize, s_down
+from mgsr.assembly.build import part_builder
 from mgsr.interfaces import Loss
+from mgsr.io.images import read_rgb
+from mgsr.ops.contextual import contextual_similarity
+from mgsr.ops.imresize import imresize, s_down
 from mgsr.recipe import make_converter
 from mgsr.registry import Registry, make_plugin_manager
 from mgsr.specs import DiscriminatorSpec, LossSpec
-from mgsr.ops.contextual import contextual_similarity
 
 OFFLINE_VGG = {"type": "vgg19", "layer": "relu3_4", "pretrained": False}
 
@@ -53,7 +53,7 @@ def levels(*sizes, dtype=torch.float32, seed=0):
 def test_l1_is_the_weighted_sum_of_per_level_mean_errors_on_its_noise_amplitude():
     targets, clean, noisy = levels(4, 8), levels(4, 8, seed=1), levels(4, 8, seed=2)
     loss = build_loss("l1", weight=10.0)  # reads W = 0 by default
-    expected = 10 * sum((y - x).abs().mean() for y, x in zip(clean, targets))
+    expected = 10 * sum((y - x).abs().mean() for y, x in zip(clean, targets, strict=True))
     torch.testing.assert_close(loss({0.0: clean, 1.0: noisy}, targets), expected)
     with pytest.raises(ValueError, match="W = 0.0"):
         loss({1.0: noisy}, targets)

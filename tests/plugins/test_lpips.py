@@ -1,4 +1,4 @@
-"""The ``lpips`` metric: torchmetrics' numbers on the same weights, weights fetched through mgsr.hub."""
+"""The ``lpips`` metric: torchmetrics' numbers on the same weights, weights fetched through mgsr.io.hub."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from mgsr.errors import DownloadError
 from mgsr.training.validation import Validator
 
 from ..helpers import import_torchvision
-from ..http_helpers import hashed_name, online, server  # noqa: F401 - fixtures
-from ..evaluation.test_eval_cli import hr_dir  # noqa: F401 - fixture: two 104-pixel crops of the reference photographs
+from ..http_helpers import hashed_name
 
 TINY = {
     "features": 4,
@@ -114,7 +113,7 @@ def test_weights_come_through_the_hub_once_and_never_offline(served, server, onl
         cls(cls.Config())
     monkeypatch.delenv("MGSR_OFFLINE")
     fetched = cls(cls.Config())
-    for ours, theirs in zip(fetched.state_dict().values(), source.state_dict().values()):
+    for ours, theirs in zip(fetched.state_dict().values(), source.state_dict().values(), strict=True):
         assert torch.equal(ours, theirs)
     cls(cls.Config())
     assert sorted(server.hits) == sorted(files.values())  # cached: the second build asks nothing

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.build import part_builder
+from mgsr.assembly.build import part_builder
 from mgsr.io.images import read_rgb
 from mgsr.specs import DiscriminatorInputSpec
 

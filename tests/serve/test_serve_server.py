@@ -23,9 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ..helpers import png_claiming, smooth_rgb
 from ..serve_helpers import half_flat_photo, start_server, stop, write_adaptive_calibration
-from ..helpers import png_claiming
-from ..helpers import smooth_rgb
 
 pytestmark = pytest.mark.slow
 gradio_client = pytest.importorskip("gradio_client", reason='needs the test-web extra: pip install -e ".[test-web]"')
@@ -60,7 +59,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"image": image, "mask": mask}
 
 
-def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5, automatic=""):  # noqa: ANN001
+def upscale(client, image: Path, mask: Path | None, *, model="pirm-r1", scale=2, w=0.7, seed=5, automatic=""):
     h = gradio_client.handle_file
     # the page's knobs (mgsr.serve.settings.Knobs): image, model, scale, output factor, W chosen by "w" (not detail),
     # detail, W, W per level

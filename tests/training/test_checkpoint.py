@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 import torch
-
-from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, save_checkpoint
-from mgsr.errors import WeightsError
-from mgsr.recipe_tables import apply_overrides
-from mgsr.errors import RecipeError
-import numpy as np
 from PIL import Image
+
 from mgsr.cli import main
+from mgsr.errors import RecipeError, WeightsError
+from mgsr.recipe.tables import apply_overrides
+from mgsr.training.checkpoint import list_checkpoints, load_checkpoint, newest_loadable, save_checkpoint
 from mgsr.training.run import train
+
 from ..helpers import tiny_recipe
 
 

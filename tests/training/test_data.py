@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 import pytest
 import torch
 
 from mgsr.errors import DataError
-from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images
-from mgsr.training.training_images import target_size
 from mgsr.ops.imresize import s_down
 from mgsr.samples import sample_folder
-from ..helpers import make_images
+from mgsr.training.data import PatchDataset, ResumableSampler, patch_loader, scale_pyramid, scan_images
 from mgsr.training.run import train
-from ..helpers import tiny_recipe
+from mgsr.training.training_images import target_size
+
+from ..helpers import make_images, tiny_recipe
 
 
 def test_scan_skips_and_counts_bad_images(tmp_path):
@@ -45,16 +47,16 @@ def test_target_megapixels_keeps_aspect():
 
 def test_stream_is_deterministic_resumable_and_split_across_ranks():
     whole = ResumableSampler(7, seed=3)
-    keys = [k for _, k in zip(range(30), iter(whole))]
-    assert keys == [k for _, k in zip(range(30), iter(ResumableSampler(7, seed=3)))]
-    assert keys != [k for _, k in zip(range(30), iter(ResumableSampler(7, seed=4)))]
+    keys = list(islice(whole, 30))
+    assert keys == list(islice(ResumableSampler(7, seed=3), 30))
+    assert keys != list(islice(ResumableSampler(7, seed=4), 30))
     # every epoch visits every image once
     assert sorted(k[0] for k in keys[:7]) == list(range(7)) and sorted(k[0] for k in keys[7:14]) == list(range(7))
     # resuming at sample 12 continues the same stream
-    assert [k for _, k in zip(range(10), iter(ResumableSampler(7, seed=3, start=12)))] == keys[12:22]
+    assert list(islice(ResumableSampler(7, seed=3, start=12), 10)) == keys[12:22]
     # two ranks interleave the global stream
-    r0 = [k for _, k in zip(range(5), iter(ResumableSampler(7, seed=3, rank=0, world_size=2)))]
-    r1 = [k for _, k in zip(range(5), iter(ResumableSampler(7, seed=3, rank=1, world_size=2)))]
+    r0 = list(islice(ResumableSampler(7, seed=3, rank=0, world_size=2), 5))
+    r1 = list(islice(ResumableSampler(7, seed=3, rank=1, world_size=2), 5))
     assert r0 == keys[0:10:2] and r1 == keys[1:10:2]
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mgsr
-from mgsr.build import build
+from mgsr.assembly.build import build
 from mgsr.errors import RecipeError, TrainingError
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.build import build
+from mgsr.assembly.build import build
 from mgsr.errors import DataError
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry

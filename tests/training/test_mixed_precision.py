@@ -54,9 +54,9 @@ def test_mixed_precision_trains_a_layer(precision):
 
 
 def test_precision_critical_numerics_stay_float32_under_autocast():
+    from mgsr.ops.contextual import contextual_similarity
     from mgsr.ops.imresize import s_down
     from mgsr.ops.local_stats import gaussian_window, variance_normalize
-    from mgsr.ops.contextual import contextual_similarity
 
     torch.manual_seed(0)
     y = torch.rand(2, 1, 24, 24) * 255

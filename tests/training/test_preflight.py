@@ -9,16 +9,16 @@ import shutil
 import pytest
 import torch
 
+from mgsr.assembly.loading import load_generator
 from mgsr.cli import main
 from mgsr.errors import TrainingError
-from mgsr.model.loading import load_generator
 from mgsr.training.checkpoint import checkpoint_name, list_checkpoints
 from mgsr.training.run import train
 from mgsr.training.validation import Validator
 
 from ..conftest import RECIPES
 from ..helpers import make_images, tiny_paper_recipe, tiny_recipe
-from ..http_helpers import online, serve_fake_vgg19, server  # noqa: F401 - fixtures
+from ..http_helpers import serve_fake_vgg19
 from .test_stages import records, staged_recipe
 
 
@@ -102,7 +102,7 @@ def _plan_files_line(tmp_path, capsys) -> str:
     return "\n".join(line for line in out.splitlines() if line.startswith(("files", "problem")))
 
 
-def test_the_plan_says_what_the_run_will_do_about_vgg19(server, online, monkeypatch, tmp_path, capsys):  # noqa: F811
+def test_the_plan_says_what_the_run_will_do_about_vgg19(server, online, monkeypatch, tmp_path, capsys):
     name, _ = serve_fake_vgg19(server, tmp_path)
     monkeypatch.setenv("MGSR_VGG19_URL", server.url(name))
     assert f"the run downloads it from {server.url(name)} first" in _plan_files_line(tmp_path, capsys)

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from mgsr.assembly.loading import load_generator
 from mgsr.errors import RecipeError, TrainingError
-from mgsr.model.loading import load_generator
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
 from mgsr.training.checkpoint import checkpoint_name, load_checkpoint

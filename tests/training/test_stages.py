@@ -14,14 +14,14 @@ from safetensors.torch import load_file
 from mgsr.cli import main
 from mgsr.errors import TrainingError
 from mgsr.recipe import load_recipe
-from mgsr.recipe_tables import read_recipe_table
+from mgsr.recipe.tables import read_recipe_table
 from mgsr.registry import default_registry
 from mgsr.training.run import train
 from mgsr.training.stages import SKIP, plan_stages, starting_points
 
 from ..conftest import RECIPES
 from ..helpers import tiny_paper_recipe, tiny_recipe
-from ..http_helpers import online, serve_fake_vgg19, server  # noqa: F401 - fixtures
+from ..http_helpers import serve_fake_vgg19
 
 L1_AT_W0 = [{"type": "l1", "weight": 1.0, "noise": [0.0]}]
 
@@ -136,7 +136,7 @@ def test_the_paper_recipe_fails_fast_then_resumes_after_a_crash_at_the_stage_bou
     server,
     online,
     monkeypatch,
-    tmp_path,  # noqa: F811
+    tmp_path,
     capsys,
 ):
     """The paper's recipe end to end, small: the objective's VGG-19 download fails (the server lacks it: exit 4)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mgsr.training import store as store_module
 from mgsr.cli import main
 from mgsr.errors import DataError
+from mgsr.training import store as store_module
 from mgsr.training.data import PatchDataset, patch_loader, scan_images
+from mgsr.training.store import MANIFEST, StoredImage, StoreError, open_store, prepare
 from mgsr.training.training_images import load_rgb_uint8
-from mgsr.training.store import MANIFEST, StoreError, StoredImage, open_store, prepare
 
 from ..helpers import make_images
 
@@ -194,5 +194,5 @@ def test_a_prepare_killed_at_any_moment_is_completed_by_the_next_run(tmp_path, m
     assert [(i.source, i.height, i.width) for i in completed.images] == [
         (i.source, i.height, i.width) for i in again.images
     ]
-    for a, b in zip(completed.images, again.images):
+    for a, b in zip(completed.images, again.images, strict=True):
         assert np.array_equal(a.array(), b.array())

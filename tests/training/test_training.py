@@ -13,15 +13,12 @@ import pytest
 import torch
 
 import mgsr
+from mgsr.errors import RecipeError, TrainingError, WeightsError
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
-from mgsr.errors import WeightsError
-from mgsr.errors import TrainingError
 from mgsr.training.run import train
 
 from ..conftest import REPO
-from ..helpers import assert_same_state, final_state, tiny_recipe
-from mgsr.errors import RecipeError
-from ..helpers import make_images
+from ..helpers import assert_same_state, final_state, make_images, tiny_recipe
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +116,7 @@ def test_bad_training_setups_are_clear(tmp_path):
     with pytest.raises(TrainingError, match="divisible by 4"):
         train(tiny_recipe(tmp_path), out=str(tmp_path / "r2"), overrides=["data.patch_size=18"], progress=False)
     with pytest.raises(TrainingError, match="global batch"):
-        from mgsr.distributed import Context
+        from mgsr.runtime.distributed import Context
         from mgsr.training.run import stage_trainer
 
         built = mgsr.build(tiny_recipe(tmp_path), training=True)
@@ -152,7 +149,7 @@ def test_resume_with_a_changed_recipe_warns_and_follows_it(tmp_path):
             overrides=["training.steps=3", "training.lr=0.5", "training.batch_size=2"],
             progress=False,
         )
-    last = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if "lr" in l][-1]
+    last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "lr" in line][-1]
     assert last["step"] == 3 and last["lr"] == pytest.approx(0.5 / (1 + 3 / 1000) ** 0.5)
     assert load_checkpoint(list_checkpoints(run / "checkpoints")[-1])["samples_seen"] == 2 * 4 + 2
 

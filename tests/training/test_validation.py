@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from mgsr.assembly.loading import load_generator
 from mgsr.cli import main
 from mgsr.errors import RecipeError
-from mgsr.model.loading import load_generator
 from mgsr.recipe import TrainingSpec, load_recipe
 from mgsr.training.run import train
 from mgsr.training.schedule import resolve_schedule, steps_per_epoch, validation_scale

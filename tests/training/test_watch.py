@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mgsr.build import build
+from mgsr.assembly.build import build
+from mgsr.assembly.loading import load_generator
 from mgsr.errors import DataError
 from mgsr.evaluation.knob import phase_spread
-from mgsr.model.loading import load_generator
 from mgsr.recipe import load_recipe
 from mgsr.registry import default_registry
 from mgsr.training.data import resolve_folder, scan_images, validation_set
