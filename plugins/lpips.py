@@ -3,7 +3,7 @@
 The metric most SR papers since 2019 report beside PSNR.  The network is written here (no torchvision) and
 its numbers are those of torchmetrics' ``LearnedPerceptualImagePatchSimilarity(net_type="alex")`` (which
 vendors the authors' ``lpips`` code and linear weights; a test checks the two agree).  Both weight files
-are fetched on first use by :func:`mgsr.hub.fetch` into the torch hub cache, hash-checked and renamed into
+are fetched on first use by :func:`mgsr.io.hub.fetch` into the torch hub cache, hash-checked and renamed into
 place only when complete, and never downloaded under ``MGSR_OFFLINE=1``:
 
 - the backbone, torchvision's ImageNet AlexNet ``alexnet-owt-7be5be79.pth`` (233 MB; ``MGSR_LPIPS_BACKBONE_URL``
@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from mgsr import hookimpl, hub
+from mgsr import hookimpl
 from mgsr.errors import WeightsError
 from mgsr.interfaces import Metric
+from mgsr.io import hub
 from mgsr.ops.color import ShaveConfig
 
 BACKBONE_FILE = "alexnet-owt-7be5be79.pth"

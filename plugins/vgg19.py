@@ -5,7 +5,7 @@ The layers are defined here (torchvision is not needed); their order and
 loads as is.  The weights come from a file named in the recipe
 (``weights = "path"``) or from the torch hub cache
 (``<torch.hub.get_dir()>/checkpoints/vgg19-dcbb9e9d.pth``), where
-:func:`mgsr.hub.fetch` downloads them on first use — from torchvision's URL or
+:func:`mgsr.io.hub.fetch` downloads them on first use — from torchvision's URL or
 from ``MGSR_VGG19_URL`` (a mirror; the cached file takes that URL's file name,
 whose ``-<hex>`` is the SHA-256 prefix checked).  ``MGSR_OFFLINE=1`` forbids the
 download.  As torch.hub does, a file whose name ends in ``-<hex>.<ext>`` must
@@ -23,9 +23,10 @@ import attrs
 import torch
 from torch import nn
 
-from mgsr import hookimpl, hub
+from mgsr import hookimpl
 from mgsr.errors import WeightsError
 from mgsr.interfaces import FeatureExtractor
+from mgsr.io import hub
 
 WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"
 WEIGHTS_URL = f"https://download.pytorch.org/models/{WEIGHTS_FILE}"
