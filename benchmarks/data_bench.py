@@ -54,7 +54,7 @@ def patches_per_second(dataset, keys, clear_cache: bool) -> float:
     return len(keys) / (time.perf_counter() - start)
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--megapixels", type=float, default=0.29, help="target_megapixels; 0 = no resize")
@@ -69,10 +69,33 @@ def main() -> None:
     if args.smoke:
         args.images, args.patch, args.raw_patches, args.prepared_patches = 2, 32, 2, 50
         args.megapixels = args.megapixels and 0.03
+    return args
+
+
+def patch_rates(args: argparse.Namespace, raw: Path, store: str, megapixels: float | None) -> None:
+    """Patches per second from the raw folder (decoded each time) and from the store (memory-mapped)."""
+    from mgsr.training.data import PatchDataset, ResumableSampler, scan_images
+
+    sampler = ResumableSampler(args.images, seed=0)
+    keys = [sampler.key(i) for i in range(max(args.raw_patches, args.prepared_patches))]
+    raw_set = PatchDataset(scan_images([raw], args.patch, megapixels).usable, args.patch, megapixels, True)
+    stored = PatchDataset(scan_images([store], args.patch, megapixels).usable, args.patch, megapixels, True)
+    assert torch.equal(raw_set[keys[0]], stored[keys[0]]), "store and raw folder disagree"
+    patches_per_second(stored, keys[:50], clear_cache=False)  # warm the page cache and imports
+    raw_rate = patches_per_second(raw_set, keys[: args.raw_patches], clear_cache=True)
+    prepared_rate = patches_per_second(stored, keys[: args.prepared_patches], clear_cache=False)
+    print(
+        f"{args.patch}x{args.patch} patches, target_megapixels={megapixels}, 1 process, 1 torch thread; "
+        f"prepared / raw = {prepared_rate / raw_rate:.0f}x"
+    )
+    print(f"patches/s per worker: raw {raw_rate:.1f}, prepared {prepared_rate:.0f}")
+
+
+def main() -> None:
+    args = _arguments()
     size = (300, 400) if args.smoke else (1356, 2040)
     torch.set_num_threads(1)
 
-    from mgsr.training.data import PatchDataset, ResumableSampler, scan_images
     from mgsr.training.prepared import training_sources
     from mgsr.training.store import open_store, prepare
 
@@ -102,19 +125,7 @@ def main() -> None:
             f"images/s, all workers); the next run found it up to date in {reuse_s * 1e3:.0f} ms"
         )
 
-        sampler = ResumableSampler(args.images, seed=0)
-        keys = [sampler.key(i) for i in range(max(args.raw_patches, args.prepared_patches))]
-        raw_set = PatchDataset(scan_images([raw], args.patch, megapixels).usable, args.patch, megapixels, True)
-        stored = PatchDataset(scan_images([store], args.patch, megapixels).usable, args.patch, megapixels, True)
-        assert torch.equal(raw_set[keys[0]], stored[keys[0]]), "store and raw folder disagree"
-        patches_per_second(stored, keys[:50], clear_cache=False)  # warm the page cache and imports
-        raw_rate = patches_per_second(raw_set, keys[: args.raw_patches], clear_cache=True)
-        prepared_rate = patches_per_second(stored, keys[: args.prepared_patches], clear_cache=False)
-        print(
-            f"{args.patch}x{args.patch} patches, target_megapixels={megapixels}, 1 process, 1 torch thread; "
-            f"prepared / raw = {prepared_rate / raw_rate:.0f}x"
-        )
-        print(f"patches/s per worker: raw {raw_rate:.1f}, prepared {prepared_rate:.0f}")
+        patch_rates(args, raw, store, megapixels)
 
 
 if __name__ == "__main__":
