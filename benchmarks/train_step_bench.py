@@ -44,6 +44,7 @@ import mgsr
 from mgsr.interfaces import AdversarialLoss
 from mgsr.recipe.tables import apply_overrides, read_recipe_table
 from mgsr.training.data import scale_pyramid
+from mgsr.training.run import stage_trainer
 from mgsr.training.trainer import Trainer
 
 SMOKE_RECIPE = Path(__file__).resolve().parent / "smoke.toml"
@@ -106,7 +107,8 @@ def measure(table: dict, precision: str, device: str, steps: int, rounds: int) -
     recipe = mgsr.load_recipe(apply_overrides(table, [f'training.precision="{precision}"']))
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory(prefix="mgsr-train-step-bench-") as run:
-        trainer = Trainer(mgsr.build(recipe, training=True), Path(run), device=device, progress=False)
+        built = mgsr.build(recipe, training=True)
+        trainer = stage_trainer(built, Path(run), with_data=False, device=device, progress=False)
         return _interleaved(trainer, recipe, steps, rounds, clock)
 
 
@@ -123,7 +125,8 @@ def measure_compiled(
             recipe = mgsr.load_recipe(apply_overrides(table, flags))
             torch.manual_seed(0)
             built = mgsr.build(recipe, training=True)
-            trainers.append(Trainer(built, Path(run) / str(compiled), device=device, progress=False))
+            folder = Path(run) / str(compiled)
+            trainers.append(stage_trainer(built, folder, with_data=False, device=device, progress=False))
         eager, compiled_trainer = trainers
         hr = torch.rand(
             recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size, device=eager.device

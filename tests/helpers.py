@@ -16,6 +16,7 @@ from mgsr.recipe import load_recipe
 from mgsr.recipe.tables import read_recipe_table
 from mgsr.registry import default_registry
 from mgsr.training.checkpoint import list_checkpoints, load_checkpoint
+from mgsr.training.run import stage_trainer
 from mgsr.training.trainer import Trainer
 
 from .conftest import RECIPES
@@ -87,7 +88,8 @@ def tiny_trainer(tmp_path: Path, overrides: list[str] = (), device: str = "cpu")
     registry = default_registry()
     recipe = load_recipe(tiny_recipe(tmp_path), registry, overrides=["data.val=[]", *overrides])
     torch.manual_seed(recipe.training.seed)
-    return Trainer(build(recipe, registry, training=True), tmp_path / "run", device=device, progress=False)
+    built = build(recipe, registry, training=True)
+    return stage_trainer(built, tmp_path / "run", with_data=False, device=device, progress=False)
 
 
 def final_state(run: Path) -> dict:
