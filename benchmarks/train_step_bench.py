@@ -62,14 +62,15 @@ def cpu_model() -> str:
 
 def bare_step(trainer: Trainer, hr: torch.Tensor, dtype: torch.dtype | None) -> None:
     """eq. 7 and eq. 9 by hand on the trainer's modules and optimizers: what the framework is measured against."""
-    g, d, opt_g, opt_d = trainer.generator, trainer.discriminator, trainer.opt_g, trainer.opt_d
+    run = trainer.optimization
+    g, d, opt_g, opt_d = run.generator, run.discriminator, run.opt_g, run.opt_d
     autocast = torch.autocast(hr.device.type, dtype=dtype, enabled=dtype is not None)
     for optimizer in (opt_g, opt_d):
         if optimizer is not None:
             optimizer.zero_grad(set_to_none=True)
     for levels in trainer.spec.scales:
         lr_in, targets = scale_pyramid(hr, levels)
-        active = [loss for loss in trainer.losses if loss.active(levels)]
+        active = [loss for loss in trainer.optimization.losses if loss.active(levels)]
         amps = sorted({w for loss in active for w in loss.config.noise})
         n, k, (h, w) = lr_in.shape[0], len(amps), lr_in.shape[-2:]
         noise = [torch.randn(n * k, g.noise_channels, h << j, w << j, device=hr.device) for j in range(levels)]
@@ -154,7 +155,7 @@ def _interleaved(
     trainer: Trainer, recipe: mgsr.Recipe, steps: int, rounds: int, clock: Callable[[], float]
 ) -> tuple[float, float]:
     """``measure``'s timed part: a warm-up of each kind of step, then ``rounds`` windows of each in turn."""
-    dtype = trainer.amp.dtype
+    dtype = trainer.optimization.amp.dtype
     hr = torch.rand(
         recipe.training.batch_size, 3, recipe.data.patch_size, recipe.data.patch_size, device=trainer.device
     )

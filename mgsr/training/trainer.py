@@ -1,11 +1,10 @@
 """The training loop: the noise-adaptive multi-scale training of section 5 (eq. 7), resumable and observable.
 
-The optimisation step itself (eq. 7, under the recipe's precision) is
-:class:`mgsr.training.step.TrainStep`.  The loop reads the losses back only
-every ``log_every`` steps and before it validates, writes samples or saves:
-a non-finite loss is then reported with the step and term that produced it,
-and no checkpoint is ever written after it (the last good one is kept).
-Which terms, weights, amplitudes and scales: all from the recipe.
+What trains and its state (the models, optimizers, schedules, eq. 7's step under the recipe's precision) is
+:class:`mgsr.training.optimization.Optimization`; the data and the validation are sessions the loop is given. The
+loop reads the losses back only every ``log_every`` steps and before it validates, writes samples or saves: a
+non-finite loss is then reported with the step and term that produced it, and no checkpoint is ever written after
+it (the last good one is kept). Which terms, weights, amplitudes and scales: all from the recipe.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import torch
 from mgsr.assembly.build import Built
 from mgsr.errors import Interrupted, TrainingError
 from mgsr.io.atomic import atomic_file
-from mgsr.model.state import load_module_state
 from mgsr.model.weights import RUN_GENERATOR_FILE, ModelCard, save_generator
 from mgsr.runtime.distributed import SINGLE, Context, any_rank, barrier
 from mgsr.training.checkpoint import (
@@ -36,17 +34,16 @@ from mgsr.training.data_session import DataSession
 from mgsr.training.interrupt import StopRequest
 from mgsr.training.logbook import Logbook
 from mgsr.training.loss_log import NonFiniteLoss
-from mgsr.training.mixed_precision import MixedPrecision, channels_last
-from mgsr.training.schedule import resolve_schedule, set_base_lr, sqrt_decay
+from mgsr.training.optimization import Optimization
+from mgsr.training.schedule import resolve_schedule
 from mgsr.training.stages import PRETRAIN
-from mgsr.training.step import TrainStep
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation_session import ValidationSession
 from mgsr.training.validation_watch import own_start
 
 
 class Trainer:
-    """The training loop: the models and their optimizers, the schedule, the steps, checkpoints and the export.
+    """The training loop: the schedule, the steps, checkpoints and the export, over an :class:`Optimization`.
 
     It is given its data (a :class:`~mgsr.training.data_session.DataSession`; None: it can step on patches it
     is handed, score and export, not train) and its validation (a
@@ -69,7 +66,6 @@ class Trainer:
         stage: str = "train",
         log_dir: Path | None = None,
     ) -> None:
-        self.built = built
         self.recipe = built.recipe
         self.data = data
         self.validation = validation if validation is not None else ValidationSession.none()
@@ -82,74 +78,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.stage = stage
         self.logbook = Logbook(Path(log_dir) if log_dir is not None else self.run_dir, stage)
-        self.generator = built.generator.to(self.device).train()
-        self.discriminator = built.discriminator.to(self.device).train() if built.discriminator is not None else None
-        self.losses = [loss.to(self.device) for loss in built.losses]
-        self.amp = MixedPrecision(self.spec.precision, self.device)
-        self.to_batch = channels_last(self.spec.channels_last)
-        if self.spec.channels_last:  # 4-d weights as NHWC; G's outputs and the feature networks follow
-            for module in (self.generator, self.discriminator, *self.losses):
-                if module is not None:
-                    module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch 2.13 stubs omit memory_format
-        self.g_call, self.d_call = self._callers()
-        self.opt_g, self.sched_g, self.opt_d, self.sched_d = self._optimizers()
-        self.noise_rng = torch.Generator(device=self.device).manual_seed(self.spec.seed + 1)
-        self.one_step = self._train_step()
+        self.optimization = Optimization(built, self.spec, self.device, ctx)
+        self.generator = self.optimization.generator  # what validation scores and the run exports
         self.step = 0
         self.samples_seen = 0  # position in the global patch stream (batch sizes may change on resume)
         self.stop = StopRequest()  # installed while run() runs
         self.times = StepTimes()
-
-    def _train_step(self) -> TrainStep:
-        """Eq. 7 on this trainer's models, losses, optimizers, precision and noise generator."""
-        return TrainStep(
-            generator=self.generator,
-            discriminator=self.discriminator,
-            g_call=self.g_call,
-            d_call=self.d_call,
-            losses=self.losses,
-            scales=self.spec.scales,
-            optimizers=(self.opt_g, self.opt_d),
-            schedulers=(self.sched_g, self.sched_d),
-            amp=self.amp,
-            noise_rng=self.noise_rng,
-            device=self.device,
-            ctx=self.ctx,
-            discriminator_warmup_steps=self.spec.discriminator_warmup_steps,
-        )
-
-    def _callers(self) -> tuple[Any, Any]:
-        """What the step calls for G and D: DistributedDataParallel wrappers when data-parallel, compiled when
-        ``training.compile``, the modules themselves otherwise."""
-        g_call: Callable[..., Any] = self.generator
-        d_call: Callable[..., Any] | None = self.discriminator
-        if self.ctx.active:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            g_call = DistributedDataParallel(self.generator, device_ids=ids)
-            if self.discriminator is not None:
-                d_call = DistributedDataParallel(self.discriminator, device_ids=ids)
-        if self.spec.compile:  # inductor's options: see mgsr.training.compiling
-            from mgsr.training.compiling import compiled_pair
-
-            g_call, d_call = compiled_pair(g_call, d_call)
-        return g_call, d_call
-
-    def _optimizers(self) -> tuple[Any, Any, Any, Any]:
-        """Adam for G (its trainable parameters) and D, each with the square-root learning-rate decay."""
-        betas = tuple(self.spec.adam_betas)
-        if len(betas) != 2:
-            raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
-        opt_g = torch.optim.Adam(
-            [p for p in self.generator.parameters() if p.requires_grad], lr=self.spec.lr, betas=betas
-        )
-        sched_g = sqrt_decay(opt_g, self.spec.lr_decay_steps)
-        opt_d = sched_d = None
-        if self.discriminator is not None:
-            opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
-            sched_d = sqrt_decay(opt_d, self.spec.lr_decay_steps)
-        return opt_g, sched_g, opt_d, sched_d
 
     def _training_data(self) -> DataSession:
         """The patches to train on; an error when the trainer was built without its data."""
@@ -157,23 +91,11 @@ class Trainer:
             raise TrainingError("this trainer was built without data: it can score and export, not train")
         return self.data
 
-    def summary(self) -> str:
-        """The end-of-run screen (see :func:`mgsr.training.summary.run_summary`)."""
-        validated_on = self.validation.describe()
-        return run_summary(
-            self.run_dir,
-            self.step,
-            self.times,
-            self.device,
-            validated_on,
-            self.logbook.run_dir / "metrics.jsonl",
-            self.stage,
-        )
-
     # --- one step and its losses ---------------------------------------------------------------
     def train_step(self, hr: torch.Tensor) -> None:
         """One optimisation step on the HR patches ``hr``; its losses stay on the device (see ``read_losses``)."""
-        self.one_step(self.to_batch(hr.to(self.device, non_blocking=True)), self.step + 1)
+        step = self.optimization.step
+        step(self.optimization.to_batch(hr.to(self.device, non_blocking=True)), self.step + 1)
 
     def read_losses(self, *, flush: bool) -> dict[str, float]:
         """The loss means since the last flush (``flush``) or only the non-finite check, in one read-back.
@@ -183,7 +105,7 @@ class Trainer:
         """
         bad, logs = None, {}
         try:
-            logs = self.one_step.read_losses(flush)
+            logs = self.optimization.step.read_losses(flush)
         except NonFiniteLoss as exc:
             bad = exc
         if any_rank(self.ctx, bad is not None, self.device):  # every rank asks: all stop, none saves
@@ -193,7 +115,7 @@ class Trainer:
                 raise TrainingError(
                     f"another rank met a non-finite loss by step {self.step}; stopping without saving ({kept})"
                 )
-            term, levels = self.one_step.term_of(bad.term)
+            term, levels = self.optimization.step.term_of(bad.term)
             raise TrainingError(
                 f"step {bad.step}: loss term '{term}' at L={levels} is {bad.value}; stopping without saving ({kept})"
             )
@@ -201,7 +123,7 @@ class Trainer:
             generator_terms = [v for k, v in logs.items() if k.startswith("loss/")]
             if generator_terms:  # none while only the discriminator warms up
                 logs["loss/total"] = sum(generator_terms)
-            logs["lr"] = self.opt_g.param_groups[0]["lr"]
+            logs["lr"] = self.optimization.lr()
         return logs
 
     # --- validation and samples ------------------------------------------------------------------
@@ -232,56 +154,35 @@ class Trainer:
     # --- the state a checkpoint holds ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything an exact resume needs (see :meth:`load_state_dict`): tensors and plain containers only."""
+        optimization = self.optimization.state_dict()
+        noise = optimization.pop("noise")
         return {
             "recipe": json.dumps(self.recipe.to_dict(), sort_keys=True),
             "recipe_digest": self.recipe.digest(),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
-            "optimizers": {
-                "generator": self.opt_g.state_dict(),
-                "discriminator": self.opt_d.state_dict() if self.opt_d else None,
-            },
-            "schedulers": {
-                "generator": self.sched_g.state_dict(),
-                "discriminator": self.sched_d.state_dict() if self.sched_d else None,
-            },
+            **optimization,  # weights, optimizer moments, schedules, fp16's loss scale
             "samples_seen": self.samples_seen,
-            "rng": {"torch": torch.get_rng_state(), "noise": self.noise_rng.get_state()},
+            "rng": {"torch": torch.get_rng_state(), "noise": noise},
             "watch": self.validation.state_dict(),  # the period-2 limits and training.export's choice so far
             "images": self.data.image_list() if self.data is not None else None,  # see load_state_dict
-            "scaler": self.amp.state_dict(),  # fp16's loss scale and growth counter ({} otherwise): exact resume
         }
 
     def load_state_dict(self, state: Mapping[str, Any], path: Path) -> None:
-        """Continue from ``state``, checkpoint ``path``'s: weights, optimizer moments, RNG states, the watch and the
-        data position carry over; the learning rates follow this trainer's recipe from the checkpoint's step on
-        (a recipe changed since: see :func:`mgsr.training.resume.restore`)."""
-        if not isinstance(state.get("generator"), dict):
-            raise TrainingError(f"checkpoint {path} holds no generator state")
-        load_module_state(self.generator, state["generator"], f"checkpoint {path} (generator)")
-        if self.discriminator is not None:
-            if state.get("discriminator") is None:
-                raise TrainingError(f"checkpoint {path} has no discriminator but the recipe has one")
-            load_module_state(self.discriminator, state["discriminator"], f"checkpoint {path} (discriminator)")
+        """Continue from ``state``, checkpoint ``path``'s: the optimisation (weights, optimizer moments, schedules,
+        noise stream), torch's RNG, the watch and the data position carry over; the learning rates follow this
+        trainer's recipe from the checkpoint's step on (a recipe changed since: see
+        :func:`mgsr.training.resume.restore`)."""
+        found = state.get("rng")
+        rng: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        self.optimization.load_state_dict({**state, "noise": rng.get("noise")}, path)
         try:
-            self.opt_g.load_state_dict(state["optimizers"]["generator"])
-            self.sched_g.load_state_dict(state["schedulers"]["generator"])
-            if self.opt_d is not None and self.sched_d is not None:
-                self.opt_d.load_state_dict(state["optimizers"]["discriminator"])
-                self.sched_d.load_state_dict(state["schedulers"]["discriminator"])
-            torch.set_rng_state(state["rng"]["torch"])
-            self.noise_rng.set_state(state["rng"]["noise"])
-            self.amp.load_state_dict(state.get("scaler"))
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            torch.set_rng_state(rng["torch"])
+        except (KeyError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"checkpoint {path}: optimizer or RNG state does not fit ({exc})") from None
         self.validation.load_state_dict(state.get("watch") or {})
         self.step = int(state["step"])
         self.samples_seen = int(state.get("samples_seen", self.step * self.spec.batch_size))
         if self.data is not None:  # the data position means other patches when the images changed
             self.data.check_images(path, state.get("images"))
-        set_base_lr(self.sched_g, self.spec.lr)
-        if self.sched_d is not None:
-            set_base_lr(self.sched_d, self.spec.discriminator_lr)
 
     def export_generator(self) -> ModelCard:
         """Write the run's generator, without its curve yet: the last step's weights, or those
@@ -417,5 +318,9 @@ class Trainer:
         barrier(self.ctx)  # the other ranks go on (a next stage reads the file) while rank 0 measures the curve
         if card is not None:
             self.add_curve(card)
-            print(self.summary(), file=sys.stderr)
+            metrics = self.logbook.run_dir / "metrics.jsonl"
+            screen = run_summary(
+                self.run_dir, self.step, self.times, self.device, self.validation.describe(), metrics, self.stage
+            )
+            print(screen, file=sys.stderr)
         return self.run_dir / RUN_GENERATOR_FILE

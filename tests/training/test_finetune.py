@@ -38,7 +38,8 @@ def _steps(trainer, hr: torch.Tensor, count: int) -> None:
 
 def test_warmup_trains_only_the_discriminator_then_both_train(tmp_path):
     trainer = tiny_trainer(tmp_path, ["training.discriminator_warmup_steps=2"])
-    g0, d0 = _copy(trainer.generator), _copy(trainer.discriminator)
+    run = trainer.optimization
+    g0, d0 = _copy(trainer.generator), _copy(run.discriminator)
     hr = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     graph_of_g = []
     hook = trainer.generator.register_forward_hook(lambda *_: graph_of_g.append(torch.is_grad_enabled()))
@@ -46,15 +47,15 @@ def test_warmup_trains_only_the_discriminator_then_both_train(tmp_path):
     hook.remove()
     assert graph_of_g and not any(graph_of_g)  # G only produced the fakes, without a graph for backward
     assert _same(trainer.generator, g0)  # bit-identical: no G step, no graph of G
-    assert not _same(trainer.discriminator, d0)
-    assert trainer.opt_g.state == {} and trainer.sched_g.last_epoch == 0  # Adam moments and lr schedule untouched
-    assert trainer.sched_d.last_epoch == 2
+    assert not _same(run.discriminator, d0)
+    assert run.opt_g.state == {} and run.sched_g.last_epoch == 0  # Adam moments and lr schedule untouched
+    assert run.sched_d.last_epoch == 2
     logs = trainer.read_losses(flush=True)
     assert "loss/total" not in logs and any(k.startswith("d_loss/gan@") for k in logs)
-    d1 = _copy(trainer.discriminator)
+    d1 = _copy(run.discriminator)
     _steps(trainer, hr, 1)
-    assert not _same(trainer.generator, g0) and not _same(trainer.discriminator, d1)
-    assert trainer.sched_g.last_epoch == 1 and "loss/total" in trainer.read_losses(flush=True)
+    assert not _same(trainer.generator, g0) and not _same(run.discriminator, d1)
+    assert run.sched_g.last_epoch == 1 and "loss/total" in trainer.read_losses(flush=True)
 
 
 def test_resume_inside_the_warmup_is_exact(tmp_path):
