@@ -1,6 +1,6 @@
 """The ComfyUI side of the pack's smoke test, run in a process of its own with ComfyUI's code on the path.
 
-``python -m tests.comfyui.comfy_side SNAPSHOT WORK`` (from the repository root): loads ``WORK/custom_nodes/
+``python -m tests.integrations.comfyui.comfy_side SNAPSHOT WORK`` (from the repository root): loads ``WORK/custom_nodes/
 comfyui-mgsr`` the way ComfyUI's ``nodes.load_custom_node`` does, gets the node through ``comfy_entrypoint``,
 runs it as ComfyUI's executor would (a class clone, ``FUNCTION``, ComfyUI's real progress hook), runs the core
 "Load Upscale Model" + "Upscale Image (using Model)" nodes on an mgsr file of ``WORK/models``, and writes what

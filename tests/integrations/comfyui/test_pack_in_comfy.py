@@ -47,7 +47,7 @@ def seen(tmp_path_factory):
     shutil.copyfile(REPO / "pyproject.toml", work / "models" / "not-a-model.safetensors")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # nothing written into the shared snapshot
     done = subprocess.run(
-        [sys.executable, "-m", "tests.comfyui.comfy_side", str(snapshot()), str(work)],
+        [sys.executable, "-m", "tests.integrations.comfyui.comfy_side", str(snapshot()), str(work)],
         cwd=REPO,
         env=env,
         capture_output=True,
