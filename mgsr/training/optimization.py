@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.optim import Adam
+from torch.optim.lr_scheduler import LambdaLR
 
 from mgsr.assembly.build import Built
 from mgsr.errors import TrainingError
@@ -79,17 +81,17 @@ class Optimization:
             g_call, d_call = compiled_pair(g_call, d_call)
         return g_call, d_call
 
-    def _optimizers(self) -> tuple[Any, Any, Any, Any]:
+    def _optimizers(self) -> tuple[Adam, LambdaLR, Adam | None, LambdaLR | None]:
         """Adam for G (its trainable parameters) and D, each with the square-root learning-rate decay."""
         betas = tuple(self.spec.adam_betas)
         if len(betas) != 2:
             raise TrainingError(f"training.adam_betas needs two numbers, got {list(betas)}")
         trainable = [p for p in self.generator.parameters() if p.requires_grad]
-        opt_g = torch.optim.Adam(trainable, lr=self.spec.lr, betas=betas)
+        opt_g = Adam(trainable, lr=self.spec.lr, betas=betas)
         sched_g = sqrt_decay(opt_g, self.spec.lr_decay_steps)
         opt_d = sched_d = None
         if self.discriminator is not None:
-            opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
+            opt_d = Adam(self.discriminator.parameters(), lr=self.spec.discriminator_lr, betas=betas)
             sched_d = sqrt_decay(opt_d, self.spec.lr_decay_steps)
         return opt_g, sched_g, opt_d, sched_d
 
