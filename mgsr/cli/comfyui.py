@@ -46,7 +46,12 @@ def _is_ours(target: Path) -> bool:
     if target.is_symlink():
         return True  # replaced by a link to this mgsr's pack: a link to an older checkout is what moves
     loader = target / "__init__.py"
-    return loader.is_file() and loader.read_bytes() == (PACK_DIR / "__init__.py").read_bytes()
+    if not loader.is_file():
+        return False
+    # a copy from any mgsr release (the loader moved with the pack, from mgsr.comfyui to mgsr.integrations.comfyui):
+    # its docstring's first line names it, so an upgrade replaces an older copy instead of refusing it
+    ours = (PACK_DIR / "__init__.py").read_text(encoding="utf-8").splitlines()[0]
+    return loader.read_text(encoding="utf-8", errors="replace").splitlines()[:1] == [ours]
 
 
 def install_pack(comfyui_dir: Path, copy: bool) -> Path:

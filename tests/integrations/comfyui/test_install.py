@@ -3,6 +3,8 @@ one clear line for a folder that is not ComfyUI's or a name already taken."""
 
 from __future__ import annotations
 
+import shutil
+
 from mgsr.cli import main
 from mgsr.integrations.comfyui import PACK_DIR, PACK_NAME
 from mgsr.model.weights import BUNDLED, bundled_path
@@ -30,6 +32,21 @@ def test_copies_instead_and_replaces_its_own_copy(tmp_path):
     assert not target.is_symlink()
     assert (target / "__init__.py").read_bytes() == (PACK_DIR / "__init__.py").read_bytes()
     assert not (tmp_path / "models").exists()  # no weights unless asked
+
+
+def test_an_older_releases_copy_or_dangling_link_is_replaced(tmp_path):
+    """Packs installed by the mgsr that kept the pack in mgsr/comfyui (before issue 28): a copy whose loader imports
+    ``mgsr.comfyui`` and a link to that folder, gone after the upgrade; installing again repairs both."""
+    target = tmp_path / "custom_nodes" / PACK_NAME
+    target.mkdir(parents=True)
+    loader = (PACK_DIR / "__init__.py").read_text().replace("mgsr.integrations.comfyui", "mgsr.comfyui")
+    (target / "__init__.py").write_text(loader)
+    assert main(["comfyui", "install", str(tmp_path), "--copy"]) == 0
+    assert (target / "__init__.py").read_bytes() == (PACK_DIR / "__init__.py").read_bytes()
+    shutil.rmtree(target)
+    target.symlink_to(tmp_path / "old-checkout" / "mgsr" / "comfyui" / "custom_node", target_is_directory=True)
+    assert main(["comfyui", "install", str(tmp_path)]) == 0
+    assert target.resolve() == PACK_DIR
 
 
 def test_refuses_a_folder_without_custom_nodes_and_a_foreign_pack(tmp_path, capsys):
