@@ -27,9 +27,11 @@ from PIL import Image
 
 from mgsr.errors import MgsrError
 from mgsr.evaluation.adaptive_fit import load_calibration
+from mgsr.evaluation.calibration_model import check_fitted_for
 from mgsr.inference.adaptive import AdaptiveRule
 from mgsr.inference.core import levels_for
 from mgsr.io.images import noise_map_of, read_picture
+from mgsr.model.generator import GMGBP
 from mgsr.serve.uploads import Limits, accept, clean_name
 
 #: a calibration file is a few kB; anything much larger is not one
@@ -52,6 +54,18 @@ class CalibrationFile:
     @property
     def rule(self) -> AdaptiveRule | None:
         return self.noise if isinstance(self.noise, AdaptiveRule) else None
+
+    def check_model(self, reference: str, generator: GMGBP) -> None:
+        """Refuse this file for the page's model ``reference`` (loaded as ``generator``) unless it was fitted for
+        it, as ``mgsr upscale --noise calib.json`` refuses it for another ``--model``: a calibrated W is a point
+        on one model's curve.  The error names the user's file, no path of the server's."""
+        with tempfile.TemporaryDirectory(prefix="mgsr-calibration-") as folder:
+            path = Path(folder) / self.name
+            path.write_bytes(self.data)
+            try:
+                check_fitted_for(path, reference, generator)
+            except MgsrError as exc:
+                raise type(exc)(str(exc).replace(str(path), self.name)) from None
 
     def about(self) -> str:
         """One line for the page: what the file does, and for an adaptive rule the scale it was fitted at."""

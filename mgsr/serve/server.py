@@ -68,7 +68,8 @@ class Server:
         #: the operator's ``--noise`` file, loaded for every page
         self.calibration = calibration
         self._calibrations: collections.OrderedDict[str, CalibrationFile] = collections.OrderedDict()
-        if calibration is not None:
+        if calibration is not None:  # --noise FILE sets the default model's W: it must be that model's
+            self.check_calibration(calibration, catalog.default)
             self._calibrations[calibration.key] = calibration
         self._open = functools.lru_cache(maxsize=4)(self._open_uncached)
         self._maps = functools.lru_cache(maxsize=4)(self._map_uncached)
@@ -108,6 +109,11 @@ class Server:
                 del self._calibrations[oldest]
         return found
 
+    def check_calibration(self, found: CalibrationFile, label: str) -> None:
+        """``found`` refused for the model ``label`` unless it was fitted for it (see
+        :meth:`mgsr.serve.maps.CalibrationFile.check_model`)."""
+        found.check_model(self.catalog.get(label).ref, self.catalog.generator(label))
+
     def automatic(self, key: str | None) -> CalibrationFile | None:
         """The calibration of the automatic map the page has on (None when off); only files loaded here."""
         if not key:
@@ -135,6 +141,8 @@ class Server:
         """
         upload = self.upload(knobs.path)
         automatic = self.automatic(knobs.automatic)
+        if automatic is not None:  # the model may have changed since the file was loaded
+            self.check_calibration(automatic, knobs.model)
         levels = [knobs.w1, knobs.w2, knobs.w3] if knobs.per_level_on else None
         settings = page_settings(
             self.catalog, knobs.model, knobs.scale, knobs.outscale, knobs.by, knobs.detail, knobs.w, levels,

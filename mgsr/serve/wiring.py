@@ -196,6 +196,7 @@ def _wire_automatic(p: Page, server: Server) -> None:
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         found = server.add_calibration(path)
+        server.check_calibration(found, model_label)
         if found.rule is not None:
             return found.key, gr.skip(), gr.skip(), gr.skip(), gr.skip(), found.about()
         w = float(found.noise)  # type: ignore[arg-type]

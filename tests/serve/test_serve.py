@@ -22,6 +22,7 @@ from PIL import Image
 from mgsr.cli import main
 from mgsr.cli.serve import is_local
 from mgsr.errors import ImageError, MgsrError, WeightsError
+from mgsr.evaluation.calibration_model import fitted_model
 from mgsr.model.card import ModelCard
 from mgsr.model.weights import bundled_path, write_card
 from mgsr.serve import jobs, maps
@@ -424,3 +425,26 @@ def test_calibration_files_from_the_page(tmp_path):
         maps.operator_calibration(tmp_path / "nope.json")
     started = Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(single)).start()
     assert started["w"] == 0.0125 and started["by"] == BY_W and 0 < started["t"] < 1
+
+
+def test_a_calibration_for_another_model_is_refused_by_the_page(tmp_path):
+    """As ``mgsr upscale --noise calib.json --model M`` refuses a file fitted for other weights: on loading the file
+    (the model chosen then), on every request with its automatic map (the model may change after), and at start
+    for the operator's ``--noise FILE`` (it sets the default model's W); the error names the user's file only."""
+    server = Server(Catalog(), Limits(), tmp_path / "work", 32, None)
+    upload = tmp_path / "gradio" / "0123abcd" / "r3 map.json"
+    upload.parent.mkdir(parents=True)
+    found = server.add_calibration(str(write_adaptive_calibration(upload)))
+    server.check_calibration(found, "pirm-r3")
+    with pytest.raises(MgsrError, match="r3_map.json was fitted for the model 'pirm-r3', not for --model pirm-r1") as e:
+        server.check_calibration(found, "pirm-r1")
+    assert str(tmp_path) not in str(e.value) and "mgsr-calibration-" not in str(e.value)
+    source = half_flat_photo(tmp_path / "photo.png")
+    assert server.result(page_knobs(source, found.key)).output.is_file()
+    with pytest.raises(MgsrError, match="fitted for the model 'pirm-r3', not for --model pirm-r1"):
+        server.result(page_knobs(source, found.key, model="pirm-r1"))
+    single = tmp_path / "r1.json"
+    single.write_text(json.dumps({"noise": 0.03, **fitted_model("pirm-r1")}))
+    with pytest.raises(MgsrError, match="r1.json was fitted for the model 'pirm-r1', not for --model pirm-r3"):
+        Server(Catalog(), Limits(), tmp_path / "work", 32, maps.operator_calibration(single))
+    assert Server(Catalog(["pirm-r1"]), Limits(), tmp_path / "work", 32, maps.operator_calibration(single)).start()
