@@ -14,8 +14,10 @@ from __future__ import annotations
 import io
 import os
 import struct
+import threading
 import warnings
 from pathlib import Path
+from typing import TextIO
 
 import attrs
 import numpy as np
@@ -43,6 +45,8 @@ _FORMAT_BY_SUFFIX = {
 }
 _CMYK_FORMATS = frozenset({"JPEG", "TIFF"})
 _ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP", "GIF"})
+#: held while a read captures Pillow's warnings (see :func:`read_picture`)
+_WARNINGS_CAPTURE = threading.Lock()
 _SIXTEEN_BIT_GREY_FORMATS = frozenset({"PNG", "TIFF"})
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
@@ -147,14 +151,33 @@ def read_picture(path: str | os.PathLike[str]) -> Picture:
     during the read is said again with the path in front.
     """
     path = Path(path)
-    heard: list[warnings.WarningMessage] = []
+    heard: list[tuple[Warning | str, type[Warning]]] = []
+    reader = threading.get_ident()
     try:
-        with warnings.catch_warnings(record=True) as heard:
+        # warnings' state is the process's: reads in several threads (mgsr serve's requests) take turns, or one
+        # read's exit would restore a state another read set and leave warnings going to a finished list
+        with _WARNINGS_CAPTURE, warnings.catch_warnings():
             warnings.simplefilter("always")
+            shown = warnings.showwarning
+
+            def capture(
+                message: Warning | str,
+                category: type[Warning],
+                filename: str,
+                lineno: int,
+                file: TextIO | None = None,
+                line: str | None = None,
+            ) -> None:
+                if threading.get_ident() != reader:  # another thread's warning meanwhile: not this file's
+                    shown(message, category, filename, lineno, file, line)
+                else:
+                    heard.append((message, category))
+
+            warnings.showwarning = capture
             return _read_picture(path)
     finally:  # after the block, so they reach the caller's own warning handling; said on failure too
-        for warning in heard:
-            warnings.warn(f"{path}: {warning.message}", warning.category, stacklevel=2)
+        for message, category in heard:
+            warnings.warn(f"{path}: {message}", category, stacklevel=2)
 
 
 def _read_picture(path: Path) -> Picture:

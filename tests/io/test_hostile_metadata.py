@@ -6,6 +6,7 @@ rule they check is the README's: "the other images are still processed", and met
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import struct
 import warnings
@@ -158,3 +159,24 @@ def test_text_chunks_over_pillows_total_are_dropped_from_the_one_that_crosses_it
     with pytest.warns(UserWarning, match="part64' .* over Pillow's limit of 64 MB in all"):
         picture = read_picture(source)
     assert len(picture.metadata.text) == 64 and "part64" not in picture.metadata.text
+
+
+def test_reads_in_several_threads_keep_each_files_warnings_and_the_process_state(tmp_path):
+    """mgsr serve reads uploads in worker threads: each read's warnings name its own file, none is lost, and the
+    process's warning state is as before once all reads are done (overlapping captures used to restore each
+    other's state, leaving warnings going to a finished read's list)."""
+    broken = [broken_exif_jpeg(tmp_path / f"broken_{i}.jpg") for i in range(2)]
+    shown_before, filters_before = warnings.showwarning, list(warnings.filters)
+    with warnings.catch_warnings(record=True) as heard:
+        warnings.simplefilter("always")
+        recorder = warnings.showwarning
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(read_picture, broken * 40))
+        assert warnings.showwarning is recorder, "a read left its own warning hook installed"
+        warnings.warn("after the reads", stacklevel=1)  # still reaches the caller's handling
+    messages = [str(w.message) for w in heard]
+    assert messages[-1] == "after the reads"
+    for path in broken:  # Pillow says one line per read, now with the file in front
+        assert sum(m.startswith(f"{path}: Corrupt EXIF data") for m in messages) == 40, messages[:4]
+    assert all(m.startswith(tuple(f"{p}: " for p in broken)) for m in messages[:-1])
+    assert warnings.showwarning is shown_before and warnings.filters == filters_before
