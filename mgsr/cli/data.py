@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="decode and resize training images once into a store (for --data / data.train)",
         description="Decode every image of the SRC folders once (in parallel), resize it as a recipe's "
         "data.target_megapixels asks (MATLAB bicubic, as training does), and write a store folder "
-        "the training stream reads without decoding. Re-running updates only new or changed files.",
+        "the training stream reads without decoding. Re-running updates only new or changed files; two "
+        "commands into one store take turns on DIR.lock beside it.",
     )
     prep.add_argument("sources", nargs="+", metavar="SRC", help="image folders (searched recursively)")
     prep.add_argument("-o", "--output", required=True, metavar="DIR", help="the store folder (new, empty or a store)")
@@ -40,19 +42,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _prepare(args: argparse.Namespace) -> int:
     from mgsr.errors import MgsrError
+    from mgsr.training.prepared import store_lock
     from mgsr.training.store import prepare
 
     if args.target_megapixels is not None and args.target_megapixels <= 0:
         raise MgsrError(f"--target-megapixels must be positive, got {args.target_megapixels}")
     if args.workers is not None and args.workers < 0:
         raise MgsrError(f"--workers must be 0 or more, got {args.workers}")
-    report = prepare(
-        args.sources,
-        args.output,
-        target_megapixels=args.target_megapixels,
-        workers=args.workers,
-        progress=not args.quiet,
-    )
+    with store_lock(Path(args.output)):  # two commands (or a run's cache) into one store take turns
+        report = prepare(
+            args.sources,
+            args.output,
+            target_megapixels=args.target_megapixels,
+            workers=args.workers,
+            progress=not args.quiet,
+        )
     for source, reason in report.skipped:
         print(f"mgsr: skipped {source}: {reason}", file=sys.stderr)
     print(

@@ -219,7 +219,8 @@ def _drop_manifest(store: Path) -> None:
 
 @contextlib.contextmanager
 def store_lock(store: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold ``<store>.lock`` exclusively for the block: one process prepares a store at a time.
+    """Hold ``<store>.lock`` exclusively for the block: one process prepares a store at a time (a run's cached
+    store, or ``mgsr data prepare -o DIR``'s).
 
     The holder writes "host pid" into the lock file, so that a process waiting for it can say on stderr whom it
     waits for; it gives up with a StoreError naming the lock and that process when the preparation has not
@@ -233,8 +234,8 @@ def store_lock(store: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
         handle = open(lock, "a+")  # noqa: SIM115 - closed below, after the unlock
     except OSError as exc:
         raise StoreError(
-            f"cannot write to the mgsr cache folder {lock.parent} ({exc.strerror or exc}); make it "
-            f"writable or set {CACHE_ENV} to another folder"
+            f"cannot write the store's lock file {lock} ({exc.strerror or exc}); make {lock.parent} writable "
+            f"(for mgsr's cache of prepared stores: or set {CACHE_ENV} to another folder)"
         ) from None
     with handle:
         if fcntl is None:

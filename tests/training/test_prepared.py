@@ -119,7 +119,7 @@ def test_vanished_folder_and_unwritable_cache_are_named(tmp_path, cache, monkeyp
     raw = make_images(tmp_path / "raw", [(40, 48)])
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("MGSR_CACHE", str(tmp_path / "file"))
-    with pytest.raises(StoreError, match=f"cannot write to the mgsr cache folder {tmp_path / 'file'}.*MGSR_CACHE"):
+    with pytest.raises(StoreError, match=f"cannot write the store's lock file {tmp_path / 'file'}/.*MGSR_CACHE"):
         prepared([raw])
 
 

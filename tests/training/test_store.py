@@ -156,6 +156,35 @@ def test_prepare_into_a_file_or_from_an_empty_folder_is_one_line(tmp_path, capsy
     assert not (tmp_path / "s").exists() and (tmp_path / "afile").read_text() == "x"
 
 
+def test_two_prepares_into_one_folder_take_turns(tmp_path, capsys):
+    """``mgsr data prepare -o DIR`` holds DIR's lock as a run's cached store does: a second command into the same
+    folder (here: this process holding it for a second) waits, then finds the store and completes it."""
+    import threading
+    import time
+
+    from mgsr.training.prepared import store_lock
+
+    raw = make_images(tmp_path / "raw", [(40, 48), (44, 40)])
+    out = tmp_path / "store"
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store_lock(out):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    started = time.monotonic()
+    assert main(["data", "prepare", str(raw), "-o", str(out), "--workers", "0", "-q"]) == 0
+    waited = time.monotonic() - started
+    holder.join()
+    assert waited >= 0.9  # it waited for the holder
+    assert len(open_store(out).images) == 2
+
+
 def _kill_when(condition, args: list[str], timeout: float = 60.0) -> None:
     """Run ``mgsr`` in a process and kill -9 it as soon as ``condition()`` holds (or when it ends)."""
     import subprocess
