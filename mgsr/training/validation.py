@@ -93,8 +93,10 @@ class Validator:
         registry: Registry,
         protocol: Protocol = PIRM2018,
         extra: Sequence[str] = (),
+        noise_levels: Sequence[float] = NOISE_LEVELS,
     ) -> None:
         self.scale = scale
+        self.noise_levels = tuple(noise_levels)
         self.protocol = protocol
         self.images = validation_images(images, scale)
         metrics = protocol.metric_instances(registry, with_reference=True, extra=(*EXTRA_METRICS, *extra))
@@ -142,15 +144,15 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, generator: GMGBP) -> dict[str, float]:
-        """``val/<metric>_w0`` and ``val/<metric>_w1`` of ``generator`` (left in the mode it came in),
-        and the bicubic baseline's ``val/<metric>_bicubic``."""
+        """``val/<metric>_w0`` and ``val/<metric>_w1`` of ``generator`` (left in the mode it came in; only the
+        validator's ``noise_levels``), and the bicubic baseline's ``val/<metric>_bicubic``."""
         if not self.images:
             return {}
         device = next(generator.parameters()).device
         upscale = model_upscaler(generator, self.scale, self.protocol.seed, device=str(device))
         scores: dict[str, float] = {}
         with evaluating(generator):
-            for w in NOISE_LEVELS:
+            for w in self.noise_levels:
                 outputs = []
                 for image in self.images:
                     try:

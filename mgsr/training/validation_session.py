@@ -24,7 +24,7 @@ from mgsr.registry import Registry
 from mgsr.training.data import scan_images, validation_set
 from mgsr.training.schedule import validation_scale
 from mgsr.training.store import StoredImage
-from mgsr.training.validation import Validator, write_sample_grid
+from mgsr.training.validation import NOISE_LEVELS, Validator, write_sample_grid
 from mgsr.training.validation_watch import ValidationWatch
 
 
@@ -34,9 +34,12 @@ def validator_for(
     val_folders: Sequence[str],
     held_out: Sequence[Path | StoredImage],
     registry: Registry,
+    trained_w: Collection[float] = (0.0, 1.0),
 ) -> Validator | None:
     """The run's validation: the images of ``val_folders`` (``data.val``, resolved), else the held-out training
-    images, resized like the training images when the recipe resizes; None when there are neither."""
+    images, resized like the training images when the recipe resizes; None when there are neither.  A stage
+    that trains no W above 0 (the pre-training) is scored at W = 0 only: its noise path is untrained, and its
+    W = 1 outputs would cost half of each validation to say nothing."""
     scale = validation_scale(spec)
     if val_folders:
         found = scan_images(val_folders, min_side=scale, megapixels=data.target_megapixels)
@@ -45,7 +48,8 @@ def validator_for(
         images = validation_set(held_out, data.val_crop, data.target_megapixels)
     else:
         return None
-    return Validator(images, scale, registry, extra=spec.validate_metrics)
+    levels = NOISE_LEVELS if any(w > 0 for w in trained_w) else (0.0,)
+    return Validator(images, scale, registry, extra=spec.validate_metrics, noise_levels=levels)
 
 
 def trained_noise(losses: Sequence[Loss]) -> set[float]:
@@ -74,7 +78,7 @@ class ValidationSession:
         """The run's validation (rank 0, scored as ``mgsr eval`` scores): ``val_folders``' images, else
         ``held_out``; the watch alarms on the amplitudes ``trained_w`` and chooses ``training.export``'s weights
         only after the discriminator's warm-up (see :class:`~mgsr.training.validation_watch.ValidationWatch`)."""
-        validator = validator_for(data, spec, val_folders, held_out, registry)
+        validator = validator_for(data, spec, val_folders, held_out, registry, trained_w)
         watch = ValidationWatch(validator, spec.export, trained_w, frozen_until=spec.discriminator_warmup_steps)
         return cls(watch, len(held_out))
 
