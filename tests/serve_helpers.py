@@ -58,10 +58,13 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def write_adaptive_calibration(path, levels=(0.02, 0.6)):
-    """An adaptive calibration file as `mgsr calibrate --adaptive` writes it (the keys its reader needs)."""
+def write_adaptive_calibration(path, levels=(0.02, 0.6), model: str | None = "pirm-r3"):
+    """An adaptive calibration file as `mgsr calibrate --adaptive` writes it (the keys its reader needs); with
+    ``model=None`` one written by hand, which names no model and so serves any."""
     rule = AdaptiveRule(levels=tuple(levels), centre=0.8, softness=0.1, smooth=1.0)
-    record = {"kind": ADAPTIVE_KIND, "format_version": ADAPTIVE_FORMAT, "rule": rule.to_dict(), "model": "pirm-r3"}
+    record = {"kind": ADAPTIVE_KIND, "format_version": ADAPTIVE_FORMAT, "rule": rule.to_dict()}
+    if model is not None:
+        record["model"] = model
     path.write_text(json.dumps(record))
     return path
 
