@@ -31,6 +31,7 @@ from mgsr.inference.adaptive import (
     ADAPTIVE_FORMAT,
     ADAPTIVE_KIND,
     AdaptiveRule,
+    Noise,
     activity,
     is_adaptive_record,
     map_of_activity,
@@ -151,7 +152,7 @@ class AdaptiveFit:
         write_json(path, record)
 
 
-Evaluate = Callable[[Any], Evaluation]
+Evaluate = Callable[[Noise | None], Evaluation]
 
 
 def measure_curves(
@@ -200,7 +201,7 @@ def check_budget_at_w0(evaluator: SetEvaluator, max_rmse: float) -> SetEvaluator
     remembered: dict[int, np.ndarray] = {}
     upscale = evaluator.upscale
 
-    def upscale_remembering_w0(lr: np.ndarray, noise: Any) -> np.ndarray:
+    def upscale_remembering_w0(lr: np.ndarray, noise: Noise | None) -> np.ndarray:
         if not (isinstance(noise, float) and noise == 0.0):
             return upscale(lr, noise)
         if id(lr) not in remembered:  # the set's images live as long as the evaluator: ids are stable

@@ -19,7 +19,7 @@ import torch
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import Protocol, bicubic_upscale, crop_to_multiple, make_lr
 from mgsr.evaluation.scoring import Evaluation, list_images, read_uint8, score_set
-from mgsr.inference.adaptive import resolve_noise
+from mgsr.inference.adaptive import Noise, resolve_noise
 from mgsr.inference.core import upscale_tensor
 from mgsr.interfaces import Metric
 from mgsr.io.images import to_uint8
@@ -31,7 +31,7 @@ from mgsr.runtime.devices import resolve_device
 BICUBIC = "bicubic"
 
 #: (uint8 LR image, noise amplitude W or None for the model's default) -> uint8 output
-Upscaler = Callable[[np.ndarray, float | None], np.ndarray]
+Upscaler = Callable[[np.ndarray, Noise | None], np.ndarray]
 
 
 @attrs.frozen
@@ -58,7 +58,7 @@ def load_hr_set(hr_dir: str | os.PathLike[str], scale: int) -> list[HRImage]:
 def model_upscaler(model: GMGBP, scale: int, seed: int, device: str = "cpu") -> Upscaler:
     """An :data:`Upscaler` running a G-MGBP model with the release's border handling, quantised to uint8."""
 
-    def upscale(lr: np.ndarray, noise: float | None) -> np.ndarray:
+    def upscale(lr: np.ndarray, noise: Noise | None) -> np.ndarray:
         x = torch.from_numpy(lr).permute(2, 0, 1).unsqueeze(0).to(device=device, dtype=torch.float32) / 255
         noise, noise_map = resolve_noise(noise, lr.astype(np.float32) / 255, None)  # adaptive rule: W per pixel
         with torch.inference_mode():
@@ -73,7 +73,7 @@ def model_upscaler(model: GMGBP, scale: int, seed: int, device: str = "cpu") -> 
 def bicubic_upscaler(scale: int) -> Upscaler:
     """The classic baseline as an :data:`Upscaler`; it has no noise amplitude."""
 
-    def upscale(lr: np.ndarray, noise: float | None) -> np.ndarray:
+    def upscale(lr: np.ndarray, noise: Noise | None) -> np.ndarray:
         if noise is not None:
             raise EvaluationError("bicubic upscaling has no noise amplitude; drop --noise")
         return bicubic_upscale(lr, scale)
@@ -117,12 +117,12 @@ class SetEvaluator:
         metrics = protocol.metric_instances(registry, with_reference=True, extra=extra_metrics)
         return cls(upscale, tuple(load_hr_set(hr_dir, scale)), tuple(metrics), protocol.describe(metrics))
 
-    def evaluate(self, noise: float | None) -> Evaluation:
+    def evaluate(self, noise: Noise | None) -> Evaluation:
         """Upscale every LR input with noise amplitude ``noise`` and score the outputs against the HR images."""
         items = ((im.name, self.output(im, noise), im.hr) for im in self.images)
         return score_set(items, list(self.metrics), self.protocol)
 
-    def output(self, image: HRImage, noise: Any) -> np.ndarray:
+    def output(self, image: HRImage, noise: Noise | None) -> np.ndarray:
         """The uint8 output for one image of the set at ``noise`` (a W, W per level, or an adaptive rule)."""
         try:
             out = self.upscale(image.lr, noise)

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from mgsr.errors import MgsrError
+from mgsr.inference.core import NoiseSetting
 from mgsr.model.amplitude import check_amplitude
 from mgsr.ops.color import rgb_to_y
 from mgsr.ops.local_stats import gaussian_taps
@@ -124,6 +125,10 @@ class AdaptiveRule:
         return cls.from_dict(record["rule"], where=f"{path}: rule")
 
 
+#: what a caller may give as W: one W, one per 2x level, or an adaptive rule (a W per pixel, from the input)
+Noise = NoiseSetting | AdaptiveRule
+
+
 def is_adaptive_record(record: object) -> bool:
     """Whether a decoded calibration file holds an adaptive rule (else it is a global W)."""
     return isinstance(record, dict) and record.get("kind") == ADAPTIVE_KIND
@@ -186,7 +191,9 @@ def map_of_activity(rule: AdaptiveRule, s: torch.Tensor) -> np.ndarray:
     return m.clamp(0, 1).numpy().astype(np.float32)
 
 
-def resolve_noise(noise: Any, rgb: np.ndarray, noise_map: np.ndarray | None) -> tuple[Any, np.ndarray | None]:
+def resolve_noise(
+    noise: Noise | None, rgb: np.ndarray, noise_map: np.ndarray | None
+) -> tuple[NoiseSetting | None, np.ndarray | None]:
     """(W per level, per-pixel multiplier) for :func:`~mgsr.inference.core.upscale_tensor`: an
     :class:`AdaptiveRule` becomes its levels and its map of ``rgb``; any other ``noise`` passes unchanged."""
     if not isinstance(noise, AdaptiveRule):

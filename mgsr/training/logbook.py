@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # tensorboard is optional: imported when a run starts, if installed
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class Logbook:
@@ -18,7 +21,7 @@ class Logbook:
     def __init__(self, run_dir: Path, stage: str = "train") -> None:
         self.run_dir = Path(run_dir)
         self.stage = stage
-        self._writer: Any = None
+        self._writer: SummaryWriter | None = None
         self._writer_checked = False
 
     def write(self, record: dict[str, Any]) -> None:
@@ -31,7 +34,7 @@ class Logbook:
                     writer.add_scalar(key, value, record["step"])
             writer.flush()
 
-    def _tensorboard(self) -> Any:
+    def _tensorboard(self) -> SummaryWriter | None:
         """A SummaryWriter when the optional tensorboard package is installed, else None."""
         if not self._writer_checked:
             self._writer_checked = True

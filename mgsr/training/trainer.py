@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import tomli_w
@@ -40,6 +40,14 @@ from mgsr.training.stages import PRETRAIN
 from mgsr.training.summary import StepTimes, run_summary
 from mgsr.training.validation_session import ValidationSession
 from mgsr.training.validation_watch import own_start
+
+
+class ProgressBar(Protocol):
+    """What the loop uses of its tqdm bar (tqdm ships no type information): lines above it, and a status."""
+
+    def write(self, s: str) -> None: ...
+
+    def set_postfix(self, **values: str) -> None: ...
 
 
 class Trainer:
@@ -231,14 +239,14 @@ class Trainer:
         self.times.waited(time.perf_counter() - waiting)
         return batch
 
-    def _log_interval(self, bar: Any, steps: int, seconds: float) -> None:
+    def _log_interval(self, bar: ProgressBar, steps: int, seconds: float) -> None:
         """The one loss read-back of the last ``steps`` steps, logged with the rate and the step times."""
         logs = self.read_losses(flush=True)
         rate = steps * self.spec.batch_size / seconds
         self._log({"step": self.step, "samples_per_s": rate, **logs, **self.times.interval(steps)})
         bar.set_postfix(loss=f"{logs['loss/total']:.4g}" if "loss/total" in logs else "D warm-up", rate=f"{rate:.1f}/s")
 
-    def _periodic(self, bar: Any) -> None:
+    def _periodic(self, bar: ProgressBar) -> None:
         """Validation, sample grids and checkpoints due at this step (their time is not the step's)."""
         aside = time.perf_counter()
         last = self.step == self.spec.steps
