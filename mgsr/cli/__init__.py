@@ -8,6 +8,7 @@ module beside it (``upscale_video`` is ``mgsr upscale``'s video branch, ``curve`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mgsr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (``mgsr recipe list | head -3``): stop quietly, as Unix tools do, with
+    the status of a process ended by SIGPIPE; stdout points at /dev/null so the interpreter's last flush of
+    what is still buffered cannot raise again on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13  # SIGPIPE
 
 
 if __name__ == "__main__":

@@ -69,3 +69,13 @@ def test_unavailable_device_is_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--device {bad}" in err and "'gpu7' is not a device name" in err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_reader_that_goes_away_stops_the_listing_quietly():
+    """``mgsr recipe list | head -1``: a closed stdout ends the command with SIGPIPE's status, not a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mgsr", "recipe", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
