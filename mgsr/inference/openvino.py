@@ -16,12 +16,14 @@ recompute their context.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import sys
 import warnings
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,41 @@ def _save_ir(model: Any, path: Path) -> None:
             xml.with_suffix(".bin").unlink(missing_ok=True)
 
 
+#: the converter's modules that send usage reports through their module-level ``tm`` (openvino 2024.4 - 2026.4)
+_REPORTING_MODULES = ("convert_impl", "telemetry_utils", "utils")
+
+
+@contextlib.contextmanager
+def _without_usage_reports() -> Iterator[None]:
+    """OpenVINO's converter without its usage reports, for the block.
+
+    Why: ``convert_model`` reports each conversion to Google Analytics (on unless the user opted out) from a
+    process it forks per event, from a thread.  Offline such a child waits, and a fork made from a thread can
+    leave it stuck for ever on a lock another thread held; the interpreter then waits for it at exit (the
+    test suite hung after its last test).  Reporting is not mgsr's to do on its users' machines either.  The
+    converter's modules get OpenVINO's own stand-in (``telemetry_stub``, what they use when the reporting
+    package is not installed) while mgsr converts; a module of another OpenVINO layout is left as it is.
+    """
+    import importlib
+
+    from openvino.tools.ovc import telemetry_stub
+
+    saved = []
+    for name in _REPORTING_MODULES:
+        try:
+            module = importlib.import_module(f"openvino.tools.ovc.{name}")
+        except ImportError:
+            continue
+        if hasattr(module, "tm"):
+            saved.append((module, module.tm))
+            setattr(module, "tm", telemetry_stub)  # noqa: B010 - an attribute the module's stubs do not declare
+    try:
+        yield
+    finally:
+        for module, original in saved:
+            setattr(module, "tm", original)  # noqa: B010 - as above
+
+
 @functools.cache
 def _core() -> Any:
     """The process's one ``openvino.Core``, kept to the end.
@@ -141,7 +178,8 @@ class OpenVinoGenerator:
             shapes = [[-1, generator.channels, -1, -1]] + [[-1, generator.noise_channels, -1, -1]] * levels
             # no_grad: with gradients on, full_precision's ops run as an autograd Function, which torch.jit's
             # trace records differently on each invocation ("Graphs differed across invocations")
-            with warnings.catch_warnings(), torch.no_grad():  # GMGBP.forward's shape checks: constants, fine
+            # GMGBP.forward's shape checks become constants in the trace: fine
+            with warnings.catch_warnings(), torch.no_grad(), _without_usage_reports():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 # OpenVINO's converter traces with torch.jit; torch's note that tracing is deprecated is about
                 # OpenVINO's code, and `mgsr upscale` would print it as a warning about the user's image
