@@ -230,6 +230,14 @@ def test_serve_says_what_to_install_without_gradio():
     assert 'pip install "mgsr[web]"' in done.stderr
 
 
+def test_a_port_outside_1_to_65535_is_refused_before_anything_loads(capsys):
+    """Port 0 made Gradio check its own start-up on port 0 and fail with a connection error traceback."""
+    for bad, said in (("0", "0 is not a port number"), ("65536", "65536 is not a port"), ("http", "'http' is not")):
+        with pytest.raises(SystemExit) as code:
+            main(["serve", "--port", bad])
+        assert code.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_only_loopback_counts_as_local():
     assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1") and is_local("127.0.0.2")
     assert not is_local("0.0.0.0") and not is_local("192.168.1.5") and not is_local("example.org")
