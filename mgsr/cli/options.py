@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,22 @@ from mgsr.runtime.devices import AUTO
 if TYPE_CHECKING:
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.model.generator import GMGBP
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number from ``low`` to ``high``: a value out of range is refused as the
+    command line is read, before any model loads (not by the writer or the server after the work is done)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({low} to {high})") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: choose {low} to {high}")
+        return value
+
+    return parse
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -11,22 +11,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from mgsr.cli.options import add_device
+from mgsr.cli.options import add_device, whole_number
 from mgsr.errors import MgsrError
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def port_number(text: str) -> int:
-    """``--port``: a number from 1 to 65535.  0 ("any free port" to the OS) is refused here: Gradio would bind
-    one, then check its start-up on port 0 itself and fail with a connection error after the models load."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1 to 65535)") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number: choose one from 1 to 65535")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 opens it to the "
         "network, without any login)",
     )
-    p.add_argument("--port", type=port_number, default=7860, help="1 to 65535 (default 7860)")
+    # 0 ("any free port") is refused: Gradio binds one, then checks its start-up on port 0 and fails late
+    p.add_argument("--port", type=whole_number(1, 65535), default=7860, help="1 to 65535 (default 7860)")
     p.add_argument(
         "--model",
         action="append",

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgsr.cli.options import add_device, check_calibration_model, protected_inputs, run_noise
+from mgsr.cli.options import add_device, check_calibration_model, protected_inputs, run_noise, whole_number
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -111,7 +111,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="input tile side in pixels (bounded memory; results are unchanged), 0 = whole image, default auto",
     )
     p.add_argument("--format", choices=_FORMATS, default=None, help="output format (default: the input's)")
-    p.add_argument("--quality", type=int, default=None, help="JPEG/WebP quality 1-100")
+    p.add_argument("--quality", type=whole_number(1, 100), default=None, help="JPEG/WebP quality 1-100")
     add_device(p)
     p.add_argument(
         "--backend",

@@ -7,6 +7,7 @@ import sys
 import tomllib
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -79,3 +80,12 @@ def test_a_reader_that_goes_away_stops_the_listing_quietly():
     proc.stdout.close()  # the reader is gone before the first line
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == "", err
+
+
+def test_a_quality_outside_1_to_100_is_refused_before_the_model_runs(tmp_path, capsys):
+    """``--quality 500`` used to run the model, then fail in the writer ("invalid configuration")."""
+    src = REPO / "mgsr" / "samples" / "grace_hopper.png"
+    with pytest.raises(SystemExit) as code:
+        main(["upscale", str(src), "-o", str(tmp_path / "o.webp"), "--quality", "500"])
+    assert code.value.code == 2 and "--quality: 500 is out of range: choose 1 to 100" in capsys.readouterr().err
+    assert not (tmp_path / "o.webp").exists()
