@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -207,6 +208,26 @@ def _target(source: Path, out: Path, single_file: bool, tag: str, fmt: str | Non
     return out / f"{source.stem}_{tag}{suffix}"
 
 
+def refuse_unknown_file_name(output: str, single_file: bool) -> None:
+    """An output that is neither an image file name nor a folder is refused before any work: ``-o clip.mp4``
+    for pictures, or ``-o photo.jfif``, used to become a new folder of that name holding ``*_x4.png``.  An
+    existing folder, or a name ending in ``/``, stays a folder whatever its suffix (``-o results.v2/``)."""
+    from mgsr.io.images import IMAGE_SUFFIXES
+    from mgsr.io.video import VIDEO_SUFFIXES
+
+    out = Path(output)
+    if single_file or not out.suffix or out.is_dir() or output.endswith(("/", os.sep)):
+        return
+    if out.suffix.lower() in VIDEO_SUFFIXES:
+        raise MgsrError(
+            f"-o {output} is a video file name, but the inputs are images: give an image file name or a folder"
+        )
+    raise MgsrError(
+        f"-o {output}: {out.suffix} is not an image format mgsr writes ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+        f"for a new folder of that name, end it with '/'"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from mgsr.io.images import IMAGE_SUFFIXES
     from mgsr.io.jobs import plan, refuse_overwriting_inputs
@@ -222,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         return run_videos(args, inputs, noise, tile)
     out = Path(args.output)
     single_file = out.suffix.lower() in IMAGE_SUFFIXES
+    refuse_unknown_file_name(args.output, single_file)
     if single_file and len(inputs) > 1:
         raise MgsrError(f"{len(inputs)} inputs need an output folder, but {out} is a file name")
     same = {"jpg": "jpeg", "tif": "tiff"}

@@ -89,3 +89,17 @@ def test_a_quality_outside_1_to_100_is_refused_before_the_model_runs(tmp_path, c
         main(["upscale", str(src), "-o", str(tmp_path / "o.webp"), "--quality", "500"])
     assert code.value.code == 2 and "--quality: 500 is out of range: choose 1 to 100" in capsys.readouterr().err
     assert not (tmp_path / "o.webp").exists()
+
+
+def test_an_output_that_is_no_image_name_nor_folder_is_refused(tmp_path, capsys):
+    """``-o clip.mp4`` for a picture (or ``-o photo.xyz``) used to become a new folder of that name holding
+    ``photo_x2.png``; an existing folder or a name ending in '/' stays a folder whatever its suffix."""
+    src = REPO / "mgsr" / "samples" / "val" / "grace_hopper_face.png"
+    assert main(["upscale", str(src), "-o", str(tmp_path / "clip.mp4"), "--scale", "2", "-q"]) == 1
+    assert main(["upscale", str(src), "-o", str(tmp_path / "photo.xyz"), "--scale", "2", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "clip.mp4 is a video file name, but the inputs are images" in err
+    assert ".xyz is not an image format mgsr writes" in err and "end it with '/'" in err
+    assert not (tmp_path / "clip.mp4").exists() and not (tmp_path / "photo.xyz").exists()
+    assert main(["upscale", str(src), "-o", f"{tmp_path / 'results.v2'}/", "--scale", "2", "-q"]) == 0
+    assert (tmp_path / "results.v2" / "grace_hopper_face_x2.png").is_file()
