@@ -80,6 +80,12 @@ def test_onnx_matches_mgsr(tiny, tmp_path, w):
 def test_export_command_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "x.onnx")]) != 0
     assert "missing.safetensors" in capsys.readouterr().err
+    # a folder (existing, or a name ending in /) used to be written over as a file of that name
+    assert main(["export", "pirm-r3", "-o", f"{tmp_path / 'graphs'}/"]) == 1
+    assert main(["export", "pirm-r3", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"is a folder: give the .onnx file to write, e.g. -o {tmp_path / 'graphs' / 'pirm-r3_x4.onnx'}" in err
+    assert not (tmp_path / "graphs").exists()
 
 
 @pytest.fixture(scope="module")
