@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mgsr.cli.curve import DEFAULT_OUTPUT as CURVE_OUTPUT
 from mgsr.cli.curve import add_arguments as add_curve_arguments
-from mgsr.cli.options import add_device, check_calibration_model, refuse_writing_over_inputs
+from mgsr.cli.options import add_device, check_calibration_model, refuse_folder_output, refuse_writing_over_inputs
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -229,6 +229,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import calibrate
     from mgsr.model.amplitude import check_amplitude
 
+    refuse_folder_output(args.output, Path(CURVE_OUTPUT if args.curve else CALIBRATION_OUTPUT).name)
     written = Path(args.output or (CURVE_OUTPUT if args.curve else CALIBRATION_OUTPUT))
     refuse_writing_over_inputs(
         [written, written.with_suffix(".png")] if args.curve else [written],

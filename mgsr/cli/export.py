@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -44,16 +43,14 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from mgsr.assembly.loading import load_generator
-    from mgsr.cli.options import check_calibration_model, refuse_writing_over_inputs
+    from mgsr.cli.options import check_calibration_model, refuse_folder_output, refuse_writing_over_inputs
     from mgsr.cli.upscale import parse_noise
     from mgsr.errors import MgsrError
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.inference.export import export_onnx, input_names
 
     refuse_writing_over_inputs([args.output], model=args.model, noise=args.noise)
-    if args.output.endswith(("/", os.sep)) or Path(args.output).is_dir():  # was written as a file of that name
-        example = Path(args.output) / f"{Path(args.model).stem}_x{args.scale}.onnx"
-        raise MgsrError(f"-o {args.output} is a folder: give the .onnx file to write, e.g. -o {example}")
+    refuse_folder_output(args.output, f"{Path(args.model).stem}_x{args.scale}.onnx")
     if not args.output.lower().endswith(".onnx"):
         warnings.warn(f"-o {args.output}: writing an ONNX graph to a name without .onnx", stacklevel=2)
     noise = parse_noise(args.noise)

@@ -7,11 +7,13 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgsr.cli.options import refuse_folder_output
     from mgsr.io.overwrite import refuse_overwriting
     from mgsr.model.amplitude import check_amplitude
     from mgsr.model.official import import_official
     from mgsr.model.weights import ModelCard, save_state_dict
 
+    refuse_folder_output(args.output, f"{Path(args.source).stem}.safetensors")
     refuse_overwriting([args.output], [args.source])
     check_amplitude(args.noise, f"--noise {args.noise!r}")
     spec, state = import_official(args.source, mu=args.mu, default_noise=args.noise)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,6 +16,13 @@ from mgsr.runtime.devices import AUTO
 if TYPE_CHECKING:
     from mgsr.inference.adaptive import AdaptiveRule
     from mgsr.model.generator import GMGBP
+
+
+def refuse_folder_output(output: str | None, example: str) -> None:
+    """A command that writes one file refuses a folder for ``-o`` (an existing one, or a name ending in ``/``):
+    the file used to be written under the folder's own name (``-o graphs/`` became a file ``graphs``)."""
+    if output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
+        raise MgsrError(f"-o {output} is a folder: give the file to write, e.g. -o {Path(output) / example}")
 
 
 def whole_number(low: int, high: int) -> Callable[[str], int]:

@@ -103,3 +103,22 @@ def test_an_output_that_is_no_image_name_nor_folder_is_refused(tmp_path, capsys)
     assert not (tmp_path / "clip.mp4").exists() and not (tmp_path / "photo.xyz").exists()
     assert main(["upscale", str(src), "-o", f"{tmp_path / 'results.v2'}/", "--scale", "2", "-q"]) == 0
     assert (tmp_path / "results.v2" / "grace_hopper_face_x2.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("command", "example"),
+    [
+        (["calibrate", "--model", "pirm-r3", "--hr", "HR", "--max-rmse", "20"], "calib.json"),
+        (["import-weights", "release.model"], "release.safetensors"),
+    ],
+)
+def test_a_one_file_output_refuses_a_folder(tmp_path, capsys, command, example):
+    """``-o results/`` used to become a file named ``results``; now one line names a file to give instead."""
+    command = [str(tmp_path) if part == "HR" else part for part in command]
+    assert main([*command, "-o", f"{tmp_path / 'results'}/"]) == 1
+    said = capsys.readouterr().err
+    assert (
+        f"-o {tmp_path / 'results'}/ is a folder: give the file to write, e.g. -o {tmp_path / 'results' / example}"
+        in said
+    )
+    assert not (tmp_path / "results").exists()

@@ -84,7 +84,7 @@ def test_export_command_errors(tmp_path, capsys):
     assert main(["export", "pirm-r3", "-o", f"{tmp_path / 'graphs'}/"]) == 1
     assert main(["export", "pirm-r3", "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert f"is a folder: give the .onnx file to write, e.g. -o {tmp_path / 'graphs' / 'pirm-r3_x4.onnx'}" in err
+    assert f"is a folder: give the file to write, e.g. -o {tmp_path / 'graphs' / 'pirm-r3_x4.onnx'}" in err
     assert not (tmp_path / "graphs").exists()
 
 
