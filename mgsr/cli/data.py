@@ -43,13 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     from mgsr.errors import MgsrError
     from mgsr.training.prepared import store_lock
-    from mgsr.training.store import prepare
+    from mgsr.training.store import check_preparation, prepare
 
     if args.target_megapixels is not None and args.target_megapixels <= 0:
         raise MgsrError(f"--target-megapixels must be positive, got {args.target_megapixels}")
     if args.workers is not None and args.workers < 0:
         raise MgsrError(f"--workers must be 0 or more, got {args.workers}")
-    with store_lock(Path(args.output)):  # two commands (or a run's cache) into one store take turns
+    check_preparation(args.sources, Path(args.output), args.target_megapixels)  # refused: no lock file left
+    with store_lock(Path(args.output)):  # two commands into one store take turns
         report = prepare(
             args.sources,
             args.output,

@@ -1,13 +1,11 @@
 """A prepared training set: every image decoded and resized once, stored as an uncompressed uint8 array.
 
-Why: the patch stream crops 128x128 pieces at random from thousands of images,
-so decoding a PNG and running the float64 MATLAB bicubic for every patch costs
-hundreds of milliseconds (a cache of decoded images never hits with a random
-permutation).  Here each image is decoded once by ``mgsr data prepare``, resized
-as the recipe's ``data.target_megapixels`` asks (the same
-:func:`mgsr.training.training_images.load_rgb_uint8` the raw stream uses, so the pixels are
-identical) and written as one ``.npy`` (H, W, 3) uint8 file that the stream
-memory-maps: a patch then reads only its own rows.
+Why: the patch stream crops 128x128 pieces at random from thousands of images, so decoding a PNG and running the
+float64 MATLAB bicubic for every patch costs hundreds of milliseconds (a cache of decoded images never hits with a
+random permutation). Here each image is decoded once by ``mgsr data prepare``, resized as the recipe's
+``data.target_megapixels`` asks (the same :func:`mgsr.training.training_images.load_rgb_uint8` the raw stream uses,
+so the pixels are identical) and written as one ``.npy`` (H, W, 3) uint8 file that the stream memory-maps: a patch
+then reads only its own rows.
 
 Layout of a store folder::
 
@@ -15,17 +13,14 @@ Layout of a store folder::
     arrays/<sha>.npy     one per distinct source content (first 20 hex of its SHA-256)
     readers/*.json       the arrays each running reader holds (see :mod:`mgsr.training.store_readers`)
 
-Robustness: each array is written to a temporary name and renamed; the
-manifest is rewritten atomically every few seconds and at the end, listing
-only finished arrays, so an interrupted run leaves a usable (partial) store and
-the next run continues.  A re-run decodes only sources whose path, size or
-modification time changed (and whose content hash changed).
+Robustness: each array is written to a temporary name and renamed; the manifest is rewritten atomically every few
+seconds and at the end, listing only finished arrays, so an interrupted run leaves a usable (partial) store and the
+next run continues. A re-run decodes only sources whose path, size or modification time changed (and whose content
+hash changed).
 
-Versions: an array's name is its source's content hash, so a rebuild never
-rewrites an array with other pixels; it writes a new manifest, then removes only
-the arrays that neither the new manifest nor a live reader
-(``open_store(..., hold=True)``) lists.  A run reads the version it loaded,
-whatever rebuilds happen meanwhile.
+Versions: an array's name is its source's content hash, so a rebuild never rewrites an array with other pixels; it
+writes a new manifest, then removes only the arrays that neither the new manifest nor a live reader
+(``open_store(..., hold=True)``) lists. A run reads the version it loaded, whatever rebuilds happen meanwhile.
 """
 
 from __future__ import annotations
@@ -286,6 +281,23 @@ def _init_worker(parent: int) -> None:
     torch.set_num_threads(1)  # one process per core already
 
 
+def check_preparation(
+    sources: Sequence[str | os.PathLike[str]], folder: Path, target_megapixels: float | None
+) -> list[str]:
+    """The images of ``sources`` (resolved paths), or the StoreError :func:`prepare` would raise for them or for
+    ``folder`` (a file, a folder that is no store, a store of another size); reads only, takes no lock, so a
+    command can refuse before it creates anything (``mgsr data prepare``'s lock file included)."""
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder} is a file, not a folder; give a new or empty folder for the store")
+    files = [str(p.resolve()) for p in image_folders(sources)]
+    if not files:
+        raise StoreError(
+            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; nothing to prepare"
+        )
+    _previous_entries(folder, target_megapixels)
+    return files
+
+
 def prepare(
     sources: Sequence[str | os.PathLike[str]],
     folder: str | os.PathLike[str],
@@ -303,13 +315,7 @@ def prepare(
     prepared with another ``target_megapixels``.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise StoreError(f"{folder} is a file, not a folder; give a new or empty folder for the store")
-    files = [str(p.resolve()) for p in image_folders(sources)]
-    if not files:
-        raise StoreError(
-            f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {', '.join(map(str, sources))}; nothing to prepare"
-        )
+    files = check_preparation(sources, folder, target_megapixels)
     old = _previous_entries(folder, target_megapixels)
     arrays = folder / ARRAYS
     try:

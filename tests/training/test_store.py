@@ -154,6 +154,7 @@ def test_prepare_into_a_file_or_from_an_empty_folder_is_one_line(tmp_path, capsy
         f"{tmp_path / 'empty'}; nothing to prepare",
     ]
     assert not (tmp_path / "s").exists() and (tmp_path / "afile").read_text() == "x"
+    assert not list(tmp_path.glob("*.lock"))  # refused before the lock: nothing left beside the user's folders
 
 
 def test_two_prepares_into_one_folder_take_turns(tmp_path, capsys):
