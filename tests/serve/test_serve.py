@@ -223,7 +223,8 @@ def test_preview_of_a_crop_follows_the_settings(tmp_path):
 
 def test_serve_says_what_to_install_without_gradio():
     code = (
-        "import sys; sys.modules['gradio'] = None\nfrom mgsr.cli import main; sys.exit(main(['serve', '--port', '0']))"
+        "import sys; sys.modules['gradio'] = None\n"
+        "from mgsr.cli import main; sys.exit(main(['serve', '--port', '7999']))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == MgsrError.exit_code
