@@ -33,7 +33,8 @@ _SCALE_SUFFIX = re.compile(r"_x\d+$")
 
 
 def list_images(folder: str | os.PathLike[str], role: str) -> list[Path]:
-    """The image files in ``folder``, sorted; ``role`` (the parameter: "hr_dir", "sr_dir") names it in errors."""
+    """The image files in ``folder``, sorted; ``role`` ("HR folder", "SR folder": words for `--hr` and `hr_dir`
+    alike) names it in errors."""
     path = Path(folder)
     if not path.exists():
         raise EvaluationError(f"{role} {path}: no such folder")
@@ -63,12 +64,12 @@ def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str])
     reference has its exact stem.
     """
     references: dict[str, Path] = {}
-    for path in list_images(hr_dir, "hr_dir"):
-        _add_once(references, path.stem, path, "hr_dir")
+    for path in list_images(hr_dir, "HR folder"):
+        _add_once(references, path.stem, path, "HR folder")
     outputs: dict[str, Path] = {}
-    for path in list_images(sr_dir, "sr_dir"):
+    for path in list_images(sr_dir, "SR folder"):
         key = path.stem if path.stem in references else _SCALE_SUFFIX.sub("", path.stem)
-        _add_once(outputs, key, path, "sr_dir")
+        _add_once(outputs, key, path, "SR folder")
     problems = [f"{p}: no reference image of that name in {hr_dir}" for k, p in outputs.items() if k not in references]
     problems += [f"{p}: no output image of that name in {sr_dir}" for k, p in references.items() if k not in outputs]
     if problems:
@@ -78,7 +79,7 @@ def pair_outputs(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str])
 
 def unpaired_images(sr_dir: str | os.PathLike[str]) -> Iterator[tuple[str, np.ndarray, None]]:
     """(name, output, None) for every image of ``sr_dir``: for no-reference scoring."""
-    for path in list_images(sr_dir, "sr_dir"):
+    for path in list_images(sr_dir, "SR folder"):
         yield path.name, read_uint8(path), None
 
 

@@ -46,7 +46,7 @@ class HRImage:
 def load_hr_set(hr_dir: str | os.PathLike[str], scale: int) -> list[HRImage]:
     """Read every image of ``hr_dir``, crop it to a multiple of ``scale`` and make its LR input."""
     images = []
-    for path in list_images(hr_dir, "hr_dir"):
+    for path in list_images(hr_dir, "HR folder"):
         try:
             hr = crop_to_multiple(read_uint8(path), scale)
         except ValueError as exc:

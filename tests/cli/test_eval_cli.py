@@ -64,7 +64,7 @@ def test_eval_a_model(hr_dir, tmp_path):
 
 def test_bad_inputs_name_the_file(sr_dir, hr_dir, tmp_path, capsys):
     assert main(["eval", "--sr", str(tmp_path / "nowhere")]) == 6
-    assert "nowhere: no such folder" in capsys.readouterr().err
+    assert f"SR folder {tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err  # was "sr_dir ..."
 
     (sr_dir / "astronaut_x4.png").write_text("not an image")
     assert main(["eval", "--sr", str(sr_dir), "--hr", str(hr_dir)]) == 5
