@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,12 +172,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, score_each_noise, write_sweep_csv
 
     prefix = Path(args.output)
+    if args.output.endswith(("/", os.sep)) or prefix.is_dir():  # -o results/: inside it, not results.csv beside it
+        prefix = prefix / "sweep"
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     refuse_writing_over_inputs(
         [csv_path, png_path], EvaluationError, model=args.model, noise=args.noise, folders=[args.hr]
     )
     if args.detail is not None and args.noise is not None:
         raise EvaluationError("give --noise or --detail, not both: --detail sweeps t, each t chooses its W")
+    try:  # as mgsr upscale makes its output folder: before the work, so a bad place fails in seconds
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvaluationError(f"{csv_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
     noise = args.noise or DEFAULT_SWEEP
     calibration = args.detail is None and noise.lower().endswith(".json")
     noises = None if args.detail is not None or calibration else parse_noise_values(noise)  # before any work
@@ -348,7 +355,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead of --noise, sweep the detail t in [0, 1] (e.g. 0:1:11): each t is mapped "
         "to its W through the model's curve; the CSV has both",
     )
-    p.add_argument("-o", "--output", default="sweep", help="writes OUTPUT.csv and OUTPUT.png (default: %(default)s)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="sweep",
+        help="writes OUTPUT.csv and OUTPUT.png; a folder (or a name ending in /): sweep.csv and sweep.png in it "
+        "(default: %(default)s)",
+    )
     _add_common(p)
     p.set_defaults(func=_cmd_sweep)
 

@@ -97,6 +97,10 @@ def test_sweep_writes_csv_and_plot(hr_dir, tmp_path, capsys):
     table = [line for line in lines if not line.startswith("#")]
     assert table[0] == "noise,rmse,psnr,ssim,niqe" and [r.split(",")[0] for r in table[1:]] == ["0.0", "0.5", "1.0"]
     assert (tmp_path / "pd.png").stat().st_size > 10_000
+    # -o results/ (a new folder) used to write results.csv beside it; -o into a missing folder failed at the end
+    assert main(["sweep", "--model", "pirm-r3", "--hr", str(hr_dir), "--noise", "0,1", "-o", f"{tmp_path / 'r'}/"]) == 0
+    assert (tmp_path / "r" / "sweep.csv").is_file() and (tmp_path / "r" / "sweep.png").is_file()
+    assert not (tmp_path / "r.csv").exists()
 
 
 def test_calibrate_records_the_noise(hr_dir, tmp_path, capsys):
