@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mgsr.cli.curve import DEFAULT_OUTPUT as CURVE_OUTPUT
 from mgsr.cli.curve import add_arguments as add_curve_arguments
-from mgsr.cli.options import add_device, check_calibration_model, refuse_folder_output, refuse_writing_over_inputs
+from mgsr.cli.options import (
+    add_device,
+    check_calibration_model,
+    names_a_folder,
+    refuse_folder_output,
+    refuse_writing_over_inputs,
+)
 from mgsr.errors import EvaluationError
 from mgsr.evaluation.protocol import PROTOCOLS, get_protocol
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -172,7 +177,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from mgsr.evaluation.tradeoff import parse_noise_values, plot_sweep, score_each_noise, write_sweep_csv
 
     prefix = Path(args.output)
-    if args.output.endswith(("/", os.sep)) or prefix.is_dir():  # -o results/: inside it, not results.csv beside it
+    if names_a_folder(args.output):  # -o results/: inside it, not results.csv beside it
         prefix = prefix / "sweep"
     csv_path, png_path = prefix.with_name(prefix.name + ".csv"), prefix.with_name(prefix.name + ".png")
     refuse_writing_over_inputs(

@@ -18,10 +18,15 @@ if TYPE_CHECKING:
     from mgsr.model.generator import GMGBP
 
 
+def names_a_folder(output: str) -> bool:
+    """Whether ``-o output`` means a folder whatever its suffix: an existing one, or a name ending in ``/``."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
 def refuse_folder_output(output: str | None, example: str) -> None:
-    """A command that writes one file refuses a folder for ``-o`` (an existing one, or a name ending in ``/``):
-    the file used to be written under the folder's own name (``-o graphs/`` became a file ``graphs``)."""
-    if output is not None and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
+    """A command that writes one file refuses a folder for ``-o`` (see :func:`names_a_folder`): the file used to
+    be written under the folder's own name (``-o graphs/`` became a file ``graphs``)."""
+    if output is not None and names_a_folder(output):
         raise MgsrError(f"-o {output} is a folder: give the file to write, e.g. -o {Path(output) / example}")
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgsr.cli.options import add_device, check_calibration_model, protected_inputs, run_noise, whole_number
+from mgsr.cli.options import (
+    add_device,
+    check_calibration_model,
+    names_a_folder,
+    protected_inputs,
+    run_noise,
+    whole_number,
+)
 from mgsr.cli.upscale_video import add_video_options, run_videos
 from mgsr.errors import ImageError, MgsrError
 from mgsr.inference.outsize import LEVEL_SCALES
@@ -216,7 +222,7 @@ def refuse_unknown_file_name(output: str, single_file: bool) -> None:
     from mgsr.io.video import VIDEO_SUFFIXES
 
     out = Path(output)
-    if single_file or not out.suffix or out.is_dir() or output.endswith(("/", os.sep)):
+    if single_file or not out.suffix or names_a_folder(output):
         return
     if out.suffix.lower() in VIDEO_SUFFIXES:
         raise MgsrError(
